@@ -1,0 +1,99 @@
+/**
+ * Typed errors for expected outcomes. Each carries a literal `code` and the
+ * message etcd raft uses for the same condition.
+ *
+ * @module
+ */
+
+/** Codes of the errors raft-ts throws for expected outcomes. */
+export type RaftErrorCode =
+  | "compacted"
+  | "snap_out_of_date"
+  | "unavailable"
+  | "snapshot_temporarily_unavailable"
+  | "proposal_dropped"
+  | "step_local_msg"
+  | "step_peer_not_found"
+  | "conf_change";
+
+/** Base class of the errors raft-ts throws for expected outcomes. */
+export class RaftError extends Error {
+  /** Literal code for programmatic checks. */
+  readonly code: RaftErrorCode;
+  /**
+   * @param code The error's code.
+   * @param message The error's message.
+   */
+  constructor(code: RaftErrorCode, message: string) {
+    super(message);
+    this.name = "RaftError";
+    this.code = code;
+  }
+}
+
+/** The requested index is older than the first index kept in storage. */
+export class CompactedError extends RaftError {
+  constructor() {
+    super("compacted", "requested index is unavailable due to compaction");
+    this.name = "CompactedError";
+  }
+}
+
+/** The snapshot is older than the one already stored. */
+export class SnapOutOfDateError extends RaftError {
+  constructor() {
+    super("snap_out_of_date", "requested index is older than the existing snapshot");
+    this.name = "SnapOutOfDateError";
+  }
+}
+
+/** The requested entry is past the last index in storage. */
+export class UnavailableError extends RaftError {
+  constructor() {
+    super("unavailable", "requested entry at index is unavailable");
+    this.name = "UnavailableError";
+  }
+}
+
+/** The storage cannot produce a snapshot right now; Raft retries later. */
+export class SnapshotTemporarilyUnavailableError extends RaftError {
+  constructor() {
+    super("snapshot_temporarily_unavailable", "snapshot is temporarily unavailable");
+    this.name = "SnapshotTemporarilyUnavailableError";
+  }
+}
+
+/** A proposal was dropped (no leader, leadership transfer, size limit, ...). */
+export class ProposalDroppedError extends RaftError {
+  constructor() {
+    super("proposal_dropped", "raft proposal dropped");
+    this.name = "ProposalDroppedError";
+  }
+}
+
+/** A local message type was handed to `RawNode.step()`. */
+export class StepLocalMsgError extends RaftError {
+  constructor() {
+    super("step_local_msg", "raft: cannot step raft local message");
+    this.name = "StepLocalMsgError";
+  }
+}
+
+/** A response arrived from a node that is not in the configuration. */
+export class StepPeerNotFoundError extends RaftError {
+  constructor() {
+    super("step_peer_not_found", "raft: cannot step as peer not found");
+    this.name = "StepPeerNotFoundError";
+  }
+}
+
+/** A membership change cannot be applied to the current configuration. */
+export class ConfChangeError extends RaftError {
+  /**
+   * @param message Why the change cannot be applied.
+   */
+  constructor(message: string) {
+    super("conf_change", message);
+    this.name = "ConfChangeError";
+  }
+}
