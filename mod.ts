@@ -1,0 +1,48 @@
+/**
+ * raft-ts: the Raft consensus algorithm for TypeScript, a port of etcd
+ * raft's design, pure and deterministic at its core.
+ *
+ * `RawNode` is the synchronous engine. Drive it with a loop: `tick()` on a
+ * clock, `step()` for each message received, `propose()` for work; when
+ * `hasReady()`, take `ready()`, persist its entries and HardState, send its
+ * messages, apply its committed entries, then call `advance()`.
+ *
+ * @example The Ready loop of a single-node cluster
+ * ```ts
+ * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "./mod.ts";
+ *
+ * const storage = new MemoryStorage();
+ * storage.applySnapshot(
+ *   newSnapshot({ index: 1, term: 1, confState: newConfState({ voters: [1] }) }),
+ * );
+ * const node = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage, applied: 1 });
+ *
+ * node.campaign();
+ * const applied: string[] = [];
+ * for (let round = 0; round < 10 && node.hasReady(); round++) {
+ *   const rd = node.ready();
+ *   if (rd.hardState.term !== 0) storage.setHardState(rd.hardState);
+ *   storage.append(rd.entries);
+ *   // A multi-node cluster sends rd.messages to its peers here.
+ *   for (const e of rd.committedEntries) applied.push(new TextDecoder().decode(e.data));
+ *   node.advance(rd);
+ *   if (round === 2) node.propose(new TextEncoder().encode("hello"));
+ * }
+ * ```
+ *
+ * @module
+ */
+
+export * from "./core/types.ts";
+export * from "./core/errors.ts";
+export { RaftInvariantError } from "./core/_assert.ts";
+export type { Logger } from "./core/logger.ts";
+export { discardLogger } from "./core/logger.ts";
+export type { Storage } from "./core/storage.ts";
+export { MemoryStorage } from "./core/storage.ts";
+export * from "./core/raw_node.ts";
+export * from "./core/raft.ts";
+export * from "./core/status.ts";
+export * from "./core/codec.ts";
+export * from "./core/describe.ts";
+export { newRand } from "./core/rand.ts";
