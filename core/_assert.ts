@@ -11,6 +11,8 @@ export class RaftInvariantError extends Error {
   /** Literal code for programmatic checks. */
   readonly code = "invariant" as const;
   /**
+   * Creates the error.
+   *
    * @param message What was expected and what was found.
    */
   constructor(message: string) {

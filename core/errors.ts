@@ -21,6 +21,8 @@ export class RaftError extends Error {
   /** Literal code for programmatic checks. */
   readonly code: RaftErrorCode;
   /**
+   * Creates the error.
+   *
    * @param code The error's code.
    * @param message The error's message.
    */
@@ -33,6 +35,7 @@ export class RaftError extends Error {
 
 /** The requested index is older than the first index kept in storage. */
 export class CompactedError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("compacted", "requested index is unavailable due to compaction");
     this.name = "CompactedError";
@@ -41,6 +44,7 @@ export class CompactedError extends RaftError {
 
 /** The snapshot is older than the one already stored. */
 export class SnapOutOfDateError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("snap_out_of_date", "requested index is older than the existing snapshot");
     this.name = "SnapOutOfDateError";
@@ -49,6 +53,7 @@ export class SnapOutOfDateError extends RaftError {
 
 /** The requested entry is past the last index in storage. */
 export class UnavailableError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("unavailable", "requested entry at index is unavailable");
     this.name = "UnavailableError";
@@ -57,6 +62,7 @@ export class UnavailableError extends RaftError {
 
 /** The storage cannot produce a snapshot right now; Raft retries later. */
 export class SnapshotTemporarilyUnavailableError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("snapshot_temporarily_unavailable", "snapshot is temporarily unavailable");
     this.name = "SnapshotTemporarilyUnavailableError";
@@ -65,6 +71,7 @@ export class SnapshotTemporarilyUnavailableError extends RaftError {
 
 /** A proposal was dropped (no leader, leadership transfer, size limit, ...). */
 export class ProposalDroppedError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("proposal_dropped", "raft proposal dropped");
     this.name = "ProposalDroppedError";
@@ -73,6 +80,7 @@ export class ProposalDroppedError extends RaftError {
 
 /** A local message type was handed to `RawNode.step()`. */
 export class StepLocalMsgError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("step_local_msg", "raft: cannot step raft local message");
     this.name = "StepLocalMsgError";
@@ -81,6 +89,7 @@ export class StepLocalMsgError extends RaftError {
 
 /** A response arrived from a node that is not in the configuration. */
 export class StepPeerNotFoundError extends RaftError {
+  /** Creates the error with etcd's message. */
   constructor() {
     super("step_peer_not_found", "raft: cannot step as peer not found");
     this.name = "StepPeerNotFoundError";
@@ -90,6 +99,8 @@ export class StepPeerNotFoundError extends RaftError {
 /** A membership change cannot be applied to the current configuration. */
 export class ConfChangeError extends RaftError {
   /**
+   * Creates the error.
+   *
    * @param message Why the change cannot be applied.
    */
   constructor(message: string) {

@@ -124,6 +124,8 @@ export class RawNode {
   /**
    * The Raft state machine. Internal: exposed for test harnesses (which, for
    * example, pin `raft.randomizedElectionTimeout`); not a stable API.
+   *
+   * @ignore
    */
   readonly raft: Raft;
   /** See {@linkcode Config.asyncStorageWrites}. */

@@ -100,8 +100,11 @@ export type ConfChangeTransition = typeof ConfChangeTransition[keyof typeof Conf
 
 /** One entry of the replicated log. */
 export interface Entry {
+  /** The term of the leader that created the entry. */
   term: Term;
+  /** The entry's position in the log. */
   index: Index;
+  /** Normal data, or a membership change. */
   type: EntryType;
   /** The payload; an empty array when there is none. */
   data: Uint8Array;
@@ -111,6 +114,7 @@ export interface Entry {
 export interface ConfState {
   /** Voters of the incoming configuration. */
   voters: NodeId[];
+  /** Non-voting members that receive the log. */
   learners: NodeId[];
   /** Voters of the outgoing configuration; non-empty only in a joint config. */
   votersOutgoing: NodeId[];
@@ -122,40 +126,59 @@ export interface ConfState {
 
 /** Where a snapshot sits in the log, and the membership at that point. */
 export interface SnapshotMetadata {
+  /** The membership as of `index`. */
   confState: ConfState;
+  /** The last log index the snapshot covers. */
   index: Index;
+  /** The term of the entry at `index`. */
   term: Term;
 }
 
 /** A state machine snapshot. A snapshot with `metadata.index === 0` is empty. */
 export interface Snapshot {
+  /** The state machine's serialized state. */
   data: Uint8Array;
+  /** Where the snapshot sits in the log. */
   metadata: SnapshotMetadata;
 }
 
 /** The state that must be durable before messages depending on it are sent. */
 export interface HardState {
+  /** The latest term this node has seen. */
   term: Term;
+  /** The candidate voted for in `term`, or `None`. */
   vote: NodeId;
+  /** The highest log index known to be committed. */
   commit: Index;
 }
 
 /** A message between Raft nodes, or between a node and its local storage threads. */
 export interface Message {
+  /** What the message is. */
   type: MessageType;
+  /** The recipient. */
   to: NodeId;
+  /** The sender. */
   from: NodeId;
+  /** The sender's term; 0 for local messages and proposals. */
   term: Term;
   /** Term of the entry at `index` (for MsgApp, the entry before `entries`). */
   logTerm: Term;
+  /** A log index whose meaning depends on the type (for MsgApp, the entry before `entries`). */
   index: Index;
+  /** Log entries carried by the message. */
   entries: Entry[];
+  /** The sender's commit index. */
   commit: Index;
   /** Set on MsgStorageAppend to carry the HardState's vote. */
   vote: NodeId;
+  /** The snapshot of a MsgSnap, or `undefined`. */
   snapshot: Snapshot | undefined;
+  /** Whether a response rejects the request. */
   reject: boolean;
+  /** With `reject`, the index from which the sender's log may diverge. */
   rejectHint: Index;
+  /** Opaque context (ReadIndex request ids, campaign transfer marker). */
   context: Uint8Array;
   /** Set on MsgStorageAppend and MsgStorageApply: what to deliver once the work is done. */
   responses: Message[];
@@ -163,8 +186,11 @@ export interface Message {
 
 /** A single-node membership change (the original form, `EntryConfChange`). */
 export interface ConfChange {
+  /** Add, remove, update, or add as learner. */
   type: ConfChangeType;
+  /** The node changed. */
   nodeId: NodeId;
+  /** Opaque application data, such as the node's address. */
   context: Uint8Array;
   /** Unused by Raft; kept for wire compatibility. */
   id: number;
@@ -172,14 +198,19 @@ export interface ConfChange {
 
 /** One change inside a `ConfChangeV2`. */
 export interface ConfChangeSingle {
+  /** Add, remove, update, or add as learner. */
   type: ConfChangeType;
+  /** The node changed. */
   nodeId: NodeId;
 }
 
 /** A membership change of any number of nodes (`EntryConfChangeV2`). */
 export interface ConfChangeV2 {
+  /** Whether and how joint consensus is used. */
   transition: ConfChangeTransition;
+  /** The changes, applied together. */
   changes: ConfChangeSingle[];
+  /** Opaque application data, such as node addresses. */
   context: Uint8Array;
 }
 
@@ -423,13 +454,17 @@ export const stateTypeNames: readonly string[] = Object.keys(StateType);
 
 /** Volatile state: who leads and in which role this node is. Not persisted. */
 export interface SoftState {
+  /** The known leader, or `None`. */
   lead: NodeId;
+  /** This node's role. */
   raftState: StateType;
 }
 
 /** The answer to a ReadIndex request: reads may be served once `index` is applied. */
 export interface ReadState {
+  /** Reads are linearizable once this index is applied. */
   index: Index;
+  /** The context passed to `readIndex()`. */
   requestCtx: Uint8Array;
 }
 

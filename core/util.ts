@@ -4,7 +4,13 @@
  * @module
  */
 
-import { type Entry, LocalApplyThread, LocalAppendThread, MessageType, type NodeId } from "./types.ts";
+import {
+  type Entry,
+  LocalAppendThread,
+  LocalApplyThread,
+  MessageType,
+  type NodeId,
+} from "./types.ts";
 import { assert } from "./_assert.ts";
 
 const localMsgs: boolean[] = [];
@@ -195,9 +201,11 @@ export function extend(dst: readonly Entry[], vals: readonly Entry[]): Entry[] {
  */
 export function assertContiguous(ents: readonly Entry[]): void {
   for (let i = 1; i < ents.length; i++) {
-    assert(
-      ents[i]!.index === ents[i - 1]!.index + 1,
-      `entries not contiguous: index ${ents[i - 1]!.index} followed by ${ents[i]!.index}`,
-    );
+    if (ents[i]!.index !== ents[i - 1]!.index + 1) {
+      assert(
+        false,
+        `entries not contiguous: index ${ents[i - 1]!.index} followed by ${ents[i]!.index}`,
+      );
+    }
   }
 }

@@ -19,7 +19,11 @@ const roots = paths.length > 0 ? paths : ["core", "adapters", "tests", "examples
 
 const runs = [
   { name: "deno", cmd: bin("deno"), args: ["test", "-A", "--quiet", ...roots] },
-  { name: "bun", cmd: bin("bun"), args: ["test", "--timeout", "120000", ...roots.map((p) => `./${p}`)] },
+  {
+    name: "bun",
+    cmd: bin("bun"),
+    args: ["test", "--timeout", "120000", ...roots.map((p) => `./${p}`)],
+  },
 ];
 
 const results = [];

@@ -271,9 +271,9 @@ export function runFile(text: string, name: string, handler: Handler): FileResul
         file: name,
         passed: false,
         cases: n,
-        failure: `${d.pos}: output mismatch for: ${d.cmd} ${
-          d.cmdArgs.map(formatArg).join(" ")
-        }\n${unifiedDiff(d.expected, actual)}`,
+        failure: `${d.pos}: output mismatch for: ${d.cmd} ${d.cmdArgs.map(formatArg).join(" ")}\n${
+          unifiedDiff(d.expected, actual)
+        }`,
       };
     }
     n++;
