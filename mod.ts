@@ -57,3 +57,4 @@ export { statusToJSON } from "./core/status.ts";
 export * from "./core/codec.ts";
 export * from "./core/describe.ts";
 export { newRand } from "./core/rand.ts";
+export * from "./core/node.ts";
