@@ -1,0 +1,198 @@
+/**
+ * The handshake token a client offers as a WebSocket subprotocol, next to
+ * {@linkcode protocolName}. Subprotocols are the one request field every
+ * client (Deno's, Bun's, `ws`, browsers) can set.
+ *
+ * Token: `rt1.<claims>.<mac>`, both parts base64url without padding.
+ * Claims (binary): uvarint from, uvarint to, uvarint timestamp (ms since
+ * the epoch), 16 random nonce bytes, then the cluster id and the advertised
+ * URL, each as uvarint length + UTF-8. MAC: HMAC-SHA-256 over a domain
+ * string and the claims bytes, keyed by the cluster secret; compared in
+ * constant time. The server refuses tokens older or newer than the allowed
+ * clock skew and tokens it has seen before (a bounded nonce cache).
+ *
+ * @module
+ */
+
+import { getUvarint, putUvarint, uvarintSize } from "./_wire.ts";
+
+/** The subprotocol the server selects; it names the wire format version. */
+export const protocolName = "raft-ts.v1";
+
+const tokenPrefix = "rt1.";
+const domain = new TextEncoder().encode("raft-ts websocket handshake v1\n");
+const maxTokenChars = 2048;
+const nonceBytes = 16;
+const macBytes = 32;
+
+/** What a client claims in its handshake token. */
+export interface HandshakeClaims {
+  clusterId: string;
+  from: number;
+  to: number;
+  timestampMs: number;
+  nonce: Uint8Array;
+  advertiseUrl: string;
+}
+
+/** Imports the cluster secret as an HMAC key. */
+export function importSecret(secret: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    "raw",
+    secret as Uint8Array<ArrayBuffer>,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+}
+
+function toBase64Url(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) return undefined;
+  try {
+    const bin = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function encodeClaims(c: HandshakeClaims): Uint8Array {
+  const cluster = new TextEncoder().encode(c.clusterId);
+  const url = new TextEncoder().encode(c.advertiseUrl);
+  const size = uvarintSize(c.from) + uvarintSize(c.to) + uvarintSize(c.timestampMs) + nonceBytes +
+    uvarintSize(cluster.length) + cluster.length + uvarintSize(url.length) + url.length;
+  const buf = new Uint8Array(size);
+  let pos = putUvarint(buf, 0, c.from);
+  pos = putUvarint(buf, pos, c.to);
+  pos = putUvarint(buf, pos, c.timestampMs);
+  buf.set(c.nonce, pos);
+  pos += nonceBytes;
+  pos = putUvarint(buf, pos, cluster.length);
+  buf.set(cluster, pos);
+  pos += cluster.length;
+  pos = putUvarint(buf, pos, url.length);
+  buf.set(url, pos);
+  return buf;
+}
+
+function decodeClaims(b: Uint8Array): HandshakeClaims | undefined {
+  try {
+    const [from, p1] = getUvarint(b, 0, "from");
+    const [to, p2] = getUvarint(b, p1, "to");
+    const [timestampMs, p3] = getUvarint(b, p2, "timestamp");
+    if (p3 + nonceBytes > b.length) return undefined;
+    const nonce = b.slice(p3, p3 + nonceBytes);
+    const [clusterLen, p4] = getUvarint(b, p3 + nonceBytes, "cluster id length");
+    if (p4 + clusterLen > b.length) return undefined;
+    const dec = new TextDecoder("utf-8", { fatal: true });
+    const clusterId = dec.decode(b.subarray(p4, p4 + clusterLen));
+    const [urlLen, p5] = getUvarint(b, p4 + clusterLen, "url length");
+    if (p5 + urlLen !== b.length) return undefined;
+    const advertiseUrl = dec.decode(b.subarray(p5, p5 + urlLen));
+    return { clusterId, from, to, timestampMs, nonce, advertiseUrl };
+  } catch {
+    return undefined;
+  }
+}
+
+async function mac(key: CryptoKey, claims: Uint8Array): Promise<Uint8Array> {
+  const msg = new Uint8Array(domain.length + claims.length);
+  msg.set(domain);
+  msg.set(claims, domain.length);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, msg));
+}
+
+/** Compares two byte strings in time that depends only on their lengths. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Creates a signed handshake token (with a fresh nonce) for the given claims. */
+export async function signToken(
+  key: CryptoKey,
+  claims: Omit<HandshakeClaims, "nonce">,
+): Promise<string> {
+  const nonce = crypto.getRandomValues(new Uint8Array(nonceBytes));
+  const body = encodeClaims({ ...claims, nonce });
+  return `${tokenPrefix}${toBase64Url(body)}.${toBase64Url(await mac(key, body))}`;
+}
+
+/** Why a token was refused. */
+export type TokenRefusal = { reason: string };
+
+/**
+ * Remembers nonces of accepted tokens until they expire, to refuse replays.
+ * Holds at most `maxEntries` nonces.
+ */
+export class NonceCache {
+  readonly #seen = new Map<string, number>();
+  readonly #maxEntries: number;
+
+  constructor(maxEntries: number) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /** Records a nonce valid until `expiresMs`, unless seen before or the cache is full. */
+  add(nonce: Uint8Array, expiresMs: number, nowMs: number): "ok" | "replayed" | "full" {
+    const k = toBase64Url(nonce);
+    const exp = this.#seen.get(k);
+    if (exp !== undefined && exp > nowMs) return "replayed";
+    if (this.#seen.size >= this.#maxEntries) {
+      for (const [n, e] of this.#seen) if (e <= nowMs) this.#seen.delete(n);
+      if (this.#seen.size >= this.#maxEntries) return "full";
+    }
+    this.#seen.set(k, expiresMs);
+    return "ok";
+  }
+}
+
+/**
+ * Verifies a handshake token: format, MAC, timestamp, replay.
+ *
+ * @returns The claims, or why the token is refused.
+ */
+export async function verifyToken(
+  key: CryptoKey,
+  token: string,
+  nowMs: number,
+  maxSkewMs: number,
+  nonces: NonceCache,
+): Promise<HandshakeClaims | TokenRefusal> {
+  if (token.length > maxTokenChars || !token.startsWith(tokenPrefix)) {
+    return { reason: "malformed handshake token" };
+  }
+  const parts = token.slice(tokenPrefix.length).split(".");
+  if (parts.length !== 2) return { reason: "malformed handshake token" };
+  const body = fromBase64Url(parts[0]!);
+  const got = fromBase64Url(parts[1]!);
+  if (body === undefined || got === undefined || got.length !== macBytes) {
+    return { reason: "malformed handshake token" };
+  }
+  const want = await mac(key, body);
+  if (!constantTimeEqual(got, want)) return { reason: "bad handshake signature (wrong secret?)" };
+  const claims = decodeClaims(body);
+  if (claims === undefined) return { reason: "malformed handshake claims" };
+  if (Math.abs(nowMs - claims.timestampMs) > maxSkewMs) {
+    return { reason: "handshake token expired (or clocks differ too much)" };
+  }
+  const added = nonces.add(claims.nonce, claims.timestampMs + maxSkewMs, nowMs);
+  if (added === "replayed") return { reason: "handshake token replayed" };
+  if (added === "full") return { reason: "too many recent handshakes" };
+  return claims;
+}
+
+/** Whether a value is a refusal rather than claims. */
+export function isRefusal(v: HandshakeClaims | TokenRefusal): v is TokenRefusal {
+  return "reason" in v;
+}

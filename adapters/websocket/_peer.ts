@@ -1,0 +1,595 @@
+/**
+ * The outbound half of the transport for one peer: one send-only client
+ * connection, reconnected with exponential backoff and jitter; a bounded
+ * send queue; and the snapshot stream with its acknowledgement.
+ *
+ * @module
+ */
+
+import { encodeMessageFrame } from "../../core/codec.ts";
+import type { Logger } from "../../core/logger.ts";
+import type { Scheduler, TimerHandle } from "../../core/node.ts";
+import {
+  emptyBytes,
+  type Message,
+  MessageType,
+  type NodeId,
+  SnapshotStatus,
+} from "../../core/types.ts";
+import { protocolName } from "./_auth.ts";
+import type { ClientEvents, ClientSocket } from "./_runtime.ts";
+import {
+  AckStatus,
+  CloseCode,
+  decodeWire,
+  encodeSnapshotBegin,
+  encodeSnapshotChunk,
+  FrameKind,
+  maxHeaderBytes,
+  packMessages,
+  WireError,
+} from "./_wire.ts";
+
+/**
+ * The state of the outbound connection to a peer: `no-address` (no URL
+ * known), `idle` (not started), `connecting`, `open`, `backoff` (waiting to
+ * retry after a failure; messages are dropped), `closed` (removed).
+ *
+ * @example Usage
+ * ```ts
+ * import type { PeerConnectionState } from "./mod.ts";
+ * const healthy = (s: PeerConnectionState): boolean => s === "open";
+ * if (healthy("backoff")) throw new Error("unexpected");
+ * ```
+ */
+export type PeerConnectionState =
+  | "no-address"
+  | "idle"
+  | "connecting"
+  | "open"
+  | "backoff"
+  | "closed";
+
+/** Counters kept per peer, for both directions. */
+export interface PeerStats {
+  messagesSent: number;
+  bytesSent: number;
+  framesSent: number;
+  messagesReceived: number;
+  bytesReceived: number;
+  framesReceived: number;
+  messagesDropped: number;
+  connects: number;
+  reconnects: number;
+  connectFailures: number;
+  disconnects: number;
+  snapshotsSent: number;
+  snapshotsFailed: number;
+  snapshotsReceived: number;
+  lastError: string | undefined;
+}
+
+/** Fresh zeroed counters. */
+export function newPeerStats(): PeerStats {
+  return {
+    messagesSent: 0,
+    bytesSent: 0,
+    framesSent: 0,
+    messagesReceived: 0,
+    bytesReceived: 0,
+    framesReceived: 0,
+    messagesDropped: 0,
+    connects: 0,
+    reconnects: 0,
+    connectFailures: 0,
+    disconnects: 0,
+    snapshotsSent: 0,
+    snapshotsFailed: 0,
+    snapshotsReceived: 0,
+    lastError: undefined,
+  };
+}
+
+/** The limits an outbound peer works within (validated by the transport). */
+export interface PeerLimits {
+  maxFrameBytes: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  snapshotChunkBytes: number;
+  maxSnapshotBytes: number;
+  snapshotAckTimeoutMs: number;
+  connectTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+}
+
+/** What an outbound peer needs from the transport. */
+export interface PeerEnv {
+  readonly localId: NodeId;
+  readonly limits: PeerLimits;
+  readonly scheduler: Scheduler;
+  readonly random: () => number;
+  readonly logger: Logger;
+  /** A fresh handshake token for a connection to `to`. */
+  token(to: NodeId): Promise<string>;
+  /** Opens a client connection. */
+  connect(url: string, protocols: string[], events: ClientEvents): Promise<ClientSocket>;
+  reportUnreachable(id: NodeId): void;
+  reportSnapshot(id: NodeId, status: SnapshotStatus): void;
+}
+
+/** Bytes in the socket's own buffer above which we stop handing it more. */
+const socketHighWaterBytes = 1 << 20;
+/** How often a full socket buffer is polled for room, in ms. */
+const pumpIntervalMs = 1;
+
+interface QueuedFrame {
+  data: Uint8Array;
+  /** Raft messages in it. */
+  count: number;
+}
+
+interface OutboundSnapshot {
+  streamId: number;
+  /** The MsgSnap with its snapshot data left out. */
+  header: Message;
+  data: Uint8Array;
+  /** Bytes of `data` sent so far. */
+  offset: number;
+  begun: boolean;
+  awaitingAck: boolean;
+}
+
+/**
+ * Backoff before reconnection attempt `attempt` (0 for the first retry):
+ * the cap doubles from `baseMs` up to `maxMs`, and the delay is drawn
+ * uniformly from the upper half of the cap ("equal jitter").
+ */
+export function backoffDelayMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number,
+): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return cap / 2 + random() * (cap / 2);
+}
+
+/** The outbound connection to one peer. */
+export class OutboundPeer {
+  readonly id: NodeId;
+  readonly stats: PeerStats;
+  #url: string | undefined;
+  #state: PeerConnectionState;
+  readonly #env: PeerEnv;
+  /** Bumped whenever the current socket is abandoned; stale events are ignored. */
+  #gen = 0;
+  #socket: ClientSocket | undefined;
+  #attempt = 0;
+  #queue: QueuedFrame[] = [];
+  #queuedMessages = 0;
+  #queuedBytes = 0;
+  #snap: OutboundSnapshot | undefined;
+  #nextStreamId = 1;
+  #retryTimer: TimerHandle | undefined;
+  #connectTimer: TimerHandle | undefined;
+  #pumpTimer: TimerHandle | undefined;
+  #ackTimer: TimerHandle | undefined;
+  /** The error reported by the socket before it closed. */
+  #pendingError: string | undefined;
+  /** Failures in a row; the first is logged as a warning, the rest at debug. */
+  #failuresInRow = 0;
+
+  constructor(id: NodeId, url: string | undefined, stats: PeerStats, env: PeerEnv) {
+    this.id = id;
+    this.#url = url;
+    this.#state = url === undefined ? "no-address" : "idle";
+    this.stats = stats;
+    this.#env = env;
+  }
+
+  get url(): string | undefined {
+    return this.#url;
+  }
+
+  get state(): PeerConnectionState {
+    return this.#state;
+  }
+
+  get queuedMessages(): number {
+    return this.#queuedMessages;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Connects now if the peer has an address and is not connected. */
+  activate(): void {
+    if (this.#state === "idle") void this.#connect();
+  }
+
+  /** Points the peer at a new address, reconnecting if it changed. */
+  setUrl(url: string, active: boolean): void {
+    if (this.#state === "closed" || url === this.#url) return;
+    this.#url = url;
+    if (this.#state !== "no-address" && this.#state !== "idle") {
+      this.#env.logger.info(`${this.#env.localId} peer ${this.id} moved to ${url}; reconnecting`);
+      this.#teardown(CloseCode.Normal, "peer address changed");
+      this.#dropQueue();
+      this.#env.reportUnreachable(this.id);
+    }
+    this.#state = "idle";
+    this.#attempt = 0;
+    if (active) this.activate();
+  }
+
+  /** Stops for good: closes the connection, forgets queued messages, reports nothing. */
+  close(reason: string): void {
+    if (this.#state === "closed") return;
+    this.#teardown(CloseCode.GoingAway, reason);
+    this.#clearTimer("ack");
+    this.#queue = [];
+    this.#queuedMessages = 0;
+    this.#queuedBytes = 0;
+    this.#snap = undefined;
+    this.#state = "closed";
+  }
+
+  /** Sends messages addressed to this peer (all from one `send()` call). */
+  send(messages: readonly Message[]): void {
+    if (this.#state === "closed") {
+      this.stats.messagesDropped += messages.length;
+      return;
+    }
+    const snaps: Message[] = [];
+    const frames: Uint8Array[] = [];
+    let dropped = 0;
+    for (const m of messages) {
+      if (m.type === MessageType.MsgSnap && m.snapshot !== undefined) {
+        snaps.push(m);
+        continue;
+      }
+      try {
+        frames.push(encodeMessageFrame(m));
+      } catch (e) {
+        dropped++;
+        this.#env.logger.error(
+          `${this.#env.localId} cannot encode a message to ${this.id}: ${errorText(e)}`,
+        );
+      }
+    }
+    if (this.#state === "no-address" || this.#state === "backoff") {
+      // Unreachable for now: Raft retransmits once the peer is back.
+      this.#drop(frames.length + dropped, snaps);
+      return;
+    }
+    if (this.#state === "idle") void this.#connect();
+    const limits = this.#env.limits;
+    for (const f of packMessages(frames, limits.maxFrameBytes)) {
+      if (f.data.length > limits.maxFrameBytes) {
+        dropped += f.count;
+        this.#env.logger.error(
+          `${this.#env.localId} cannot send a message of ${f.data.length} bytes to ${this.id}: above maxFrameBytes (${limits.maxFrameBytes})`,
+        );
+        continue;
+      }
+      if (
+        this.#queuedMessages + f.count > limits.maxQueuedMessages ||
+        this.#queuedBytes + f.data.length > limits.maxQueuedBytes
+      ) {
+        dropped += f.count;
+        continue;
+      }
+      this.#queue.push(f);
+      this.#queuedMessages += f.count;
+      this.#queuedBytes += f.data.length;
+    }
+    if (dropped > 0) {
+      this.stats.messagesDropped += dropped;
+      this.#env.logger.debug(
+        `${this.#env.localId} dropped ${dropped} messages to ${this.id}: send queue full or message too large`,
+      );
+      this.#env.reportUnreachable(this.id);
+    }
+    for (const m of snaps) this.#startSnapshot(m);
+    this.#flush();
+  }
+
+  #drop(count: number, snaps: readonly Message[]): void {
+    this.stats.messagesDropped += count + snaps.length;
+    if (count + snaps.length > 0) this.#env.reportUnreachable(this.id);
+    for (const _ of snaps) {
+      this.stats.snapshotsFailed++;
+      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+    }
+  }
+
+  /** Drops what waits to be sent; a snapshot in flight is reported failed. */
+  #dropQueue(): void {
+    const n = this.#queuedMessages;
+    this.#queue = [];
+    this.#queuedMessages = 0;
+    this.#queuedBytes = 0;
+    this.stats.messagesDropped += n;
+    const s = this.#snap;
+    this.#snap = undefined;
+    this.#clearTimer("ack");
+    if (s !== undefined) {
+      this.stats.snapshotsFailed++;
+      this.stats.messagesDropped++;
+      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+    }
+  }
+
+  #startSnapshot(m: Message): void {
+    const snap = m.snapshot!;
+    const limits = this.#env.limits;
+    if (snap.data.length > limits.maxSnapshotBytes) {
+      this.#env.logger.error(
+        `${this.#env.localId} cannot send a snapshot of ${snap.data.length} bytes to ${this.id}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
+      );
+      this.#drop(0, [m]);
+      return;
+    }
+    if (this.#snap !== undefined) {
+      // A newer snapshot supersedes one still streaming; Raft moved on.
+      this.#env.logger.debug(
+        `${this.#env.localId} snapshot stream ${this.#snap.streamId} to ${this.id} superseded`,
+      );
+      this.#clearTimer("ack");
+      this.stats.messagesDropped++;
+    }
+    this.#snap = {
+      streamId: this.#nextStreamId++,
+      header: { ...m, snapshot: { ...snap, data: emptyBytes } },
+      data: snap.data,
+      offset: 0,
+      begun: false,
+      awaitingAck: false,
+    };
+  }
+
+  /** Hands queued frames, then snapshot chunks, to the socket while it has room. */
+  #flush(): void {
+    const sock = this.#socket;
+    if (this.#state !== "open" || sock === undefined) return;
+    try {
+      while (this.#queue.length > 0 && sock.bufferedAmount() < socketHighWaterBytes) {
+        const f = this.#queue.shift()!;
+        this.#queuedMessages -= f.count;
+        this.#queuedBytes -= f.data.length;
+        sock.send(f.data);
+        this.stats.messagesSent += f.count;
+        this.stats.bytesSent += f.data.length;
+        this.stats.framesSent++;
+      }
+      if (this.#queue.length === 0) this.#pumpSnapshot(sock);
+    } catch (e) {
+      this.#fail(`send failed: ${errorText(e)}`, true);
+      return;
+    }
+    const s = this.#snap;
+    const more = this.#queue.length > 0 || (s !== undefined && !s.awaitingAck);
+    if (more && this.#pumpTimer === undefined) {
+      this.#pumpTimer = this.#env.scheduler.setTimeout(() => {
+        this.#pumpTimer = undefined;
+        this.#flush();
+      }, pumpIntervalMs);
+    }
+  }
+
+  #pumpSnapshot(sock: ClientSocket): void {
+    const s = this.#snap;
+    if (s === undefined || s.awaitingAck) return;
+    const chunkBytes = this.#env.limits.snapshotChunkBytes;
+    if (!s.begun) {
+      const b = encodeSnapshotBegin(s.streamId, s.data.length, s.header);
+      sock.send(b);
+      s.begun = true;
+      this.stats.bytesSent += b.length;
+      this.stats.framesSent++;
+    }
+    while (s.offset < s.data.length && sock.bufferedAmount() < socketHighWaterBytes) {
+      const end = Math.min(s.data.length, s.offset + chunkBytes);
+      const c = encodeSnapshotChunk(s.streamId, s.offset, s.data.subarray(s.offset, end));
+      sock.send(c);
+      s.offset = end;
+      this.stats.bytesSent += c.length;
+      this.stats.framesSent++;
+    }
+    if (s.offset === s.data.length) {
+      s.awaitingAck = true;
+      this.#ackTimer = this.#env.scheduler.setTimeout(() => {
+        this.#ackTimer = undefined;
+        if (this.#snap !== s) return;
+        this.#snap = undefined;
+        this.#env.logger.warning(
+          `${this.#env.localId} snapshot to ${this.id} not acknowledged within ${this.#env.limits.snapshotAckTimeoutMs} ms`,
+        );
+        this.stats.snapshotsFailed++;
+        this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+      }, this.#env.limits.snapshotAckTimeoutMs);
+    }
+  }
+
+  #onAck(streamId: number, status: AckStatus): void {
+    const s = this.#snap;
+    if (s === undefined || s.streamId !== streamId) return; // superseded or timed out
+    this.#snap = undefined;
+    this.#clearTimer("ack");
+    if (status === AckStatus.Received) {
+      this.stats.snapshotsSent++;
+      this.stats.messagesSent++;
+      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFinish);
+    } else {
+      this.stats.snapshotsFailed++;
+      this.stats.messagesDropped++;
+      this.#env.logger.warning(`${this.#env.localId} peer ${this.id} refused a snapshot`);
+      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+    }
+    this.#flush();
+  }
+
+  async #connect(): Promise<void> {
+    const url = this.#url;
+    if (url === undefined || this.#state === "closed") return;
+    this.#state = "connecting";
+    this.#clearTimer("retry");
+    const gen = ++this.#gen;
+    this.#pendingError = undefined;
+    let sock: ClientSocket;
+    try {
+      const token = await this.#env.token(this.id);
+      if (gen !== this.#gen) return;
+      this.#connectTimer = this.#env.scheduler.setTimeout(() => {
+        this.#connectTimer = undefined;
+        if (gen === this.#gen) {
+          this.#fail(`no connection within ${this.#env.limits.connectTimeoutMs} ms`, false);
+        }
+      }, this.#env.limits.connectTimeoutMs);
+      sock = await this.#env.connect(url, [protocolName, token], {
+        open: () => {
+          if (gen === this.#gen) this.#onOpen();
+        },
+        message: (data) => {
+          if (gen === this.#gen) this.#onMessage(data);
+        },
+        error: (msg) => {
+          if (gen === this.#gen) this.#pendingError = msg;
+        },
+        close: (code, reason) => {
+          if (gen !== this.#gen) return;
+          const wasOpen = this.#state === "open";
+          const why = this.#pendingError ??
+            `connection closed (code ${code}${reason === "" ? "" : `: ${reason}`})`;
+          this.#fail(why, wasOpen);
+        },
+      });
+    } catch (e) {
+      if (gen === this.#gen) this.#fail(`cannot connect: ${errorText(e)}`, false);
+      return;
+    }
+    if (gen !== this.#gen) {
+      sock.close(CloseCode.Normal, "abandoned");
+      return;
+    }
+    this.#socket = sock;
+  }
+
+  #onOpen(): void {
+    const sock = this.#socket;
+    if (sock === undefined) return;
+    this.#clearTimer("connect");
+    if (sock.protocol() !== protocolName) {
+      this.#fail(`server selected subprotocol '${sock.protocol()}', not '${protocolName}'`, false);
+      return;
+    }
+    this.#state = "open";
+    this.#attempt = 0;
+    this.stats.connects++;
+    if (this.stats.connects > 1) this.stats.reconnects++;
+    if (this.#failuresInRow > 0 || this.stats.connects > 1) {
+      this.#env.logger.info(`${this.#env.localId} connected to peer ${this.id} at ${this.#url}`);
+    }
+    this.#failuresInRow = 0;
+    this.#flush();
+  }
+
+  #onMessage(data: Uint8Array | string): void {
+    try {
+      if (typeof data === "string") {
+        throw new WireError(CloseCode.UnsupportedData, "text frames are not accepted");
+      }
+      const f = decodeWire(data, this.#env.limits.maxFrameBytes);
+      if (f.kind !== FrameKind.SnapshotAck) {
+        throw new WireError(CloseCode.ProtocolError, "only snapshot acknowledgements flow back");
+      }
+      this.#onAck(f.streamId, f.status);
+    } catch (e) {
+      const code = e instanceof WireError ? e.closeCode : CloseCode.ProtocolError;
+      const why = `bad frame from peer ${this.id}: ${errorText(e)}`;
+      this.#env.logger.warning(`${this.#env.localId} closing the connection to ${this.id}: ${why}`);
+      this.#socket?.close(code, why);
+      this.#fail(why, true);
+    }
+  }
+
+  /** The connection failed or was lost: report, drop what waits, retry later. */
+  #fail(why: string, wasOpen: boolean): void {
+    if (this.#state === "closed") return;
+    this.#teardown(CloseCode.Normal, "reconnecting");
+    this.stats.lastError = why;
+    if (wasOpen) {
+      this.stats.disconnects++;
+      this.#env.logger.warning(`${this.#env.localId} lost the connection to ${this.id}: ${why}`);
+    } else {
+      this.stats.connectFailures++;
+      const line = `${this.#env.localId} cannot connect to ${this.id} at ${this.#url}: ${why}`;
+      if (this.#failuresInRow === 0) this.#env.logger.warning(line);
+      else this.#env.logger.debug(line);
+    }
+    this.#failuresInRow++;
+    this.#dropQueue();
+    this.#env.reportUnreachable(this.id);
+    this.#state = "backoff";
+    const limits = this.#env.limits;
+    const delay = backoffDelayMs(
+      this.#attempt++,
+      limits.reconnectBaseMs,
+      limits.reconnectMaxMs,
+      this.#env.random,
+    );
+    this.#retryTimer = this.#env.scheduler.setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#state === "backoff") void this.#connect();
+    }, delay);
+  }
+
+  /** Abandons the current socket and timers (not the queue). */
+  #teardown(code: number, reason: string): void {
+    this.#gen++;
+    const sock = this.#socket;
+    this.#socket = undefined;
+    this.#clearTimer("retry");
+    this.#clearTimer("connect");
+    this.#clearTimer("pump");
+    if (sock !== undefined) {
+      try {
+        sock.close(code, reason);
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  #clearTimer(which: "retry" | "connect" | "pump" | "ack"): void {
+    const s = this.#env.scheduler;
+    switch (which) {
+      case "retry":
+        if (this.#retryTimer !== undefined) s.clearTimeout(this.#retryTimer);
+        this.#retryTimer = undefined;
+        break;
+      case "connect":
+        if (this.#connectTimer !== undefined) s.clearTimeout(this.#connectTimer);
+        this.#connectTimer = undefined;
+        break;
+      case "pump":
+        if (this.#pumpTimer !== undefined) s.clearTimeout(this.#pumpTimer);
+        this.#pumpTimer = undefined;
+        break;
+      case "ack":
+        if (this.#ackTimer !== undefined) s.clearTimeout(this.#ackTimer);
+        this.#ackTimer = undefined;
+        break;
+    }
+  }
+}
+
+/** An error's message. */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Bytes a WebSocket message of ours may need beyond its payload. */
+export const wireOverheadBytes: number = maxHeaderBytes + 8;

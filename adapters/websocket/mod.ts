@@ -1,0 +1,1452 @@
+/**
+ * A WebSocket {@linkcode Transport} for `RaftNode`: real peers over the
+ * network, on Deno, Bun and Node.
+ *
+ * Each node listens on one address (Deno: `Deno.serve` +
+ * `Deno.upgradeWebSocket`; Bun: `Bun.serve` websocket handlers; Node: the
+ * `ws` package on `node:http`) and keeps one outbound connection per peer
+ * (the standard `WebSocket` on Deno and Bun, `ws` on Node). Outbound
+ * connections only send; inbound connections only receive (the one
+ * exception: the receiver acknowledges each snapshot on the connection it
+ * came in on).
+ *
+ * - Messages for one peer from one `send()` call travel as one binary
+ *   WebSocket message of checksummed codec frames. Per-peer send queues are
+ *   bounded in messages and bytes; what does not fit is dropped (Raft
+ *   retransmits), counted and reported with `reportUnreachable`.
+ * - Lost connections are re-established with exponential backoff and
+ *   jitter; meanwhile messages are dropped and the peer is reported
+ *   unreachable, so Raft probes it again once it is back.
+ * - Snapshots (`MsgSnap`) are streamed in chunks, reassembled by the
+ *   receiver within a size limit and acknowledged; the outcome reaches Raft
+ *   through `reportSnapshot`.
+ * - Every connection proves knowledge of the cluster secret in its upgrade
+ *   request (an HMAC-SHA-256 token, offered as a WebSocket subprotocol,
+ *   binding the cluster id, both node IDs and a timestamp, refused when
+ *   replayed). Without it, the upgrade is refused with HTTP 401 before any
+ *   message is read. Messages whose `from` is not the authenticated peer,
+ *   corrupt or oversized frames and unknown message types close the
+ *   connection with a reason, which is logged; the node keeps running.
+ * - Peer addresses come from `peers` at construction, from the context of
+ *   membership changes (see {@linkcode encodePeerContext}), or from a peer's
+ *   handshake when it advertises its address; a node added at run time is
+ *   reachable without restarts.
+ *
+ * `wss://`: pass `tls` (PEM certificate chain and key) to serve TLS; Deno,
+ * Bun and `ws` all support it. Clients verify the server certificate with
+ * the runtime's trust store: on Deno add a private CA with `--cert` or
+ * `DENO_CERT`; on Bun and with `ws`, pass it as `ca` (Bun also honours
+ * `NODE_EXTRA_CA_CERTS`). Without TLS, traffic is authenticated but not
+ * encrypted; use it only on a trusted network.
+ *
+ * @example Two transports exchanging a message
+ * ```ts
+ * import { WebSocketTransport } from "./mod.ts";
+ * import { type Message, MessageType, newMessage, type NodeId } from "../../core/types.ts";
+ * import type { TransportHandler } from "../../core/node.ts";
+ *
+ * const secret = "an example secret of at least 16 bytes";
+ * const a = new WebSocketTransport({ id: 1, clusterId: "demo", secret });
+ * const b = new WebSocketTransport({ id: 2, clusterId: "demo", secret });
+ * const bAddr = await b.listen();
+ * await a.listen();
+ * a.addPeer(2, WebSocketTransport.peerContext(bAddr.url));
+ *
+ * const received: Message[] = [];
+ * const handler = (id: NodeId, onStep?: (m: Message) => void): TransportHandler => ({
+ *   id,
+ *   step: (m) => onStep?.(m),
+ *   reportUnreachable: () => {},
+ *   reportSnapshot: () => {},
+ * });
+ * const delivered = new Promise<void>((resolve) => {
+ *   b.start(handler(2, (m) => {
+ *     received.push(m);
+ *     resolve();
+ *   }));
+ * });
+ * a.start(handler(1));
+ * a.send([newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1 })]);
+ * await delivered;
+ * if (received[0]?.type !== MessageType.MsgHeartbeat) throw new Error("unexpected");
+ * await Promise.all([a.close(), b.close()]);
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "../../core/logger.ts";
+import { discardLogger } from "../../core/logger.ts";
+import {
+  globalScheduler,
+  type Scheduler,
+  type TimerHandle,
+  type Transport,
+  type TransportHandler,
+} from "../../core/node.ts";
+import {
+  type ConfState,
+  type Entry,
+  type EntryType,
+  type Index,
+  type Message,
+  MessageType,
+  messageTypeNames,
+  type NodeId,
+  type Snapshot,
+  type SnapshotMetadata,
+  type SnapshotStatus,
+  type Term,
+} from "../../core/types.ts";
+import { isLocalMsg } from "../../core/util.ts";
+import {
+  type HandshakeClaims,
+  importSecret,
+  isRefusal,
+  NonceCache,
+  protocolName,
+  signToken,
+  verifyToken,
+} from "./_auth.ts";
+import {
+  errorText,
+  newPeerStats,
+  OutboundPeer,
+  type PeerConnectionState,
+  type PeerEnv,
+  type PeerLimits,
+  type PeerStats,
+  wireOverheadBytes,
+} from "./_peer.ts";
+import {
+  type ClientKind,
+  connectClient,
+  detectClient,
+  detectServer,
+  type RunningServer,
+  type ServerKind,
+  type ServerSocket,
+  startServer,
+  type TlsConfig,
+  type UpgradeDecision,
+  type UpgradeRequest,
+} from "./_runtime.ts";
+import {
+  AckStatus,
+  CloseCode,
+  decodeWire,
+  encodeSnapshotAck,
+  FrameKind,
+  WireError,
+  type WireFrame,
+} from "./_wire.ts";
+
+export type { ClientKind, PeerConnectionState, ServerKind, TlsConfig };
+// The core types this module's API mentions, so its documentation is complete.
+export type {
+  ConfState,
+  Entry,
+  EntryType,
+  Index,
+  Logger,
+  Message,
+  MessageType,
+  NodeId,
+  Scheduler,
+  Snapshot,
+  SnapshotMetadata,
+  SnapshotStatus,
+  Term,
+  TimerHandle,
+  Transport,
+  TransportHandler,
+};
+
+// ---------------------------------------------------------------------------
+// Peer context
+
+/**
+ * The address of a member, carried in the context of a membership change.
+ *
+ * @example Usage
+ * ```ts
+ * import { encodePeerContext, type PeerContext } from "./mod.ts";
+ * const ctx: PeerContext = { url: "ws://10.0.0.4:7000/raft" };
+ * const bytes = encodePeerContext(ctx);
+ * if (bytes.length === 0) throw new Error("unexpected");
+ * ```
+ */
+export interface PeerContext {
+  /** The member's WebSocket URL, `ws://host:port/path` or `wss://…`. */
+  url: string;
+}
+
+function isWsUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === "ws:" || u.protocol === "wss:";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Encodes a member's address as the context of a membership change
+ * (`RaftNode.addVoter(id, { context })`). Every node's transport reads it
+ * back in `addPeer` and connects to the new member.
+ *
+ * The encoding is UTF-8 JSON, `{"url":"ws://…"}`.
+ *
+ * @param ctx The member's address.
+ * @returns The context bytes.
+ * @throws {TypeError} When `url` is not a `ws://` or `wss://` URL.
+ *
+ * @example Adding a node with its address
+ * ```ts
+ * import { decodePeerContext, encodePeerContext } from "./mod.ts";
+ * const context = encodePeerContext({ url: "ws://10.0.0.4:7000/raft" });
+ * // await leader.addVoter(4, { context });
+ * if (decodePeerContext(context).url !== "ws://10.0.0.4:7000/raft") throw new Error("unexpected");
+ * ```
+ */
+export function encodePeerContext(ctx: PeerContext): Uint8Array {
+  if (typeof ctx?.url !== "string" || !isWsUrl(ctx.url)) {
+    throw new TypeError(
+      `Cannot encode peer context as 'url' must be a ws:// or wss:// URL: current value ${
+        String(ctx?.url)
+      }`,
+    );
+  }
+  return new TextEncoder().encode(JSON.stringify({ url: ctx.url }));
+}
+
+/**
+ * Decodes the context written by {@linkcode encodePeerContext}.
+ *
+ * @param bytes The context of a membership change.
+ * @returns The member's address.
+ * @throws {TypeError} When the bytes are not a peer context.
+ *
+ * @example Reading an address back
+ * ```ts
+ * import { decodePeerContext, encodePeerContext } from "./mod.ts";
+ * const { url } = decodePeerContext(encodePeerContext({ url: "wss://node-2.example:443/raft" }));
+ * if (url !== "wss://node-2.example:443/raft") throw new Error("unexpected");
+ * try {
+ *   decodePeerContext(new TextEncoder().encode("not json"));
+ *   throw new Error("expected a TypeError");
+ * } catch (e) {
+ *   if (!(e instanceof TypeError)) throw e;
+ * }
+ * ```
+ */
+export function decodePeerContext(bytes: Uint8Array): PeerContext {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw new TypeError("Cannot decode peer context: not UTF-8 JSON");
+  }
+  const url = (v as { url?: unknown } | null)?.url;
+  if (typeof url !== "string" || !isWsUrl(url)) {
+    throw new TypeError("Cannot decode peer context: 'url' is not a ws:// or wss:// URL");
+  }
+  return { url };
+}
+
+// ---------------------------------------------------------------------------
+// Options and metrics
+
+/**
+ * Options of {@linkcode WebSocketTransport}. Only `id`, `clusterId` and
+ * `secret` are required.
+ *
+ * @example A node that listens on all interfaces and knows two peers
+ * ```ts
+ * import type { WebSocketTransportOptions } from "./mod.ts";
+ * const options: WebSocketTransportOptions = {
+ *   id: 1,
+ *   clusterId: "orders",
+ *   secret: "a long random secret shared by the cluster",
+ *   hostname: "0.0.0.0",
+ *   port: 7001,
+ *   advertiseUrl: "ws://10.0.0.1:7001/raft",
+ *   peers: new Map([[2, "ws://10.0.0.2:7001/raft"], [3, "ws://10.0.0.3:7001/raft"]]),
+ * };
+ * if (options.peers?.size !== 2) throw new Error("unexpected");
+ * ```
+ */
+export interface WebSocketTransportOptions {
+  /** This node's ID; the handler given to `start()` must carry the same. */
+  id: NodeId;
+  /**
+   * The cluster's name, 1 to 64 printable ASCII characters. Connections
+   * from a node of another cluster are refused.
+   */
+  clusterId: string;
+  /**
+   * The secret every node of the cluster shares, at least 16 bytes (a
+   * string is UTF-8 encoded). Connections that cannot prove it are refused.
+   */
+  secret: string | Uint8Array;
+  /**
+   * The address to listen on.
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The port to listen on; 0 picks a free one (see `listen()`).
+   * @default {0}
+   */
+  port?: number;
+  /**
+   * The path of the WebSocket endpoint; other paths answer 404.
+   * @default {"/raft"}
+   */
+  path?: string;
+  /**
+   * This node's URL as peers should dial it, sent in the handshake so that
+   * peers that do not know it yet learn it.
+   * @default {the listening URL, unless listening on a wildcard address}
+   */
+  advertiseUrl?: string;
+  /**
+   * Peer addresses known at start: node ID to `ws://` or `wss://` URL. They
+   * take precedence over addresses learned later.
+   * @default {new Map()}
+   */
+  peers?: ReadonlyMap<NodeId, string>;
+  /**
+   * Serve `wss://` with this certificate chain and key (PEM).
+   * @default {undefined}
+   */
+  tls?: TlsConfig;
+  /**
+   * Extra CA certificates (PEM) the client trusts, for `ws` and Bun's
+   * client. Deno's client takes them from `--cert` or `DENO_CERT`.
+   * @default {undefined}
+   */
+  ca?: string;
+  /**
+   * The server implementation: detected from the runtime, or forced.
+   * @default {"auto"}
+   */
+  server?: "auto" | ServerKind;
+  /**
+   * The client implementation: the standard `WebSocket` on Deno and Bun,
+   * `ws` elsewhere, or forced.
+   * @default {"auto"}
+   */
+  client?: "auto" | ClientKind;
+  /**
+   * The largest WebSocket message sent or accepted, in bytes; a peer that
+   * sends a larger one is disconnected.
+   * @default {16777216}
+   */
+  maxFrameBytes?: number;
+  /**
+   * Messages waiting to be sent to one peer at most; more are dropped.
+   * @default {4096}
+   */
+  maxQueuedMessages?: number;
+  /**
+   * Bytes waiting to be sent to one peer at most; more are dropped. At least `maxFrameBytes`.
+   * @default {67108864}
+   */
+  maxQueuedBytes?: number;
+  /**
+   * The size of the chunks snapshots are streamed in.
+   * @default {1048576}
+   */
+  snapshotChunkBytes?: number;
+  /**
+   * The largest snapshot sent or accepted, in bytes.
+   * @default {1073741824}
+   */
+  maxSnapshotBytes?: number;
+  /**
+   * How long a sent snapshot may wait for the receiver's acknowledgement
+   * before it is reported failed.
+   * @default {30000}
+   */
+  snapshotAckTimeoutMs?: number;
+  /**
+   * How long a connection attempt may take.
+   * @default {5000}
+   */
+  connectTimeoutMs?: number;
+  /**
+   * The first reconnection delay cap; it doubles with each failure.
+   * @default {100}
+   */
+  reconnectBaseMs?: number;
+  /**
+   * The largest reconnection delay.
+   * @default {5000}
+   */
+  reconnectMaxMs?: number;
+  /**
+   * How far a handshake's timestamp may be from this node's clock.
+   * @default {300000}
+   */
+  maxClockSkewMs?: number;
+  /**
+   * Inbound connections (open or being authenticated) at most; more are refused with 503.
+   * @default {256}
+   */
+  maxInboundConnections?: number;
+  /**
+   * Where reconnection, connection and acknowledgement timers come from.
+   * @default {globalScheduler}
+   */
+  scheduler?: Scheduler;
+  /**
+   * Randomness in `[0, 1)` for the backoff jitter.
+   * @default {Math.random}
+   */
+  random?: () => number;
+  /**
+   * The wall clock for handshake timestamps, in ms since the epoch.
+   * @default {Date.now}
+   */
+  now?: () => number;
+  /**
+   * Where connection events and refused input are logged.
+   * @default {discardLogger}
+   */
+  logger?: Logger;
+}
+
+/**
+ * Where a transport listens, as `listen()` returns it.
+ *
+ * @example Usage
+ * ```ts
+ * import { WebSocketTransport, type WebSocketTransportAddress } from "./mod.ts";
+ * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+ * const addr: WebSocketTransportAddress = await t.listen();
+ * if (addr.url !== `ws://127.0.0.1:${addr.port}/raft`) throw new Error("unexpected");
+ * await t.close();
+ * ```
+ */
+export interface WebSocketTransportAddress {
+  /** The address it is bound to. */
+  hostname: string;
+  /** The port it is bound to. */
+  port: number;
+  /** The URL peers dial: `ws://hostname:port/path` (or `wss://`). */
+  url: string;
+}
+
+/**
+ * Counters and state of the connections with one peer.
+ *
+ * @example Finding peers that are not connected
+ * ```ts
+ * import { WebSocketTransport, type WebSocketPeerMetrics } from "./mod.ts";
+ * const t = new WebSocketTransport({
+ *   id: 1,
+ *   clusterId: "c",
+ *   secret: "0123456789abcdef",
+ *   peers: new Map([[2, "ws://127.0.0.1:9/raft"]]),
+ * });
+ * const down: WebSocketPeerMetrics[] = t.metrics().peers.filter((p) => p.state !== "open");
+ * if (down.length !== 1) throw new Error("unexpected");
+ * await t.close();
+ * ```
+ */
+export interface WebSocketPeerMetrics {
+  /** The peer's ID. */
+  id: NodeId;
+  /** The peer's URL, if known. */
+  url: string | undefined;
+  /** The state of the outbound connection (`"none"` for a peer only seen inbound). */
+  state: PeerConnectionState | "none";
+  /** Open inbound connections from the peer (0 or 1). */
+  inboundConnections: number;
+  /** Raft messages handed to the socket. */
+  messagesSent: number;
+  /** Bytes handed to the socket. */
+  bytesSent: number;
+  /** WebSocket messages handed to the socket. */
+  framesSent: number;
+  /** Raft messages received and stepped. */
+  messagesReceived: number;
+  /** Bytes received. */
+  bytesReceived: number;
+  /** WebSocket messages received. */
+  framesReceived: number;
+  /** Raft messages dropped (queue full, peer unreachable, too large). */
+  messagesDropped: number;
+  /** Messages waiting in the send queue. */
+  queuedMessages: number;
+  /** Bytes waiting in the send queue. */
+  queuedBytes: number;
+  /** Outbound connections established. */
+  connects: number;
+  /** Outbound connections established after the first. */
+  reconnects: number;
+  /** Outbound connection attempts that failed. */
+  connectFailures: number;
+  /** Established outbound connections that were lost. */
+  disconnects: number;
+  /** Snapshots sent and acknowledged. */
+  snapshotsSent: number;
+  /** Snapshots that could not be sent. */
+  snapshotsFailed: number;
+  /** Snapshots received. */
+  snapshotsReceived: number;
+  /** The last outbound connection error. */
+  lastError: string | undefined;
+}
+
+/**
+ * A transport's counters: plain data, ready for `JSON.stringify`.
+ *
+ * @example Serving metrics over HTTP
+ * ```ts
+ * import { WebSocketTransport, type WebSocketTransportMetrics } from "./mod.ts";
+ * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+ * const handler = (): Response => Response.json(t.metrics() satisfies WebSocketTransportMetrics);
+ * const body = await handler().json();
+ * if (body.id !== 1) throw new Error("unexpected");
+ * await t.close();
+ * ```
+ */
+export interface WebSocketTransportMetrics {
+  /** This node's ID. */
+  id: NodeId;
+  /** The cluster's name. */
+  clusterId: string;
+  /** The listening URL, once listening. */
+  url: string | undefined;
+  /** The server implementation. */
+  server: ServerKind;
+  /** The client implementation. */
+  client: ClientKind;
+  /** Whether `start()` was called. */
+  started: boolean;
+  /** Whether `close()` was called. */
+  closed: boolean;
+  /** Open inbound connections. */
+  inboundConnections: number;
+  /** Upgrade requests refused (authentication, cluster, limits). */
+  connectionsRefused: number;
+  /** Connections closed because of bad input. */
+  protocolErrors: number;
+  /** Raft messages sent, over all peers. */
+  messagesSent: number;
+  /** Bytes sent, over all peers. */
+  bytesSent: number;
+  /** Raft messages received, over all peers. */
+  messagesReceived: number;
+  /** Bytes received, over all peers. */
+  bytesReceived: number;
+  /** Raft messages dropped, over all peers (and to unknown peers). */
+  messagesDropped: number;
+  /** Per peer, by ascending ID. */
+  peers: WebSocketPeerMetrics[];
+}
+
+// ---------------------------------------------------------------------------
+// Inbound connections
+
+interface InboundSnapshot {
+  streamId: number;
+  message: Message;
+  buf: Uint8Array;
+  received: number;
+}
+
+/** One authenticated inbound connection. */
+class InboundConn {
+  readonly peerId: NodeId;
+  readonly remote: string;
+  socket: ServerSocket | undefined;
+  closed = false;
+  snap: InboundSnapshot | undefined;
+  /** A snapshot stream refused for its size: its chunks are skipped. */
+  refusedStream: number | undefined;
+
+  constructor(peerId: NodeId, remote: string) {
+    this.peerId = peerId;
+    this.remote = remote;
+  }
+}
+
+type UrlSource = "static" | "context" | "advertised";
+
+const defaultMaxFrameBytes = 16 << 20;
+const wildcardHosts = new Set(["0.0.0.0", "::", "[::]", ""]);
+
+function validateCount(name: string, v: number, min: number): number {
+  if (!Number.isSafeInteger(v) || v < min) {
+    throw new RangeError(
+      `Cannot create WebSocketTransport as '${name}' must be an integer of at least ${min}: current value ${v}`,
+    );
+  }
+  return v;
+}
+
+function validateMs(name: string, v: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new RangeError(
+      `Cannot create WebSocketTransport as '${name}' must be a positive number: current value ${v}`,
+    );
+  }
+  return v;
+}
+
+function formatHost(h: string): string {
+  return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
+}
+
+function typeName(t: number): string {
+  return (messageTypeNames as Record<number, string>)[t] ?? String(t);
+}
+
+// ---------------------------------------------------------------------------
+// The transport
+
+/**
+ * A {@linkcode Transport} over WebSocket. Create it, `await listen()`,
+ * then hand it to `RaftNode.start` (which calls `start()`); `close()`
+ * stops it (`RaftNode.close()` does that).
+ *
+ * @example A three-node cluster over WebSocket
+ * ```ts
+ * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+ * import { RaftNode, type StateMachine } from "../../core/node.ts";
+ * import { MemoryStorage } from "../../core/storage.ts";
+ *
+ * const secret = "an example secret of at least 16 bytes";
+ * const ids = [1, 2, 3];
+ * const transports = ids.map((id) => new WebSocketTransport({ id, clusterId: "example", secret }));
+ * const urls = await Promise.all(transports.map(async (t) => (await t.listen()).url));
+ * for (const t of transports) {
+ *   ids.forEach((id, i) => t.addPeer(id, encodePeerContext({ url: urls[i]! })));
+ * }
+ * const applied: string[][] = ids.map(() => []);
+ * const nodes = await Promise.all(ids.map((id, i) => {
+ *   const log = applied[i]!;
+ *   const sm: StateMachine<void> = {
+ *     apply: (cmds) => cmds.map((c) => void log.push(new TextDecoder().decode(c.data))),
+ *     snapshot: () => new TextEncoder().encode(JSON.stringify(log)),
+ *     restore: (d) => void log.splice(0, log.length, ...JSON.parse(new TextDecoder().decode(d))),
+ *   };
+ *   return RaftNode.start({
+ *     id,
+ *     peers: ids,
+ *     storage: new MemoryStorage(),
+ *     transport: transports[i]!,
+ *     stateMachine: sm,
+ *     tickMs: 10,
+ *   });
+ * }));
+ * const leaderId = await nodes[0]!.waitForLeader();
+ * await nodes[leaderId - 1]!.propose(new TextEncoder().encode("hello"));
+ * await Promise.all(nodes.map((n) => n.close()));
+ * ```
+ */
+export class WebSocketTransport implements Transport {
+  readonly #id: NodeId;
+  readonly #clusterId: string;
+  readonly #key: Promise<CryptoKey>;
+  readonly #hostname: string;
+  readonly #port: number;
+  readonly #path: string;
+  readonly #advertiseUrl: string | undefined;
+  readonly #tls: TlsConfig | undefined;
+  readonly #ca: string | undefined;
+  readonly #serverKind: ServerKind;
+  readonly #clientKind: ClientKind;
+  readonly #limits: PeerLimits;
+  readonly #maxClockSkewMs: number;
+  readonly #maxInbound: number;
+  readonly #scheduler: Scheduler;
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #logger: Logger;
+  readonly #nonces = new NonceCache(4096);
+  readonly #env: PeerEnv;
+
+  #handler: TransportHandler | undefined;
+  #closed = false;
+  #listening: Promise<WebSocketTransportAddress> | undefined;
+  #address: WebSocketTransportAddress | undefined;
+  #server: RunningServer | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Outbound state per peer. */
+  readonly #peers = new Map<NodeId, OutboundPeer>();
+  readonly #urlSource = new Map<NodeId, UrlSource>();
+  /** Counters per peer (outbound peers and peers seen inbound). */
+  readonly #stats = new Map<NodeId, PeerStats>();
+  /** The current inbound connection of each peer. */
+  readonly #inbound = new Map<NodeId, InboundConn>();
+  /** Every open inbound connection (current or being replaced). */
+  readonly #allInbound = new Set<InboundConn>();
+  #pendingUpgrades = 0;
+  /** Peers removed from the cluster: their connections are refused. */
+  readonly #removed = new Set<NodeId>();
+  #unknownDropped = 0;
+  #connectionsRefused = 0;
+  #protocolErrors = 0;
+
+  /**
+   * Creates a transport; nothing listens or connects until `listen()` or `start()`.
+   *
+   * @param options Identity, secret, addresses and limits.
+   * @throws {RangeError} When an option is out of range.
+   * @throws {TypeError} When a peer URL is not a `ws://` or `wss://` URL.
+   */
+  constructor(options: WebSocketTransportOptions) {
+    const o = options;
+    if (!Number.isSafeInteger(o.id) || o.id <= 0) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'id' must be a positive integer: current value ${o.id}`,
+      );
+    }
+    if (typeof o.clusterId !== "string" || !/^[\x21-\x7e]{1,64}$/.test(o.clusterId)) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'clusterId' must be 1 to 64 printable ASCII characters: current value ${
+          String(o.clusterId)
+        }`,
+      );
+    }
+    const secret = typeof o.secret === "string" ? new TextEncoder().encode(o.secret) : o.secret;
+    if (!(secret instanceof Uint8Array) || secret.length < 16) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'secret' must be at least 16 bytes: current length ${
+          secret instanceof Uint8Array ? secret.length : "none"
+        }`,
+      );
+    }
+    const path = o.path ?? "/raft";
+    if (!path.startsWith("/")) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'path' must start with '/': current value ${path}`,
+      );
+    }
+    if (o.advertiseUrl !== undefined && !isWsUrl(o.advertiseUrl)) {
+      throw new TypeError(
+        `Cannot create WebSocketTransport as 'advertiseUrl' must be a ws:// or wss:// URL: current value ${o.advertiseUrl}`,
+      );
+    }
+    const port = o.port ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'port' must be an integer from 0 to 65535: current value ${port}`,
+      );
+    }
+    const maxFrameBytes = validateCount(
+      "maxFrameBytes",
+      o.maxFrameBytes ?? defaultMaxFrameBytes,
+      1024,
+    );
+    const snapshotChunkBytes = validateCount(
+      "snapshotChunkBytes",
+      o.snapshotChunkBytes ?? Math.min(1 << 20, maxFrameBytes - wireOverheadBytes),
+      1,
+    );
+    if (snapshotChunkBytes + wireOverheadBytes > maxFrameBytes) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'snapshotChunkBytes' must be at most 'maxFrameBytes' - ${wireOverheadBytes}: current values ${snapshotChunkBytes}, ${maxFrameBytes}`,
+      );
+    }
+    const maxQueuedBytes = validateCount("maxQueuedBytes", o.maxQueuedBytes ?? 64 << 20, 1);
+    if (maxQueuedBytes < maxFrameBytes) {
+      throw new RangeError(
+        `Cannot create WebSocketTransport as 'maxQueuedBytes' must be at least 'maxFrameBytes': current values ${maxQueuedBytes}, ${maxFrameBytes}`,
+      );
+    }
+    this.#limits = {
+      maxFrameBytes,
+      maxQueuedMessages: validateCount("maxQueuedMessages", o.maxQueuedMessages ?? 4096, 1),
+      maxQueuedBytes,
+      snapshotChunkBytes,
+      maxSnapshotBytes: validateCount("maxSnapshotBytes", o.maxSnapshotBytes ?? 1 << 30, 0),
+      snapshotAckTimeoutMs: validateMs("snapshotAckTimeoutMs", o.snapshotAckTimeoutMs ?? 30_000),
+      connectTimeoutMs: validateMs("connectTimeoutMs", o.connectTimeoutMs ?? 5000),
+      reconnectBaseMs: validateMs("reconnectBaseMs", o.reconnectBaseMs ?? 100),
+      reconnectMaxMs: validateMs("reconnectMaxMs", o.reconnectMaxMs ?? 5000),
+    };
+    this.#id = o.id;
+    this.#clusterId = o.clusterId;
+    this.#key = importSecret(secret);
+    // Surface a key import failure where it is used, not as an unhandled rejection.
+    this.#key.catch(() => {});
+    this.#hostname = o.hostname ?? "127.0.0.1";
+    this.#port = port;
+    this.#path = path;
+    this.#advertiseUrl = o.advertiseUrl;
+    this.#tls = o.tls;
+    this.#ca = o.ca;
+    this.#serverKind = o.server === undefined || o.server === "auto" ? detectServer() : o.server;
+    this.#clientKind = o.client === undefined || o.client === "auto" ? detectClient() : o.client;
+    this.#maxClockSkewMs = validateMs("maxClockSkewMs", o.maxClockSkewMs ?? 300_000);
+    this.#maxInbound = validateCount("maxInboundConnections", o.maxInboundConnections ?? 256, 1);
+    this.#scheduler = o.scheduler ?? globalScheduler;
+    this.#random = o.random ?? Math.random;
+    this.#now = o.now ?? Date.now;
+    this.#logger = o.logger ?? discardLogger;
+
+    this.#env = {
+      localId: this.#id,
+      limits: this.#limits,
+      scheduler: this.#scheduler,
+      random: this.#random,
+      logger: this.#logger,
+      token: (to: NodeId): Promise<string> => this.#token(to),
+      connect: (url, protocols, events) =>
+        connectClient(
+          this.#clientKind,
+          url,
+          protocols,
+          { ca: this.#ca, maxMessageBytes: this.#limits.maxFrameBytes },
+          events,
+        ),
+      reportUnreachable: (id: NodeId): void => this.#handler?.reportUnreachable(id),
+      reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
+        this.#handler?.reportSnapshot(id, status),
+    };
+
+    for (const [id, url] of o.peers ?? new Map<NodeId, string>()) {
+      if (!isWsUrl(url)) {
+        throw new TypeError(
+          `Cannot create WebSocketTransport as the URL of peer ${id} must be a ws:// or wss:// URL: current value ${url}`,
+        );
+      }
+      if (id === this.#id) continue;
+      this.#addOutbound(id, url, "static");
+    }
+  }
+
+  /**
+   * Builds the context bytes that carry a member's URL; the same as
+   * `encodePeerContext({ url })`.
+   *
+   * @param url The member's URL.
+   * @returns The context bytes.
+   * @throws {TypeError} When `url` is not a `ws://` or `wss://` URL.
+   *
+   * @example Usage
+   * ```ts
+   * import { decodePeerContext, WebSocketTransport } from "./mod.ts";
+   * const ctx = WebSocketTransport.peerContext("ws://127.0.0.1:7001/raft");
+   * if (decodePeerContext(ctx).url !== "ws://127.0.0.1:7001/raft") throw new Error("unexpected");
+   * ```
+   */
+  static peerContext(url: string): Uint8Array {
+    return encodePeerContext({ url });
+  }
+
+  /** This node's ID. */
+  get id(): NodeId {
+    return this.#id;
+  }
+
+  /** The listening URL, once `listen()` resolved. */
+  get url(): string | undefined {
+    return this.#address?.url;
+  }
+
+  /**
+   * Starts listening (idempotent: later calls return the same promise).
+   *
+   * @returns Where it listens; with `port: 0`, the port picked.
+   * @throws When the address cannot be bound or the transport is closed.
+   *
+   * @example Picking a free port
+   * ```ts
+   * import { WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * const { port, url } = await t.listen();
+   * if (port === 0 || !url.endsWith(`:${port}/raft`)) throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  listen(): Promise<WebSocketTransportAddress> {
+    if (this.#closed) {
+      return Promise.reject(new Error("Cannot listen: the transport is closed"));
+    }
+    this.#listening ??= this.#listen();
+    return this.#listening;
+  }
+
+  async #listen(): Promise<WebSocketTransportAddress> {
+    const server = await startServer<InboundConn | undefined>(this.#serverKind, {
+      hostname: this.#hostname,
+      port: this.#port,
+      tls: this.#tls,
+      maxMessageBytes: this.#limits.maxFrameBytes,
+    }, {
+      upgrade: (req) => this.#onUpgrade(req),
+      open: (conn, socket) => {
+        if (conn !== undefined) this.#onOpen(conn, socket);
+      },
+      message: (conn, data) => {
+        if (conn !== undefined) this.#onMessage(conn, data);
+      },
+      close: (conn, code, reason) => {
+        if (conn !== undefined) this.#onClose(conn, code, reason);
+      },
+      error: (conn, message) => {
+        this.#logger.warning(
+          `${this.#id} connection ${
+            conn === undefined ? "" : `from ${conn.peerId} (${conn.remote}) `
+          }failed: ${message}`,
+        );
+      },
+    });
+    if (this.#closed) {
+      await server.stop();
+      throw new Error("Cannot listen: the transport is closed");
+    }
+    this.#server = server;
+    const scheme = this.#tls === undefined ? "ws" : "wss";
+    this.#address = {
+      hostname: this.#hostname,
+      port: server.port,
+      url: `${scheme}://${formatHost(this.#hostname)}:${server.port}${this.#path}`,
+    };
+    this.#logger.info(`${this.#id} listening on ${this.#address.url} (${this.#serverKind})`);
+    return this.#address;
+  }
+
+  /**
+   * Starts delivering inbound messages to `handler` and connects to the
+   * known peers; starts listening if `listen()` was not called.
+   *
+   * @param handler The node's handler; its `id` must be this transport's.
+   * @throws {Error} When already started or closed.
+   * @throws {RangeError} When `handler.id` is not the transport's `id`.
+   *
+   * @example Usage
+   * ```ts
+   * import { WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * await t.listen();
+   * t.start({ id: 1, step() {}, reportUnreachable() {}, reportSnapshot() {} });
+   * if (!t.metrics().started) throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  start(handler: TransportHandler): void {
+    if (this.#closed) throw new Error("Cannot start WebSocketTransport: it is closed");
+    if (this.#handler !== undefined) {
+      throw new Error("Cannot start WebSocketTransport: it is already started");
+    }
+    if (handler.id !== this.#id) {
+      throw new RangeError(
+        `Cannot start WebSocketTransport as the handler's id must be the transport's: current values ${handler.id}, ${this.#id}`,
+      );
+    }
+    this.#handler = handler;
+    this.listen().catch((e) => {
+      this.#logger.error(`${this.#id} cannot listen: ${errorText(e)}`);
+    });
+    for (const p of this.#peers.values()) p.activate();
+  }
+
+  /**
+   * Sends messages; never blocks or throws. Messages for the same peer go
+   * out as one WebSocket message; `MsgSnap` is streamed in chunks. What
+   * cannot be sent is dropped, counted and reported (`reportUnreachable`,
+   * and `reportSnapshot(…, SnapshotFailure)` for snapshots).
+   *
+   * @param messages The messages; they are not modified.
+   *
+   * @example Sending to an unknown peer drops and counts
+   * ```ts
+   * import { WebSocketTransport } from "./mod.ts";
+   * import { MessageType, newMessage } from "../../core/types.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * t.send([newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 9 })]);
+   * if (t.metrics().messagesDropped !== 1) throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  send(messages: readonly Message[]): void {
+    if (this.#closed || messages.length === 0) return;
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      let list = byPeer.get(m.to);
+      if (list === undefined) {
+        list = [];
+        byPeer.set(m.to, list);
+      }
+      list.push(m);
+    }
+    for (const [to, list] of byPeer) {
+      const peer = this.#peers.get(to);
+      if (peer === undefined || to === this.#id) {
+        this.#unknownDropped += list.length;
+        this.#logger.debug(`${this.#id} dropped ${list.length} messages to unknown peer ${to}`);
+        this.#handler?.reportUnreachable(to);
+        continue;
+      }
+      try {
+        peer.send(list);
+      } catch (e) {
+        this.#logger.error(`${this.#id} failed to send to ${to}: ${errorText(e)}`);
+      }
+    }
+  }
+
+  /**
+   * Learns of a member. When `context` holds a peer context (see
+   * {@linkcode encodePeerContext}), the member is dialed at its URL (unless
+   * `peers` gave it one at construction); an empty context keeps the
+   * address already known, if any.
+   *
+   * @param id The member.
+   * @param context The context of the membership change.
+   *
+   * @example Usage
+   * ```ts
+   * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * t.addPeer(2, encodePeerContext({ url: "ws://127.0.0.1:1/raft" }));
+   * if (t.metrics().peers[0]?.url !== "ws://127.0.0.1:1/raft") throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  addPeer(id: NodeId, context: Uint8Array): void {
+    if (this.#closed || id === this.#id) return;
+    this.#removed.delete(id);
+    let url: string | undefined;
+    if (context.length > 0) {
+      try {
+        url = decodePeerContext(context).url;
+      } catch (e) {
+        this.#logger.warning(`${this.#id} ignores the context of peer ${id}: ${errorText(e)}`);
+      }
+    }
+    const existing = this.#peers.get(id);
+    if (existing === undefined) {
+      this.#addOutbound(id, url, url === undefined ? undefined : "context");
+      return;
+    }
+    if (url !== undefined && this.#urlSource.get(id) !== "static") {
+      this.#urlSource.set(id, "context");
+      existing.setUrl(url, this.#handler !== undefined);
+    }
+  }
+
+  /**
+   * Forgets a removed member: closes the connections with it and refuses
+   * its new ones (until it is added again).
+   *
+   * @param id The member.
+   *
+   * @example Usage
+   * ```ts
+   * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * t.addPeer(2, encodePeerContext({ url: "ws://127.0.0.1:1/raft" }));
+   * t.removePeer(2);
+   * if (t.metrics().peers.length !== 0) throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  removePeer(id: NodeId): void {
+    if (this.#closed || id === this.#id) return;
+    this.#removed.add(id);
+    this.#peers.get(id)?.close("peer removed");
+    this.#peers.delete(id);
+    this.#urlSource.delete(id);
+    this.#stats.delete(id);
+    const conn = this.#inbound.get(id);
+    if (conn !== undefined) {
+      this.#closeInbound(conn, CloseCode.PolicyViolation, "removed from the cluster");
+    }
+  }
+
+  /**
+   * The transport's counters and connection states, as plain data.
+   *
+   * @returns A fresh object.
+   *
+   * @example Exposing metrics as JSON
+   * ```ts
+   * import { WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * const json = JSON.stringify(t.metrics());
+   * if (!json.includes('"clusterId":"c"')) throw new Error("unexpected");
+   * await t.close();
+   * ```
+   */
+  metrics(): WebSocketTransportMetrics {
+    const ids = new Set<NodeId>([...this.#peers.keys(), ...this.#stats.keys()]);
+    const peers: WebSocketPeerMetrics[] = [];
+    const totals = {
+      messagesSent: 0,
+      bytesSent: 0,
+      messagesReceived: 0,
+      bytesReceived: 0,
+      messagesDropped: this.#unknownDropped,
+    };
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const p = this.#peers.get(id);
+      const s = this.#stats.get(id) ?? newPeerStats();
+      totals.messagesSent += s.messagesSent;
+      totals.bytesSent += s.bytesSent;
+      totals.messagesReceived += s.messagesReceived;
+      totals.bytesReceived += s.bytesReceived;
+      totals.messagesDropped += s.messagesDropped;
+      peers.push({
+        id,
+        url: p?.url,
+        state: p?.state ?? "none",
+        inboundConnections: this.#inbound.has(id) ? 1 : 0,
+        messagesSent: s.messagesSent,
+        bytesSent: s.bytesSent,
+        framesSent: s.framesSent,
+        messagesReceived: s.messagesReceived,
+        bytesReceived: s.bytesReceived,
+        framesReceived: s.framesReceived,
+        messagesDropped: s.messagesDropped,
+        queuedMessages: p?.queuedMessages ?? 0,
+        queuedBytes: p?.queuedBytes ?? 0,
+        connects: s.connects,
+        reconnects: s.reconnects,
+        connectFailures: s.connectFailures,
+        disconnects: s.disconnects,
+        snapshotsSent: s.snapshotsSent,
+        snapshotsFailed: s.snapshotsFailed,
+        snapshotsReceived: s.snapshotsReceived,
+        lastError: s.lastError,
+      });
+    }
+    return {
+      id: this.#id,
+      clusterId: this.#clusterId,
+      url: this.#address?.url,
+      server: this.#serverKind,
+      client: this.#clientKind,
+      started: this.#handler !== undefined,
+      closed: this.#closed,
+      inboundConnections: this.#allInbound.size,
+      connectionsRefused: this.#connectionsRefused,
+      protocolErrors: this.#protocolErrors,
+      ...totals,
+      peers,
+    };
+  }
+
+  /**
+   * Closes every connection and stops listening. Idempotent.
+   *
+   * @returns A promise that settles once the server has stopped.
+   *
+   * @example Usage
+   * ```ts
+   * import { WebSocketTransport } from "./mod.ts";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * await t.listen();
+   * await t.close();
+   * if (!t.metrics().closed) throw new Error("unexpected");
+   * ```
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    for (const p of this.#peers.values()) p.close("transport closing");
+    for (const c of [...this.#allInbound]) {
+      this.#closeInbound(c, CloseCode.GoingAway, "node stopping");
+    }
+    const listening = this.#listening;
+    this.#closing = (async () => {
+      if (listening !== undefined) {
+        try {
+          await listening;
+        } catch {
+          // never listened
+        }
+      }
+      await this.#server?.stop();
+    })();
+    return this.#closing;
+  }
+
+  // -------------------------------------------------------------------------
+  // Outbound
+
+  #addOutbound(id: NodeId, url: string | undefined, source: UrlSource | undefined): OutboundPeer {
+    const p = new OutboundPeer(id, url, this.#statsFor(id), this.#env);
+    this.#peers.set(id, p);
+    if (source !== undefined) this.#urlSource.set(id, source);
+    if (this.#handler !== undefined) p.activate();
+    return p;
+  }
+
+  #statsFor(id: NodeId): PeerStats {
+    let s = this.#stats.get(id);
+    if (s === undefined) {
+      s = newPeerStats();
+      this.#stats.set(id, s);
+    }
+    return s;
+  }
+
+  #advertised(): string {
+    if (this.#advertiseUrl !== undefined) return this.#advertiseUrl;
+    if (this.#address !== undefined && !wildcardHosts.has(this.#hostname)) return this.#address.url;
+    return "";
+  }
+
+  async #token(to: NodeId): Promise<string> {
+    return await signToken(await this.#key, {
+      clusterId: this.#clusterId,
+      from: this.#id,
+      to,
+      timestampMs: Math.floor(this.#now()),
+      advertiseUrl: this.#advertised(),
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Inbound
+
+  #refuse(req: UpgradeRequest, status: number, reason: string): UpgradeDecision<undefined> {
+    this.#connectionsRefused++;
+    this.#logger.warning(
+      `${this.#id} refused a connection from ${
+        req.remoteAddress || "unknown"
+      }: ${status} ${reason}`,
+    );
+    return { accept: false, status, reason };
+  }
+
+  async #onUpgrade(req: UpgradeRequest): Promise<UpgradeDecision<InboundConn | undefined>> {
+    if (this.#closed) return this.#refuse(req, 503, "Service Unavailable: the node is stopping");
+    if (this.#handler === undefined) {
+      return this.#refuse(req, 503, "Service Unavailable: the node has not started");
+    }
+    if (req.path !== this.#path) return this.#refuse(req, 404, `Not Found: ${req.path}`);
+    const token = req.protocols.find((p) => p.startsWith("rt1."));
+    if (!req.protocols.includes(protocolName) || token === undefined) {
+      return this.#refuse(req, 401, "Unauthorized: no handshake token");
+    }
+    if (this.#allInbound.size + this.#pendingUpgrades >= this.#maxInbound) {
+      return this.#refuse(req, 503, "Service Unavailable: too many connections");
+    }
+    this.#pendingUpgrades++;
+    let claims: HandshakeClaims | { reason: string };
+    try {
+      claims = await verifyToken(
+        await this.#key,
+        token,
+        this.#now(),
+        this.#maxClockSkewMs,
+        this.#nonces,
+      );
+    } finally {
+      this.#pendingUpgrades--;
+    }
+    if (isRefusal(claims)) return this.#refuse(req, 401, `Unauthorized: ${claims.reason}`);
+    if (this.#closed) return this.#refuse(req, 503, "Service Unavailable: the node is stopping");
+    if (claims.clusterId !== this.#clusterId) {
+      return this.#refuse(
+        req,
+        403,
+        `Forbidden: node ${claims.from} is in cluster '${claims.clusterId}', this node is in '${this.#clusterId}'`,
+      );
+    }
+    if (claims.to !== this.#id) {
+      return this.#refuse(
+        req,
+        403,
+        `Forbidden: the connection is meant for node ${claims.to}, this is node ${this.#id}`,
+      );
+    }
+    if (claims.from === this.#id || claims.from === 0) {
+      return this.#refuse(req, 403, `Forbidden: a peer cannot claim node ID ${claims.from}`);
+    }
+    if (this.#removed.has(claims.from)) {
+      return this.#refuse(req, 403, `Forbidden: node ${claims.from} was removed from the cluster`);
+    }
+    if (claims.advertiseUrl !== "") this.#learnUrl(claims.from, claims.advertiseUrl);
+    return { accept: true, conn: new InboundConn(claims.from, req.remoteAddress) };
+  }
+
+  /** Adopts a peer's advertised URL when no better address is known. */
+  #learnUrl(id: NodeId, url: string): void {
+    if (!isWsUrl(url)) return;
+    const p = this.#peers.get(id);
+    if (p === undefined) {
+      this.#addOutbound(id, url, "advertised");
+      this.#logger.info(`${this.#id} learned the address of peer ${id}: ${url}`);
+    } else if (p.url === undefined) {
+      this.#urlSource.set(id, "advertised");
+      p.setUrl(url, this.#handler !== undefined);
+      this.#logger.info(`${this.#id} learned the address of peer ${id}: ${url}`);
+    }
+  }
+
+  #onOpen(conn: InboundConn, socket: ServerSocket): void {
+    conn.socket = socket;
+    if (this.#closed || this.#removed.has(conn.peerId)) {
+      conn.closed = true;
+      socket.close(CloseCode.GoingAway, "node stopping");
+      return;
+    }
+    this.#allInbound.add(conn);
+    const old = this.#inbound.get(conn.peerId);
+    this.#inbound.set(conn.peerId, conn);
+    this.#statsFor(conn.peerId);
+    if (old !== undefined) {
+      this.#closeInbound(old, CloseCode.Normal, "replaced by a newer connection");
+    }
+    this.#logger.debug(`${this.#id} accepted a connection from ${conn.peerId} (${conn.remote})`);
+  }
+
+  #onClose(conn: InboundConn, code: number, reason: string): void {
+    conn.closed = true;
+    conn.snap = undefined;
+    this.#allInbound.delete(conn);
+    if (this.#inbound.get(conn.peerId) === conn) this.#inbound.delete(conn.peerId);
+    this.#logger.debug(
+      `${this.#id} connection from ${conn.peerId} closed (${code}${reason ? `: ${reason}` : ""})`,
+    );
+  }
+
+  #closeInbound(conn: InboundConn, code: number, reason: string): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.snap = undefined;
+    this.#allInbound.delete(conn);
+    if (this.#inbound.get(conn.peerId) === conn) this.#inbound.delete(conn.peerId);
+    conn.socket?.close(code, reason);
+  }
+
+  /** Closes a connection that sent bad input; the node carries on. */
+  #reject(conn: InboundConn, code: number, reason: string): void {
+    this.#protocolErrors++;
+    this.#logger.warning(
+      `${this.#id} closed the connection from ${conn.peerId} (${conn.remote}): ${reason}`,
+    );
+    this.#closeInbound(conn, code, reason);
+  }
+
+  /** Why a message from `conn` must be refused, or undefined. */
+  #invalid(conn: InboundConn, m: Message): string | undefined {
+    if (m.from !== conn.peerId) {
+      return `message claims to be from node ${m.from} but the connection is authenticated as node ${conn.peerId}`;
+    }
+    if (m.to !== this.#id) return `message addressed to node ${m.to}, this is node ${this.#id}`;
+    if (isLocalMsg(m.type)) return `local message type ${typeName(m.type)} from a peer`;
+    return undefined;
+  }
+
+  #onMessage(conn: InboundConn, data: Uint8Array | string): void {
+    if (conn.closed) return;
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    if (typeof data === "string") {
+      this.#reject(conn, CloseCode.UnsupportedData, "text frames are not accepted");
+      return;
+    }
+    const stats = this.#statsFor(conn.peerId);
+    stats.bytesReceived += data.length;
+    stats.framesReceived++;
+    let f: WireFrame;
+    try {
+      f = decodeWire(data, this.#limits.maxFrameBytes);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this.#reject(conn, e.closeCode, e.message);
+      return;
+    }
+    switch (f.kind) {
+      case FrameKind.Messages: {
+        // All or nothing: one bad message refuses the whole batch.
+        for (const m of f.messages) {
+          const why = this.#invalid(conn, m);
+          if (why !== undefined) {
+            this.#reject(conn, CloseCode.PolicyViolation, why);
+            return;
+          }
+        }
+        stats.messagesReceived += f.messages.length;
+        for (const m of f.messages) this.#step(handler, m);
+        return;
+      }
+      case FrameKind.SnapshotBegin: {
+        const m = f.message;
+        const why = this.#invalid(conn, m) ??
+          (m.type !== MessageType.MsgSnap || m.snapshot === undefined
+            ? `snapshot stream header holds a ${typeName(m.type)}`
+            : undefined);
+        if (why !== undefined) {
+          this.#reject(conn, CloseCode.PolicyViolation, why);
+          return;
+        }
+        conn.snap = undefined;
+        if (f.dataBytes > this.#limits.maxSnapshotBytes) {
+          this.#logger.warning(
+            `${this.#id} refused a snapshot of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${this.#limits.maxSnapshotBytes})`,
+          );
+          conn.refusedStream = f.streamId;
+          conn.socket?.send(encodeSnapshotAck(f.streamId, AckStatus.Refused));
+          return;
+        }
+        conn.snap = {
+          streamId: f.streamId,
+          message: m,
+          buf: new Uint8Array(f.dataBytes),
+          received: 0,
+        };
+        if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
+        return;
+      }
+      case FrameKind.SnapshotChunk: {
+        if (f.streamId === conn.refusedStream) return;
+        const s = conn.snap;
+        if (s === undefined || s.streamId !== f.streamId) {
+          this.#reject(
+            conn,
+            CloseCode.ProtocolError,
+            `chunk of unknown snapshot stream ${f.streamId}`,
+          );
+          return;
+        }
+        if (f.offset !== s.received || s.received + f.chunk.length > s.buf.length) {
+          this.#reject(
+            conn,
+            CloseCode.ProtocolError,
+            `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.buf.length})`,
+          );
+          return;
+        }
+        s.buf.set(f.chunk, s.received);
+        s.received += f.chunk.length;
+        if (s.received === s.buf.length) this.#completeSnapshot(conn, handler, stats);
+        return;
+      }
+      case FrameKind.SnapshotAck:
+        this.#reject(conn, CloseCode.ProtocolError, "acknowledgement on an inbound connection");
+        return;
+    }
+  }
+
+  #completeSnapshot(conn: InboundConn, handler: TransportHandler, stats: PeerStats): void {
+    const s = conn.snap!;
+    conn.snap = undefined;
+    const m = s.message;
+    const full: Message = { ...m, snapshot: { ...m.snapshot!, data: s.buf } };
+    stats.messagesReceived++;
+    stats.snapshotsReceived++;
+    this.#step(handler, full);
+    conn.socket?.send(encodeSnapshotAck(s.streamId, AckStatus.Received));
+  }
+
+  #step(handler: TransportHandler, m: Message): void {
+    try {
+      handler.step(m);
+    } catch (e) {
+      this.#logger.error(`${this.#id} handler failed to step a message: ${errorText(e)}`);
+    }
+  }
+}
