@@ -1,0 +1,103 @@
+/**
+ * The structural SQLite handle the storage works with, and the runtime's
+ * driver behind it: `bun:sqlite` on Bun, `node:sqlite` elsewhere (Deno,
+ * Node 22+). Neither module is imported statically, so the package holds no
+ * `bun:` import and loads on every runtime.
+ *
+ * @module
+ */
+
+/** A value SQLite binds as a parameter or returns in a column. */
+export type SqliteValue = null | number | bigint | string | Uint8Array;
+
+/**
+ * A prepared statement, as both `bun:sqlite`'s `Statement` and
+ * `node:sqlite`'s `StatementSync` provide it. Parameters are positional
+ * (`?`). A row is an object keyed by column name; `get` returns `undefined`
+ * (Node, Deno) or `null` (Bun) when there is none.
+ */
+export interface SqliteStatementLike {
+  /**
+   * Runs the statement.
+   *
+   * @param params The positional parameters.
+   * @returns Driver-specific change counts (unused).
+   */
+  run(...params: SqliteValue[]): unknown;
+  /**
+   * Runs the statement and returns its first row.
+   *
+   * @param params The positional parameters.
+   * @returns The row, or `undefined` / `null` when there is none.
+   */
+  get(...params: SqliteValue[]): unknown;
+  /**
+   * Runs the statement and returns all its rows.
+   *
+   * @param params The positional parameters.
+   * @returns The rows.
+   */
+  all(...params: SqliteValue[]): unknown[];
+  /**
+   * Frees the statement (Bun). Where present, the storage calls it before
+   * closing the connection: Bun defers closing a connection, and releasing
+   * its file lock, until all its statements are freed.
+   *
+   * @returns Anything (unused).
+   */
+  finalize?(): unknown;
+}
+
+/**
+ * An open SQLite connection: what `bun:sqlite`'s `Database` and
+ * `node:sqlite`'s `DatabaseSync` have in common. Both are synchronous.
+ */
+export interface SqliteDatabaseLike {
+  /**
+   * Runs SQL without parameters.
+   *
+   * @param sql One or more statements.
+   * @returns Anything (unused).
+   */
+  exec(sql: string): unknown;
+  /**
+   * Compiles a statement.
+   *
+   * @param sql One statement, with `?` parameters.
+   * @returns The prepared statement.
+   */
+  prepare(sql: string): SqliteStatementLike;
+  /**
+   * Closes the connection.
+   *
+   * @returns Anything (unused).
+   */
+  close(): unknown;
+}
+
+/** Whether this code runs on Bun. */
+export function isBun(): boolean {
+  return (globalThis as { Bun?: unknown }).Bun !== undefined;
+}
+
+interface BunSqliteModule {
+  Database: new (path: string, options?: { create?: boolean }) => SqliteDatabaseLike;
+}
+
+/**
+ * Opens an SQLite connection with the runtime's driver, creating the file
+ * when it is missing.
+ *
+ * @param path The database file.
+ * @returns The connection.
+ */
+export async function openDatabase(path: string): Promise<SqliteDatabaseLike> {
+  if (isBun()) {
+    // A literal specifier: Deno and JSR analyze it without a warning and
+    // never load it, as this branch only runs on Bun.
+    const mod = (await import("bun:sqlite")) as unknown as BunSqliteModule;
+    return new mod.Database(path, { create: true });
+  }
+  const { DatabaseSync } = await import("node:sqlite");
+  return new DatabaseSync(path);
+}

@@ -1,0 +1,103 @@
+/**
+ * Opening a storage file with the runtime's own SQLite driver.
+ *
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
+import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { SqliteStorage, type SqliteStorageOptions } from "./_storage.ts";
+
+/**
+ * Options of {@linkcode openSqliteStorage}: those of `SqliteStorage`
+ * except `path`, which is the file opened.
+ *
+ * @example Usage
+ * ```ts
+ * import type { OpenSqliteStorageOptions } from "./mod.ts";
+ * const options: OpenSqliteStorageOptions = { create: false };
+ * if (options.create !== false) throw new Error("unexpected");
+ * ```
+ */
+export type OpenSqliteStorageOptions = Omit<SqliteStorageOptions, "path">;
+
+/**
+ * Opens an SQLite connection with the runtime's driver: `bun:sqlite` on
+ * Bun, `node:sqlite` on Deno and Node 22+ (both loaded on demand, so
+ * neither is a static import). The file is created when missing.
+ *
+ * @param path The database file.
+ * @returns The connection, for {@linkcode SqliteStorage} or for your own tables
+ *   in another file.
+ * @throws {SqliteStorageError} When the file cannot be opened.
+ *
+ * @example Opening a connection
+ * ```ts
+ * import { openSqliteDatabase, SqliteStorage } from "./mod.ts";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const path = join(dir, "node-1.db");
+ * const storage = new SqliteStorage(await openSqliteDatabase(path), { path });
+ * if (storage.lastIndex() !== 0) throw new Error("unexpected");
+ * storage.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export async function openSqliteDatabase(path: string): Promise<SqliteDatabaseLike> {
+  try {
+    return await openDatabase(path);
+  } catch (e) {
+    throw toStorageError(e, path, "open database");
+  }
+}
+
+/**
+ * Opens (or creates) a node's storage file with the runtime's SQLite
+ * driver; see {@linkcode SqliteStorage} for what is checked on opening.
+ *
+ * @param path The database file, one per node.
+ * @param options Whether to create the file, cache bounds, locking.
+ * @returns The storage; `close()` it when done.
+ * @throws {SqliteStorageError} When the file is missing and `create` is
+ *   false (`"not_found"`), or cannot be used as a raft-ts log.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Restarting a node from its file
+ * ```ts
+ * import { openSqliteStorage } from "./mod.ts";
+ * import { newEntry } from "../../core/types.ts";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const path = join(dir, "node-1.db");
+ * const first = await openSqliteStorage(path);
+ * first.append([newEntry({ index: 1, term: 1 }), newEntry({ index: 2, term: 1 })]);
+ * first.setHardState({ term: 1, vote: 1, commit: 2 });
+ * first.close();
+ *
+ * const again = await openSqliteStorage(path, { create: false });
+ * if (again.lastIndex() !== 2 || again.term(2) !== 1) throw new Error("unexpected");
+ * again.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export async function openSqliteStorage(
+  path: string,
+  options: OpenSqliteStorageOptions = {},
+): Promise<SqliteStorage> {
+  if (options.create === false && path !== ":memory:" && !existsSync(path)) {
+    throw new SqliteStorageError(
+      "not_found",
+      path,
+      `Cannot open raft storage '${path}': the file does not exist and 'create' is false`,
+    );
+  }
+  const db = await openSqliteDatabase(path);
+  return new SqliteStorage(db, { ...options, path });
+}

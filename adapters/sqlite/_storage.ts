@@ -1,0 +1,1102 @@
+/**
+ * `SqliteStorage`: Raft's durable log, HardState and snapshot in one SQLite
+ * database file per node.
+ *
+ * @module
+ */
+
+import { RaftInvariantError } from "../../core/_assert.ts";
+import {
+  decodeEntry,
+  decodeFrame,
+  decodeHardState,
+  decodeSnapshot,
+  encodeEntry,
+  encodeFrame,
+  encodeHardState,
+  encodeSnapshot,
+} from "../../core/codec.ts";
+import { CompactedError, SnapOutOfDateError, UnavailableError } from "../../core/errors.ts";
+import { discardLogger, type Logger } from "../../core/logger.ts";
+import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+import { cloneSnapshot } from "../../core/storage.ts";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Index,
+  isEmptySnap,
+  newEntry,
+  newHardState,
+  newSnapshot,
+  type Snapshot,
+  type Term,
+} from "../../core/types.ts";
+import { entrySize } from "../../core/util.ts";
+import { TailCache } from "./_cache.ts";
+import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+import { SqliteStorageError, toStorageError } from "./_errors.ts";
+
+/**
+ * The `application_id` (SQLite header field, `PRAGMA application_id`) that
+ * marks a database file as a raft-ts log: the ASCII bytes `"rfts"`.
+ *
+ * @example Recognizing a raft-ts log with the sqlite3 shell
+ * ```ts
+ * import { sqliteApplicationId } from "./mod.ts";
+ * // sqlite3 node.db "PRAGMA application_id" prints this number.
+ * if (sqliteApplicationId !== 1919317107) throw new Error("unexpected");
+ * ```
+ */
+export const sqliteApplicationId = 0x72667473;
+
+/**
+ * The schema version this code writes and reads, kept in the file's
+ * `user_version`. A file of another version is refused with
+ * `"schema_too_old"` or `"schema_too_new"`.
+ *
+ * @example Usage
+ * ```ts
+ * import { sqliteSchemaVersion } from "./mod.ts";
+ * if (sqliteSchemaVersion < 1) throw new Error("unexpected");
+ * ```
+ */
+export const sqliteSchemaVersion = 1;
+
+/**
+ * Options of {@linkcode SqliteStorage}.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SqliteStorageOptions } from "./mod.ts";
+ * const options: SqliteStorageOptions = { path: "node-1.db", cacheEntriesMax: 1024 };
+ * if (options.cacheEntriesMax !== 1024) throw new Error("unexpected");
+ * ```
+ */
+export interface SqliteStorageOptions {
+  /**
+   * The database file's path, used in error messages only.
+   * @default {"(sqlite)"}
+   */
+  path?: string;
+  /**
+   * Create the schema when the database is empty. When `false`, an empty
+   * database is refused with code `"empty"`: a node that has been running
+   * must never restart with an empty log.
+   * @default {true}
+   */
+  create?: boolean;
+  /**
+   * Keep the database locked for the storage's lifetime
+   * (`PRAGMA locking_mode=EXCLUSIVE`), so that a second process (or
+   * connection) cannot open the same node's file; it gets code `"locked"`.
+   * @default {true}
+   */
+  exclusive?: boolean;
+  /**
+   * Most entries of the log's tail kept in memory to serve reads without a
+   * query (0 disables the cache).
+   * @default {4096}
+   */
+  cacheEntriesMax?: number;
+  /**
+   * Most bytes (encoded entry sizes) of the log's tail kept in memory.
+   * @default {8388608} (8 MiB)
+   */
+  cacheBytesMax?: number;
+  /**
+   * Where broken invariants are logged before a `RaftInvariantError` is thrown.
+   * @default {discardLogger}
+   */
+  logger?: Logger;
+}
+
+const schemaSql = `
+CREATE TABLE raft_meta (
+  key TEXT PRIMARY KEY NOT NULL,
+  record BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE raft_entries (
+  idx INTEGER PRIMARY KEY NOT NULL,
+  term INTEGER NOT NULL,
+  record BLOB NOT NULL
+);
+PRAGMA application_id = ${sqliteApplicationId};
+PRAGMA user_version = ${sqliteSchemaVersion};
+`;
+
+const metaHardState = "hard_state";
+const metaSnapshot = "snapshot";
+
+/** Rows read per query when scanning or reading a range of the log. */
+const scanChunkRows = 512;
+
+/** Rows written per multi-row INSERT (fewer calls into the driver for large batches). */
+const insertChunkRows = 32;
+
+interface Statements {
+  getMeta: SqliteStatementLike;
+  putMeta: SqliteStatementLike;
+  insertEntry: SqliteStatementLike;
+  /** Inserts `insertChunkRows` rows. */
+  insertEntries: SqliteStatementLike;
+  updateEntry: SqliteStatementLike;
+  deleteFrom: SqliteStatementLike;
+  deleteBefore: SqliteStatementLike;
+  deleteAll: SqliteStatementLike;
+  selectRange: SqliteStatementLike;
+  selectTerm: SqliteStatementLike;
+}
+
+interface EntryRow {
+  idx: Index;
+  term: Term;
+  record: Uint8Array;
+}
+
+function checkIndex(what: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(`Cannot use ${what}: not a non-negative safe integer: ${v}`);
+  }
+}
+
+function checkLimit(name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new RangeError(
+      `Cannot create SqliteStorage as '${name}' must be a non-negative integer: current value ${v}`,
+    );
+  }
+}
+
+function cloneConfState(cs: ConfState): ConfState {
+  return {
+    voters: cs.voters.slice(),
+    learners: cs.learners.slice(),
+    votersOutgoing: cs.votersOutgoing.slice(),
+    learnersNext: cs.learnersNext.slice(),
+    autoLeave: cs.autoLeave,
+  };
+}
+
+/** The record of the entry that marks the compacted position: index and term only. */
+function dummyRecord(index: Index, term: Term): Uint8Array {
+  return encodeFrame(encodeEntry(newEntry({ index, term })));
+}
+
+function asRow(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Raft's durable storage in an SQLite database: the log, the HardState and
+ * the latest snapshot of one node, in one file. It implements the driver's
+ * `NodeStorage` (`save` per Ready, `createSnapshot`, `compact`) and, like
+ * `MemoryStorage`, the `Storage` read side with the same results and errors,
+ * plus `append`, `setHardState` and `applySnapshot` for a hand-written
+ * Ready loop.
+ *
+ * Durability: the database runs in WAL mode with `synchronous=FULL`, so a
+ * write call returns only after SQLite has synced it; each write call
+ * (`save` with its snapshot, entries and HardState together) is one
+ * transaction, so a crash leaves either all of it or none of it.
+ *
+ * Integrity: every record (entry, HardState, snapshot) is stored in the
+ * codec's checksummed frame. Opening the storage reads and checks every
+ * record and refuses, with a {@linkcode SqliteStorageError}, a file that is
+ * not a raft-ts log, a schema version it does not know, a record that fails
+ * its checksum, a gap in the log, or a HardState that commits past the last
+ * entry. Nothing is repaired or dropped.
+ *
+ * Reads of the recent tail of the log are served from memory (see
+ * `cacheEntriesMax`), so sending and applying entries just written costs no
+ * query.
+ *
+ * The storage takes the connection over: `close()` closes it, as does a
+ * failed constructor. Methods are synchronous, like both SQLite drivers.
+ *
+ * @example A storage on the runtime's SQLite driver
+ * ```ts
+ * import { openSqliteStorage } from "./mod.ts";
+ * import { newEntry } from "../../core/types.ts";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * let storage = await openSqliteStorage(join(dir, "node-1.db"));
+ * storage.save({
+ *   hardState: { term: 1, vote: 1, commit: 1 },
+ *   entries: [newEntry({ term: 1, index: 1, data: new Uint8Array([42]) })],
+ *   snapshot: undefined,
+ *   mustSync: true,
+ * });
+ * storage.close();
+ *
+ * storage = await openSqliteStorage(join(dir, "node-1.db"), { create: false });
+ * if (storage.lastIndex() !== 1 || storage.initialState().hardState.commit !== 1) {
+ *   throw new Error("unexpected");
+ * }
+ * storage.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export class SqliteStorage implements NodeStorage {
+  readonly #db: SqliteDatabaseLike;
+  readonly #path: string;
+  readonly #logger: Logger;
+  #stmts: Statements | undefined;
+  /** The saved HardState. */
+  #hardState: HardState = newHardState();
+  /** The latest snapshot (its data included). */
+  #snap: Snapshot = newSnapshot();
+  /** The compacted position: the log holds entries `(#offset, #last]`. Row `#offset` is the dummy. */
+  #offset: Index = 0;
+  /** The term at `#offset`. */
+  #offsetTerm: Term = 0;
+  /** The last index; `#offset` when the log is empty. */
+  #last: Index = 0;
+  /** The tail of the log; always ends at `#last`, never holds `#offset` or older. */
+  readonly #cache: TailCache;
+  #closed = false;
+  /** Set when a write failed: its outcome on disk is unknown. */
+  #failure: SqliteStorageError | undefined;
+
+  /**
+   * Opens the storage on a connection: checks that the database is a raft-ts
+   * log of this schema version (or creates the schema in an empty one),
+   * switches it to WAL mode with `synchronous=FULL`, then reads and checks
+   * every record.
+   *
+   * @param db The connection (`bun:sqlite`'s `Database`, `node:sqlite`'s
+   *   `DatabaseSync`, or anything shaped like them). The storage owns it from
+   *   now on.
+   * @param options The file's name for messages, cache bounds, locking.
+   * @throws {SqliteStorageError} When the database cannot be used; the
+   *   connection is closed.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(db: SqliteDatabaseLike, options: SqliteStorageOptions = {}) {
+    const cacheEntriesMax = options.cacheEntriesMax ?? 4096;
+    const cacheBytesMax = options.cacheBytesMax ?? 8 * 1024 * 1024;
+    try {
+      checkLimit("cacheEntriesMax", cacheEntriesMax);
+      checkLimit("cacheBytesMax", cacheBytesMax);
+    } catch (e) {
+      // The storage owns the connection, even when it refuses its options.
+      try {
+        db.close();
+      } catch {
+        // The options error is the one to report.
+      }
+      throw e;
+    }
+    this.#db = db;
+    this.#path = options.path ?? "(sqlite)";
+    this.#logger = options.logger ?? discardLogger;
+    this.#cache = new TailCache(cacheEntriesMax, cacheBytesMax, 1);
+    try {
+      this.#open(options.create ?? true, options.exclusive ?? true);
+    } catch (e) {
+      this.#closed = true;
+      try {
+        this.#closeDatabase("close raft storage");
+      } catch {
+        // The open error is the one to report.
+      }
+      throw toStorageError(e, this.#path, "open raft storage");
+    }
+  }
+
+  /** The database file's path (or the name given for it). */
+  get path(): string {
+    return this.#path;
+  }
+
+  // -------------------------------------------------------------------------
+  // Opening
+
+  #open(create: boolean, exclusive: boolean): void {
+    const db = this.#db;
+    const path = this.#path;
+    if (exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
+    // Identify the file before changing anything in it.
+    const appId = this.#pragmaInt("application_id");
+    const version = this.#pragmaInt("user_version");
+    const objects = this.#intColumn(
+      this.#queryOnce("SELECT count(*) AS n FROM sqlite_master"),
+      "n",
+    );
+    const fresh = appId === 0 && version === 0 && objects === 0;
+    if (fresh && !create) {
+      throw new SqliteStorageError(
+        "empty",
+        path,
+        `Cannot open raft storage '${path}': the database holds no raft log and 'create' is false`,
+      );
+    }
+    if (!fresh && appId !== sqliteApplicationId) {
+      throw new SqliteStorageError(
+        "foreign",
+        path,
+        `Cannot open raft storage '${path}': not a raft-ts database (application_id ${appId}, expected ${sqliteApplicationId})`,
+      );
+    }
+    if (!fresh && version !== sqliteSchemaVersion) {
+      const newer = version > sqliteSchemaVersion;
+      throw new SqliteStorageError(
+        newer ? "schema_too_new" : "schema_too_old",
+        path,
+        `Cannot open raft storage '${path}': schema version ${version} is ${
+          newer ? "newer" : "older"
+        } than the supported version ${sqliteSchemaVersion}`,
+      );
+    }
+    const mode = String(asRow(this.#queryOnce("PRAGMA journal_mode=WAL"))?.["journal_mode"]);
+    if (mode !== "wal" && mode !== "memory") {
+      throw new SqliteStorageError(
+        "wal_unavailable",
+        path,
+        `Cannot open raft storage '${path}': the database cannot use WAL mode (journal_mode is '${mode}')`,
+      );
+    }
+    db.exec("PRAGMA synchronous=FULL");
+    const sync = this.#pragmaInt("synchronous");
+    if (sync < 2) {
+      throw new SqliteStorageError(
+        "sqlite",
+        path,
+        `Cannot open raft storage '${path}': synchronous=FULL did not take effect (value ${sync})`,
+      );
+    }
+    // Check every B-tree cell as it is read, so that damage is reported
+    // instead of read; keep the WAL file from staying large after a big write.
+    db.exec("PRAGMA cell_size_check=ON");
+    db.exec("PRAGMA journal_size_limit=67108864");
+    if (fresh) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        db.exec(schemaSql);
+        const put = "INSERT INTO raft_meta (key, record) VALUES (?, ?)";
+        this.#runOnce(put, metaHardState, encodeFrame(encodeHardState(newHardState())));
+        this.#runOnce(put, metaSnapshot, encodeFrame(encodeSnapshot(newSnapshot())));
+        this.#runOnce(
+          "INSERT INTO raft_entries (idx, term, record) VALUES (?, ?, ?)",
+          0,
+          0,
+          dummyRecord(0, 0),
+        );
+        db.exec("COMMIT");
+      } catch (e) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // Report the first error.
+        }
+        throw e;
+      }
+    }
+    for (const table of ["raft_meta", "raft_entries"]) {
+      const found = asRow(
+        this.#queryOnce(
+          `SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '${table}'`,
+        ),
+      );
+      if (found?.["n"] !== 1 && found?.["n"] !== 1n) {
+        throw new SqliteStorageError(
+          "missing_record",
+          path,
+          `Cannot open raft storage '${path}': the table ${table} is missing`,
+        );
+      }
+    }
+    const stmts: Partial<Statements> = {};
+    this.#stmts = stmts as Statements;
+    stmts.getMeta = db.prepare("SELECT record FROM raft_meta WHERE key = ?");
+    stmts.putMeta = db.prepare("INSERT OR REPLACE INTO raft_meta (key, record) VALUES (?, ?)");
+    stmts.insertEntry = db.prepare("INSERT INTO raft_entries (idx, term, record) VALUES (?, ?, ?)");
+    stmts.insertEntries = db.prepare(
+      `INSERT INTO raft_entries (idx, term, record) VALUES ${
+        Array(insertChunkRows).fill("(?, ?, ?)").join(", ")
+      }`,
+    );
+    stmts.updateEntry = db.prepare("UPDATE raft_entries SET term = ?, record = ? WHERE idx = ?");
+    stmts.deleteFrom = db.prepare("DELETE FROM raft_entries WHERE idx >= ?");
+    stmts.deleteBefore = db.prepare("DELETE FROM raft_entries WHERE idx < ?");
+    stmts.deleteAll = db.prepare("DELETE FROM raft_entries");
+    stmts.selectRange = db.prepare(
+      "SELECT idx, term, record FROM raft_entries WHERE idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
+    );
+    stmts.selectTerm = db.prepare("SELECT term FROM raft_entries WHERE idx = ?");
+    this.#load();
+  }
+
+  #pragmaInt(name: string): number {
+    return this.#intColumn(this.#queryOnce(`PRAGMA ${name}`), name);
+  }
+
+  /** Prepares, runs and frees a statement; returns its first row. */
+  #queryOnce(sql: string): unknown {
+    const stmt = this.#db.prepare(sql);
+    try {
+      return stmt.get();
+    } finally {
+      stmt.finalize?.();
+    }
+  }
+
+  /** Prepares, runs and frees a statement. */
+  #runOnce(sql: string, ...params: SqliteValue[]): void {
+    const stmt = this.#db.prepare(sql);
+    try {
+      stmt.run(...params);
+    } finally {
+      stmt.finalize?.();
+    }
+  }
+
+  #intColumn(row: unknown, column: string): number {
+    const v = asRow(row)?.[column];
+    const n = typeof v === "bigint" ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isSafeInteger(n)) {
+      throw new SqliteStorageError(
+        "sqlite",
+        this.#path,
+        `Cannot open raft storage '${this.#path}': unexpected value of ${column}: ${String(v)}`,
+      );
+    }
+    return n;
+  }
+
+  /** Reads and checks every record, and fills the tail cache. */
+  #load(): void {
+    const path = this.#path;
+    const hs = this.#decodeMeta(metaHardState, "HardState", decodeHardState);
+    const snap = this.#decodeMeta(metaSnapshot, "snapshot", decodeSnapshot);
+
+    // The log: the dummy row, then consecutive entries.
+    let offset: Index | undefined;
+    let offsetTerm: Term = 0;
+    let prev: Index = -1;
+    // From the smallest bound, so that a row with a negative index is seen (and refused).
+    let cursor = Number.MIN_SAFE_INTEGER;
+    this.#cache.reset(0);
+    for (;;) {
+      const rows = this.#selectRange(cursor, Number.MAX_SAFE_INTEGER, scanChunkRows);
+      for (const row of rows) {
+        if (offset !== undefined && row.idx !== prev + 1) {
+          throw new SqliteStorageError(
+            "log_gap",
+            path,
+            `Cannot open raft storage '${path}': entry ${
+              prev + 1
+            } is missing (the log continues at ${row.idx})`,
+            { index: prev + 1 },
+          );
+        }
+        const e = this.#decodeEntryRow(row, "open raft storage");
+        if (offset === undefined) {
+          offset = row.idx;
+          offsetTerm = e.term;
+          this.#cache.reset(offset + 1);
+        } else {
+          this.#cache.push(e);
+        }
+        prev = row.idx;
+      }
+      cursor = prev + 1;
+      if (rows.length < scanChunkRows) break;
+    }
+    if (offset === undefined) {
+      throw new SqliteStorageError(
+        "missing_record",
+        path,
+        `Cannot open raft storage '${path}': the log has no rows (not even its compacted position)`,
+      );
+    }
+    const last = prev;
+    if (hs.commit > last) {
+      throw new SqliteStorageError(
+        "inconsistent",
+        path,
+        `Cannot open raft storage '${path}': the HardState commits index ${hs.commit}, past the last entry ${last}`,
+        { index: hs.commit },
+      );
+    }
+    this.#hardState = hs;
+    this.#snap = snap;
+    this.#offset = offset;
+    this.#offsetTerm = offsetTerm;
+    this.#last = last;
+  }
+
+  /** Reads, checks and decodes a meta record. */
+  #decodeMeta<T>(key: string, what: string, decode: (b: Uint8Array) => T): T {
+    const path = this.#path;
+    const row = asRow(this.#stmts!.getMeta.get(key));
+    if (row === undefined) {
+      throw new SqliteStorageError(
+        "missing_record",
+        path,
+        `Cannot open raft storage '${path}': the ${what} record is missing`,
+      );
+    }
+    const payload = this.#unframe(
+      row["record"],
+      `the ${what} record`,
+      "open raft storage",
+      undefined,
+    );
+    try {
+      return decode(payload);
+    } catch (e) {
+      throw new SqliteStorageError(
+        "corrupt_record",
+        path,
+        `Cannot open raft storage '${path}': the ${what} record cannot be decoded: ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
+  }
+
+  /** Checks a record's frame (length and checksum) and returns its payload. */
+  #unframe(v: unknown, what: string, action: string, index: Index | undefined): Uint8Array {
+    const path = this.#path;
+    const fail = (why: string, cause?: unknown): SqliteStorageError =>
+      new SqliteStorageError(
+        "corrupt_record",
+        path,
+        `Cannot ${action} '${path}': ${what} ${why}`,
+        index !== undefined ? { index, cause } : { cause },
+      );
+    if (!(v instanceof Uint8Array)) throw fail("is not a blob");
+    let f: { payload: Uint8Array; next: number } | undefined;
+    try {
+      f = decodeFrame(v, 0, { complete: true, maxPayloadBytes: v.length });
+    } catch (e) {
+      throw fail(`fails its check: ${(e as Error).message}`, e);
+    }
+    if (f === undefined) throw fail("is empty");
+    if (f.next !== v.length) throw fail(`has ${v.length - f.next} bytes after its frame`);
+    return f.payload;
+  }
+
+  #decodeEntryRow(row: EntryRow, action: string): Entry {
+    const what = `the record of entry ${row.idx}`;
+    const payload = this.#unframe(row.record, what, action, row.idx);
+    let e: Entry;
+    try {
+      e = decodeEntry(payload, { aliasBytes: true });
+    } catch (err) {
+      throw new SqliteStorageError(
+        "corrupt_record",
+        this.#path,
+        `Cannot ${action} '${this.#path}': ${what} cannot be decoded: ${(err as Error).message}`,
+        { index: row.idx, cause: err },
+      );
+    }
+    if (e.index !== row.idx || e.term !== row.term) {
+      throw new SqliteStorageError(
+        "corrupt_record",
+        this.#path,
+        `Cannot ${action} '${this.#path}': ${what} holds entry ${e.index} at term ${e.term}, stored as entry ${row.idx} at term ${row.term}`,
+        { index: row.idx },
+      );
+    }
+    return e;
+  }
+
+  /** Rows with `lo <= idx < hi`, at most `limit`, ascending. */
+  #selectRange(lo: Index, hi: Index, limit: number): EntryRow[] {
+    const raw = this.#stmts!.selectRange.all(lo, hi, limit);
+    const rows: EntryRow[] = [];
+    for (const r of raw) {
+      const row = asRow(r);
+      const idx = this.#rowInt(row?.["idx"], "index");
+      rows.push({
+        idx,
+        term: this.#rowInt(row?.["term"], `term of entry ${idx}`),
+        record: row?.["record"] as Uint8Array,
+      });
+    }
+    return rows;
+  }
+
+  #rowInt(v: unknown, what: string): number {
+    const n = typeof v === "bigint" && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+      throw new SqliteStorageError(
+        "corrupt_record",
+        this.#path,
+        `Cannot read raft storage '${this.#path}': the ${what} is not a non-negative integer: ${
+          String(v)
+        }`,
+      );
+    }
+    return n;
+  }
+
+  // -------------------------------------------------------------------------
+  // The read side (Storage)
+
+  /**
+   * The saved HardState, and the ConfState of the latest snapshot.
+   *
+   * @returns Both states; the caller must not mutate them.
+   * @throws {SqliteStorageError} When the storage is closed.
+   */
+  initialState(): { hardState: HardState; confState: ConfState } {
+    this.#checkOpen("read raft storage");
+    return { hardState: this.#hardState, confState: this.#snap.metadata.confState };
+  }
+
+  /**
+   * The entries in `[lo, hi)`, limited to `maxSize` bytes but at least one;
+   * the same results and errors as `MemoryStorage.entries`.
+   *
+   * @param lo The first index.
+   * @param hi One past the last index.
+   * @param maxSize The byte limit.
+   * @returns A fresh array the caller owns.
+   * @throws {CompactedError} When `lo <= firstIndex() - 1`.
+   * @throws {UnavailableError} When the log holds no entries.
+   * @throws {RaftInvariantError} When `hi` is past `lastIndex() + 1` or `lo > hi`.
+   * @throws {SqliteStorageError} When a stored record is missing or corrupt,
+   *   or the storage is closed.
+   */
+  entries(lo: Index, hi: Index, maxSize: number): Entry[] {
+    this.#checkOpen("read raft storage");
+    const offset = this.#offset;
+    if (lo <= offset) throw new CompactedError();
+    const last = this.#last;
+    if (hi > last + 1) this.#panic(`entries' hi(${hi}) is out of bound lastindex(${last})`);
+    if (last === offset) throw new UnavailableError();
+    if (lo > hi) this.#panic(`entries' lo(${lo}) is greater than hi(${hi})`);
+
+    const out: Entry[] = [];
+    let size = 0;
+    let i = lo;
+    const cacheStart = this.#cache.start;
+    while (i < hi && i < cacheStart) {
+      const end = Math.min(hi, cacheStart);
+      const rows = this.#readRows(i, end);
+      for (const row of rows) {
+        if (row.idx !== i) this.#missing(i, "read raft storage");
+        const e = this.#decodeEntryRow(row, "read raft storage");
+        size += entrySize(e);
+        if (out.length > 0 && size > maxSize) return out;
+        out.push(e);
+        i++;
+      }
+      if (rows.length === 0) this.#missing(i, "read raft storage");
+    }
+    for (; i < hi; i++) {
+      const e = this.#cache.get(i)!;
+      size += entrySize(e);
+      if (out.length > 0 && size > maxSize) return out;
+      out.push(e);
+    }
+    return out;
+  }
+
+  #readRows(lo: Index, hi: Index): EntryRow[] {
+    try {
+      return this.#selectRange(lo, hi, Math.min(hi - lo, scanChunkRows));
+    } catch (e) {
+      throw toStorageError(e, this.#path, "read raft storage");
+    }
+  }
+
+  #missing(i: Index, action: string): never {
+    throw new SqliteStorageError(
+      "log_gap",
+      this.#path,
+      `Cannot ${action} '${this.#path}': entry ${i} is missing`,
+      { index: i },
+    );
+  }
+
+  /**
+   * The term of entry `i`; the same results and errors as `MemoryStorage.term`.
+   *
+   * @param i The index, in `[firstIndex() - 1, lastIndex()]`.
+   * @returns Its term.
+   * @throws {CompactedError} When `i < firstIndex() - 1`.
+   * @throws {UnavailableError} When `i > lastIndex()`.
+   * @throws {SqliteStorageError} When the entry's row is missing, or the storage is closed.
+   */
+  term(i: Index): Term {
+    this.#checkOpen("read raft storage");
+    if (i < this.#offset) throw new CompactedError();
+    if (i > this.#last) throw new UnavailableError();
+    return this.#termAt(i);
+  }
+
+  /** The term at `i`, which must be in `[#offset, #last]`. */
+  #termAt(i: Index): Term {
+    if (i === this.#offset) return this.#offsetTerm;
+    const cached = this.#cache.get(i);
+    if (cached !== undefined) return cached.term;
+    let row;
+    try {
+      row = asRow(this.#stmts!.selectTerm.get(i));
+    } catch (e) {
+      throw toStorageError(e, this.#path, "read raft storage");
+    }
+    if (row === undefined) this.#missing(i, "read raft storage");
+    return this.#rowInt(row["term"], `term of entry ${i}`);
+  }
+
+  /**
+   * The last index in the log.
+   *
+   * @returns The last entry's index, or the compacted position when the log is empty.
+   * @throws {SqliteStorageError} When the storage is closed.
+   */
+  lastIndex(): Index {
+    this.#checkOpen("read raft storage");
+    return this.#last;
+  }
+
+  /**
+   * The first index that may be available.
+   *
+   * @returns One past the compacted position.
+   * @throws {SqliteStorageError} When the storage is closed.
+   */
+  firstIndex(): Index {
+    this.#checkOpen("read raft storage");
+    return this.#offset + 1;
+  }
+
+  /**
+   * The latest snapshot.
+   *
+   * @returns A copy of it (data bytes shared).
+   * @throws {SqliteStorageError} When the storage is closed.
+   */
+  snapshot(): Snapshot {
+    this.#checkOpen("read raft storage");
+    return cloneSnapshot(this.#snap);
+  }
+
+  // -------------------------------------------------------------------------
+  // The write side
+
+  /**
+   * Makes one Ready's state durable in one transaction: installs the
+   * snapshot (if any and not empty), appends the entries (replacing stored
+   * entries from the first new index on), then sets the HardState (if any).
+   * Returns after SQLite synced the transaction.
+   *
+   * @param update What to write. `mustSync` is ignored: every write is synced.
+   * @throws {SnapOutOfDateError} When the snapshot is not newer than the stored one.
+   * @throws {RaftInvariantError} When the entries are not consecutive, leave
+   *   a gap, or the HardState would commit past the last entry. Nothing is written.
+   * @throws {RangeError} When a value is not a non-negative safe integer.
+   * @throws {SqliteStorageError} When the write fails (`"write_failed"`; the
+   *   storage must then be reopened) or the storage is closed.
+   */
+  save(update: StorageUpdate): void {
+    const snap = update.snapshot !== undefined && !isEmptySnap(update.snapshot)
+      ? update.snapshot
+      : undefined;
+    this.#update("save raft state", update.hardState, update.entries, snap);
+  }
+
+  /**
+   * Appends entries in one transaction, replacing any stored entries at or
+   * after the first new index; entries already compacted away are skipped.
+   *
+   * @param entries Consecutive entries.
+   * @throws {RaftInvariantError} When the entries are not consecutive, or
+   *   would leave a gap after the last stored entry, or would cut the log
+   *   below the saved commit index.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  append(entries: readonly Entry[]): void {
+    this.#update("append entries", undefined, entries, undefined);
+  }
+
+  /**
+   * Saves the HardState.
+   *
+   * @param st The HardState (copied).
+   * @throws {RaftInvariantError} When `st.commit` is past the last index.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  setHardState(st: HardState): void {
+    this.#update("save HardState", st, [], undefined);
+  }
+
+  /**
+   * Replaces the log with a snapshot: afterwards the log is empty and
+   * starts after the snapshot's index.
+   *
+   * @param snap The snapshot.
+   * @throws {SnapOutOfDateError} When the stored snapshot is not empty and
+   *   at least as new as `snap`.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  applySnapshot(snap: Snapshot): void {
+    this.#update("apply snapshot", undefined, [], snap);
+  }
+
+  #update(
+    action: string,
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    snap: Snapshot | undefined,
+  ): void {
+    this.#checkWritable(action);
+    let offset = this.#offset;
+    let offsetTerm = this.#offsetTerm;
+    let last = this.#last;
+
+    let newSnap: Snapshot | undefined;
+    let snapRecord: Uint8Array | undefined;
+    if (snap !== undefined) {
+      const snapIndex = snap.metadata.index;
+      checkIndex("snapshot index", snapIndex);
+      checkIndex("snapshot term", snap.metadata.term);
+      const msIndex = this.#snap.metadata.index;
+      if (msIndex !== 0 && msIndex >= snapIndex) throw new SnapOutOfDateError();
+      newSnap = cloneSnapshot(snap);
+      snapRecord = encodeFrame(encodeSnapshot(newSnap));
+      offset = snapIndex;
+      offsetTerm = snap.metadata.term;
+      last = snapIndex;
+    }
+
+    // Plan the append as MemoryStorage.append does.
+    const lastBeforeAppend = last;
+    let start = last + 1;
+    let skip = 0;
+    const records: Uint8Array[] = [];
+    const n = entries.length;
+    if (n > 0) {
+      const first0 = entries[0]!.index;
+      checkIndex("entry index", first0);
+      for (let k = 1; k < n; k++) {
+        if (entries[k]!.index !== first0 + k) {
+          this.#panic(
+            `entries not contiguous: index ${entries[k - 1]!.index} followed by ${
+              entries[k]!.index
+            }`,
+          );
+        }
+      }
+      const lastNew = first0 + n - 1;
+      if (lastNew > offset) {
+        skip = offset + 1 > first0 ? offset + 1 - first0 : 0;
+        start = first0 + skip;
+        if (start > last + 1) this.#panic(`missing log entry [last: ${last}, append at: ${start}]`);
+        for (let k = skip; k < n; k++) records.push(encodeFrame(encodeEntry(entries[k]!)));
+        last = lastNew;
+      }
+    }
+
+    const hs = hardState !== undefined
+      ? { term: hardState.term, vote: hardState.vote, commit: hardState.commit }
+      : this.#hardState;
+    if (hs.commit > last) {
+      this.#panic(`${action}: commit index ${hs.commit} is past the last index ${last}`);
+    }
+    const hsRecord = hardState !== undefined ? encodeFrame(encodeHardState(hs)) : undefined;
+    if (snapRecord === undefined && records.length === 0 && hsRecord === undefined) return;
+
+    const st = this.#stmts!;
+    this.#transaction(action, () => {
+      if (snapRecord !== undefined) {
+        st.deleteAll.run();
+        st.insertEntry.run(offset, offsetTerm, dummyRecord(offset, offsetTerm));
+        st.putMeta.run(metaSnapshot, snapRecord);
+      }
+      if (records.length > 0) {
+        if (start <= lastBeforeAppend) st.deleteFrom.run(start);
+        let k = 0;
+        for (; k + insertChunkRows <= records.length; k += insertChunkRows) {
+          const params: SqliteValue[] = [];
+          for (let j = k; j < k + insertChunkRows; j++) {
+            const e = entries[skip + j]!;
+            params.push(e.index, e.term, records[j]!);
+          }
+          st.insertEntries.run(...params);
+        }
+        for (; k < records.length; k++) {
+          const e = entries[skip + k]!;
+          st.insertEntry.run(e.index, e.term, records[k]!);
+        }
+      }
+      if (hsRecord !== undefined) st.putMeta.run(metaHardState, hsRecord);
+    });
+
+    // Durable: now update the view.
+    if (newSnap !== undefined) {
+      this.#snap = newSnap;
+      this.#cache.reset(offset + 1);
+    }
+    this.#offset = offset;
+    this.#offsetTerm = offsetTerm;
+    if (records.length > 0) {
+      this.#cache.truncateFrom(start);
+      for (let k = skip; k < n; k++) this.#cache.push(entries[k]!);
+    }
+    this.#last = last;
+    this.#hardState = hs;
+  }
+
+  /**
+   * Records a snapshot of the state machine at index `i`, which later
+   * `snapshot()` calls return; the same checks as `MemoryStorage.createSnapshot`.
+   *
+   * @param i The index the snapshot covers; at most `lastIndex()`.
+   * @param cs The ConfState at `i`, or `undefined` to keep the stored one.
+   * @param data The state machine's serialized state (kept, not copied).
+   * @returns A copy of the new snapshot.
+   * @throws {SnapOutOfDateError} When `i` is not newer than the stored snapshot.
+   * @throws {RaftInvariantError} When `i` is outside the stored log.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  createSnapshot(i: Index, cs: ConfState | undefined, data: Uint8Array): Snapshot {
+    const action = "create snapshot";
+    this.#checkWritable(action);
+    if (i <= this.#snap.metadata.index) throw new SnapOutOfDateError();
+    const offset = this.#offset;
+    const last = this.#last;
+    if (i > last) this.#panic(`snapshot ${i} is out of bound lastindex(${last})`);
+    if (i < offset) this.#panic(`snapshot ${i} is out of bound compacted index(${offset})`);
+    const snap: Snapshot = {
+      data,
+      metadata: {
+        confState: cs !== undefined ? cloneConfState(cs) : this.#snap.metadata.confState,
+        index: i,
+        term: this.#termAt(i),
+      },
+    };
+    const record = encodeFrame(encodeSnapshot(snap));
+    const st = this.#stmts!;
+    this.#transaction(action, () => {
+      st.putMeta.run(metaSnapshot, record);
+    });
+    this.#snap = snap;
+    return cloneSnapshot(snap);
+  }
+
+  /**
+   * Discards the entries before `compactIndex`; entry `compactIndex` becomes
+   * the compacted position, so afterwards `firstIndex()` is
+   * `compactIndex + 1`. The same checks as `MemoryStorage.compact`.
+   *
+   * @param compactIndex The new compacted position.
+   * @throws {CompactedError} When `compactIndex <= firstIndex() - 1`.
+   * @throws {RaftInvariantError} When `compactIndex > lastIndex()`.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  compact(compactIndex: Index): void {
+    const action = "compact the log";
+    this.#checkWritable(action);
+    const offset = this.#offset;
+    if (compactIndex <= offset) throw new CompactedError();
+    const last = this.#last;
+    if (compactIndex > last) {
+      this.#panic(`compact ${compactIndex} is out of bound lastindex(${last})`);
+    }
+    const term = this.#termAt(compactIndex);
+    const st = this.#stmts!;
+    this.#transaction(action, () => {
+      st.deleteBefore.run(compactIndex);
+      st.updateEntry.run(term, dummyRecord(compactIndex, term), compactIndex);
+    });
+    this.#offset = compactIndex;
+    this.#offsetTerm = term;
+    this.#cache.dropBefore(compactIndex + 1);
+  }
+
+  /**
+   * Closes the storage and its connection. Further calls throw
+   * `SqliteStorageError` with code `"closed"`; closing twice does nothing.
+   *
+   * @throws {SqliteStorageError} When the connection fails to close.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.reset(this.#last + 1);
+    this.#closeDatabase("close raft storage");
+  }
+
+  /** Frees the statements, then closes the connection. */
+  #closeDatabase(action: string): void {
+    const stmts = this.#stmts;
+    this.#stmts = undefined;
+    try {
+      if (stmts !== undefined) {
+        for (const st of Object.values(stmts) as (SqliteStatementLike | undefined)[]) {
+          st?.finalize?.();
+        }
+      }
+      this.#db.close();
+    } catch (e) {
+      throw toStorageError(e, this.#path, action);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Helpers
+
+  #transaction(action: string, body: () => void): void {
+    const db = this.#db;
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (e) {
+      throw toStorageError(e, this.#path, action);
+    }
+    try {
+      body();
+      db.exec("COMMIT");
+    } catch (e) {
+      try {
+        db.exec("ROLLBACK");
+      } catch {
+        // The transaction may already be gone.
+      }
+      const cause = toStorageError(e, this.#path, action);
+      this.#failure = new SqliteStorageError(
+        "write_failed",
+        this.#path,
+        `${cause.message}; the outcome on disk is unknown, reopen the storage`,
+        { cause: e },
+      );
+      throw this.#failure;
+    }
+  }
+
+  #checkOpen(action: string): void {
+    if (this.#closed) {
+      throw new SqliteStorageError(
+        "closed",
+        this.#path,
+        `Cannot ${action} '${this.#path}': the storage is closed`,
+      );
+    }
+  }
+
+  #checkWritable(action: string): void {
+    this.#checkOpen(action);
+    if (this.#failure !== undefined) {
+      throw new SqliteStorageError(
+        "write_failed",
+        this.#path,
+        `Cannot ${action} '${this.#path}': an earlier write failed (${this.#failure.message})`,
+        { cause: this.#failure },
+      );
+    }
+  }
+
+  #panic(msg: string): never {
+    this.#logger.panic(msg);
+    throw new RaftInvariantError(msg);
+  }
+}

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { memoryNodeStorage } from "../../core/node.ts";
+import { newRand, randomIntN } from "../../core/rand.ts";
+import { MemoryStorage } from "../../core/storage.ts";
+import { applyOp, digest, nextOp } from "./_crash_model.ts";
+import { isBun } from "./_database.ts";
+import { openSqliteStorage } from "./mod.ts";
+import { tempDir } from "./_test_util.ts";
+
+const writer = fileURLToPath(new URL("./_crash_writer.ts", import.meta.url));
+
+/** When to kill the writer: after it acknowledged some writes, or at a time after its start. */
+type KillPlan = { afterAcks: number; delayMs: number } | { afterStartMs: number };
+
+interface ChildResult {
+  /** The last write the writer acknowledged (0 for none). */
+  lastAck: number;
+  /** Whether it printed that it had opened the file. */
+  opened: boolean;
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+/** Runs the writer on `path` with `seed` and kills it with SIGKILL as planned. */
+function runWriter(path: string, seed: number, plan: KillPlan): Promise<ChildResult> {
+  const args = isBun()
+    ? [writer, path, String(seed)]
+    : ["run", "-A", "--no-lock", "--quiet", writer, path, String(seed)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let stderr = "";
+    let lastAck = 0;
+    let opened = false;
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const kill = (): void => {
+      child.kill("SIGKILL");
+    };
+    const killIn = (ms: number): void => {
+      if (killTimer === undefined) killTimer = setTimeout(kill, ms);
+    };
+    // A writer that stops making progress fails the test instead of hanging it.
+    const watchdog = setTimeout(kill, 30_000);
+    if ("afterStartMs" in plan) killIn(plan.afterStartMs);
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => {
+      out += chunk;
+      for (let nl = out.indexOf("\n"); nl >= 0; nl = out.indexOf("\n")) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (line === "open") opened = true;
+        else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
+        else stderr += `unexpected output: ${line}\n`;
+      }
+      if ("afterAcks" in plan && opened && lastAck >= plan.afterAcks) killIn(plan.delayMs);
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(killTimer);
+      clearTimeout(watchdog);
+      resolve({ lastAck, opened, code, signal, stderr });
+    });
+  });
+}
+
+const kills = 60;
+
+test(
+  `SqliteStorage keeps every acknowledged write across ${kills} SIGKILLs of its writer (seeded)`,
+  // Bun's default of 5 s per test is too short for 60 child processes.
+  { timeout: 60_000 },
+  async () => {
+    const tmp = tempDir();
+    const path = tmp.file("crash.db");
+    const master = newRand(0x5ca1ab1e);
+    const model = memoryNodeStorage(new MemoryStorage());
+    let created = false;
+    let acked = 0;
+    let inFlightLanded = 0;
+    let killedBeforeOpen = 0;
+    try {
+      for (let run = 0; run < kills; run++) {
+        const seed = randomIntN(master, 2 ** 31);
+        const plan: KillPlan = randomIntN(master, 8) === 0
+          ? { afterStartMs: randomIntN(master, 150) }
+          : { afterAcks: randomIntN(master, 25), delayMs: randomIntN(master, 4) };
+        const r = await runWriter(path, seed, plan);
+        const label = `run ${run} (seed ${seed}, plan ${JSON.stringify(plan)}, ${r.lastAck} acks)`;
+        assert.equal(
+          r.signal,
+          "SIGKILL",
+          `${label}: the writer was not killed: exit ${r.code}\n${r.stderr}`,
+        );
+        assert.equal(r.stderr, "", `${label}: the writer reported errors`);
+        if (!r.opened) killedBeforeOpen++;
+        acked += r.lastAck;
+
+        // The file opens without error...
+        const s = await openSqliteStorage(path, { create: !created });
+        try {
+          created = true;
+          const got = digest(s);
+          // ...and holds exactly the state after the last acknowledged write,
+          // or after the one in flight when the writer was killed.
+          const rand = newRand(seed);
+          for (let n = 1; n <= r.lastAck; n++) await applyOp(model, nextOp(rand, model));
+          let want = digest(model);
+          if (got !== want) {
+            await applyOp(model, nextOp(rand, model));
+            const wantNext = digest(model);
+            assert.equal(
+              got,
+              wantNext,
+              `${label}: the file is neither at ack ${r.lastAck} (${want}) nor one write later`,
+            );
+            want = wantNext;
+            inFlightLanded++;
+          }
+          // The HardState agrees with the log.
+          const hs = s.initialState().hardState;
+          assert.ok(
+            hs.commit <= s.lastIndex(),
+            `${label}: commit ${hs.commit} past ${s.lastIndex()}`,
+          );
+          assert.ok(s.term(s.lastIndex()) <= hs.term, `${label}: last term above the HardState's`);
+        } finally {
+          s.close();
+        }
+      }
+      // The runs did write, and the kills came at different moments.
+      assert.ok(acked >= kills * 5, `only ${acked} writes were acknowledged`);
+      assert.ok(model.lastIndex() > 100, `the log stayed short: ${model.lastIndex()}`);
+      assert.ok(killedBeforeOpen + inFlightLanded < kills, "every kill landed on a boundary");
+    } finally {
+      tmp.remove();
+    }
+  },
+);

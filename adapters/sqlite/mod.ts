@@ -1,0 +1,78 @@
+/**
+ * Durable Raft storage in SQLite: one database file per node, in WAL mode
+ * with `synchronous=FULL`, one transaction per `save()` (snapshot, entries
+ * and HardState of one Ready), a checksum on every record, and a check of
+ * the whole file when it is opened.
+ *
+ * It runs on `bun:sqlite` (Bun) and `node:sqlite` (Deno, Node 22+) through a
+ * structural {@linkcode SqliteDatabaseLike} handle: pass your own
+ * connection to `new SqliteStorage(db, { path })`, or let
+ * {@linkcode openSqliteStorage} pick the runtime's driver. The package holds
+ * no `bun:` import.
+ *
+ * @example A RaftNode on SQLite
+ * ```ts
+ * import { openSqliteStorage } from "./mod.ts";
+ * import { RaftNode, type StateMachine } from "../../core/node.ts";
+ * import { MemoryNetwork } from "../memory/mod.ts";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const storage = await openSqliteStorage(join(dir, "node-1.db"));
+ * const log: string[] = [];
+ * const sm: StateMachine<number> = {
+ *   apply: (cmds) => cmds.map((c) => log.push(new TextDecoder().decode(c.data))),
+ *   snapshot: () => new TextEncoder().encode(JSON.stringify(log)),
+ *   restore: (data) => {
+ *     log.splice(0, log.length, ...JSON.parse(new TextDecoder().decode(data)));
+ *   },
+ * };
+ * const net = new MemoryNetwork();
+ * const node = await RaftNode.start({
+ *   id: 1,
+ *   peers: [1],
+ *   storage,
+ *   transport: net.connect(1),
+ *   stateMachine: sm,
+ *   tickMs: 5,
+ * });
+ * await node.waitForLeader();
+ * await node.propose(new TextEncoder().encode("hello"));
+ * await node.close();
+ * net.close();
+ * storage.close();
+ * if (log[0] !== "hello") throw new Error("unexpected");
+ * rmSync(dir, { recursive: true });
+ * ```
+ *
+ * @module
+ */
+
+export type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+export { SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
+export { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
+export {
+  sqliteApplicationId,
+  sqliteSchemaVersion,
+  SqliteStorage,
+  type SqliteStorageOptions,
+} from "./_storage.ts";
+
+// The core types this subpath's signatures use, so that its documentation
+// stands on its own (the same types as the root export's).
+export type { Logger } from "../../core/logger.ts";
+export type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+export type { Storage } from "../../core/storage.ts";
+export type {
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  Index,
+  NodeId,
+  Snapshot,
+  SnapshotMetadata,
+  Term,
+} from "../../core/types.ts";

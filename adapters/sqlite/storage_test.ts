@@ -1,0 +1,301 @@
+import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import { test } from "node:test";
+import { RaftInvariantError } from "../../core/_assert.ts";
+import { memoryNodeStorage, RaftNode, type StateMachine } from "../../core/node.ts";
+import { MemoryStorage } from "../../core/storage.ts";
+import { type Entry, newEntry, newSnapshot } from "../../core/types.ts";
+import { storageSuite, viewOf } from "../../tests/storage_suite.ts";
+import { MemoryNetwork } from "../memory/mod.ts";
+import { openSqliteDatabase, openSqliteStorage, SqliteStorage, SqliteStorageError } from "./mod.ts";
+import { countingDatabase, tempDir } from "./_test_util.ts";
+
+storageSuite({
+  name: "MemoryStorage",
+  create() {
+    const storage = memoryNodeStorage(new MemoryStorage());
+    return { storage, reopen: () => storage, dispose() {} };
+  },
+});
+
+for (const cacheEntriesMax of [4096, 3]) {
+  storageSuite({
+    name: cacheEntriesMax === 3 ? "SqliteStorage (3-entry cache)" : "SqliteStorage",
+    async create() {
+      const tmp = tempDir();
+      const path = tmp.file("node.db");
+      let storage = await openSqliteStorage(path, { cacheEntriesMax });
+      return {
+        storage,
+        async reopen() {
+          storage.close();
+          storage = await openSqliteStorage(path, { create: false, cacheEntriesMax });
+          return storage;
+        },
+        dispose() {
+          storage.close();
+          tmp.remove();
+        },
+      };
+    },
+  });
+}
+
+const enc = new TextEncoder();
+
+function ents(from: number, to: number, term: number, size = 16): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) {
+    out.push(newEntry({ index: i, term, data: enc.encode(`${i}:`.padEnd(size, "x")) }));
+  }
+  return out;
+}
+
+async function withTemp(body: (path: string) => Promise<void>): Promise<void> {
+  const tmp = tempDir();
+  try {
+    await body(tmp.file("node.db"));
+  } finally {
+    tmp.remove();
+  }
+}
+
+test("SqliteStorage serves the entries it just wrote from memory, without a query", async () => {
+  await withTemp(async (path) => {
+    const c = countingDatabase(await openSqliteDatabase(path));
+    const s = new SqliteStorage(c.db, { path });
+    try {
+      s.save({
+        hardState: { term: 1, vote: 1, commit: 0 },
+        entries: ents(1, 100, 1),
+        snapshot: undefined,
+        mustSync: true,
+      });
+      const before = { ...c.counts };
+      assert.equal(s.entries(1, 101, Infinity).length, 100);
+      assert.equal(s.entries(90, 101, 64).length, 2);
+      assert.equal(s.term(100), 1);
+      assert.equal(s.term(1), 1);
+      assert.equal(c.counts.reads, before.reads, "no SELECT for cached entries");
+    } finally {
+      s.close();
+    }
+  });
+});
+
+test("SqliteStorage reads entries older than its bounded cache from the database", async () => {
+  await withTemp(async (path) => {
+    const c = countingDatabase(await openSqliteDatabase(path));
+    const s = new SqliteStorage(c.db, { path, cacheEntriesMax: 10, cacheBytesMax: 1 << 20 });
+    try {
+      s.append(ents(1, 1000, 1));
+      s.append(ents(990, 1010, 2));
+      const before = c.counts.reads;
+      assert.equal(s.entries(1001, 1011, Infinity).length, 10, "the last 10 come from memory");
+      assert.equal(c.counts.reads, before);
+      const all = s.entries(1, 1011, Infinity);
+      assert.ok(c.counts.reads > before, "older entries need a SELECT");
+      assert.deepEqual(all, [...ents(1, 989, 1), ...ents(990, 1010, 2)]);
+      assert.equal(s.term(500), 1);
+      assert.equal(s.term(995), 2);
+      // The byte bound: entries of just over 1 KiB with a 4 KiB cache keep 3 in memory.
+      const small = countingDatabase(await openSqliteDatabase(path + "-2"));
+      const s2 = new SqliteStorage(small.db, { cacheBytesMax: 4096 });
+      s2.append(ents(1, 20, 1, 1024));
+      const r0 = small.counts.reads;
+      assert.equal(s2.entries(18, 21, Infinity).length, 3);
+      assert.equal(small.counts.reads, r0, "the newest entries are cached");
+      assert.deepEqual(s2.entries(1, 21, Infinity), ents(1, 20, 1, 1024));
+      assert.ok(small.counts.reads > r0, "the others were evicted by the byte bound");
+      s2.close();
+    } finally {
+      s.close();
+    }
+  });
+});
+
+test("SqliteStorage.save() writes nothing when the update is refused", async () => {
+  await withTemp(async (path) => {
+    let s = await openSqliteStorage(path);
+    s.save({
+      hardState: { term: 1, vote: 1, commit: 3 },
+      entries: ents(1, 5, 1),
+      snapshot: undefined,
+      mustSync: true,
+    });
+    const before = viewOf(s);
+    // A snapshot, then entries with a gap: MemoryStorage would keep the
+    // snapshot; here the whole update is refused.
+    assert.throws(
+      () =>
+        s.save({
+          hardState: { term: 2, vote: 1, commit: 9 },
+          entries: ents(12, 13, 2),
+          snapshot: newSnapshot({ index: 9, term: 2 }),
+          mustSync: true,
+        }),
+      RaftInvariantError,
+    );
+    // A HardState committing past the last entry.
+    assert.throws(
+      () => s.setHardState({ term: 1, vote: 1, commit: 6 }),
+      (e: unknown) =>
+        e instanceof RaftInvariantError &&
+        /commit index 6 is past the last index 5/.test(e.message),
+    );
+    // Truncating below the commit index.
+    assert.throws(() => s.append(ents(2, 2, 2)), RaftInvariantError);
+    assert.deepEqual(viewOf(s), before);
+    s.close();
+    s = await openSqliteStorage(path);
+    assert.deepEqual(viewOf(s), before);
+    s.close();
+  });
+});
+
+test("SqliteStorage refuses writes after a failed write, and the file keeps the last good state", async () => {
+  await withTemp(async (path) => {
+    const c = countingDatabase(await openSqliteDatabase(path));
+    const s = new SqliteStorage(c.db, { path });
+    s.append(ents(1, 5, 1));
+    const before = viewOf(s);
+    c.failRunAfter(3);
+    assert.throws(
+      () => s.append(ents(6, 20, 1)),
+      (e: unknown) =>
+        e instanceof SqliteStorageError && e.code === "write_failed" && e.path === path &&
+        /simulated/.test(e.message),
+    );
+    // The view still shows the last committed state; further writes are refused.
+    assert.deepEqual(viewOf(s), before);
+    assert.throws(
+      () => s.setHardState({ term: 1, vote: 0, commit: 1 }),
+      (e: unknown) => e instanceof SqliteStorageError && e.code === "write_failed",
+    );
+    s.close();
+    const again = await openSqliteStorage(path, { create: false });
+    assert.deepEqual(viewOf(again), before);
+    again.close();
+  });
+});
+
+test("SqliteStorage runs in WAL mode with synchronous=FULL and a schema version", async () => {
+  await withTemp(async (path) => {
+    const raw = await openSqliteDatabase(path);
+    const s = new SqliteStorage(raw, { path });
+    const one = (sql: string): unknown => {
+      const st = raw.prepare(sql);
+      try {
+        return st.get();
+      } finally {
+        st.finalize?.();
+      }
+    };
+    assert.deepEqual({ ...one("PRAGMA journal_mode") as object }, { journal_mode: "wal" });
+    assert.deepEqual({ ...one("PRAGMA synchronous") as object }, { synchronous: 2 });
+    assert.deepEqual({ ...one("PRAGMA user_version") as object }, { user_version: 1 });
+    assert.deepEqual({ ...one("PRAGMA application_id") as object }, {
+      application_id: 0x72667473,
+    });
+    s.close();
+  });
+});
+
+test("SqliteStorage locks its file against a second opener", async () => {
+  await withTemp(async (path) => {
+    const s = await openSqliteStorage(path);
+    await assert.rejects(
+      () => openSqliteStorage(path),
+      (e: unknown) => e instanceof SqliteStorageError && e.code === "locked" && e.path === path,
+    );
+    s.close();
+    // Released on close; and held by an opener that only read the file.
+    const reader = await openSqliteStorage(path, { create: false });
+    await assert.rejects(
+      () => openSqliteStorage(path),
+      (e: unknown) => e instanceof SqliteStorageError && e.code === "locked",
+    );
+    reader.close();
+    (await openSqliteStorage(path)).close();
+  });
+});
+
+test("SqliteStorage refuses calls after close()", async () => {
+  await withTemp(async (path) => {
+    const s = await openSqliteStorage(path);
+    s.close();
+    s.close();
+    for (const call of [() => s.lastIndex(), () => s.term(0), () => s.append(ents(1, 1, 1))]) {
+      assert.throws(call, (e: unknown) => e instanceof SqliteStorageError && e.code === "closed");
+    }
+  });
+});
+
+test("openSqliteStorage() with create: false refuses a missing or empty file", async () => {
+  await withTemp(async (path) => {
+    await assert.rejects(
+      () => openSqliteStorage(path, { create: false }),
+      (e: unknown) => e instanceof SqliteStorageError && e.code === "not_found",
+    );
+    assert.equal(existsSync(path), false);
+    writeFileSync(path, new Uint8Array(0));
+    await assert.rejects(
+      () => openSqliteStorage(path, { create: false }),
+      (e: unknown) => e instanceof SqliteStorageError && e.code === "empty",
+    );
+  });
+});
+
+test("SqliteStorage rejects out-of-range cache options", async () => {
+  await withTemp(async (path) => {
+    await assert.rejects(() => openSqliteStorage(path, { cacheEntriesMax: -1 }), RangeError);
+  });
+});
+
+test("RaftNode on SqliteStorage restarts from its file with the same applied commands", {
+  timeout: 30_000,
+}, async () => {
+  await withTemp(async (path) => {
+    const run = async (proposals: string[]): Promise<string[]> => {
+      const storage = await openSqliteStorage(path);
+      const log: string[] = [];
+      const sm: StateMachine<number> = {
+        apply: (cmds) => cmds.map((c) => log.push(new TextDecoder().decode(c.data))),
+        snapshot: () => enc.encode(JSON.stringify(log)),
+        restore: (data) => {
+          log.splice(0, log.length, ...JSON.parse(new TextDecoder().decode(data)));
+        },
+      };
+      const net = new MemoryNetwork();
+      const node = await RaftNode.start({
+        id: 1,
+        peers: [1],
+        storage,
+        transport: net.connect(1),
+        stateMachine: sm,
+        tickMs: 2,
+        snapshotEntries: 20,
+        snapshotCatchUpEntries: 5,
+      });
+      try {
+        await node.waitForLeader();
+        for (const p of proposals) await node.propose(enc.encode(p));
+        // A linearizable read: everything before it is applied.
+        await node.read();
+        return log.slice();
+      } finally {
+        await node.close();
+        net.close();
+        storage.close();
+      }
+    };
+    const first = Array.from({ length: 50 }, (_, k) => `a${k}`);
+    assert.deepEqual(await run(first), first);
+    const s = await openSqliteStorage(path);
+    assert.ok(s.snapshot().metadata.index > 0, "the driver took a snapshot");
+    assert.ok(s.firstIndex() > 1, "and compacted the log");
+    s.close();
+    const second = ["b0", "b1"];
+    assert.deepEqual(await run(second), [...first, ...second]);
+  });
+});
