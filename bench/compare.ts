@@ -1,0 +1,447 @@
+/**
+ * Side-by-side comparison (`deno task bench:compare [--quick]`): runs, in
+ * one go on this machine,
+ *
+ * 1. the Go anchor, `shared/anchors/etcd-raft-bench/run.sh` (etcd raft 3.4
+ *    driven by `raftanchor`; it apt-installs golang and etcd's sources on
+ *    first use, so it needs root or sudo), from its shared location, with
+ *    its scratch directory under `/tmp/raftts-bench/anchor`;
+ * 2. the TypeScript anchor, `shared/anchors/coaty/bench.js`
+ *    (@coaty/consensus.raft), from a scratch copy under
+ *    `/tmp/raftts-bench/coaty` where it is `npm install`ed;
+ * 3. per workload, back to back: the `raftanchor` binary run.sh built, then
+ *    our `bench/main.ts` on Deno and on Bun (each in its own process,
+ *    `--json`), with the same sizes as run.sh; then M1 on both runtimes;
+ *
+ * then prints a table: workload, anchor figure, ours on Deno, ours on Bun,
+ * and the ratios. Medians throughout. Ratios use the Go runs made right
+ * next to ours (the machines are shared and noisy); run.sh's own figure is
+ * shown beside them.
+ *
+ * Flags: `--quick` (run.sh's `quick` sizes: a tenth of the entries),
+ * `--runs R` (measured runs per workload, default 5, quick 3), `--no-go`,
+ * `--no-coaty` (skip an anchor; its column stays empty), `--go-log FILE`
+ * (reuse a captured run.sh log instead of running run.sh; the binary must
+ * exist from an earlier run), `--runtimes deno,bun`. Env `ANCHORS_DIR`
+ * overrides the anchors' location (default `../shared/anchors`).
+ *
+ * @module
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import type { JsonResult } from "./main.ts";
+import { formatRate, spread } from "./stats.ts";
+
+const root = join(import.meta.dirname!, "..");
+const anchors = process.env.ANCHORS_DIR ?? join(root, "..", "shared", "anchors");
+const scratch = "/tmp/raftts-bench";
+const anchorDir = join(scratch, "anchor");
+const raftanchor = join(anchorDir, "bin", "raftanchor");
+
+/** Median figures of one workload on one runtime or anchor. */
+interface Figures {
+  perSec: number;
+  meanUs: number;
+  p99Us: number;
+}
+
+/** One row of the table. */
+interface Row {
+  /** Shown in the first column. */
+  name: string;
+  /** Arguments for bench/main.ts. */
+  args: string[];
+  /** The same workload's raftanchor flags, when Go runs it. */
+  goArgs?: string[];
+  /** Its SUMMARY label in run.sh's output. */
+  goLabel?: string;
+  /** The coaty bench.js batch size of the comparable workload. */
+  coatyBatch?: number;
+  /** The target ratio against Go, when the issue sets one. */
+  target?: number;
+}
+
+interface CompareArgs {
+  quick: boolean;
+  runs: number;
+  go: boolean;
+  coaty: boolean;
+  goLog: string | undefined;
+  runtimes: string[];
+}
+
+function parseCompareArgs(argv: readonly string[]): CompareArgs {
+  const a: CompareArgs = {
+    quick: false,
+    runs: 0,
+    go: true,
+    coaty: true,
+    goLog: undefined,
+    runtimes: ["deno", "bun"],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--quick") a.quick = true;
+    else if (arg === "--no-go") a.go = false;
+    else if (arg === "--no-coaty") a.coaty = false;
+    else if (arg === "--runs") a.runs = Number(argv[++i]);
+    else if (arg === "--go-log") a.goLog = argv[++i];
+    else if (arg === "--runtimes") a.runtimes = (argv[++i] ?? "").split(",");
+    else throw new RangeError(`Cannot parse arguments: unknown ${JSON.stringify(arg)}`);
+  }
+  if (a.runs === 0) a.runs = a.quick ? 3 : 5;
+  if (!Number.isSafeInteger(a.runs) || a.runs < 1) {
+    throw new RangeError(`Cannot use --runs: not a positive integer: ${a.runs}`);
+  }
+  return a;
+}
+
+/** The rows, with run.sh's sizes (a tenth of them in quick mode). */
+function rows(quick: boolean): Row[] {
+  const s = quick ? 10 : 1;
+  const single = (n: number, b: number): Row => ({
+    name: `W1 single b${b}`,
+    args: ["W1", "--n", `${n / s}`, "--batch", `${b}`],
+    goArgs: ["-mode", "single", "-n", `${n / s}`, "-batch", `${b}`],
+    goLabel: `single n=${n / s} batch=${b} size=128 propmsg=false fsync=false`,
+    target: 0.7,
+  });
+  const cluster = (
+    name: string,
+    n: number,
+    b: number,
+    w: number,
+    flag: "" | "propmsg" | "codec",
+  ): Row => ({
+    name,
+    args: [
+      flag === "propmsg" ? "W2p" : flag === "codec" ? "W3" : "W2",
+      "--n",
+      `${n / s}`,
+      "--batch",
+      `${b}`,
+      "--window",
+      `${w}`,
+    ],
+    goArgs: [
+      "-mode",
+      "cluster3",
+      "-n",
+      `${n / s}`,
+      "-batch",
+      `${b}`,
+      "-window",
+      `${w}`,
+      ...(flag === "" ? [] : [`-${flag}`]),
+    ],
+    goLabel: `cluster3 n=${n / s} batch=${b} window=${w} size=128 codec=${
+      flag === "codec"
+    } propmsg=${flag === "propmsg"} fsync=false`,
+    target: 1.0,
+  });
+  // The same with payloads as views into a slab, the way a server's
+  // proposals are views into its receive buffers (by default each payload is
+  // its own `new Uint8Array`, as raftanchor allocates a Go slice; see README).
+  const slab = (r: Row): Row => ({
+    ...r,
+    name: `${r.name} slab`,
+    args: [...r.args, "--slab-payloads"],
+  });
+  const w1 = cluster("W2 cluster3 b1 w1", 20000, 1, 1, "");
+  return [
+    single(200000, 1),
+    slab(single(200000, 1)),
+    single(1000000, 64),
+    { ...w1, coatyBatch: 1 },
+    slab(w1),
+    cluster("W2 cluster3 b64 w1024", 200000, 64, 1024, ""),
+    cluster("W2p propmsg b64 w1024", 200000, 64, 1024, "propmsg"),
+    cluster("W3 codec b64 w1024", 200000, 64, 1024, "codec"),
+    // coaty's bench.js proposes `batch` entries, then pumps until quiet:
+    // our closest workload is window = batch. N as in bench.js (fixed).
+    {
+      name: "W2 cluster3 b16 w16",
+      args: ["W2", "--n", "50000", "--batch", "16", "--window", "16"],
+      coatyBatch: 16,
+    },
+    {
+      name: "W2 cluster3 b256 w256",
+      args: ["W2", "--n", "50000", "--batch", "256", "--window", "256"],
+      coatyBatch: 256,
+    },
+  ];
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function bin(name: string): string {
+  const local = join(root, "node_modules", ".bin", name);
+  return existsSync(local) ? local : name;
+}
+
+/** Runs a command, streaming its output to `logFile`; resolves with all of stdout+stderr. */
+function runLogged(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+  logFile: string,
+  onLine: (line: string) => void,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const out = createWriteStream(logFile);
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let all = "";
+    let partial = "";
+    const take = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      out.write(text);
+      all += text;
+      const lines = (partial + text).split("\n");
+      partial = lines.pop()!;
+      for (const l of lines) onLine(l);
+    };
+    child.stdout!.on("data", take);
+    child.stderr!.on("data", take);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      out.end();
+      if (code === 0) resolve(all);
+      else reject(new Error(`${cmd} exited with ${code}; log in ${logFile}`));
+    });
+  });
+}
+
+/** Parses raftanchor SUMMARY lines: label -> median figures. */
+function parseGoSummaries(text: string): Map<string, Figures> {
+  const m = new Map<string, Figures>();
+  const re =
+    /^SUMMARY (.+?) \| per_sec min\/med\/max [\d.]+ \/ ([\d.]+) \/ [\d.]+ \| mean_us [\d.]+ \/ ([\d.]+) \/ [\d.]+ \| p50_us [^|]+\| p99_us [\d.]+ \/ ([\d.]+) \/ [\d.]+$/gm;
+  for (const x of text.matchAll(re)) {
+    m.set(x[1]!, { perSec: Number(x[2]), meanUs: Number(x[3]), p99Us: Number(x[4]) });
+  }
+  return m;
+}
+
+/** Runs run.sh (install, build, all of its anchors); its SUMMARY figures by label. */
+async function runGoScript(a: CompareArgs): Promise<Map<string, Figures>> {
+  if (a.goLog !== undefined) {
+    log(`go: reading ${a.goLog}`);
+    return parseGoSummaries(readFileSync(a.goLog, "utf8"));
+  }
+  const logFile = join(scratch, `etcd-raft-bench${a.quick ? "-quick" : ""}.log`);
+  const script = join(anchors, "etcd-raft-bench", "run.sh");
+  log(`go: ${script}${a.quick ? " quick" : ""} (log: ${logFile}; first use apt-installs golang)`);
+  const t0 = performance.now();
+  const text = await runLogged(
+    "bash",
+    a.quick ? [script, "quick"] : [script],
+    scratch,
+    { ANCHOR_DIR: anchorDir, RUNS: `${a.runs}` },
+    logFile,
+    (l) => {
+      if (l.startsWith("===") || l.startsWith("SUMMARY")) log(`  [go] ${l}`);
+    },
+  );
+  log(`go: run.sh done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return parseGoSummaries(text);
+}
+
+function medians(rs: readonly { per_sec: number; mean_us: number; p99_us: number }[]): Figures {
+  return {
+    perSec: spread(rs.map((x) => x.per_sec)).median,
+    meanUs: spread(rs.map((x) => x.mean_us)).median,
+    p99Us: spread(rs.map((x) => x.p99_us)).median,
+  };
+}
+
+/** Runs the raftanchor binary run.sh built, for one workload. */
+function runGoBinary(goArgs: string[], runs: number): Figures {
+  const r = spawnSync(raftanchor, [...goArgs, "-runs", `${runs}`, "-json"], {
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`raftanchor ${goArgs.join(" ")} failed:\n${r.stderr}`);
+  const results = r.stdout.split("\n").filter((l) => l.startsWith("JSON ")).map((l) =>
+    JSON.parse(l.slice(5)) as { per_sec: number; mean_us: number; p99_us: number }
+  );
+  return medians(results);
+}
+
+/** Runs coaty's bench.js: batch -> proposals/s. */
+async function runCoaty(): Promise<Map<number, number>> {
+  const dir = join(scratch, "coaty");
+  mkdirSync(dir, { recursive: true });
+  // A writable copy of the anchor's files (the shared ones are read-only).
+  for (const f of ["bench.js", "package.json"]) {
+    writeFileSync(join(dir, f), readFileSync(join(anchors, "coaty", f)));
+  }
+  if (!existsSync(join(dir, "node_modules", "@coaty", "consensus.raft"))) {
+    log(`coaty: npm install in ${dir}`);
+    const r = spawnSync("npm", ["install", "--no-audit", "--no-fund"], {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    if (r.status !== 0) throw new Error(`npm install failed in ${dir}`);
+  }
+  log("coaty: node bench.js");
+  const text = await runLogged("node", ["bench.js"], dir, {}, join(scratch, "coaty.log"), (l) => {
+    if (l.startsWith("batch=")) log(`  [coaty] ${l}`);
+  });
+  const m = new Map<number, number>();
+  for (const x of text.matchAll(/^batch=(\d+) N=\d+ all-applied=\w+ (\d+) proposals\/s/gm)) {
+    m.set(Number(x[1]), Number(x[2]));
+  }
+  return m;
+}
+
+/** Runs bench/main.ts for one workload on one runtime; median figures and the JSON lines. */
+function runOurs(runtime: string, args: string[], runs: number): {
+  figures: Figures;
+  results: JsonResult[];
+} {
+  const main = join(root, "bench", "main.ts");
+  // --expose-gc lets M1 collect garbage before each memory sample.
+  const cmd = runtime === "deno"
+    ? [bin("deno"), "run", "-A", "--v8-flags=--expose-gc", main]
+    : [bin("bun"), main];
+  const r = spawnSync(cmd[0]!, [...cmd.slice(1), ...args, "--runs", `${runs}`, "--json"], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    throw new Error(`${runtime} bench/main.ts ${args.join(" ")} failed:\n${r.stderr}`);
+  }
+  const results = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as JsonResult);
+  return { figures: medians(results), results };
+}
+
+function ratio(ours: Figures | undefined, anchor: number | undefined): string {
+  if (ours === undefined || anchor === undefined || !(anchor > 0)) return "-";
+  return `${(ours.perSec / anchor).toFixed(2)}×`;
+}
+
+function lat(f: Figures | undefined): string {
+  return f === undefined ? "-" : `${f.meanUs.toFixed(1)} / ${f.p99Us.toFixed(0)}`;
+}
+
+function rate(f: Figures | undefined): string {
+  return f === undefined ? "-" : formatRate(f.perSec);
+}
+
+/**
+ * Runs the comparison and prints the table (markdown) on stdout; progress
+ * goes to stderr.
+ *
+ * @param argv The arguments after the script name.
+ */
+export async function compare(argv: readonly string[]): Promise<void> {
+  const a = parseCompareArgs(argv);
+  mkdirSync(scratch, { recursive: true });
+  const t0 = performance.now();
+  const goScript = a.go ? await runGoScript(a) : new Map<string, Figures>();
+  const goBinary = a.go && existsSync(raftanchor);
+  if (a.go && !goBinary) log(`go: ${raftanchor} missing; using run.sh's figures only`);
+  const coaty = a.coaty ? await runCoaty() : new Map<number, number>();
+
+  const table = rows(a.quick);
+  const goNext = new Map<string, Figures>();
+  const ours = new Map<string, Map<string, Figures>>();
+  for (const row of table) {
+    if (goBinary && row.goArgs !== undefined && !goNext.has(row.goLabel!)) {
+      const g = runGoBinary(row.goArgs, a.runs);
+      goNext.set(row.goLabel!, g);
+      log(`  [go] ${row.name}: ${formatRate(g.perSec)}/s, mean ${g.meanUs.toFixed(1)} µs`);
+    }
+    const byRuntime = new Map<string, Figures>();
+    for (const rt of a.runtimes) {
+      const { figures } = runOurs(rt, row.args, a.runs);
+      byRuntime.set(rt, figures);
+      log(`  [${rt}] ${row.name}: ${formatRate(figures.perSec)}/s, mean ${figures.meanUs} µs`);
+    }
+    ours.set(row.name, byRuntime);
+  }
+  const m1 = new Map<string, JsonResult>();
+  const m1n = a.quick ? 200_000 : 1_000_000;
+  for (const rt of a.runtimes) {
+    const { results } = runOurs(rt, ["M1", "--n", `${m1n}`], 1);
+    m1.set(rt, results[0]!);
+    log(`  [${rt}] M1: rss growth ${results[0]!.rss_growth}`);
+  }
+
+  const [d, b] = [a.runtimes[0] ?? "deno", a.runtimes[1] ?? "bun"];
+  const out: string[] = [];
+  out.push(
+    `# raft-ts vs anchors (${a.quick ? "quick" : "full"}; medians of ${a.runs} runs; ` +
+      `${new Date().toISOString()})`,
+    "",
+    `| workload | anchor | anchor /s (run.sh) | ours ${d} /s | ours ${b} /s | ` +
+      `ratio ${d} | ratio ${b} | target |`,
+    "|---|---|---|---|---|---|---|---|",
+  );
+  const latRows: string[] = [];
+  for (const row of table) {
+    const o = ours.get(row.name)!;
+    if (row.goLabel !== undefined) {
+      const next = goNext.get(row.goLabel);
+      const script = goScript.get(row.goLabel);
+      const g = next ?? script;
+      const shown = next !== undefined && script !== undefined
+        ? `${rate(next)} (${rate(script)})`
+        : rate(g);
+      out.push(
+        `| ${row.name} | etcd raft Go | ${shown} | ${rate(o.get(d))} | ${rate(o.get(b))} | ` +
+          `${ratio(o.get(d), g?.perSec)} | ${ratio(o.get(b), g?.perSec)} | ` +
+          `${row.target === undefined ? "" : `≥ ${row.target.toFixed(1)}×`} |`,
+      );
+      latRows.push(`| ${row.name} | ${lat(g)} | ${lat(o.get(d))} | ${lat(o.get(b))} |`);
+    }
+    if (row.coatyBatch !== undefined) {
+      const c = coaty.get(row.coatyBatch);
+      out.push(
+        `| ${row.name} | coaty batch ${row.coatyBatch} | ${
+          c === undefined ? "-" : formatRate(c)
+        } | ` +
+          `${rate(o.get(d))} | ${rate(o.get(b))} | ${ratio(o.get(d), c)} | ${
+            ratio(o.get(b), c)
+          } | |`,
+      );
+    }
+  }
+  out.push(
+    "",
+    `Latency, mean / p99 µs (propose -> leader sees it committed):`,
+    "",
+    `| workload | etcd raft Go | ours ${d} | ours ${b} |`,
+    "|---|---|---|---|",
+    ...latRows,
+    "",
+    `M1 (W2 b64 w1024, ${formatRate(m1n)} entries; RSS / heap MB after a full GC, every 10%):`,
+    "",
+  );
+  for (const [rt, r] of m1) {
+    const pts = (r.memory ?? []).map(([e, rss, heap]) => `${formatRate(e)} ${rss}/${heap}`);
+    const g = r.rss_growth === undefined ? "-" : `${(r.rss_growth * 100).toFixed(1)}%`;
+    out.push(
+      `- ${rt}: ${formatRate(r.per_sec)}/s; RSS ${formatRate(m1n / 5)}->end ${g}; ${
+        pts.join(", ")
+      }`,
+    );
+  }
+  out.push("", `(total ${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+  console.log(out.join("\n"));
+}
+
+if (import.meta.main) {
+  await compare(process.argv.slice(2));
+}
