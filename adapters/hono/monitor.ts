@@ -1,0 +1,265 @@
+/**
+ * A {@linkcode Transport} wrapper that watches the traffic of a node: it
+ * counts messages by type and direction, remembers when each peer was last
+ * heard from and, from the followers' append responses, how far each
+ * follower's log matches the leader's (the "match" index of Raft's
+ * progress tracking). It can also cut the node off from its peers, both
+ * directions, which the cluster page uses to demonstrate partitions.
+ *
+ * `RaftNode.status()` does not report per-member progress; the monitor
+ * reconstructs it from the messages themselves, without reaching into the
+ * node.
+ *
+ * @module
+ */
+
+import type { Transport, TransportHandler } from "../../core/node.ts";
+import {
+  type Index,
+  type Message,
+  MessageType,
+  messageTypeNames,
+  type NodeId,
+  type SnapshotStatus,
+  type Term,
+} from "../../core/types.ts";
+
+/** What the monitor knows about one peer. */
+export interface PeerActivity {
+  /** The peer's ID. */
+  id: NodeId;
+  /** Messages sent to the peer. */
+  messagesSent: number;
+  /** Messages received from the peer. */
+  messagesReceived: number;
+  /** When a message from the peer last arrived (`now()` units), or `undefined`. */
+  lastReceivedAt: number | undefined;
+  /**
+   * The highest log index the peer acknowledged in term `matchTerm` (from
+   * its successful `MsgAppResp`s); 0 when none.
+   */
+  match: Index;
+  /** The term of the acknowledgements behind `match`. */
+  matchTerm: Term;
+}
+
+/** The monitor's counters. */
+export interface TransportMonitorStats {
+  /** Messages handed to the transport. */
+  messagesSent: number;
+  /** Messages delivered to the node. */
+  messagesReceived: number;
+  /** Messages dropped by the monitor while the node is isolated (both directions). */
+  messagesDropped: number;
+  /** Messages sent, by type name (`"MsgApp"`). */
+  sentByType: Record<string, number>;
+  /** Messages received, by type name. */
+  receivedByType: Record<string, number>;
+}
+
+/** Options of {@linkcode TransportMonitor}. */
+export interface TransportMonitorOptions {
+  /**
+   * The clock for `lastReceivedAt`, in milliseconds.
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
+function typeName(t: number): string {
+  return messageTypeNames[t] ?? `Msg${t}`;
+}
+
+/**
+ * Watches (and can cut) the traffic between a node and its peers. Wrap the
+ * transport before starting the node, then hand the monitor to
+ * `createRaftApp` for member progress, transport metrics and the demo
+ * partition button.
+ *
+ * @example Wrapping a transport
+ * ```ts
+ * import { TransportMonitor } from "./monitor.ts";
+ * import { MemoryNetwork } from "../memory/mod.ts";
+ * import { RaftNode, type StateMachine } from "../../core/node.ts";
+ * import { MemoryStorage } from "../../core/storage.ts";
+ *
+ * const sm: StateMachine<void> = { apply: (c) => c.map(() => undefined), snapshot: () => new Uint8Array(), restore: () => {} };
+ * const net = new MemoryNetwork();
+ * const monitors = [1, 2].map(() => new TransportMonitor());
+ * const nodes = await Promise.all([1, 2].map((id, i) =>
+ *   RaftNode.start({
+ *     id,
+ *     peers: [1, 2],
+ *     storage: new MemoryStorage(),
+ *     transport: monitors[i]!.wrap(net.connect(id)),
+ *     stateMachine: sm,
+ *     tickMs: 5,
+ *   })
+ * ));
+ * const leader = await nodes[0]!.waitForLeader();
+ * await nodes[leader - 1]!.propose(new Uint8Array([1]));
+ * const follower = leader === 1 ? 2 : 1;
+ * if (monitors[leader - 1]!.peer(follower)!.match < 1) throw new Error("no progress seen");
+ * await Promise.all(nodes.map((n) => n.close()));
+ * net.close();
+ * ```
+ */
+export class TransportMonitor {
+  readonly #now: () => number;
+  readonly #peers = new Map<NodeId, PeerActivity>();
+  readonly #sentByType = new Map<string, number>();
+  readonly #receivedByType = new Map<string, number>();
+  #sent = 0;
+  #received = 0;
+  #dropped = 0;
+  #isolated = false;
+  #wrapped = false;
+
+  /**
+   * Creates a monitor.
+   *
+   * @param options The clock.
+   */
+  constructor(options: TransportMonitorOptions = {}) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Whether the node is cut off from its peers: while set, messages in both
+   * directions are dropped (and counted in `messagesDropped`).
+   */
+  get isolated(): boolean {
+    return this.#isolated;
+  }
+
+  set isolated(v: boolean) {
+    this.#isolated = v;
+  }
+
+  /**
+   * Wraps a transport. A monitor watches one transport.
+   *
+   * @param inner The transport that carries the messages.
+   * @returns A transport to hand to `RaftNode.start`.
+   * @throws {TypeError} When the monitor already wraps a transport.
+   */
+  wrap(inner: Transport): Transport {
+    if (this.#wrapped) {
+      throw new TypeError("Cannot wrap the transport: this monitor already wraps one");
+    }
+    this.#wrapped = true;
+    const start = (handler: TransportHandler): void => {
+      inner.start({
+        id: handler.id,
+        step: (m: Message): void => {
+          if (this.#isolated) {
+            this.#dropped++;
+            return;
+          }
+          this.#onReceive(m);
+          handler.step(m);
+        },
+        reportUnreachable: (id: NodeId): void => handler.reportUnreachable(id),
+        reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
+          handler.reportSnapshot(id, status),
+      });
+    };
+    const send = (messages: readonly Message[]): void => {
+      if (this.#isolated) {
+        this.#dropped += messages.length;
+        return;
+      }
+      for (const m of messages) this.#onSend(m);
+      inner.send(messages);
+    };
+    return {
+      start,
+      send,
+      addPeer(id: NodeId, context: Uint8Array): void {
+        inner.addPeer?.(id, context);
+      },
+      removePeer: (id: NodeId): void => {
+        this.#peers.delete(id);
+        inner.removePeer?.(id);
+      },
+      close(): void | Promise<void> {
+        return inner.close();
+      },
+    };
+  }
+
+  /**
+   * What is known about one peer.
+   *
+   * @param id The peer.
+   * @returns A copy, or `undefined` when nothing was exchanged with it.
+   */
+  peer(id: NodeId): PeerActivity | undefined {
+    const p = this.#peers.get(id);
+    return p === undefined ? undefined : { ...p };
+  }
+
+  /**
+   * What is known about every peer.
+   *
+   * @returns Copies, by ascending ID.
+   */
+  peers(): PeerActivity[] {
+    return [...this.#peers.values()].sort((a, b) => a.id - b.id).map((p) => ({ ...p }));
+  }
+
+  /**
+   * The counters.
+   *
+   * @returns A fresh object.
+   */
+  stats(): TransportMonitorStats {
+    return {
+      messagesSent: this.#sent,
+      messagesReceived: this.#received,
+      messagesDropped: this.#dropped,
+      sentByType: Object.fromEntries(this.#sentByType),
+      receivedByType: Object.fromEntries(this.#receivedByType),
+    };
+  }
+
+  #activity(id: NodeId): PeerActivity {
+    let p = this.#peers.get(id);
+    if (p === undefined) {
+      p = {
+        id,
+        messagesSent: 0,
+        messagesReceived: 0,
+        lastReceivedAt: undefined,
+        match: 0,
+        matchTerm: 0,
+      };
+      this.#peers.set(id, p);
+    }
+    return p;
+  }
+
+  #onSend(m: Message): void {
+    this.#sent++;
+    const name = typeName(m.type);
+    this.#sentByType.set(name, (this.#sentByType.get(name) ?? 0) + 1);
+    this.#activity(m.to).messagesSent++;
+  }
+
+  #onReceive(m: Message): void {
+    this.#received++;
+    const name = typeName(m.type);
+    this.#receivedByType.set(name, (this.#receivedByType.get(name) ?? 0) + 1);
+    const p = this.#activity(m.from);
+    p.messagesReceived++;
+    p.lastReceivedAt = this.#now();
+    if (m.type === MessageType.MsgAppResp && !m.reject) {
+      if (m.term > p.matchTerm) {
+        p.matchTerm = m.term;
+        p.match = m.index;
+      } else if (m.term === p.matchTerm && m.index > p.match) {
+        p.match = m.index;
+      }
+    }
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The live cluster page served at `GET /`: one self-contained HTML document
+ * (no external assets) whose script polls `raft/cluster` (relative to the
+ * page, so the app can be mounted under a prefix) and shows every node's
+ * role, term, log, commit and applied indexes and the leader, refreshing
+ * live. In demo mode it adds buttons to partition, heal or stop a node, and
+ * a form that writes a key through the application's key-value route.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode clusterPage}. */
+export interface ClusterPageOptions {
+  /**
+   * The page's title.
+   * @default {"raft-ts cluster"}
+   */
+  title?: string;
+  /**
+   * How often the page refreshes, in milliseconds.
+   * @default {1000}
+   */
+  refreshMs?: number;
+  /**
+   * The path of a key-value route (`PUT <kvPath>/<key>` with
+   * `{"value": "..."}`); when set, the page shows a form to write a key.
+   * @default {undefined}
+   */
+  kvPath?: string;
+  /**
+   * Show the demo buttons (partition, heal, stop).
+   * @default {false}
+   */
+  demo?: boolean;
+}
+
+function escapeHtml(s: string): string {
+  return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
+    .replaceAll('"', "&quot;");
+}
+
+/**
+ * Renders the cluster page.
+ *
+ * @param options Title, refresh period, key-value route, demo buttons.
+ * @returns The HTML document.
+ * @throws {RangeError} When `refreshMs` is not a positive number.
+ *
+ * @example Usage
+ * ```ts
+ * import { clusterPage } from "./page.ts";
+ * const html = clusterPage({ title: "kv", kvPath: "/kv", demo: true });
+ * if (!html.startsWith("<!doctype html>") || !html.includes("<title>kv</title>")) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function clusterPage(options: ClusterPageOptions = {}): string {
+  const title = options.title ?? "raft-ts cluster";
+  const refreshMs = options.refreshMs ?? 1000;
+  if (!(refreshMs > 0) || !Number.isFinite(refreshMs)) {
+    throw new RangeError(
+      `Cannot render the cluster page as 'refreshMs' must be a positive number: current value ${refreshMs}`,
+    );
+  }
+  const config = JSON.stringify({
+    refreshMs,
+    kvPath: options.kvPath ?? null,
+    demo: options.demo ?? false,
+  }).replaceAll("<", "\\u003c");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+  :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --lead: #0969da; }
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
+  h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
+  .sub { color: GrayText; margin-bottom: 1.25rem; }
+  table { border-collapse: collapse; width: 100%; margin-bottom: 1.25rem; }
+  th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid color-mix(in srgb, CanvasText 15%, transparent); }
+  th { font-weight: 600; font-size: .85rem; text-transform: uppercase; letter-spacing: .03em; }
+  td.num { font-variant-numeric: tabular-nums; }
+  .role { display: inline-block; padding: .05rem .5rem; border-radius: 1rem; font-size: .85rem; font-weight: 600; }
+  .role.leader { background: var(--lead); color: white; }
+  .role.follower { background: color-mix(in srgb, CanvasText 12%, transparent); }
+  .role.candidate, .role.pre-candidate { background: var(--warn); color: white; }
+  .role.down { background: var(--bad); color: white; }
+  .flag { color: var(--bad); font-weight: 600; margin-left: .4rem; }
+  button { font: inherit; padding: .2rem .6rem; margin-right: .3rem; cursor: pointer; }
+  form { display: flex; gap: .5rem; align-items: center; margin-bottom: 1rem; flex-wrap: wrap; }
+  input { font: inherit; padding: .25rem .4rem; }
+  #log { font: 13px/1.4 ui-monospace, monospace; background: color-mix(in srgb, CanvasText 6%, transparent); padding: .6rem; border-radius: .4rem; max-height: 14rem; overflow: auto; white-space: pre-wrap; }
+  .err { color: var(--bad); }
+</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<div class="sub" id="summary">Loading…</div>
+<table id="nodes" aria-label="cluster nodes">
+  <thead><tr>
+    <th>Node</th><th>Role</th><th>Term</th><th>Leader</th><th>Last index</th><th>Commit</th><th>Applied</th><th>Match (leader's view)</th><th id="actions-head">Actions</th>
+  </tr></thead>
+  <tbody></tbody>
+</table>
+<form id="write" hidden>
+  <strong>Write a key</strong>
+  <input id="write-key" placeholder="key" value="hello" required>
+  <input id="write-value" placeholder="value" value="world">
+  <button type="submit">Write</button>
+  <span id="write-result"></span>
+</form>
+<div id="log" aria-label="events"></div>
+<script>
+"use strict";
+const config = ${config};
+const tbody = document.querySelector("#nodes tbody");
+const summary = document.getElementById("summary");
+const logBox = document.getElementById("log");
+let lastLeader = undefined;
+document.getElementById("actions-head").hidden = !config.demo;
+
+function log(text, isError) {
+  const line = document.createElement("div");
+  if (isError) line.className = "err";
+  line.textContent = new Date().toLocaleTimeString() + "  " + text;
+  logBox.prepend(line);
+  while (logBox.childNodes.length > 200) logBox.lastChild.remove();
+}
+
+function cell(row, text, cls) {
+  const td = document.createElement("td");
+  if (cls) td.className = cls;
+  td.textContent = text === null || text === undefined ? "–" : String(text);
+  row.appendChild(td);
+  return td;
+}
+
+async function act(id, action) {
+  try {
+    const res = await fetch("raft/demo/nodes/" + id + "/" + action, { method: "POST" });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(body.error ? body.error.message : "HTTP " + res.status);
+    log("node " + id + ": " + action + " requested");
+  } catch (e) {
+    log("node " + id + ": " + action + " failed: " + e.message, true);
+  }
+  refresh();
+}
+
+function render(cluster) {
+  tbody.textContent = "";
+  const leaderNode = cluster.nodes.find((n) => n.status && n.status.role === "leader");
+  const progress = new Map();
+  if (leaderNode) for (const m of leaderNode.status.members) progress.set(m.id, m.progress);
+  for (const n of cluster.nodes) {
+    const s = n.status;
+    const row = document.createElement("tr");
+    row.dataset.nodeId = String(n.id);
+    row.dataset.role = s ? s.role : "down";
+    const name = cell(row, "");
+    if (n.apiUrl) {
+      const a = document.createElement("a");
+      a.href = n.apiUrl + "/";
+      a.textContent = "node " + n.id;
+      name.appendChild(a);
+    } else {
+      name.textContent = "node " + n.id;
+    }
+    if (n.id === cluster.self) name.append(" (this page)");
+    const roleCell = cell(row, "");
+    const badge = document.createElement("span");
+    badge.className = "role " + (s ? s.role : "down");
+    badge.textContent = s ? s.role : (n.error ? "unreachable" : "down");
+    roleCell.appendChild(badge);
+    if (s && s.isolated) {
+      const f = document.createElement("span");
+      f.className = "flag";
+      f.textContent = "partitioned";
+      roleCell.appendChild(f);
+    }
+    cell(row, s ? s.term : null, "num");
+    cell(row, s ? (s.leaderId || "none") : null, "num");
+    cell(row, s ? s.lastIndex : null, "num");
+    cell(row, s ? s.commit : null, "num");
+    cell(row, s ? s.applied : null, "num");
+    const p = progress.get(n.id);
+    cell(row, p ? p.match : null, "num");
+    if (config.demo) {
+      const td = cell(row, "");
+      if (s) {
+        const b1 = document.createElement("button");
+        b1.textContent = s.isolated ? "Heal" : "Partition";
+        b1.dataset.action = s.isolated ? "heal" : "partition";
+        b1.onclick = () => act(n.id, s.isolated ? "heal" : "partition");
+        const b2 = document.createElement("button");
+        b2.textContent = "Stop";
+        b2.dataset.action = "stop";
+        b2.onclick = () => act(n.id, "stop");
+        td.append(b1, b2);
+      }
+    }
+    tbody.appendChild(row);
+  }
+  const up = cluster.nodes.filter((n) => n.status).length;
+  const leader = leaderNode ? leaderNode.id : 0;
+  summary.textContent = (leader ? "Leader: node " + leader + ", term " + leaderNode.status.term : "No leader") +
+    " · " + up + "/" + cluster.nodes.length + " nodes up · refreshed " + new Date().toLocaleTimeString();
+  summary.dataset.leader = String(leader);
+  if (leader !== lastLeader) {
+    log(leader ? "node " + leader + " is the leader (term " + leaderNode.status.term + ")" : "no leader");
+    lastLeader = leader;
+  }
+}
+
+let timer;
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const res = await fetch("raft/cluster", { cache: "no-store" });
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    render(await res.json());
+  } catch (e) {
+    summary.textContent = "Cannot reach this node: " + e.message;
+    summary.dataset.leader = "";
+  }
+  timer = setTimeout(refresh, config.refreshMs);
+}
+
+if (config.kvPath) {
+  const form = document.getElementById("write");
+  form.hidden = false;
+  form.onsubmit = async (ev) => {
+    ev.preventDefault();
+    const key = document.getElementById("write-key").value;
+    const value = document.getElementById("write-value").value;
+    const out = document.getElementById("write-result");
+    try {
+      const res = await fetch(config.kvPath + "/" + encodeURIComponent(key), {
+        method: "PUT",
+        headers: { "content-type": "application/json", "raft-routing": "forward" },
+        body: JSON.stringify({ value }),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) throw new Error(body.error ? body.error.message : "HTTP " + res.status);
+      out.textContent = "wrote " + key + " at revision " + body.revision;
+      out.className = "";
+      log("wrote " + key + "=" + value + " (revision " + body.revision + ")");
+    } catch (e) {
+      out.textContent = e.message;
+      out.className = "err";
+      log("write failed: " + e.message, true);
+    }
+    refresh();
+  };
+}
+refresh();
+</script>
+</body>
+</html>
+`;
+}
