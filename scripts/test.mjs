@@ -19,7 +19,7 @@ const roots = paths.length > 0
   : ["core", "adapters", "tests", "examples", "bench"].filter((p) => existsSync(join(root, p)));
 
 const runs = [
-  { name: "deno", cmd: bin("deno"), args: ["test", "-A", ...roots], counts: denoCounts },
+  { name: "deno", cmd: bin("deno"), args: ["test", "-A", "--doc", ...roots], counts: denoCounts },
   {
     name: "bun",
     cmd: bin("bun"),

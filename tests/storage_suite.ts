@@ -7,8 +7,14 @@
  *
  * A test file registers it once per implementation:
  *
- * ```ts
- * storageSuite({ name: "MemoryStorage", create: () => ... });
+ * ```ts ignore
+ * storageSuite({
+ *   name: "MemoryStorage",
+ *   create() {
+ *     const storage = memoryNodeStorage(new MemoryStorage());
+ *     return { storage, reopen: () => storage, dispose() {} };
+ *   },
+ * });
  * ```
  *
  * @module
