@@ -4,34 +4,11 @@ import { Unstable } from "./log_unstable.ts";
 import { type Entry, newEntry, newSnapshot, type Snapshot } from "./types.ts";
 import { RaftInvariantError } from "./_assert.ts";
 import type { Logger } from "./logger.ts";
-
-/** Entries at indexes first, first+1, ... with the given terms. */
-function ents(first: number, ...terms: number[]): Entry[] {
-  return terms.map((term, k) => newEntry({ index: first + k, term }));
-}
+import { entryIds, recordingLogger } from "../tests/_util.ts";
+import { entsAt } from "../tests/raft/network.ts";
 
 function snap(index: number, term: number): Snapshot {
   return newSnapshot({ index, term });
-}
-
-function ids(es: readonly Entry[]): Array<[number, number]> {
-  return es.map((e) => [e.index, e.term]);
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const rec = (lvl: string) => (msg: string): void => {
-    lines.push(`${lvl} ${msg}`);
-  };
-  return {
-    lines,
-    debug: rec("DEBUG"),
-    info: rec("INFO"),
-    warning: rec("WARN"),
-    error: rec("ERROR"),
-    fatal: rec("FATAL"),
-    panic: rec("PANIC"),
-  };
 }
 
 interface Init {
@@ -54,9 +31,9 @@ function mk(init: Init, logger: Logger = recordingLogger()): Unstable {
 
 describe("Unstable.maybeFirstIndex()", () => {
   const cases: Array<Init & { name: string; w: number | undefined }> = [
-    { name: "no snapshot", entries: ents(5, 1), offset: 5, w: undefined },
+    { name: "no snapshot", entries: entsAt(5, 1), offset: 5, w: undefined },
     { name: "empty", entries: [], offset: 0, w: undefined },
-    { name: "snapshot and entries", entries: ents(5, 1), offset: 5, snapshot: snap(4, 1), w: 5 },
+    { name: "snapshot and entries", entries: entsAt(5, 1), offset: 5, snapshot: snap(4, 1), w: 5 },
     { name: "snapshot only", entries: [], offset: 5, snapshot: snap(4, 1), w: 5 },
   ];
   for (const tt of cases) {
@@ -66,10 +43,10 @@ describe("Unstable.maybeFirstIndex()", () => {
 
 describe("Unstable.maybeLastIndex()", () => {
   const cases: Array<Init & { name: string; w: number | undefined }> = [
-    { name: "last in entries", entries: ents(5, 1), offset: 5, w: 5 },
+    { name: "last in entries", entries: entsAt(5, 1), offset: 5, w: 5 },
     {
       name: "last in entries, with snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       snapshot: snap(4, 1),
       w: 5,
@@ -84,12 +61,12 @@ describe("Unstable.maybeLastIndex()", () => {
 
 describe("Unstable.maybeTerm()", () => {
   const cases: Array<Init & { name: string; index: number; w: number | undefined }> = [
-    { name: "term from entries", entries: ents(5, 1), offset: 5, index: 5, w: 1 },
-    { name: "past the entries", entries: ents(5, 1), offset: 5, index: 6, w: undefined },
-    { name: "before the entries", entries: ents(5, 1), offset: 5, index: 4, w: undefined },
+    { name: "term from entries", entries: entsAt(5, 1), offset: 5, index: 5, w: 1 },
+    { name: "past the entries", entries: entsAt(5, 1), offset: 5, index: 6, w: undefined },
+    { name: "before the entries", entries: entsAt(5, 1), offset: 5, index: 4, w: undefined },
     {
       name: "entries with snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       snapshot: snap(4, 1),
       index: 5,
@@ -97,7 +74,7 @@ describe("Unstable.maybeTerm()", () => {
     },
     {
       name: "past the entries with snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       snapshot: snap(4, 1),
       index: 6,
@@ -105,7 +82,7 @@ describe("Unstable.maybeTerm()", () => {
     },
     {
       name: "term from snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       snapshot: snap(4, 1),
       index: 4,
@@ -113,7 +90,7 @@ describe("Unstable.maybeTerm()", () => {
     },
     {
       name: "before the snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       snapshot: snap(4, 1),
       index: 3,
@@ -137,7 +114,7 @@ describe("Unstable.maybeTerm()", () => {
 
 test("Unstable.restore() replaces entries and snapshot", () => {
   const u = mk({
-    entries: ents(5, 1),
+    entries: entsAt(5, 1),
     offset: 5,
     offsetInProgress: 6,
     snapshot: snap(4, 1),
@@ -157,21 +134,21 @@ describe("Unstable.nextEntries()", () => {
   const cases: Array<Init & { name: string; w: Entry[] }> = [
     {
       name: "nothing in progress",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 5,
-      w: ents(5, 1, 1),
+      w: entsAt(5, 1, 1),
     },
     {
       name: "partially in progress",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 6,
-      w: ents(6, 1),
+      w: entsAt(6, 1),
     },
     {
       name: "everything in progress",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 7,
       w: [],
@@ -180,19 +157,19 @@ describe("Unstable.nextEntries()", () => {
   for (const tt of cases) {
     test(tt.name, () => {
       const u = mk(tt);
-      assert.deepEqual(ids(u.nextEntries()), ids(tt.w));
+      assert.deepEqual(entryIds(u.nextEntries()), entryIds(tt.w));
       assert.equal(u.hasNextEntries(), tt.w.length > 0);
     });
   }
 
   test("the returned array is not changed by later appends", () => {
     const u = new Unstable(5, recordingLogger());
-    u.truncateAndAppend(ents(5, 1));
+    u.truncateAndAppend(entsAt(5, 1));
     const got = u.nextEntries();
-    u.truncateAndAppend(ents(6, 1));
-    assert.deepEqual(ids(got), [[5, 1]]);
+    u.truncateAndAppend(entsAt(6, 1));
+    assert.deepEqual(entryIds(got), [[5, 1]]);
     got.push(newEntry({ index: 99, term: 9 }));
-    assert.deepEqual(ids(u.entries), [[5, 1], [6, 1]]);
+    assert.deepEqual(entryIds(u.entries), [[5, 1], [6, 1]]);
   });
 });
 
@@ -221,10 +198,10 @@ describe("Unstable.acceptInProgress()", () => {
   // Each row: entries, offsetInProgress before, offsetInProgress after.
   const rows: Array<[Entry[], number, number]> = [
     [[], 5, 5], // no entries
-    [ents(5, 1), 5, 6], // entries not in progress
-    [ents(5, 1, 1), 5, 7], // entries not in progress
-    [ents(5, 1, 1), 6, 7], // in progress to the first entry
-    [ents(5, 1, 1), 7, 7], // in progress to the second entry
+    [entsAt(5, 1), 5, 6], // entries not in progress
+    [entsAt(5, 1, 1), 5, 7], // entries not in progress
+    [entsAt(5, 1, 1), 6, 7], // in progress to the first entry
+    [entsAt(5, 1, 1), 7, 7], // in progress to the second entry
   ];
   for (const [entries, oip, woip] of rows) {
     cases.push({
@@ -293,7 +270,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "stable to the first entry",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
       index: 5,
@@ -304,7 +281,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "stable to the first of two entries",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 6,
       index: 5,
@@ -315,7 +292,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "stable to the first entry, in progress ahead",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 7,
       index: 5,
@@ -326,7 +303,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "term mismatch",
-      entries: ents(6, 2),
+      entries: entsAt(6, 2),
       offset: 6,
       offsetInProgress: 7,
       index: 6,
@@ -339,7 +316,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "old entry",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
       index: 4,
@@ -351,7 +328,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "old entry, other term",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
       index: 4,
@@ -362,7 +339,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: stable to the first entry",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
       snapshot: snap(4, 1),
@@ -374,7 +351,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: stable to the first of two entries",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 6,
       snapshot: snap(4, 1),
@@ -386,7 +363,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: in progress ahead",
-      entries: ents(5, 1, 1),
+      entries: entsAt(5, 1, 1),
       offset: 5,
       offsetInProgress: 7,
       snapshot: snap(4, 1),
@@ -398,7 +375,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: term mismatch",
-      entries: ents(6, 2),
+      entries: entsAt(6, 2),
       offset: 6,
       offsetInProgress: 7,
       snapshot: snap(5, 1),
@@ -410,7 +387,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: stable to the snapshot",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
       snapshot: snap(4, 1),
@@ -423,7 +400,7 @@ describe("Unstable.stableTo()", () => {
     },
     {
       name: "with snapshot: old entry",
-      entries: ents(5, 2),
+      entries: entsAt(5, 2),
       offset: 5,
       offsetInProgress: 6,
       snapshot: snap(4, 2),
@@ -448,9 +425,9 @@ describe("Unstable.stableTo()", () => {
   }
 
   test("the remaining entries keep their positions", () => {
-    const u = mk({ entries: ents(5, 1, 1, 2), offset: 5, offsetInProgress: 8 });
+    const u = mk({ entries: entsAt(5, 1, 1, 2), offset: 5, offsetInProgress: 8 });
     u.stableTo({ index: 6, term: 1 });
-    assert.deepEqual(ids(u.entries), [[7, 2]]);
+    assert.deepEqual(entryIds(u.entries), [[7, 2]]);
     assert.equal(u.maybeTerm(7), 2);
     assert.equal(u.maybeTerm(6), undefined);
   });
@@ -469,101 +446,101 @@ describe("Unstable.truncateAndAppend()", () => {
   > = [
     {
       name: "append to the end",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 5,
-      toappend: ents(6, 1, 1),
+      toappend: entsAt(6, 1, 1),
       woffset: 5,
       woffsetInProgress: 5,
-      wentries: ents(5, 1, 1, 1),
+      wentries: entsAt(5, 1, 1, 1),
       wlog: [],
     },
     {
       name: "append to the end, first entry in progress",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
-      toappend: ents(6, 1, 1),
+      toappend: entsAt(6, 1, 1),
       woffset: 5,
       woffsetInProgress: 6,
-      wentries: ents(5, 1, 1, 1),
+      wentries: entsAt(5, 1, 1, 1),
       wlog: [],
     },
     {
       name: "replace the unstable entries",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 5,
-      toappend: ents(5, 2, 2),
+      toappend: entsAt(5, 2, 2),
       woffset: 5,
       woffsetInProgress: 5,
-      wentries: ents(5, 2, 2),
+      wentries: entsAt(5, 2, 2),
       wlog: ["INFO replace the unstable entries from index 5"],
     },
     {
       name: "replace from before the offset",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 5,
-      toappend: ents(4, 2, 2, 2),
+      toappend: entsAt(4, 2, 2, 2),
       woffset: 4,
       woffsetInProgress: 4,
-      wentries: ents(4, 2, 2, 2),
+      wentries: entsAt(4, 2, 2, 2),
       wlog: ["INFO replace the unstable entries from index 4"],
     },
     {
       name: "replace in-progress entries",
-      entries: ents(5, 1),
+      entries: entsAt(5, 1),
       offset: 5,
       offsetInProgress: 6,
-      toappend: ents(5, 2, 2),
+      toappend: entsAt(5, 2, 2),
       woffset: 5,
       woffsetInProgress: 5,
-      wentries: ents(5, 2, 2),
+      wentries: entsAt(5, 2, 2),
       wlog: ["INFO replace the unstable entries from index 5"],
     },
     {
       name: "truncate and append",
-      entries: ents(5, 1, 1, 1),
+      entries: entsAt(5, 1, 1, 1),
       offset: 5,
       offsetInProgress: 5,
-      toappend: ents(6, 2),
+      toappend: entsAt(6, 2),
       woffset: 5,
       woffsetInProgress: 5,
-      wentries: ents(5, 1, 2),
+      wentries: entsAt(5, 1, 2),
       wlog: ["INFO truncate the unstable entries before index 6"],
     },
     {
       name: "truncate the last entry and append",
-      entries: ents(5, 1, 1, 1),
+      entries: entsAt(5, 1, 1, 1),
       offset: 5,
       offsetInProgress: 5,
-      toappend: ents(7, 2, 2),
+      toappend: entsAt(7, 2, 2),
       woffset: 5,
       woffsetInProgress: 5,
-      wentries: ents(5, 1, 1, 2, 2),
+      wentries: entsAt(5, 1, 1, 2, 2),
       wlog: ["INFO truncate the unstable entries before index 7"],
     },
     {
       name: "truncate after the in-progress entries",
-      entries: ents(5, 1, 1, 1),
+      entries: entsAt(5, 1, 1, 1),
       offset: 5,
       offsetInProgress: 6,
-      toappend: ents(6, 2),
+      toappend: entsAt(6, 2),
       woffset: 5,
       woffsetInProgress: 6,
-      wentries: ents(5, 1, 2),
+      wentries: entsAt(5, 1, 2),
       wlog: ["INFO truncate the unstable entries before index 6"],
     },
     {
       name: "truncate in-progress entries",
-      entries: ents(5, 1, 1, 1),
+      entries: entsAt(5, 1, 1, 1),
       offset: 5,
       offsetInProgress: 7,
-      toappend: ents(6, 2),
+      toappend: entsAt(6, 2),
       woffset: 5,
       woffsetInProgress: 6,
-      wentries: ents(5, 1, 2),
+      wentries: entsAt(5, 1, 2),
       wlog: ["INFO truncate the unstable entries before index 6"],
     },
   ];
@@ -574,38 +551,38 @@ describe("Unstable.truncateAndAppend()", () => {
       u.truncateAndAppend(tt.toappend);
       assert.equal(u.offset, tt.woffset);
       assert.equal(u.offsetInProgress, tt.woffsetInProgress);
-      assert.deepEqual(ids(u.entries), ids(tt.wentries));
+      assert.deepEqual(entryIds(u.entries), entryIds(tt.wentries));
       assert.deepEqual(logger.lines, tt.wlog);
     });
   }
 
   test("the caller's array is not kept after a replace", () => {
     const u = new Unstable(5, recordingLogger());
-    u.truncateAndAppend(ents(5, 1));
-    const input = ents(5, 2, 2);
+    u.truncateAndAppend(entsAt(5, 1));
+    const input = entsAt(5, 2, 2);
     u.truncateAndAppend(input);
-    u.truncateAndAppend(ents(7, 2));
+    u.truncateAndAppend(entsAt(7, 2));
     assert.equal(input.length, 2);
     input.length = 0;
-    assert.deepEqual(ids(u.entries), [[5, 2], [6, 2], [7, 2]]);
+    assert.deepEqual(entryIds(u.entries), [[5, 2], [6, 2], [7, 2]]);
   });
 
   test("arrays handed out before a truncation are not changed", () => {
     const u = new Unstable(5, recordingLogger());
-    u.truncateAndAppend(ents(5, 1, 1, 1));
+    u.truncateAndAppend(entsAt(5, 1, 1, 1));
     const sliced = u.slice(5, 8);
     const next = u.nextEntries();
-    u.truncateAndAppend(ents(6, 2));
-    assert.deepEqual(ids(sliced), [[5, 1], [6, 1], [7, 1]]);
-    assert.deepEqual(ids(next), [[5, 1], [6, 1], [7, 1]]);
+    u.truncateAndAppend(entsAt(6, 2));
+    assert.deepEqual(entryIds(sliced), [[5, 1], [6, 1], [7, 1]]);
+    assert.deepEqual(entryIds(next), [[5, 1], [6, 1], [7, 1]]);
   });
 });
 
 describe("Unstable.slice()", () => {
   test("returns the entries in [lo, hi)", () => {
-    const u = mk({ entries: ents(5, 1, 2, 3), offset: 5 });
-    assert.deepEqual(ids(u.slice(5, 8)), [[5, 1], [6, 2], [7, 3]]);
-    assert.deepEqual(ids(u.slice(6, 7)), [[6, 2]]);
+    const u = mk({ entries: entsAt(5, 1, 2, 3), offset: 5 });
+    assert.deepEqual(entryIds(u.slice(5, 8)), [[5, 1], [6, 2], [7, 3]]);
+    assert.deepEqual(entryIds(u.slice(6, 7)), [[6, 2]]);
     assert.deepEqual(u.slice(8, 8), []);
   });
 
@@ -617,7 +594,7 @@ describe("Unstable.slice()", () => {
   for (const tt of bad) {
     test(`panics on [${tt.lo}, ${tt.hi})`, () => {
       const logger = recordingLogger();
-      const u = mk({ entries: ents(5, 1, 2, 3), offset: 5 }, logger);
+      const u = mk({ entries: entsAt(5, 1, 2, 3), offset: 5 }, logger);
       assert.throws(() => u.slice(tt.lo, tt.hi), RaftInvariantError);
       assert.deepEqual(logger.lines, [tt.wlog]);
     });

@@ -31,7 +31,7 @@ import {
 import { discardLogger, type Logger } from "./logger.ts";
 import type { Config } from "./raft.ts";
 import { RawNode } from "./raw_node.ts";
-import { MemoryStorage, type Storage } from "./storage.ts";
+import { cloneConfState, MemoryStorage, type Storage } from "./storage.ts";
 import { newProgressTracker } from "./tracker/tracker.ts";
 import {
   confChangeAsV2,
@@ -715,16 +715,6 @@ function isJoint(cs: ConfState): boolean {
   return cs.votersOutgoing.length > 0;
 }
 
-function cloneConfState(cs: ConfState): ConfState {
-  return {
-    voters: cs.voters.slice(),
-    learners: cs.learners.slice(),
-    votersOutgoing: cs.votersOutgoing.slice(),
-    learnersNext: cs.learnersNext.slice(),
-    autoLeave: cs.autoLeave,
-  };
-}
-
 /**
  * Checks a change against a membership the way Raft will apply it, so that
  * an invalid change is refused (deterministically, on every node) instead
@@ -1192,25 +1182,12 @@ export class RaftNode<R = unknown> {
     }
     const refused = this.#refuse(this.#pending.size, this.#maxPendingProposals, "proposal");
     if (refused !== undefined) return Promise.reject(refused);
-    if (!this.#forward) {
-      const ss = this.#rn.basicStatus();
-      if (ss.raftState !== StateType.StateLeader) {
-        return Promise.reject(new NotLeaderError(this.#id, ss.lead));
-      }
-    }
+    const notLeader = this.#notLeaderUnlessForwarding();
+    if (notLeader !== undefined) return Promise.reject(notLeader);
     const seq = ++this.#seq;
     const header = envelopeHeader(this.#id, this.#incarnation, seq);
-    const timeoutMs = this.#timeoutOf(options);
-    return new Promise<R>((resolve, reject) => {
-      const p: PendingProposal<R> = {
-        seq,
-        data: wrap(header, data),
-        index: undefined,
-        resolve,
-        reject,
-        deadline: this.#deadline(timeoutMs),
-        timeoutMs,
-      };
+    return this.#request<R>(options, (w) => {
+      const p: PendingProposal<R> = { ...w, seq, data: wrap(header, data), index: undefined };
       this.#pending.set(seq, p);
       this.#proposalQueue.push(p);
       this.#kick();
@@ -1236,15 +1213,12 @@ export class RaftNode<R = unknown> {
   read<T = undefined>(query?: () => T, options: RequestOptions = {}): Promise<T> {
     const refused = this.#refuse(this.#pendingReadCount(), this.#maxPendingReads, "read");
     if (refused !== undefined) return Promise.reject(refused);
-    const timeoutMs = this.#timeoutOf(options);
-    return new Promise<T>((resolve, reject) => {
+    return this.#request<T>(options, (w) => {
       this.#readQueue.push({
+        ...w,
+        resolve: w.resolve as (v: unknown) => void,
         query,
         index: undefined,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        deadline: this.#deadline(timeoutMs),
-        timeoutMs,
       });
       this.#kick();
     });
@@ -1354,12 +1328,8 @@ export class RaftNode<R = unknown> {
       "membership change",
     );
     if (refused !== undefined) return Promise.reject(refused);
-    if (!this.#forward) {
-      const ss = this.#rn.basicStatus();
-      if (ss.raftState !== StateType.StateLeader) {
-        return Promise.reject(new NotLeaderError(this.#id, ss.lead));
-      }
-    }
+    const notLeader = this.#notLeaderUnlessForwarding();
+    if (notLeader !== undefined) return Promise.reject(notLeader);
     const seq = ++this.#seq;
     const cc: ConfChangeV2 = {
       transition: ConfChangeTransition.ConfChangeTransitionAuto,
@@ -1371,17 +1341,8 @@ export class RaftNode<R = unknown> {
     };
     const invalid = checkConfChange(this.#confState, cc);
     if (invalid !== undefined) return Promise.reject(invalid);
-    const timeoutMs = this.#timeoutOf(options);
-    return new Promise<ConfState>((resolve, reject) => {
-      const p: PendingConfChange = {
-        seq,
-        cc,
-        index: undefined,
-        resolve,
-        reject,
-        deadline: this.#deadline(timeoutMs),
-        timeoutMs,
-      };
+    return this.#request<ConfState>(options, (w) => {
+      const p: PendingConfChange = { ...w, seq, cc, index: undefined };
       this.#pending.set(seq, p);
       this.#confQueue.push(p);
       this.#kick();
@@ -1409,15 +1370,8 @@ export class RaftNode<R = unknown> {
       );
     }
     if (this.#rn.basicStatus().lead === to) return Promise.resolve();
-    const timeoutMs = this.#timeoutOf(options);
-    return new Promise<void>((resolve, reject) => {
-      this.#transfers.push({
-        target: to,
-        resolve,
-        reject,
-        deadline: this.#deadline(timeoutMs),
-        timeoutMs,
-      });
+    return this.#request<void>(options, (w) => {
+      this.#transfers.push({ ...w, target: to });
       this.#rn.transferLeader(to);
       this.#kick();
     });
@@ -1437,9 +1391,8 @@ export class RaftNode<R = unknown> {
     if (refused !== undefined) return Promise.reject(refused);
     const lead = this.#rn.basicStatus().lead;
     if (lead !== None) return Promise.resolve(lead);
-    const timeoutMs = this.#timeoutOf(options);
-    return new Promise<NodeId>((resolve, reject) => {
-      this.#leaderWaiters.push({ resolve, reject, deadline: this.#deadline(timeoutMs), timeoutMs });
+    return this.#request<NodeId>(options, (w) => {
+      this.#leaderWaiters.push(w);
     });
   }
 
@@ -1527,6 +1480,15 @@ export class RaftNode<R = unknown> {
     return n;
   }
 
+  /** The error for a proposal on a follower when forwarding is off; `undefined` if allowed. */
+  #notLeaderUnlessForwarding(): NotLeaderError | undefined {
+    if (this.#forward) return undefined;
+    const ss = this.#rn.basicStatus();
+    return ss.raftState === StateType.StateLeader
+      ? undefined
+      : new NotLeaderError(this.#id, ss.lead);
+  }
+
   #timeoutOf(options: RequestOptions): number {
     const t = options.timeoutMs ?? this.#requestTimeoutMs;
     if (!(t > 0) || !Number.isFinite(t)) {
@@ -1539,6 +1501,17 @@ export class RaftNode<R = unknown> {
 
   #deadline(timeoutMs: number): number {
     return this.#ticks + Math.max(1, Math.ceil(timeoutMs / this.#tickMs));
+  }
+
+  /**
+   * Starts a request with the caller's timeout (checked now, so a bad one
+   * throws at once): `enqueue` files the waiter where the loop settles it.
+   */
+  #request<T>(options: RequestOptions, enqueue: (w: Waiter<T>) => void): Promise<T> {
+    const timeoutMs = this.#timeoutOf(options);
+    return new Promise<T>((resolve, reject) => {
+      enqueue({ resolve, reject, deadline: this.#deadline(timeoutMs), timeoutMs });
+    });
   }
 
   #settleProposal(seq: number, settle: (p: PendingProposal<R> | PendingConfChange) => void): void {

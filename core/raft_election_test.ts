@@ -93,6 +93,32 @@ function transfer(from: number, to: number): Message {
   return newMessage({ type: MessageType.MsgTransferLeader, from, to });
 }
 
+/**
+ * A three-node network led by 1, with a transfer to 3 pending that cannot
+ * finish: 3 is isolated, or, with `"dropTimeoutNow"`, MsgTimeoutNow is dropped.
+ */
+function pendingTransferTo3(
+  block: "isolate" | "dropTimeoutNow" = "isolate",
+): { nt: Network; lead: Raft } {
+  const nt = newNetwork(undefined, undefined, undefined);
+  nt.send(msgHup(1));
+  if (block === "isolate") nt.isolate(3);
+  else nt.ignore(MessageType.MsgTimeoutNow);
+  const lead = nt.raft(1);
+  nt.send(transfer(3, 1));
+  assert.equal(lead.leadTransferee, 3);
+  return { nt, lead };
+}
+
+/** Asserts each node's `[node, state, term, lastIndex]`. */
+function assertStateTermLastIndex(want: Array<[Raft, StateType, number, number]>): void {
+  for (const [i, [sm, state, term, lastIndex]] of want.entries()) {
+    assert.equal(sm.state, state, `#${i}`);
+    assert.equal(sm.term, term, `#${i}`);
+    assert.equal(sm.raftLog.lastIndex(), lastIndex, `#${i}`);
+  }
+}
+
 /** Asserts a node's role and leader, and that no transfer is pending. */
 function checkLeaderTransferState(r: Raft, state: StateType, lead: number): void {
   assert.equal(r.state, state, "state");
@@ -267,16 +293,11 @@ test("Raft election: dueling candidates, the one with the shorter log cannot win
   nt.recover();
   // 3 campaigns at a higher term, disrupting 1, but loses: its log is shorter.
   nt.send(msgHup(3));
-  const want: Array<[Raft, StateType, number, number]> = [
+  assertStateTermLastIndex([
     [a, Follower, 2, 1],
     [b, Follower, 2, 1],
     [c, Follower, 2, 0],
-  ];
-  for (const [i, [sm, state, term, lastIndex]] of want.entries()) {
-    assert.equal(sm.state, state, `#${i}`);
-    assert.equal(sm.term, term, `#${i}`);
-    assert.equal(sm.raftLog.lastIndex(), lastIndex, `#${i}`);
-  }
+  ]);
 });
 
 test("Raft election with PreVote: a dueling pre-candidate cannot disrupt the leader", () => {
@@ -290,16 +311,11 @@ test("Raft election with PreVote: a dueling pre-candidate cannot disrupt the lea
   assert.equal(c.state, Follower);
   nt.recover();
   nt.send(msgHup(3));
-  const want: Array<[Raft, StateType, number, number]> = [
+  assertStateTermLastIndex([
     [a, Leader, 1, 1],
     [b, Follower, 1, 1],
     [c, Follower, 1, 0],
-  ];
-  for (const [i, [sm, state, term, lastIndex]] of want.entries()) {
-    assert.equal(sm.state, state, `#${i}`);
-    assert.equal(sm.term, term, `#${i}`);
-    assert.equal(sm.raftLog.lastIndex(), lastIndex, `#${i}`);
-  }
+  ]);
 });
 
 test("Raft election: an isolated candidate concedes to the leader once the partition heals", () => {
@@ -940,18 +956,6 @@ test("Raft CheckQuorum: a leader that loses its quorum steps down after an elect
   assert.equal(sm.lead, None);
 });
 
-test("Raft CheckQuorum: the leader checks a new voter only one timeout after adding it", () => {
-  const r = newTestRaft(1, 10, 1, newTestMemoryStorage({ peers: [1] }), { checkQuorum: true });
-  r.becomeCandidate();
-  r.becomeLeader();
-  for (let i = 0; i < r.electionTimeout - 1; i++) r.tick();
-  r.applyConfChange(addNode(2));
-  r.tick();
-  assert.equal(r.state, Leader);
-  for (let i = 0; i < r.electionTimeout; i++) r.tick();
-  assert.equal(r.state, Follower);
-});
-
 test("Raft CheckQuorum: a voter within its lease ignores a higher-term vote request", () => {
   const [a, b, c] = threeRafts({ checkQuorum: true }) as [Raft, Raft, Raft];
   const nt = newNetwork(a, b, c);
@@ -1470,12 +1474,7 @@ test("Raft leader transfer: to a learner is ignored", () => {
 });
 
 test("Raft leader transfer: aborted after an election timeout without success", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.isolate(3);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { lead } = pendingTransferTo3();
   for (let i = 0; i < lead.heartbeatTimeout; i++) lead.tick();
   assert.equal(lead.leadTransferee, 3);
   for (let i = 0; i < lead.electionTimeout - lead.heartbeatTimeout; i++) lead.tick();
@@ -1499,34 +1498,19 @@ test("Raft leader transfer: proposals are dropped while a transfer is pending", 
 });
 
 test("Raft leader transfer: a higher-term vote request ends the pending transfer", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.isolate(3);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { nt, lead } = pendingTransferTo3();
   nt.send(newMessage({ type: MessageType.MsgHup, from: 2, to: 2, index: 1, term: 2 }));
   checkLeaderTransferState(lead, Follower, 2);
 });
 
 test("Raft leader transfer: removing the transferee cancels the transfer", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.ignore(MessageType.MsgTimeoutNow);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { lead } = pendingTransferTo3("dropTimeoutNow");
   lead.applyConfChange(removeNode(3));
   checkLeaderTransferState(lead, Leader, 1);
 });
 
 test("Raft leader transfer: demoting the transferee to learner cancels the transfer", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.ignore(MessageType.MsgTimeoutNow);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { lead } = pendingTransferTo3("dropTimeoutNow");
   lead.applyConfChange(
     newConfChangeV2({
       changes: [
@@ -1541,34 +1525,19 @@ test("Raft leader transfer: demoting the transferee to learner cancels the trans
 });
 
 test("Raft leader transfer: a transfer back to the leader cancels the pending one", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.isolate(3);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { nt, lead } = pendingTransferTo3();
   nt.send(transfer(1, 1));
   checkLeaderTransferState(lead, Leader, 1);
 });
 
 test("Raft leader transfer: a second transfer to another node replaces the first", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.isolate(3);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { nt, lead } = pendingTransferTo3();
   nt.send(transfer(2, 1));
   checkLeaderTransferState(lead, Follower, 2);
 });
 
 test("Raft leader transfer: a second transfer to the same node does not extend the timeout", () => {
-  const nt = newNetwork(undefined, undefined, undefined);
-  nt.send(msgHup(1));
-  nt.isolate(3);
-  const lead = nt.raft(1);
-  nt.send(transfer(3, 1));
-  assert.equal(lead.leadTransferee, 3);
+  const { nt, lead } = pendingTransferTo3();
   for (let i = 0; i < lead.heartbeatTimeout; i++) lead.tick();
   nt.send(transfer(3, 1));
   for (let i = 0; i < lead.electionTimeout - lead.heartbeatTimeout; i++) lead.tick();

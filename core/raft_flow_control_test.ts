@@ -8,6 +8,7 @@ import { ProposalDroppedError } from "./errors.ts";
 import { newLog } from "./raft_log.ts";
 import { Raft } from "./raft.ts";
 import { MemoryStorage } from "./storage.ts";
+import type { Progress } from "./tracker/progress.ts";
 import { ProgressState } from "./tracker/state.ts";
 import { type Entry, type Message, MessageType, newEntry, StateType } from "./types.ts";
 import { entrySize, payloadSize, payloadsSize } from "./util.ts";
@@ -40,6 +41,18 @@ function appResp(from: number, index: number): Message {
   return msg({ type: MessageType.MsgAppResp, from, to: 1, index });
 }
 
+/** A leader replicating to 2 with its inflight window to 2 just filled. */
+function leaderWithFullWindow(): { r: Raft; pr2: Progress } {
+  const r = newLeader([1, 2]);
+  const pr2 = r.trk.progress.get(2)!;
+  pr2.becomeReplicate();
+  for (let i = 0; i < r.trk.maxInflight; i++) {
+    propose(r);
+    readMessages(r);
+  }
+  return { r, pr2 };
+}
+
 test("Raft leader fills the inflight window, then sends nothing (TestMsgAppFlowControlFull)", () => {
   const r = newLeader([1, 2]);
   const pr2 = r.trk.progress.get(2)!;
@@ -58,13 +71,7 @@ test("Raft leader fills the inflight window, then sends nothing (TestMsgAppFlowC
 });
 
 test("Raft leader slides the inflight window on MsgAppResp, ignoring stale acks (TestMsgAppFlowControlMoveForward)", () => {
-  const r = newLeader([1, 2]);
-  const pr2 = r.trk.progress.get(2)!;
-  pr2.becomeReplicate();
-  for (let i = 0; i < r.trk.maxInflight; i++) {
-    propose(r);
-    readMessages(r);
-  }
+  const { r, pr2 } = leaderWithFullWindow();
   // Index 1 is the empty entry; 2 is the first proposal.
   for (let tt = 2; tt < r.trk.maxInflight; tt++) {
     r.step(appResp(2, tt));
@@ -84,13 +91,7 @@ test("Raft leader slides the inflight window on MsgAppResp, ignoring stale acks 
 });
 
 test("Raft leader sends one empty MsgApp per MsgHeartbeatResp when the window is full (TestMsgAppFlowControlRecvHeartbeat)", () => {
-  const r = newLeader([1, 2]);
-  const pr2 = r.trk.progress.get(2)!;
-  pr2.becomeReplicate();
-  for (let i = 0; i < r.trk.maxInflight; i++) {
-    propose(r);
-    readMessages(r);
-  }
+  const { r, pr2 } = leaderWithFullWindow();
   for (let tt = 1; tt < 5; tt++) {
     for (let i = 0; i < tt; i++) {
       assert.equal(pr2.isPaused(), true);

@@ -10,9 +10,9 @@ import { type Entry, type Index, noLimit, type Snapshot, type Term } from "./typ
 import type { Logger } from "./logger.ts";
 import { CompactedError, UnavailableError } from "./errors.ts";
 import { RaftInvariantError } from "./_assert.ts";
-import { cloneSnapshot, type Storage } from "./storage.ts";
+import { cloneSnapshot, limitedSlice, type Storage } from "./storage.ts";
 import { type EntryId, Unstable } from "./log_unstable.ts";
-import { entrySize, entsSize, extend, limitSize } from "./util.ts";
+import { entsSize, extend, limitSize } from "./util.ts";
 
 export type { EntryId } from "./log_unstable.ts";
 
@@ -74,21 +74,6 @@ function termOrCode(l: RaftLog, i: Index): number {
     if (e instanceof UnavailableError) return termUnavailable;
     throw e;
   }
-}
-
-/**
- * Copies `ents[lo, hi)`, cut to at most `maxSize` bytes but at least one
- * entry, allocating one array.
- */
-function limitedSlice(ents: readonly Entry[], lo: number, hi: number, maxSize: number): Entry[] {
-  if (maxSize === Infinity || hi - lo <= 1) return ents.slice(lo, hi);
-  let end = lo + 1;
-  let size = entrySize(ents[lo]!);
-  for (; end < hi; end++) {
-    size += entrySize(ents[end]!);
-    if (size > maxSize) break;
-  }
-  return ents.slice(lo, end);
 }
 
 /** Bound on retries of `allEntries()` after a racing compaction. */

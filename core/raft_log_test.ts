@@ -6,12 +6,9 @@ import { type Entry, EntryType, newEntry, newSnapshot, noLimit, type Snapshot } 
 import { CompactedError, UnavailableError } from "./errors.ts";
 import { RaftInvariantError } from "./_assert.ts";
 import type { Logger } from "./logger.ts";
+import { entryIds, recordingLogger } from "../tests/_util.ts";
+import { entsAt } from "../tests/raft/network.ts";
 import { entrySize, entsSize } from "./util.ts";
-
-/** Entries at indexes first, first+1, ... with the given terms. */
-function ents(first: number, ...terms: number[]): Entry[] {
-  return terms.map((term, k) => newEntry({ index: first + k, term }));
-}
 
 /** Entries at consecutive indexes from `first`, with terms from, from+1, ..., to-1. */
 function termRange(first: number, from: number, to: number): Entry[] {
@@ -24,26 +21,6 @@ function snap(index: number, term: number): Snapshot {
   return newSnapshot({ index, term });
 }
 
-function ids(es: readonly Entry[]): Array<[number, number]> {
-  return es.map((e) => [e.index, e.term]);
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const rec = (lvl: string) => (msg: string): void => {
-    lines.push(`${lvl} ${msg}`);
-  };
-  return {
-    lines,
-    debug: rec("DEBUG"),
-    info: rec("INFO"),
-    warning: rec("WARN"),
-    error: rec("ERROR"),
-    fatal: rec("FATAL"),
-    panic: rec("PANIC"),
-  };
-}
-
 /** A log over a fresh MemoryStorage, with `previous` appended to its unstable part. */
 function logWith(previous: Entry[], logger: Logger = recordingLogger()): RaftLog {
   const l = newLog(new MemoryStorage(), logger);
@@ -52,31 +29,31 @@ function logWith(previous: Entry[], logger: Logger = recordingLogger()): RaftLog
 }
 
 describe("RaftLog.findConflict()", () => {
-  const previous = ents(1, 1, 2, 3);
+  const previous = entsAt(1, 1, 2, 3);
   const cases: Array<{ name: string; ents: Entry[]; w: number; wlog?: string }> = [
     { name: "no conflict, empty", ents: [], w: 0 },
-    { name: "no conflict, all", ents: ents(1, 1, 2, 3), w: 0 },
-    { name: "no conflict, suffix", ents: ents(2, 2, 3), w: 0 },
-    { name: "no conflict, last", ents: ents(3, 3), w: 0 },
-    { name: "new entries after all", ents: ents(1, 1, 2, 3, 4, 4), w: 4 },
-    { name: "new entries after a suffix", ents: ents(2, 2, 3, 4, 5), w: 4 },
-    { name: "new entries after the last", ents: ents(3, 3, 4, 4), w: 4 },
-    { name: "only new entries", ents: ents(4, 4, 4), w: 4 },
+    { name: "no conflict, all", ents: entsAt(1, 1, 2, 3), w: 0 },
+    { name: "no conflict, suffix", ents: entsAt(2, 2, 3), w: 0 },
+    { name: "no conflict, last", ents: entsAt(3, 3), w: 0 },
+    { name: "new entries after all", ents: entsAt(1, 1, 2, 3, 4, 4), w: 4 },
+    { name: "new entries after a suffix", ents: entsAt(2, 2, 3, 4, 5), w: 4 },
+    { name: "new entries after the last", ents: entsAt(3, 3, 4, 4), w: 4 },
+    { name: "only new entries", ents: entsAt(4, 4, 4), w: 4 },
     {
       name: "conflict at 1",
-      ents: ents(1, 4, 4),
+      ents: entsAt(1, 4, 4),
       w: 1,
       wlog: "INFO found conflict at index 1 [existing term: 1, conflicting term: 4]",
     },
     {
       name: "conflict at 2",
-      ents: ents(2, 1, 4, 4),
+      ents: entsAt(2, 1, 4, 4),
       w: 2,
       wlog: "INFO found conflict at index 2 [existing term: 2, conflicting term: 1]",
     },
     {
       name: "conflict at 3",
-      ents: ents(3, 1, 2, 4, 4),
+      ents: entsAt(3, 1, 2, 4, 4),
       w: 3,
       wlog: "INFO found conflict at index 3 [existing term: 3, conflicting term: 1]",
     },
@@ -95,7 +72,7 @@ describe("RaftLog.findConflict()", () => {
     const ms = new MemoryStorage();
     ms.applySnapshot(snap(5, 2));
     const l = newLog(ms, logger);
-    assert.equal(l.findConflict(ents(3, 1)), 3);
+    assert.equal(l.findConflict(entsAt(3, 1)), 3);
     assert.deepEqual(logger.lines, [
       "INFO found conflict at index 3 [existing term: 0, conflicting term: 1]",
     ]);
@@ -106,28 +83,28 @@ describe("RaftLog.findConflictByTerm()", () => {
   // ents[0] is the (index, term) of the snapshot.
   const cases: Array<{ ents: Entry[]; index: number; term: number; want: number }> = [
     // Log starts from index 1.
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 100, term: 2, want: 100 }, // unavailable
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 5, term: 6, want: 5 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 5, term: 5, want: 5 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 5, term: 4, want: 2 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 5, term: 2, want: 2 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 5, term: 1, want: 0 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 1, term: 2, want: 1 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 1, term: 1, want: 0 },
-    { ents: ents(0, 0, 2, 2, 5, 5, 5), index: 0, term: 0, want: 0 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 100, term: 2, want: 100 }, // unavailable
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 5, term: 6, want: 5 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 5, term: 5, want: 5 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 5, term: 4, want: 2 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 5, term: 2, want: 2 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 5, term: 1, want: 0 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 1, term: 2, want: 1 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 1, term: 1, want: 0 },
+    { ents: entsAt(0, 0, 2, 2, 5, 5, 5), index: 0, term: 0, want: 0 },
     // Log with compacted entries.
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 30, term: 3, want: 30 }, // unavailable
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 14, term: 9, want: 14 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 14, term: 4, want: 14 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 14, term: 3, want: 12 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 14, term: 2, want: 9 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 11, term: 5, want: 11 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 10, term: 5, want: 10 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 10, term: 3, want: 10 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 10, term: 2, want: 9 },
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 9, term: 2, want: 9 }, // compacted
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 4, term: 2, want: 4 }, // compacted
-    { ents: ents(10, 3, 3, 3, 4, 4, 4), index: 0, term: 0, want: 0 }, // compacted
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 30, term: 3, want: 30 }, // unavailable
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 14, term: 9, want: 14 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 14, term: 4, want: 14 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 14, term: 3, want: 12 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 14, term: 2, want: 9 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 11, term: 5, want: 11 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 10, term: 5, want: 10 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 10, term: 3, want: 10 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 10, term: 2, want: 9 },
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 9, term: 2, want: 9 }, // compacted
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 4, term: 2, want: 4 }, // compacted
+    { ents: entsAt(10, 3, 3, 3, 4, 4, 4), index: 0, term: 0, want: 0 }, // compacted
   ];
   for (const tt of cases) {
     const first = tt.ents[0]!;
@@ -144,7 +121,7 @@ describe("RaftLog.findConflictByTerm()", () => {
 });
 
 describe("RaftLog.isUpToDate()", () => {
-  const l = logWith(ents(1, 1, 2, 3));
+  const l = logWith(entsAt(1, 1, 2, 3));
   const last = l.lastIndex();
   const cases: Array<{ name: string; index: number; term: number; w: boolean }> = [
     // A greater term wins whatever the index.
@@ -166,18 +143,30 @@ describe("RaftLog.isUpToDate()", () => {
 });
 
 describe("RaftLog.append()", () => {
-  const previous = ents(1, 1, 2);
+  const previous = entsAt(1, 1, 2);
   const cases: Array<
     { name: string; ents: Entry[]; windex: number; wents: Entry[]; wunstable: number }
   > = [
-    { name: "nothing", ents: [], windex: 2, wents: ents(1, 1, 2), wunstable: 3 },
-    { name: "after the last", ents: ents(3, 2), windex: 3, wents: ents(1, 1, 2, 2), wunstable: 3 },
-    { name: "conflict at index 1", ents: ents(1, 2), windex: 1, wents: ents(1, 2), wunstable: 1 },
+    { name: "nothing", ents: [], windex: 2, wents: entsAt(1, 1, 2), wunstable: 3 },
+    {
+      name: "after the last",
+      ents: entsAt(3, 2),
+      windex: 3,
+      wents: entsAt(1, 1, 2, 2),
+      wunstable: 3,
+    },
+    {
+      name: "conflict at index 1",
+      ents: entsAt(1, 2),
+      windex: 1,
+      wents: entsAt(1, 2),
+      wunstable: 1,
+    },
     {
       name: "conflict at index 2",
-      ents: ents(2, 3, 3),
+      ents: entsAt(2, 3, 3),
       windex: 3,
-      wents: ents(1, 1, 3, 3),
+      wents: entsAt(1, 1, 3, 3),
       wunstable: 2,
     },
   ];
@@ -187,22 +176,22 @@ describe("RaftLog.append()", () => {
       storage.append(previous);
       const l = newLog(storage, recordingLogger());
       assert.equal(l.append(tt.ents), tt.windex);
-      assert.deepEqual(ids(l.entries(1, noLimit)), ids(tt.wents));
+      assert.deepEqual(entryIds(l.entries(1, noLimit)), entryIds(tt.wents));
       assert.equal(l.unstable.offset, tt.wunstable);
     });
   }
 
   test("append() below the commit index panics", () => {
     const logger = recordingLogger();
-    const l = logWith(ents(1, 1, 2, 3), logger);
+    const l = logWith(entsAt(1, 1, 2, 3), logger);
     l.commitTo(2);
-    assert.throws(() => l.append(ents(2, 4)), RaftInvariantError);
+    assert.throws(() => l.append(entsAt(2, 4)), RaftInvariantError);
     assert.deepEqual(logger.lines, ["PANIC after(1) is out of range [committed(2)]"]);
   });
 });
 
 describe("RaftLog.maybeAppend()", () => {
-  const previous = ents(1, 1, 2, 3);
+  const previous = entsAt(1, 1, 2, 3);
   const lastindex = 3;
   const lastterm = 3;
   const commit = 1;
@@ -219,7 +208,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "not match: term is different",
       prev: { term: lastterm - 1, index: lastindex },
       committed: lastindex,
-      ents: ents(lastindex + 1, 4),
+      ents: entsAt(lastindex + 1, 4),
       wlasti: undefined,
       wcommit: commit,
     },
@@ -227,7 +216,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "not match: index out of bound",
       prev: { term: lastterm, index: lastindex + 1 },
       committed: lastindex,
-      ents: ents(lastindex + 2, 4),
+      ents: entsAt(lastindex + 2, 4),
       wlasti: undefined,
       wcommit: commit,
     },
@@ -275,7 +264,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "append one, commit the old last",
       prev: { term: lastterm, index: lastindex },
       committed: lastindex,
-      ents: ents(lastindex + 1, 4),
+      ents: entsAt(lastindex + 1, 4),
       wlasti: lastindex + 1,
       wcommit: lastindex,
     },
@@ -283,7 +272,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "append one, commit it",
       prev: { term: lastterm, index: lastindex },
       committed: lastindex + 1,
-      ents: ents(lastindex + 1, 4),
+      ents: entsAt(lastindex + 1, 4),
       wlasti: lastindex + 1,
       wcommit: lastindex + 1,
     },
@@ -291,7 +280,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "append one, commit no higher than it",
       prev: { term: lastterm, index: lastindex },
       committed: lastindex + 2,
-      ents: ents(lastindex + 1, 4),
+      ents: entsAt(lastindex + 1, 4),
       wlasti: lastindex + 1,
       wcommit: lastindex + 1,
     },
@@ -299,7 +288,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "append two, commit both",
       prev: { term: lastterm, index: lastindex },
       committed: lastindex + 2,
-      ents: ents(lastindex + 1, 4, 4),
+      ents: entsAt(lastindex + 1, 4, 4),
       wlasti: lastindex + 2,
       wcommit: lastindex + 2,
     },
@@ -307,7 +296,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "match in the middle, replace the last",
       prev: { term: lastterm - 1, index: lastindex - 1 },
       committed: lastindex,
-      ents: ents(lastindex, 4),
+      ents: entsAt(lastindex, 4),
       wlasti: lastindex,
       wcommit: lastindex,
     },
@@ -315,7 +304,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "match in the middle, replace two",
       prev: { term: lastterm - 2, index: lastindex - 2 },
       committed: lastindex,
-      ents: ents(lastindex - 1, 4),
+      ents: entsAt(lastindex - 1, 4),
       wlasti: lastindex - 1,
       wcommit: lastindex - 1,
     },
@@ -323,7 +312,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "conflict with a committed entry",
       prev: { term: lastterm - 3, index: lastindex - 3 },
       committed: lastindex,
-      ents: ents(lastindex - 2, 4),
+      ents: entsAt(lastindex - 2, 4),
       wlasti: lastindex - 2,
       wcommit: lastindex - 2,
       wpanic: true,
@@ -332,7 +321,7 @@ describe("RaftLog.maybeAppend()", () => {
       name: "match in the middle, replace and extend",
       prev: { term: lastterm - 2, index: lastindex - 2 },
       committed: lastindex,
-      ents: ents(lastindex - 1, 4, 4),
+      ents: entsAt(lastindex - 1, 4, 4),
       wlasti: lastindex,
       wcommit: lastindex,
     },
@@ -356,18 +345,18 @@ describe("RaftLog.maybeAppend()", () => {
       if (tt.wlasti !== undefined && tt.ents.length !== 0) {
         const last = l.lastIndex();
         const got = l.slice(last - tt.ents.length + 1, last + 1, noLimit);
-        assert.deepEqual(ids(got), ids(tt.ents));
+        assert.deepEqual(entryIds(got), entryIds(tt.ents));
       }
     });
   }
 
   test("maybeAppend() does not keep the message's array", () => {
-    const l = logWith(ents(1, 1));
-    const entries = ents(2, 1, 1);
+    const l = logWith(entsAt(1, 1));
+    const entries = entsAt(2, 1, 1);
     l.maybeAppend({ term: 1, prev: { term: 1, index: 1 }, entries }, 0);
     entries.length = 0;
     assert.equal(l.lastIndex(), 3);
-    l.append(ents(4, 1));
+    l.append(entsAt(4, 1));
     assert.equal(entries.length, 0);
   });
 });
@@ -404,7 +393,7 @@ test("RaftLog works after storage compaction", () => {
 function committedSetup(maxSize: number = noLimit): RaftLog {
   const storage = new MemoryStorage();
   storage.applySnapshot(snap(3, 1));
-  const es = ents(4, 1, 1, 1);
+  const es = entsAt(4, 1, 1, 1);
   storage.append(es.slice(0, 1));
   const l = newLogWithSize(storage, recordingLogger(), maxSize);
   l.append(es);
@@ -421,14 +410,14 @@ const committedCases: Array<{
   snap?: boolean;
   wents: Entry[];
 }> = [
-  { applied: 3, applying: 3, allowUnstable: true, wents: ents(4, 1, 1) },
-  { applied: 3, applying: 4, allowUnstable: true, wents: ents(5, 1) },
+  { applied: 3, applying: 3, allowUnstable: true, wents: entsAt(4, 1, 1) },
+  { applied: 3, applying: 4, allowUnstable: true, wents: entsAt(5, 1) },
   { applied: 3, applying: 5, allowUnstable: true, wents: [] },
-  { applied: 4, applying: 4, allowUnstable: true, wents: ents(5, 1) },
+  { applied: 4, applying: 4, allowUnstable: true, wents: entsAt(5, 1) },
   { applied: 4, applying: 5, allowUnstable: true, wents: [] },
   { applied: 5, applying: 5, allowUnstable: true, wents: [] },
   // Unstable entries not allowed.
-  { applied: 3, applying: 3, allowUnstable: false, wents: ents(4, 1) },
+  { applied: 3, applying: 3, allowUnstable: false, wents: entsAt(4, 1) },
   { applied: 3, applying: 4, allowUnstable: false, wents: [] },
   { applied: 3, applying: 5, allowUnstable: false, wents: [] },
   { applied: 4, applying: 4, allowUnstable: false, wents: [] },
@@ -467,7 +456,7 @@ describe("RaftLog.nextCommittedEnts()", () => {
   for (const tt of committedCases) {
     test(committedCaseName(tt), () => {
       const l = committedCaseLog(tt);
-      assert.deepEqual(ids(l.nextCommittedEnts(tt.allowUnstable)), ids(tt.wents));
+      assert.deepEqual(entryIds(l.nextCommittedEnts(tt.allowUnstable)), entryIds(tt.wents));
     });
   }
 
@@ -476,13 +465,13 @@ describe("RaftLog.nextCommittedEnts()", () => {
     const l = committedSetup(one + 1);
     l.appliedTo(3, 0);
     const got = l.nextCommittedEnts(true);
-    assert.deepEqual(ids(got), [[4, 1]]);
+    assert.deepEqual(entryIds(got), [[4, 1]]);
     l.acceptApplying(4, entsSize(got), true);
     assert.equal(l.applyingEntsPaused, true);
     assert.deepEqual(l.nextCommittedEnts(true), []);
     l.appliedTo(4, entsSize(got));
     assert.equal(l.applyingEntsPaused, false);
-    assert.deepEqual(ids(l.nextCommittedEnts(true)), [[5, 1]]);
+    assert.deepEqual(entryIds(l.nextCommittedEnts(true)), [[5, 1]]);
   });
 });
 
@@ -571,7 +560,7 @@ describe("RaftLog.appliedTo()", () => {
 });
 
 describe("RaftLog.nextUnstableEnts()", () => {
-  const previous = ents(1, 1, 2);
+  const previous = entsAt(1, 1, 2);
   for (const tt of [{ unstable: 3, w: [] as Entry[] }, { unstable: 1, w: previous }]) {
     test(`unstable from index ${tt.unstable}`, () => {
       const storage = new MemoryStorage();
@@ -581,7 +570,7 @@ describe("RaftLog.nextUnstableEnts()", () => {
       const got = l.nextUnstableEnts();
       assert.equal(l.hasNextUnstableEnts(), got.length > 0);
       if (got.length > 0) l.stableTo(pbEntryId(got[got.length - 1]!));
-      assert.deepEqual(ids(got), ids(tt.w));
+      assert.deepEqual(entryIds(got), entryIds(tt.w));
       assert.equal(l.unstable.offset, previous[previous.length - 1]!.index + 1);
       assert.equal(l.hasNextUnstableEnts(), false);
       assert.equal(l.hasNextOrInProgressUnstableEnts(), false);
@@ -589,14 +578,14 @@ describe("RaftLog.nextUnstableEnts()", () => {
   }
 
   test("acceptUnstable() marks entries in progress until stable", () => {
-    const l = logWith(ents(1, 1, 1));
+    const l = logWith(entsAt(1, 1, 1));
     assert.equal(l.nextUnstableEnts().length, 2);
     l.acceptUnstable();
     assert.equal(l.hasNextUnstableEnts(), false);
     assert.equal(l.hasNextOrInProgressUnstableEnts(), true);
     assert.deepEqual(l.nextUnstableEnts(), []);
-    l.append(ents(3, 1));
-    assert.deepEqual(ids(l.nextUnstableEnts()), [[3, 1]]);
+    l.append(entsAt(3, 1));
+    assert.deepEqual(entryIds(l.nextUnstableEnts()), [[3, 1]]);
   });
 });
 
@@ -609,7 +598,7 @@ describe("RaftLog.commitTo()", () => {
   for (const tt of cases) {
     test(tt.name, () => {
       const logger = recordingLogger();
-      const l = logWith(ents(1, 1, 2, 3), logger);
+      const l = logWith(entsAt(1, 1, 2, 3), logger);
       l.committed = 2;
       if (tt.wpanic) {
         assert.throws(() => l.commitTo(tt.commit), RaftInvariantError);
@@ -633,7 +622,7 @@ describe("RaftLog.stableTo()", () => {
   ];
   for (const tt of cases) {
     test(tt.name, () => {
-      const l = logWith(ents(1, 1, 2));
+      const l = logWith(entsAt(1, 1, 2));
       l.stableTo({ term: tt.term, index: tt.index });
       assert.equal(l.unstable.offset, tt.wunstable);
     });
@@ -652,13 +641,13 @@ describe("RaftLog.stableTo() after a snapshot", () => {
     { index: snapi, term: snapt + 1, newEnts: [], wunstable: snapi + 1 },
     { index: snapi - 1, term: snapt + 1, newEnts: [], wunstable: snapi + 1 },
 
-    { index: snapi + 1, term: snapt, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 2 },
-    { index: snapi, term: snapt, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 1 },
-    { index: snapi - 1, term: snapt, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 1 },
+    { index: snapi + 1, term: snapt, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 2 },
+    { index: snapi, term: snapt, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 1 },
+    { index: snapi - 1, term: snapt, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 1 },
 
-    { index: snapi + 1, term: snapt + 1, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 1 },
-    { index: snapi, term: snapt + 1, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 1 },
-    { index: snapi - 1, term: snapt + 1, newEnts: ents(snapi + 1, snapt), wunstable: snapi + 1 },
+    { index: snapi + 1, term: snapt + 1, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 1 },
+    { index: snapi, term: snapt + 1, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 1 },
+    { index: snapi - 1, term: snapt + 1, newEnts: entsAt(snapi + 1, snapt), wunstable: snapi + 1 },
   ];
   for (const tt of cases) {
     test(`stableTo(${tt.index}, ${tt.term}) with ${tt.newEnts.length} new entries`, () => {
@@ -875,7 +864,7 @@ describe("RaftLog.slice()", () => {
     test(`[${tt.lo}, ${tt.hi}) limit ${tt.lim}`, () => {
       if (tt.wpanic) assert.throws(() => l.slice(tt.lo, tt.hi, tt.lim), RaftInvariantError);
       else if (tt.compacted) assert.throws(() => l.slice(tt.lo, tt.hi, tt.lim), CompactedError);
-      else assert.deepEqual(ids(l.slice(tt.lo, tt.hi, tt.lim)), ids(tt.w!));
+      else assert.deepEqual(entryIds(l.slice(tt.lo, tt.hi, tt.lim)), entryIds(tt.w!));
     });
   }
 
@@ -888,17 +877,20 @@ describe("RaftLog.slice()", () => {
       newEntry({ index: 2, term: 1, data: new Uint8Array(100) }),
     ]);
     const log = newLog(ms, recordingLogger());
-    log.append(ents(3, 1));
+    log.append(entsAt(3, 1));
     const small = entrySize(newEntry({ index: 1, term: 1 }));
-    assert.deepEqual(ids(log.slice(1, 4, small * 2 + 1)), [[1, 1]]);
-    assert.deepEqual(ids(log.slice(1, 4, noLimit)), [[1, 1], [2, 1], [3, 1]]);
+    assert.deepEqual(entryIds(log.slice(1, 4, small * 2 + 1)), [[1, 1]]);
+    assert.deepEqual(entryIds(log.slice(1, 4, noLimit)), [[1, 1], [2, 1], [3, 1]]);
   });
 
   test("the returned array is the caller's", () => {
     const got = l.slice(half - 1, half + 2, noLimit);
     got.push(newEntry({ index: 1, term: 1 }));
     got[0] = newEntry({ index: 2, term: 2 });
-    assert.deepEqual(ids(l.slice(half - 1, half + 2, noLimit)), ids(entries(half - 1, half + 2)));
+    assert.deepEqual(
+      entryIds(l.slice(half - 1, half + 2, noLimit)),
+      entryIds(entries(half - 1, half + 2)),
+    );
     const unstable = l.slice(half, half + 2, noLimit);
     unstable.length = 0;
     assert.equal(l.unstable.entries.length, last - half);
@@ -929,8 +921,8 @@ describe("RaftLog.scan()", () => {
             got.push(...e);
           });
           assert.deepEqual(
-            ids(got),
-            ids(l.slice(lo, hi, noLimit)),
+            entryIds(got),
+            entryIds(l.slice(lo, hi, noLimit)),
             `scan() and slice() differ on [${lo}, ${hi}) @ ${pageSize}`,
           );
         }
@@ -1008,7 +1000,7 @@ describe("RaftLog snapshots", () => {
 });
 
 test("RaftLog.toString() follows etcd's format", () => {
-  const l = logWith(ents(1, 1, 1, 1));
+  const l = logWith(entsAt(1, 1, 1, 1));
   l.acceptUnstable();
   l.stableTo({ index: 1, term: 1 });
   l.commitTo(2);
@@ -1023,14 +1015,14 @@ test("RaftLog.toString() follows etcd's format", () => {
 
 describe("RaftLog.maybeCommit()", () => {
   test("commits a matching entry past the commit index", () => {
-    const l = logWith(ents(1, 1, 2, 2));
+    const l = logWith(entsAt(1, 1, 2, 2));
     assert.equal(l.maybeCommit({ index: 3, term: 2 }), true);
     assert.equal(l.committed, 3);
     assert.equal(l.maybeCommit({ index: 2, term: 2 }), false);
   });
 
   test("ignores a term mismatch and term 0", () => {
-    const l = logWith(ents(1, 0, 2));
+    const l = logWith(entsAt(1, 0, 2));
     assert.equal(l.maybeCommit({ index: 2, term: 1 }), false);
     assert.equal(l.maybeCommit({ index: 1, term: 0 }), false);
     assert.equal(l.committed, 0);
@@ -1043,7 +1035,7 @@ test("pbEntryId() takes an entry's term and index", () => {
 });
 
 test("RaftLog.entries() returns nothing past the end", () => {
-  const l = logWith(ents(1, 1, 1));
+  const l = logWith(entsAt(1, 1, 1));
   assert.deepEqual(l.entries(3, noLimit), []);
-  assert.deepEqual(ids(l.entries(2, noLimit)), [[2, 1]]);
+  assert.deepEqual(entryIds(l.entries(2, noLimit)), [[2, 1]]);
 });

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Raft } from "./raft.ts";
 import { RawNode } from "./raw_node.ts";
+import type { Progress } from "./tracker/progress.ts";
 import { ProgressState } from "./tracker/state.ts";
 import {
   type ConfState,
@@ -46,10 +47,13 @@ function leaderAfterSnapshot(peers: number[]): Raft {
   return sm;
 }
 
-test("Raft leader records the pending snapshot it sends (TestSendingSnapshotSetPendingSnapshot)", () => {
+/**
+ * A {@linkcode leaderAfterSnapshot} whose follower 2 just refused an append
+ * below the first index: entries cannot help it, only a snapshot can.
+ */
+function leaderRefusedBelowFirstIndex(): { sm: Raft; pr2: Progress } {
   const sm = leaderAfterSnapshot([1]);
   const pr2 = sm.trk.progress.get(2)!;
-  // Node 2 needs entries from before the first index: only a snapshot helps.
   pr2.next = sm.raftLog.firstIndex();
   sm.step(msg({
     type: MessageType.MsgAppResp,
@@ -58,6 +62,11 @@ test("Raft leader records the pending snapshot it sends (TestSendingSnapshotSetP
     index: pr2.next - 1,
     reject: true,
   }));
+  return { sm, pr2 };
+}
+
+test("Raft leader records the pending snapshot it sends (TestSendingSnapshotSetPendingSnapshot)", () => {
+  const { sm, pr2 } = leaderRefusedBelowFirstIndex();
   assert.equal(pr2.pendingSnapshot, 11);
   assert.equal(pr2.state, ProgressState.StateSnapshot);
 });
@@ -69,29 +78,34 @@ test("Raft leader sends nothing to a follower with a pending snapshot (TestPendi
   assert.deepEqual(readMessages(sm), []);
 });
 
-test("Raft leader probes from the old next after MsgSnapStatus reports a failure (TestSnapshotFailure)", () => {
-  const sm = leaderAfterSnapshot([1, 2]);
-  const pr2 = sm.trk.progress.get(2)!;
-  pr2.next = 1;
-  pr2.becomeSnapshot(11);
-  sm.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: true }));
-  assert.equal(pr2.pendingSnapshot, 0);
-  assert.equal(pr2.next, 1);
-  assert.equal(pr2.state, ProgressState.StateProbe);
-  assert.equal(pr2.msgAppFlowPaused, true);
-});
-
-test("Raft leader probes after the snapshot once MsgSnapStatus reports success (TestSnapshotSucceed)", () => {
-  const sm = leaderAfterSnapshot([1, 2]);
-  const pr2 = sm.trk.progress.get(2)!;
-  pr2.next = 1;
-  pr2.becomeSnapshot(11);
-  sm.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: false }));
-  assert.equal(pr2.pendingSnapshot, 0);
-  assert.equal(pr2.next, 12);
-  assert.equal(pr2.state, ProgressState.StateProbe);
-  assert.equal(pr2.msgAppFlowPaused, true);
-});
+/** MsgSnapStatus ends the pending snapshot either way; `next` shows which way. */
+const snapStatusCases = [
+  {
+    name:
+      "Raft leader probes from the old next after MsgSnapStatus reports a failure (TestSnapshotFailure)",
+    reject: true,
+    wnext: 1,
+  },
+  {
+    name:
+      "Raft leader probes after the snapshot once MsgSnapStatus reports success (TestSnapshotSucceed)",
+    reject: false,
+    wnext: 12,
+  },
+];
+for (const { name, reject, wnext } of snapStatusCases) {
+  test(name, () => {
+    const sm = leaderAfterSnapshot([1, 2]);
+    const pr2 = sm.trk.progress.get(2)!;
+    pr2.next = 1;
+    pr2.becomeSnapshot(11);
+    sm.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject }));
+    assert.equal(pr2.pendingSnapshot, 0);
+    assert.equal(pr2.next, wnext);
+    assert.equal(pr2.state, ProgressState.StateProbe);
+    assert.equal(pr2.msgAppFlowPaused, true);
+  });
+}
 
 test("Raft leader ignores MsgSnapStatus from a follower not in StateSnapshot", () => {
   const sm = leaderAfterSnapshot([1, 2]);
@@ -239,16 +253,7 @@ test("Raft.restore() ignores an old snapshot but fast-forwards commit to a known
 });
 
 test("Raft leader sends a snapshot to a follower behind its first index (TestProvideSnap)", () => {
-  const sm = leaderAfterSnapshot([1]);
-  const pr2 = sm.trk.progress.get(2)!;
-  pr2.next = sm.raftLog.firstIndex();
-  sm.step(msg({
-    type: MessageType.MsgAppResp,
-    from: 2,
-    to: 1,
-    index: pr2.next - 1,
-    reject: true,
-  }));
+  const { sm, pr2 } = leaderRefusedBelowFirstIndex();
   const msgs = readMessages(sm);
   assert.equal(msgs.length, 1);
   assert.equal(msgs[0]!.type, MessageType.MsgSnap);

@@ -50,7 +50,7 @@ import {
   type Ready,
   StateType,
 } from "./types.ts";
-import { entrySize, payloadSize } from "./util.ts";
+import { entrySize, isLocalMsg, payloadSize } from "./util.ts";
 import { newTestConfig, newTestMemoryStorage, newTestRawNode } from "../tests/raft/network.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -100,24 +100,13 @@ test("RawNode.step() refuses every local message type and survives all others (T
     s.append([newEntry({ term: 1, index: 1 })]);
     s.applySnapshot(newSnapshot({ index: 1, term: 1, confState: newConfState({ voters: [1] }) }));
     const rn = new RawNode(newTestConfig(1, 10, 1, s));
-    const local = [
-      MessageType.MsgHup,
-      MessageType.MsgBeat,
-      MessageType.MsgUnreachable,
-      MessageType.MsgSnapStatus,
-      MessageType.MsgCheckQuorum,
-      MessageType.MsgStorageAppend,
-      MessageType.MsgStorageAppendResp,
-      MessageType.MsgStorageApply,
-      MessageType.MsgStorageApplyResp,
-    ] as number[];
     let err: unknown;
     try {
       rn.step(newMessage({ type }));
     } catch (e) {
       err = e;
     }
-    if (local.includes(type)) {
+    if (isLocalMsg(type)) {
       assert.ok(err instanceof StepLocalMsgError, `${name}: ${err}`);
     } else {
       // Non-local messages may be refused as an expected outcome (a

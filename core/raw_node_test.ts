@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { RaftInvariantError } from "./_assert.ts";
 import { decodeConfChange } from "./codec.ts";
 import { ProposalDroppedError, StepLocalMsgError, StepPeerNotFoundError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
 import { type Config, validateConfig } from "./raft.ts";
 import { RawNode } from "./raw_node.ts";
 import { statusToJSON } from "./status.ts";
@@ -20,18 +19,7 @@ import {
   type Ready,
   StateType,
 } from "./types.ts";
-
-function captureLogger(lines: string[]): Logger {
-  const w = (lvl: string) => (msg: string) => void lines.push(`${lvl} ${msg}`);
-  return {
-    debug: w("DEBUG"),
-    info: w("INFO"),
-    warning: w("WARN"),
-    error: w("ERROR"),
-    fatal: w("FATAL"),
-    panic: w("PANIC"),
-  };
-}
+import { recordingLogger } from "../tests/_util.ts";
 
 function newNode(id: number, voters: number[], extra: Partial<Config> = {}) {
   const storage = new MemoryStorage();
@@ -126,7 +114,7 @@ test("validateConfig() fills in etcd's defaults", () => {
 
 test("RawNode logs its construction like etcd's newRaft", () => {
   const lines: string[] = [];
-  newNode(1, [1, 2, 3], { logger: captureLogger(lines) });
+  newNode(1, [1, 2, 3], { logger: recordingLogger(lines) });
   assert.deepEqual(lines, [
     "INFO 1 switched to configuration voters=(1 2 3)",
     "INFO 1 became follower at term 0",
@@ -165,7 +153,7 @@ test("RawNode.step() refuses local messages and responses from unknown peers", (
 
 test("RawNode.propose() throws ProposalDroppedError without a leader", () => {
   const lines: string[] = [];
-  const n = newNode(1, [1, 2], { logger: captureLogger(lines) });
+  const n = newNode(1, [1, 2], { logger: recordingLogger(lines) });
   assert.throws(() => n.rn.propose(new Uint8Array([1])), ProposalDroppedError);
   assert.equal(lines.at(-1), "INFO 1 no leader at term 0; dropping proposal");
 });

@@ -110,7 +110,22 @@ export function cloneSnapshot(s: Snapshot): Snapshot {
   };
 }
 
-function cloneConfState(cs: ConfState): ConfState {
+/**
+ * Copies a ConfState, so the copy shares no array with the original.
+ *
+ * @param cs The membership.
+ * @returns A copy.
+ *
+ * @example Usage
+ * ```ts
+ * import { cloneConfState } from "./storage.ts";
+ * import { newConfState } from "./types.ts";
+ * const cs = newConfState({ voters: [1] });
+ * const c = cloneConfState(cs);
+ * if (c.voters === cs.voters || c.voters[0] !== 1) throw new Error("unexpected");
+ * ```
+ */
+export function cloneConfState(cs: ConfState): ConfState {
   return {
     voters: cs.voters.slice(),
     learners: cs.learners.slice(),
@@ -123,8 +138,27 @@ function cloneConfState(cs: ConfState): ConfState {
 /**
  * Copies `ents[lo, hi)`, cut to the longest prefix whose encoded size is at
  * most `maxSize`, but at least one entry. Only one array is allocated.
+ *
+ * @param ents The entries.
+ * @param lo The first array position to copy.
+ * @param hi The array position after the last to copy.
+ * @param maxSize The size limit in bytes (`Infinity` for none).
+ * @returns The copied entries.
+ *
+ * @example Usage
+ * ```ts
+ * import { limitedSlice } from "./storage.ts";
+ * import { newEntry } from "./types.ts";
+ * const ents = [newEntry({ index: 1, term: 1 }), newEntry({ index: 2, term: 1 })];
+ * if (limitedSlice(ents, 0, 2, 0).length !== 1) throw new Error("unexpected");
+ * ```
  */
-function limitedSlice(ents: readonly Entry[], lo: number, hi: number, maxSize: number): Entry[] {
+export function limitedSlice(
+  ents: readonly Entry[],
+  lo: number,
+  hi: number,
+  maxSize: number,
+): Entry[] {
   if (maxSize === Infinity || hi - lo <= 1) return ents.slice(lo, hi);
   let end = lo + 1;
   let size = entrySize(ents[lo]!);

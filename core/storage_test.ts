@@ -11,39 +11,15 @@ import {
 } from "./types.ts";
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "./errors.ts";
 import { RaftInvariantError } from "./_assert.ts";
-import type { Logger } from "./logger.ts";
+import { entryIds, recordingLogger } from "../tests/_util.ts";
+import { entsAt } from "../tests/raft/network.ts";
 import { entrySize } from "./util.ts";
-
-/** Entries at indexes first, first+1, ... with the given terms. */
-function ents(first: number, ...terms: number[]): Entry[] {
-  return terms.map((term, k) => newEntry({ index: first + k, term }));
-}
 
 /** A storage whose log is exactly `log` (log[0] being the dummy), as etcd's tests build it. */
 function storageWith(log: Entry[]): MemoryStorage {
   const s = new MemoryStorage();
   s.ents = log.slice();
   return s;
-}
-
-function ids(es: readonly Entry[]): Array<[number, number]> {
-  return es.map((e) => [e.index, e.term]);
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const rec = (lvl: string) => (msg: string): void => {
-    lines.push(`${lvl} ${msg}`);
-  };
-  return {
-    lines,
-    debug: rec("DEBUG"),
-    info: rec("INFO"),
-    warning: rec("WARN"),
-    error: rec("ERROR"),
-    fatal: rec("FATAL"),
-    panic: rec("PANIC"),
-  };
 }
 
 describe("MemoryStorage.term()", () => {
@@ -56,7 +32,7 @@ describe("MemoryStorage.term()", () => {
   ];
   for (const tt of cases) {
     test(`term(${tt.i}) of log [3..5] with terms 3,4,5`, () => {
-      const s = storageWith(ents(3, 3, 4, 5));
+      const s = storageWith(entsAt(3, 3, 4, 5));
       if (tt.werr !== undefined) assert.throws(() => s.term(tt.i), tt.werr);
       else assert.equal(s.term(tt.i), tt.wterm);
     });
@@ -64,38 +40,38 @@ describe("MemoryStorage.term()", () => {
 });
 
 describe("MemoryStorage.entries()", () => {
-  const log = ents(3, 3, 4, 5, 6);
+  const log = entsAt(3, 3, 4, 5, 6);
   const sz = (k: number): number => entrySize(log[k]!);
   const cases: Array<
     { name: string; lo: number; hi: number; max: number; compacted?: boolean; w?: Entry[] }
   > = [
     { name: "lo before the dummy", lo: 2, hi: 6, max: Infinity, compacted: true },
     { name: "lo at the dummy", lo: 3, hi: 4, max: Infinity, compacted: true },
-    { name: "one entry", lo: 4, hi: 5, max: Infinity, w: ents(4, 4) },
-    { name: "two entries", lo: 4, hi: 6, max: Infinity, w: ents(4, 4, 5) },
-    { name: "up to the end", lo: 4, hi: 7, max: Infinity, w: ents(4, 4, 5, 6) },
-    { name: "zero limit still returns one", lo: 4, hi: 7, max: 0, w: ents(4, 4) },
-    { name: "limit of exactly two", lo: 4, hi: 7, max: sz(1) + sz(2), w: ents(4, 4, 5) },
+    { name: "one entry", lo: 4, hi: 5, max: Infinity, w: entsAt(4, 4) },
+    { name: "two entries", lo: 4, hi: 6, max: Infinity, w: entsAt(4, 4, 5) },
+    { name: "up to the end", lo: 4, hi: 7, max: Infinity, w: entsAt(4, 4, 5, 6) },
+    { name: "zero limit still returns one", lo: 4, hi: 7, max: 0, w: entsAt(4, 4) },
+    { name: "limit of exactly two", lo: 4, hi: 7, max: sz(1) + sz(2), w: entsAt(4, 4, 5) },
     {
       name: "limit of two and a half",
       lo: 4,
       hi: 7,
       max: sz(1) + sz(2) + Math.floor(sz(3) / 2),
-      w: ents(4, 4, 5),
+      w: entsAt(4, 4, 5),
     },
     {
       name: "limit one byte short of three",
       lo: 4,
       hi: 7,
       max: sz(1) + sz(2) + sz(3) - 1,
-      w: ents(4, 4, 5),
+      w: entsAt(4, 4, 5),
     },
     {
       name: "limit of exactly three",
       lo: 4,
       hi: 7,
       max: sz(1) + sz(2) + sz(3),
-      w: ents(4, 4, 5, 6),
+      w: entsAt(4, 4, 5, 6),
     },
   ];
   for (const tt of cases) {
@@ -104,26 +80,26 @@ describe("MemoryStorage.entries()", () => {
       if (tt.compacted) {
         assert.throws(() => s.entries(tt.lo, tt.hi, tt.max), CompactedError);
       } else {
-        assert.deepEqual(ids(s.entries(tt.lo, tt.hi, tt.max)), ids(tt.w!));
+        assert.deepEqual(entryIds(s.entries(tt.lo, tt.hi, tt.max)), entryIds(tt.w!));
       }
     });
   }
 
   test("entries() throws UnavailableError when only the dummy is left", () => {
-    const s = storageWith(ents(3, 3));
+    const s = storageWith(entsAt(3, 3));
     assert.throws(() => s.entries(4, 4, Infinity), UnavailableError);
   });
 
   test("entries() panics when hi is past lastIndex+1", () => {
     const logger = recordingLogger();
     const s = new MemoryStorage(logger);
-    s.ents = ents(3, 3, 4, 5);
+    s.ents = entsAt(3, 3, 4, 5);
     assert.throws(() => s.entries(4, 7, Infinity), RaftInvariantError);
     assert.deepEqual(logger.lines, ["PANIC entries' hi(7) is out of bound lastindex(5)"]);
   });
 
   test("entries() returns a copy: appending to it does not change the storage", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     const got = s.entries(4, 5, Infinity);
     got.push(newEntry({ index: 5, term: 99 }));
     assert.equal(s.term(5), 5);
@@ -132,14 +108,14 @@ describe("MemoryStorage.entries()", () => {
 });
 
 test("MemoryStorage.lastIndex() follows appends", () => {
-  const s = storageWith(ents(3, 3, 4, 5));
+  const s = storageWith(entsAt(3, 3, 4, 5));
   assert.equal(s.lastIndex(), 5);
-  s.append(ents(6, 5));
+  s.append(entsAt(6, 5));
   assert.equal(s.lastIndex(), 6);
 });
 
 test("MemoryStorage.firstIndex() follows compaction", () => {
-  const s = storageWith(ents(3, 3, 4, 5));
+  const s = storageWith(entsAt(3, 3, 4, 5));
   assert.equal(s.firstIndex(), 4);
   s.compact(4);
   assert.equal(s.firstIndex(), 5);
@@ -156,7 +132,7 @@ describe("MemoryStorage.compact()", () => {
   ];
   for (const tt of cases) {
     test(`compact(${tt.i}) of log [3..5]`, () => {
-      const s = storageWith(ents(3, 3, 4, 5));
+      const s = storageWith(entsAt(3, 3, 4, 5));
       if (tt.compacted) assert.throws(() => s.compact(tt.i), CompactedError);
       else s.compact(tt.i);
       assert.equal(s.ents[0]!.index, tt.windex);
@@ -169,7 +145,7 @@ describe("MemoryStorage.compact()", () => {
   test("compact() past the last index panics", () => {
     const logger = recordingLogger();
     const s = new MemoryStorage(logger);
-    s.ents = ents(3, 3, 4, 5);
+    s.ents = entsAt(3, 3, 4, 5);
     assert.throws(() => s.compact(6), RaftInvariantError);
     assert.deepEqual(logger.lines, ["PANIC compact 6 is out of bound lastindex(5)"]);
   });
@@ -191,7 +167,7 @@ describe("MemoryStorage.createSnapshot()", () => {
   const data = new TextEncoder().encode("data");
   for (const i of [4, 5]) {
     test(`createSnapshot(${i}) of log [3..5]`, () => {
-      const s = storageWith(ents(3, 3, 4, 5));
+      const s = storageWith(entsAt(3, 3, 4, 5));
       const snap = s.createSnapshot(i, cs, data);
       const want = newSnapshot({
         data,
@@ -209,14 +185,14 @@ describe("MemoryStorage.createSnapshot()", () => {
   }
 
   test("createSnapshot() at or below the stored snapshot is out of date", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     s.createSnapshot(4, cs, data);
     assert.throws(() => s.createSnapshot(4, cs, data), SnapOutOfDateError);
     assert.throws(() => s.createSnapshot(3, cs, data), SnapOutOfDateError);
   });
 
   test("createSnapshot() without a ConfState keeps the stored one", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     s.createSnapshot(4, cs, data);
     const snap = s.createSnapshot(5, undefined, data);
     assert.deepEqual(snap.metadata.confState.voters, [1, 2, 3]);
@@ -224,49 +200,49 @@ describe("MemoryStorage.createSnapshot()", () => {
   });
 
   test("createSnapshot() past the last index panics", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     assert.throws(() => s.createSnapshot(6, cs, data), RaftInvariantError);
   });
 });
 
 describe("MemoryStorage.append()", () => {
   const cases: Array<{ name: string; entries: Entry[]; w: Entry[] }> = [
-    { name: "all compacted: no-op", entries: ents(1, 1, 2), w: ents(3, 3, 4, 5) },
-    { name: "same entries", entries: ents(3, 3, 4, 5), w: ents(3, 3, 4, 5) },
-    { name: "conflict replaces the tail", entries: ents(3, 3, 6, 6), w: ents(3, 3, 6, 6) },
-    { name: "overlap and extend", entries: ents(3, 3, 4, 5, 5), w: ents(3, 3, 4, 5, 5) },
+    { name: "all compacted: no-op", entries: entsAt(1, 1, 2), w: entsAt(3, 3, 4, 5) },
+    { name: "same entries", entries: entsAt(3, 3, 4, 5), w: entsAt(3, 3, 4, 5) },
+    { name: "conflict replaces the tail", entries: entsAt(3, 3, 6, 6), w: entsAt(3, 3, 6, 6) },
+    { name: "overlap and extend", entries: entsAt(3, 3, 4, 5, 5), w: entsAt(3, 3, 4, 5, 5) },
     {
       name: "skip compacted input, truncate and append",
-      entries: ents(2, 3, 3, 5),
-      w: ents(3, 3, 5),
+      entries: entsAt(2, 3, 3, 5),
+      w: entsAt(3, 3, 5),
     },
-    { name: "truncate and append", entries: ents(4, 5), w: ents(3, 3, 5) },
-    { name: "direct append", entries: ents(6, 5), w: ents(3, 3, 4, 5, 5) },
+    { name: "truncate and append", entries: entsAt(4, 5), w: entsAt(3, 3, 5) },
+    { name: "direct append", entries: entsAt(6, 5), w: entsAt(3, 3, 4, 5, 5) },
   ];
   for (const tt of cases) {
     test(tt.name, () => {
-      const s = storageWith(ents(3, 3, 4, 5));
+      const s = storageWith(entsAt(3, 3, 4, 5));
       s.append(tt.entries);
-      assert.deepEqual(ids(s.ents), ids(tt.w));
+      assert.deepEqual(entryIds(s.ents), entryIds(tt.w));
     });
   }
 
   test("append() of nothing is a no-op", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     s.append([]);
-    assert.deepEqual(ids(s.ents), ids(ents(3, 3, 4, 5)));
+    assert.deepEqual(entryIds(s.ents), entryIds(entsAt(3, 3, 4, 5)));
   });
 
   test("append() with a gap panics", () => {
     const logger = recordingLogger();
     const s = new MemoryStorage(logger);
-    s.ents = ents(3, 3, 4, 5);
-    assert.throws(() => s.append(ents(7, 5)), RaftInvariantError);
+    s.ents = entsAt(3, 3, 4, 5);
+    assert.throws(() => s.append(entsAt(7, 5)), RaftInvariantError);
     assert.deepEqual(logger.lines, ["PANIC missing log entry [last: 5, append at: 7]"]);
   });
 
   test("append() of non-consecutive entries panics", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     assert.throws(
       () => s.append([newEntry({ index: 6, term: 5 }), newEntry({ index: 8, term: 5 })]),
       RaftInvariantError,
@@ -274,16 +250,16 @@ describe("MemoryStorage.append()", () => {
   });
 
   test("append() does not disturb arrays handed out earlier", () => {
-    const s = storageWith(ents(3, 3, 4, 5));
+    const s = storageWith(entsAt(3, 3, 4, 5));
     const before = s.entries(4, 6, Infinity);
-    s.append(ents(4, 7, 7, 7));
-    assert.deepEqual(ids(before), [[4, 4], [5, 5]]);
-    assert.deepEqual(ids(s.entries(4, 7, Infinity)), [[4, 7], [5, 7], [6, 7]]);
+    s.append(entsAt(4, 7, 7, 7));
+    assert.deepEqual(entryIds(before), [[4, 4], [5, 5]]);
+    assert.deepEqual(entryIds(s.entries(4, 7, Infinity)), [[4, 7], [5, 7], [6, 7]]);
   });
 
   test("append() keeps no reference to the caller's array", () => {
     const s = new MemoryStorage();
-    const input = ents(1, 1, 1);
+    const input = entsAt(1, 1, 1);
     s.append(input);
     input.push(newEntry({ index: 3, term: 1 }));
     input.length = 0;

@@ -11,7 +11,7 @@ import { RaftNode, type RaftNodeOptions } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import type { NodeId } from "../../core/types.ts";
 import { encodePeerContext, WebSocketTransport, type WebSocketTransportOptions } from "./mod.ts";
-import { CaptureLogger, clusterId, ListMachine, secret, waitFor } from "./_test_util.ts";
+import { CaptureLogger, ListMachine, testOptions, waitFor } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 
@@ -35,15 +35,11 @@ function transportOptions(
   id: NodeId,
   extra: Partial<WebSocketTransportOptions> = {},
 ): WebSocketTransportOptions {
-  return {
-    id,
-    clusterId,
-    secret,
-    reconnectBaseMs: 20,
+  return testOptions(id, { server: "auto", client: "auto" }, {
     reconnectMaxMs: 200,
     logger: new CaptureLogger(`${id}: `),
     ...extra,
-  };
+  });
 }
 
 class Cluster {

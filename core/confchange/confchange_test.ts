@@ -4,22 +4,10 @@ import { ConfChangeError } from "../errors.ts";
 import { newProgressTracker, type ProgressTracker } from "../tracker/tracker.ts";
 import { type ConfChangeSingle, ConfChangeType } from "../types.ts";
 import { Changer, type ChangeResult } from "./confchange.ts";
+import { newTestRand } from "../../tests/_util.ts";
 
 const { ConfChangeAddNode, ConfChangeRemoveNode, ConfChangeUpdateNode, ConfChangeAddLearnerNode } =
   ConfChangeType;
-
-/** A small seeded PRNG (mulberry32) with Go-like helpers. */
-function newRand(seed: number): { intn(n: number): number } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { intn: (n: number): number => Math.floor(next() * n) };
-}
 
 /** Parses `v1 l2 r3 u4` into changes. */
 function ccs(s: string): ConfChangeSingle[] {
@@ -222,7 +210,7 @@ describe("Changer.enterJoint() and leaveJoint()", () => {
 });
 
 test("Changer: simple and joint changes arrive at the same config (seeded, 1000 runs)", () => {
-  const rand = newRand(42);
+  const rand = newTestRand(42);
   const types = [
     ConfChangeAddNode,
     ConfChangeRemoveNode,

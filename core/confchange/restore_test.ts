@@ -5,33 +5,10 @@ import { newProgressTracker } from "../tracker/tracker.ts";
 import { type ConfState, newConfState } from "../types.ts";
 import { Changer } from "./confchange.ts";
 import { restore } from "./restore.ts";
-
-/** A small seeded PRNG (mulberry32) with Go-like helpers. */
-function newRand(seed: number): { intn(n: number): number; perm(n: number): number[] } {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const intn = (n: number): number => Math.floor(next() * n);
-  return {
-    intn,
-    perm(n: number): number[] {
-      const p = Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = intn(i + 1);
-        [p[i], p[j]] = [p[j]!, p[i]!];
-      }
-      return p;
-    },
-  };
-}
+import { newTestRand, type TestRand } from "../../tests/_util.ts";
 
 /** A random valid, non-empty ConfState, as etcd's restore test generates. */
-function randomConfState(rand: ReturnType<typeof newRand>): ConfState {
+function randomConfState(rand: TestRand): ConfState {
   const nVoters = 1 + rand.intn(5);
   const nLearners = rand.intn(5);
   // Outgoing voters that are not incoming voters.
@@ -124,7 +101,7 @@ test("restore() prints the joint example of etcd's comment", () => {
 });
 
 test("restore() round-trips random ConfStates (seeded, 1000 runs)", () => {
-  const rand = newRand(20191107);
+  const rand = newTestRand(20191107);
   for (let i = 0; i < 1000; i++) checkRoundTrip(randomConfState(rand));
 });
 

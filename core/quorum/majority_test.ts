@@ -1,35 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MajorityConfig } from "./majority.ts";
-import { type AckedIndexer, MapAckIndexer, VoteResult } from "./quorum.ts";
-
-/** A small seeded PRNG (mulberry32), returning floats in [0, 1). */
-function newRand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Brute force: the largest acknowledged index reached by a majority. */
-function bruteForceCommitted(c: MajorityConfig, l: AckedIndexer): number {
-  if (c.size === 0) return Infinity;
-  const known: number[] = [];
-  for (const id of c) {
-    const idx = l.ackedIndex(id);
-    if (idx !== undefined) known.push(idx);
-  }
-  const q = Math.floor(c.size / 2) + 1;
-  let best = 0;
-  for (const cand of known) {
-    if (known.filter((i) => i >= cand).length >= q && cand > best) best = cand;
-  }
-  return best;
-}
+import { MapAckIndexer, VoteResult } from "./quorum.ts";
+import { newRand } from "../rand.ts";
+import { alternativeMajorityCommittedIndex } from "../../tests/conformance/quorum.ts";
 
 describe("MajorityConfig.describe()", () => {
   const cases: { name: string; idx: [number, number][]; want: string }[] = [
@@ -115,7 +89,7 @@ describe("MajorityConfig.committedIndex()", () => {
       }
       assert.equal(
         c.committedIndex(l),
-        bruteForceCommitted(c, l),
+        alternativeMajorityCommittedIndex(c, l),
         `voters ${c} acked ${JSON.stringify([...l])}`,
       );
     }

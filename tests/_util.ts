@@ -1,0 +1,88 @@
+/**
+ * Small helpers shared by the unit tests beside core/ and by the harnesses
+ * under tests/: a recording Logger, entry (index, term) pairs, and a seeded
+ * generator with Go's `rand.Intn`/`rand.Perm` shape. Not published.
+ *
+ * @module
+ */
+
+import type { Logger } from "../core/logger.ts";
+import { newRand, randomIntN } from "../core/rand.ts";
+import type { Entry } from "../core/types.ts";
+
+/** A Logger that keeps every line it is given, as `"<LEVEL> <message>"`. */
+export interface RecordingLogger extends Logger {
+  /** The lines logged so far, oldest first. */
+  readonly lines: string[];
+}
+
+/**
+ * Creates a Logger that records every line, prefixed with its level
+ * (`DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`, `PANIC`).
+ *
+ * @param lines Where to record the lines; a new array by default.
+ * @returns The logger, with the array as its `lines`.
+ *
+ * @example Usage
+ * ```ts
+ * import { recordingLogger } from "./_util.ts";
+ * const l = recordingLogger();
+ * l.warning("careful");
+ * if (l.lines[0] !== "WARN careful") throw new Error("unexpected");
+ * ```
+ */
+export function recordingLogger(lines: string[] = []): RecordingLogger {
+  const rec = (lvl: string) => (msg: string): void => {
+    lines.push(`${lvl} ${msg}`);
+  };
+  return {
+    lines,
+    debug: rec("DEBUG"),
+    info: rec("INFO"),
+    warning: rec("WARN"),
+    error: rec("ERROR"),
+    fatal: rec("FATAL"),
+    panic: rec("PANIC"),
+  };
+}
+
+/**
+ * The `[index, term]` pair of each entry, for compact assertions.
+ *
+ * @param es The entries.
+ * @returns One pair per entry, in order.
+ */
+export function entryIds(es: readonly Entry[]): Array<[number, number]> {
+  return es.map((e) => [e.index, e.term]);
+}
+
+/** A seeded generator with the shape of Go's `math/rand` helpers. */
+export interface TestRand {
+  /** A uniformly distributed integer in `[0, n)`; `n` must be positive. */
+  intn(n: number): number;
+  /** A random permutation of `0, 1, ..., n-1`. */
+  perm(n: number): number[];
+}
+
+/**
+ * Creates a {@linkcode TestRand} over {@linkcode newRand}, so randomized
+ * tests replay exactly from their seed.
+ *
+ * @param seed The seed.
+ * @returns The generator.
+ */
+export function newTestRand(seed: number): TestRand {
+  const next = newRand(seed);
+  const intn = (n: number): number => randomIntN(next, n);
+  return {
+    intn,
+    perm(n: number): number[] {
+      const p = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = intn(i + 1);
+        [p[i], p[j]] = [p[j]!, p[i]!];
+      }
+      return p;
+    },
+  };
+}
