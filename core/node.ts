@@ -554,7 +554,56 @@ export interface RaftNodeStatus {
   pendingReads: number;
   /** Whether the node is closed. */
   closed: boolean;
+  /**
+   * The index of the last entry in this node's log, counting entries not
+   * yet persisted: `commit <= lastIndex`. After `close()`, the value at
+   * close.
+   */
+  lastIndex: Index;
+  /**
+   * On the leader, its replication progress for every member (itself
+   * included), by ascending ID; empty on any other node, whose progress
+   * records are not kept up to date.
+   */
+  progress: MemberProgress[];
 }
+
+/** How the leader replicates to a member (etcd's `ProgressState`, named). */
+export type MemberProgressState = "probe" | "replicate" | "snapshot";
+
+/**
+ * The leader's view of one member's log, from its progress tracker (the
+ * fields of etcd's `tracker.Progress`).
+ */
+export interface MemberProgress {
+  /** The member's ID. */
+  id: NodeId;
+  /** The highest index known to match the leader's log: `match < next`. */
+  match: Index;
+  /** The index of the next entry the leader sends to the member. */
+  next: Index;
+  /**
+   * `"probe"`: the member's last index is being looked for, one append at a
+   * time; `"replicate"`: appends are streamed; `"snapshot"`: replication
+   * waits for a snapshot the member needs.
+   */
+  state: MemberProgressState;
+  /**
+   * Whether the member was heard from recently. Set by each message from
+   * it; reset once per election timeout only when `checkQuorum` is on.
+   */
+  recentActive: boolean;
+  /** Whether the member is a learner. */
+  isLearner: boolean;
+  /** Whether sending entries to the member is throttled (always in `"snapshot"`). */
+  paused: boolean;
+  /** In `"snapshot"`, the index of the snapshot being sent; otherwise 0. */
+  pendingSnapshot: Index;
+  /** Appends sent to the member and not yet acknowledged: at most `maxInflightMsgs`. */
+  inflight: number;
+}
+
+const memberProgressStates: readonly MemberProgressState[] = ["probe", "replicate", "snapshot"];
 
 /** The events a node emits, by name, with their payloads. */
 export interface RaftNodeEvents {
@@ -944,6 +993,11 @@ export class RaftNode<R = unknown> {
 
   #closed = false;
   #closing: Promise<void> | undefined = undefined;
+  /**
+   * The log's last index once the node stopped, for `status()` (the
+   * storage may be closed after the node); `undefined` while it runs.
+   */
+  #lastIndexAtClose: Index | undefined = undefined;
   #error: Error | undefined = undefined;
 
   #loopActive = false;
@@ -1409,12 +1463,30 @@ export class RaftNode<R = unknown> {
   }
 
   /**
-   * The node's state.
+   * The node's state: role, term, indexes, membership, pending requests
+   * and, on the leader, every member's replication progress. Cheap enough
+   * to call on every scrape: it copies one record per member.
    *
    * @returns A fresh status object.
    */
   status(): RaftNodeStatus {
     const st = this.#rn.basicStatus();
+    const progress: MemberProgress[] = [];
+    if (st.raftState === StateType.StateLeader) {
+      this.#rn.withProgress((id, _typ, pr) => {
+        progress.push({
+          id,
+          match: pr.match,
+          next: pr.next,
+          state: memberProgressStates[pr.state]!,
+          recentActive: pr.recentActive,
+          isLearner: pr.isLearner,
+          paused: pr.isPaused(),
+          pendingSnapshot: pr.pendingSnapshot,
+          inflight: pr.inflights.count(),
+        });
+      });
+    }
     return {
       id: this.#id,
       leaderId: st.lead,
@@ -1428,6 +1500,8 @@ export class RaftNode<R = unknown> {
       pendingProposals: this.#pending.size,
       pendingReads: this.#pendingReadCount(),
       closed: this.#closed,
+      lastIndex: this.#lastIndexAtClose ?? this.#rn.lastIndex(),
+      progress,
     };
   }
 
@@ -2112,6 +2186,16 @@ export class RaftNode<R = unknown> {
     for (const w of waiters) w.reject(closedError());
     // Let an in-flight write finish before the transport goes away.
     if (this.#loopDone !== undefined) await this.#loopDone;
+    // The log no longer changes; remember its end before the application
+    // closes the storage that `lastIndex()` may read.
+    try {
+      this.#lastIndexAtClose = this.#rn.lastIndex();
+    } catch (e) {
+      this.#lastIndexAtClose = this.#rn.basicStatus().commit;
+      this.#logger.warning(
+        `${this.#id} cannot read the last index at close: ${e instanceof Error ? e.message : e}`,
+      );
+    }
     try {
       await this.#transport.close();
     } catch (e) {

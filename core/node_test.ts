@@ -490,3 +490,97 @@ test("RaftNode rejects a transfer or leader wait that cannot complete with Timeo
     await c.close();
   }
 });
+
+test("RaftNode.status() gives the leader every member's progress, caught up to its commit", async () => {
+  const c = await Cluster.create({ size: 3 });
+  try {
+    const l = await c.leader();
+    const f = c.follower(l.id);
+    const other = [1, 2, 3].find((id) => id !== l.id && id !== f.id)!;
+    for (let i = 0; i < 3; i++) await c.run(l.propose(cmd(`p=${i}`)));
+    await c.clock.until(() => l.status().progress.every((p) => p.match === l.status().commit));
+    const st = l.status();
+    assert.deepEqual(st.progress.map((p) => p.id), [1, 2, 3]);
+    for (const p of st.progress) {
+      assert.equal(p.match, st.lastIndex, `match of ${p.id}`);
+      assert.equal(p.next, p.match + 1, `next of ${p.id}`);
+      assert.equal(p.state, "replicate", `state of ${p.id}`);
+      assert.equal(p.isLearner, false);
+      assert.equal(p.paused, false);
+      assert.equal(p.pendingSnapshot, 0);
+      assert.equal(p.inflight, 0);
+      assert.equal(p.recentActive, true);
+    }
+
+    // A cut-off follower falls behind in the leader's view, then catches up.
+    c.net.isolate(f.id);
+    for (let i = 0; i < 3; i++) await c.run(l.propose(cmd(`q=${i}`)));
+    const cut = l.status();
+    const fp = cut.progress.find((p) => p.id === f.id)!;
+    assert.equal(fp.match, st.lastIndex);
+    assert.ok(cut.commit >= st.lastIndex + 3, `commit ${cut.commit}`);
+    assert.equal(cut.progress.find((p) => p.id === other)!.match, cut.commit);
+    c.net.heal();
+    await c.clock.until(() => l.status().progress.every((p) => p.match === l.status().commit));
+    assert.equal(l.status().progress.find((p) => p.id === f.id)!.match, cut.commit);
+  } finally {
+    await c.close();
+  }
+});
+
+test("RaftNode.status() gives followers an empty progress list", async () => {
+  const c = await Cluster.create({ size: 3 });
+  try {
+    const l = await c.leader();
+    await c.run(l.propose(cmd("a=1")));
+    await c.converge(1);
+    for (const n of c.nodes.values()) {
+      if (n === l) continue;
+      const st = n.status();
+      assert.equal(st.raftState, StateType.StateFollower);
+      assert.deepEqual(st.progress, []);
+      assert.equal(st.lastIndex, l.status().lastIndex);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+test("RaftNode.status() reports a lastIndex that grows with proposals and survives closed storage", async () => {
+  const clock = new VirtualScheduler();
+  const ms = new MemoryStorage();
+  const base = memoryNodeStorage(ms);
+  let storageClosed = false;
+  const storage: NodeStorage = {
+    ...base,
+    lastIndex(): number {
+      if (storageClosed) throw new Error("Cannot read raft storage: the storage is closed");
+      return base.lastIndex();
+    },
+  };
+  const node = await RaftNode.start({
+    id: 1,
+    peers: [1],
+    storage,
+    transport: nullTransport,
+    stateMachine: new Machine(),
+    scheduler: clock,
+    tickMs: 10,
+  });
+  await clock.run(node.waitForLeader());
+  const before = node.status().lastIndex;
+  assert.equal(before, 2, "the bootstrap entry and the leader's empty entry");
+  for (let i = 1; i <= 4; i++) {
+    await clock.run(node.propose(cmd(`k=${i}`)));
+    const st = node.status();
+    assert.equal(st.lastIndex, before + i);
+    assert.equal(st.commit, st.lastIndex);
+    assert.equal(st.lastIndex, ms.lastIndex());
+  }
+  await node.close();
+  storageClosed = true;
+  assert.throws(() => storage.lastIndex());
+  const st = node.status();
+  assert.equal(st.lastIndex, before + 4);
+  assert.deepEqual(st.progress.map((p) => [p.id, p.match]), [[1, before + 4]]);
+});

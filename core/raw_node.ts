@@ -22,6 +22,7 @@ import {
   type Entry,
   EntryType,
   type HardState,
+  type Index,
   isEmptyHardState,
   isEmptySnap,
   LocalAppendThread,
@@ -527,6 +528,28 @@ export class RawNode {
    */
   basicStatus(): BasicStatus {
     return getBasicStatus(this.raft);
+  }
+
+  /**
+   * The index of the last entry in the node's log, counting the entries
+   * not yet persisted (etcd's `raftLog.lastIndex()`; not part of etcd's
+   * `RawNode`, which has no status field for it). Allocates nothing.
+   *
+   * @returns The last index: at least the snapshot's index.
+   *
+   * @example Usage
+   * ```ts
+   * import { RawNode } from "./raw_node.ts";
+   * import { MemoryStorage } from "./storage.ts";
+   * import { newEntry } from "./types.ts";
+   * const storage = new MemoryStorage();
+   * storage.append([newEntry({ term: 1, index: 1 }), newEntry({ term: 1, index: 2 })]);
+   * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage });
+   * if (rn.lastIndex() !== 2) throw new Error("unexpected");
+   * ```
+   */
+  lastIndex(): Index {
+    return this.raft.raftLog.lastIndex();
   }
 
   /**

@@ -820,7 +820,6 @@ export async function startKvServer(
     adminSecret: config.secret,
     leaderRouting: config.routing,
     monitor,
-    storage: { lastIndex: () => (node.closed ? 0 : storage.lastIndex()) },
     transportMetrics: () => wsTransport.metrics(),
     maxValueBytes: config.maxValueBytes,
     logger,

@@ -15,13 +15,15 @@ import type { Logger } from "../../core/logger.ts";
 import { discardLogger } from "../../core/logger.ts";
 import type {
   ConfChangeOptions,
+  MemberProgress,
+  MemberProgressState,
   RaftNodeEventName,
   RaftNodeEvents,
   RaftNodeStatus,
   RequestOptions,
 } from "../../core/node.ts";
 import { ConfChangeError, RaftError } from "../../core/errors.ts";
-import { type ConfState, type NodeId, StateType } from "../../core/types.ts";
+import type { ConfState, NodeId } from "../../core/types.ts";
 import { encodeMemberContext, type MemberAddress, MemberDirectory } from "./directory.ts";
 import {
   errorResponse,
@@ -107,16 +109,6 @@ export interface RaftNodeLike {
   close(): Promise<void>;
 }
 
-/** The log bounds, from the node's storage. */
-export interface LogBoundsSource {
-  /**
-   * The index of the last entry in the log.
-   *
-   * @returns The index.
-   */
-  lastIndex(): number;
-}
-
 /** Serving the peers' WebSocket on the API's port (see `peerProxy`). */
 export interface PeerSocketOptions {
   /** Hono's `upgradeWebSocket` for the runtime (`hono/deno` or `hono/bun`). */
@@ -172,8 +164,9 @@ export interface RaftAppOptions {
    */
   metrics?: RaftMetrics;
   /**
-   * The monitor wrapping the node's transport: per-member progress,
-   * traffic counters and demo partitions.
+   * The monitor wrapping the node's transport: when each member was last
+   * heard from, traffic counters and demo partitions. (Replication
+   * progress comes from the node's status, monitor or not.)
    * @default {undefined}
    */
   monitor?: TransportMonitor;
@@ -183,11 +176,6 @@ export interface RaftAppOptions {
    * @default {undefined}
    */
   transportMetrics?: () => TransportMetricsLike;
-  /**
-   * The node's storage, for the last log index in status and metrics.
-   * @default {undefined}
-   */
-  storage?: LogBoundsSource;
   /**
    * The largest request body the Raft routes accept, in bytes.
    * @default {65536}
@@ -241,6 +229,40 @@ export interface RaftAppOptions {
   logger?: Logger;
 }
 
+/**
+ * The leader's view of one member's log, as `GET /raft/status` reports it:
+ * the node's {@linkcode MemberProgress} without the ID, plus when the
+ * member was last heard from.
+ */
+export interface MemberProgressJson {
+  /** The highest index known to match the leader's log. */
+  match: number;
+  /** The index of the next entry the leader sends it: `match < next`. */
+  next: number;
+  /** `"probe"`, `"replicate"` or `"snapshot"`: how the leader replicates to it. */
+  state: MemberProgressState;
+  /** The leader's `recentActive` flag for it (Raft's own activity tracking). */
+  recentActive: boolean;
+  /** Whether it is a learner. */
+  isLearner: boolean;
+  /** Whether sending entries to it is throttled. */
+  paused: boolean;
+  /** The index of the snapshot being sent to it, or 0. */
+  pendingSnapshot: number;
+  /** Appends sent to it and not yet acknowledged. */
+  inflight: number;
+  /**
+   * Milliseconds since it was last heard from (`null`: never, self, or no
+   * transport monitor).
+   */
+  lastHeardMsAgo: number | null;
+  /**
+   * Whether it was heard from recently: within `activeWindowMs` with a
+   * transport monitor, else the leader's `recentActive`; always for self.
+   */
+  active: boolean;
+}
+
 /** One member, as `GET /raft/status` reports it. */
 export interface MemberStatusJson {
   /** The member's ID. */
@@ -257,18 +279,8 @@ export interface MemberStatusJson {
   self: boolean;
   /** Whether the answering node sees it as the leader. */
   leader: boolean;
-  /**
-   * The leader's view of its log (only on the leader, and only with a
-   * transport monitor for the other members).
-   */
-  progress: {
-    /** The highest index known to match the leader's log. */
-    match: number;
-    /** Milliseconds since it was last heard from (`null`: never, or self). */
-    lastHeardMsAgo: number | null;
-    /** Whether it was heard from recently. */
-    active: boolean;
-  } | null;
+  /** The leader's view of its log; `null` unless the answering node leads. */
+  progress: MemberProgressJson | null;
 }
 
 /** The body of `GET /raft/status`. */
@@ -291,8 +303,8 @@ export interface RaftStatusJson {
   commit: number;
   /** The applied index. */
   applied: number;
-  /** The last log index (`null` without the storage in the options). */
-  lastIndex: number | null;
+  /** The index of the last entry in the answering node's log. */
+  lastIndex: number;
   /** The latest snapshot's index. */
   snapshotIndex: number;
   /** Whether the configuration is joint. */
@@ -519,26 +531,38 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
     await next();
   };
 
+  function progressJson(p: MemberProgress, t: number): MemberProgressJson {
+    const json: MemberProgressJson = {
+      match: p.match,
+      next: p.next,
+      state: p.state,
+      recentActive: p.recentActive,
+      isLearner: p.isLearner,
+      paused: p.paused,
+      pendingSnapshot: p.pendingSnapshot,
+      inflight: p.inflight,
+      lastHeardMsAgo: null,
+      active: p.recentActive,
+    };
+    if (p.id === node.id) json.active = true;
+    else if (o.monitor !== undefined) {
+      const heard = o.monitor.peer(p.id)?.lastReceivedAt;
+      json.lastHeardMsAgo = heard === undefined ? null : Math.max(0, t - heard);
+      json.active = json.lastHeardMsAgo !== null && json.lastHeardMsAgo <= activeWindowMs;
+    }
+    return json;
+  }
+
   function statusJson(): RaftStatusJson {
     const st = node.status();
-    const isLeader = st.raftState === StateType.StateLeader;
-    const lastIndex = o.storage?.lastIndex() ?? null;
     const cs = st.confState;
     const t = now();
+    // Empty unless this node leads; sorted by ID, like members(cs).
+    const progressById = new Map(st.progress.map((p) => [p.id, p]));
     const list: MemberStatusJson[] = members(cs).map((id) => {
       const a = directory.get(id) ?? {};
-      let progress: MemberStatusJson["progress"] = null;
-      if (isLeader && id === node.id) {
-        progress = { match: lastIndex ?? st.commit, lastHeardMsAgo: null, active: true };
-      } else if (isLeader && o.monitor !== undefined) {
-        const p = o.monitor.peer(id);
-        const ago = p?.lastReceivedAt === undefined ? null : Math.max(0, t - p.lastReceivedAt);
-        progress = {
-          match: p !== undefined && p.matchTerm === st.term ? p.match : 0,
-          lastHeardMsAgo: ago,
-          active: ago !== null && ago <= activeWindowMs,
-        };
-      }
+      const p = progressById.get(id);
+      const progress = p === undefined ? null : progressJson(p, t);
       return {
         id,
         role: cs.voters.includes(id) || (cs.votersOutgoing.includes(id) &&
@@ -563,7 +587,7 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
       leaderUrl: st.leaderId === 0 ? null : directory.get(st.leaderId)?.apiUrl ?? null,
       commit: st.commit,
       applied: st.applied,
-      lastIndex,
+      lastIndex: st.lastIndex,
       snapshotIndex: st.snapshotIndex,
       joint: cs.votersOutgoing.length > 0,
       members: list,
@@ -750,8 +774,7 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
     const st = node.status();
     const text = metrics.render({
       status: st,
-      ...(o.storage !== undefined ? { lastIndex: o.storage.lastIndex() } : {}),
-      ...(o.monitor !== undefined ? { monitor: o.monitor.stats(), peers: o.monitor.peers() } : {}),
+      ...(o.monitor !== undefined ? { monitor: o.monitor.stats() } : {}),
       ...(o.transportMetrics !== undefined ? { transport: o.transportMetrics() } : {}),
     });
     return c.body(text, 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });

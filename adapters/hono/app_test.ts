@@ -96,7 +96,6 @@ class TestCluster {
           directory,
           adminSecret: secret,
           monitor,
-          storage,
           fetch: this.fetch,
           demo: {
             stop: async () => {
@@ -178,7 +177,14 @@ test("GET /raft/status reports role, indexes, members and the leader's view of p
     const [f] = c.followers(leader);
     await until(() => f!.node.status().applied >= leader.node.status().applied, "follower apply");
 
-    const ls = (await (await leader.app.request("/raft/status")).json()) as RaftStatusJson;
+    const status = async (): Promise<RaftStatusJson> =>
+      (await (await leader.app.request("/raft/status")).json()) as RaftStatusJson;
+    await until(
+      async () =>
+        (await status()).members.every((m) => m.progress?.match === leader.storage.lastIndex()),
+      "every member's match reaches the leader's last index",
+    );
+    const ls = await status();
     assert.equal(ls.id, leader.id);
     assert.equal(ls.role, "leader");
     assert.equal(ls.leaderId, leader.id);
@@ -191,14 +197,57 @@ test("GET /raft/status reports role, indexes, members and the leader's view of p
     ]]);
     for (const m of ls.members) {
       assert.ok(m.progress !== null, `progress of ${m.id}`);
-      assert.ok(m.progress.match >= 2, `match of ${m.id}: ${m.progress.match}`);
-      if (!m.self) assert.equal(m.progress.active, true);
+      assert.equal(m.progress.match, ls.lastIndex, `match of ${m.id}`);
+      assert.equal(m.progress.next, ls.lastIndex + 1, `next of ${m.id}`);
+      assert.equal(m.progress.state, "replicate", `state of ${m.id}`);
+      assert.equal(m.progress.isLearner, false);
+      assert.equal(m.progress.pendingSnapshot, 0);
+      assert.equal(m.progress.active, true, `active of ${m.id}`);
+      if (m.self) assert.equal(m.progress.lastHeardMsAgo, null);
+      else assert.equal(typeof m.progress.lastHeardMsAgo, "number", `heard from ${m.id}`);
     }
 
     const fs = (await (await f!.app.request("/raft/status")).json()) as RaftStatusJson;
     assert.equal(fs.role, "follower");
     assert.equal(fs.leaderUrl, urlOf(leader.id));
     assert.ok(fs.members.every((m) => m.progress === null));
+  });
+});
+
+test("GET /raft/status shows a cut-off follower falling behind, from the leader's progress", async () => {
+  await withCluster(async (c) => {
+    const leader = await c.leader();
+    await leader.node.propose(encoder.encode("a"));
+    const [f, g] = c.followers(leader);
+    // A second app on the leader's node, without a transport monitor.
+    const bare = createRaftApp(leader.node, { selfUrl: urlOf(leader.id) });
+    const status = async (): Promise<RaftStatusJson> =>
+      (await (await bare.request("/raft/status")).json()) as RaftStatusJson;
+    const matchOf = (st: RaftStatusJson, id: number): number | undefined =>
+      st.members.find((m) => m.id === id)?.progress?.match;
+    await until(
+      async () => matchOf(await status(), f!.id) === leader.node.status().lastIndex,
+      "follower caught up",
+    );
+    const before = leader.node.status().lastIndex;
+
+    c.net.isolate(f!.id);
+    await leader.node.propose(encoder.encode("b"));
+    await leader.node.propose(encoder.encode("c"));
+    const cut = await status();
+    assert.ok(cut.commit >= before + 2, JSON.stringify(cut));
+    assert.equal(matchOf(cut, f!.id), before);
+    await until(async () => matchOf(await status(), g!.id) === cut.commit, "other follower");
+    const fp = cut.members.find((m) => m.id === f!.id)!.progress!;
+    assert.equal(fp.lastHeardMsAgo, null, "no monitor: no transport facts");
+    assert.equal(typeof fp.active, "boolean");
+
+    c.net.heal();
+    await until(
+      async () => matchOf(await status(), f!.id) === leader.node.status().lastIndex,
+      "follower catches up after the partition heals",
+    );
+    assert.ok(matchOf(await status(), f!.id)! >= before + 2);
   });
 });
 

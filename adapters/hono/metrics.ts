@@ -14,7 +14,7 @@
 import type { RaftNodeStatus } from "../../core/node.ts";
 import type { NodeId, Term } from "../../core/types.ts";
 import { StateType } from "../../core/types.ts";
-import type { PeerActivity, TransportMonitorStats } from "./monitor.ts";
+import type { TransportMonitorStats } from "./monitor.ts";
 
 /** Counters of one peer, as a transport reports them (all optional). */
 export interface TransportPeerMetricsLike {
@@ -66,14 +66,10 @@ export interface TransportMetricsLike {
 
 /** What one scrape renders, besides the counters the {@linkcode RaftMetrics} keeps. */
 export interface MetricsSnapshot {
-  /** The node's status. */
+  /** The node's status (on the leader, with its members' progress). */
   status: RaftNodeStatus;
-  /** The index of the last log entry, when the storage is known. */
-  lastIndex?: number;
   /** The transport monitor's counters. */
   monitor?: TransportMonitorStats;
-  /** The transport monitor's per-peer view. */
-  peers?: readonly PeerActivity[];
   /** The transport's own counters. */
   transport?: TransportMetricsLike;
 }
@@ -234,7 +230,11 @@ export interface LeaderSource {
  *   status: {
  *     id: 1, leaderId: 1, raftState: 2, term: 2, vote: 1, commit: 5, applied: 5, snapshotIndex: 0,
  *     confState: { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
- *     pendingProposals: 0, pendingReads: 0, closed: false,
+ *     pendingProposals: 0, pendingReads: 0, closed: false, lastIndex: 5,
+ *     progress: [{
+ *       id: 1, match: 5, next: 6, state: "replicate", recentActive: true, isLearner: false,
+ *       paused: false, pendingSnapshot: 0, inflight: 0,
+ *     }],
  *   },
  * });
  * if (!text.includes('raft_proposals_total{result="timeout"} 1')) throw new Error(text);
@@ -374,11 +374,9 @@ export class RaftMetrics {
     x.metric("raft_applied_index", "gauge", "The index of the last applied entry.", [
       [{}, st.applied],
     ]);
-    if (snap.lastIndex !== undefined) {
-      x.metric("raft_last_index", "gauge", "The index of the last log entry.", [
-        [{}, snap.lastIndex],
-      ]);
-    }
+    x.metric("raft_last_index", "gauge", "The index of the last log entry.", [
+      [{}, st.lastIndex],
+    ]);
     x.metric("raft_snapshot_index", "gauge", "The index of the latest snapshot.", [
       [{}, st.snapshotIndex],
     ]);
@@ -442,16 +440,20 @@ export class RaftMetrics {
         [[{}, m.messagesDropped]],
       );
     }
-    if (snap.peers !== undefined) {
-      x.metric(
-        "raft_peer_match_index",
-        "gauge",
-        "The highest log index each peer acknowledged in the current term.",
-        snap.peers.filter((p) => p.matchTerm === st.term).map((
-          p,
-        ) => [{ peer: String(p.id) }, p.match]),
-      );
-    }
+    // The leader's progress tracking; `st.progress` is empty on other nodes.
+    const peers = st.progress.filter((p) => p.id !== st.id);
+    x.metric(
+      "raft_peer_match_index",
+      "gauge",
+      "On the leader: the highest log index known to match on each peer.",
+      peers.map((p) => [{ peer: String(p.id) }, p.match]),
+    );
+    x.metric(
+      "raft_peer_inflight_messages",
+      "gauge",
+      "On the leader: appends sent to each peer and not yet acknowledged.",
+      peers.map((p) => [{ peer: String(p.id) }, p.inflight]),
+    );
     if (snap.transport !== undefined) this.#renderTransport(x, snap.transport);
     x.metric(
       "raft_http_requests_total",

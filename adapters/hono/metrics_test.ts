@@ -22,6 +22,8 @@ const status: RaftNodeStatus = {
   pendingProposals: 0,
   pendingReads: 0,
   closed: false,
+  lastIndex: 11,
+  progress: [],
 };
 
 test("RaftMetrics histogram buckets are cumulative and outcomes come from error codes", async () => {
@@ -75,5 +77,33 @@ test("RaftMetrics counts elections from term increases and renders transport cou
     text,
     /^raft_http_requests_total\{method="GET",route="\/kv\/:key",status="200"\} 2$/m,
   );
-  assert.doesNotMatch(text, /raft_last_index/);
+  assert.match(text, /^raft_last_index 11$/m);
+  assert.doesNotMatch(text, /raft_peer_match_index/, "a follower has no progress to report");
+});
+
+test("RaftMetrics renders the leader's view of its peers from the status's progress", () => {
+  const pr = (id: number, match: number, inflight: number) => ({
+    id,
+    match,
+    next: match + 1 + inflight,
+    state: "replicate" as const,
+    recentActive: true,
+    isLearner: id === 4,
+    paused: false,
+    pendingSnapshot: 0,
+    inflight,
+  });
+  const text = new RaftMetrics().render({
+    status: {
+      ...status,
+      id: 1,
+      raftState: 2,
+      progress: [pr(1, 11, 0), pr(2, 9, 2), pr(3, 11, 0), pr(4, 4, 1)],
+    },
+  });
+  assert.match(text, /^raft_peer_match_index\{peer="2"\} 9$/m);
+  assert.match(text, /^raft_peer_match_index\{peer="3"\} 11$/m);
+  assert.match(text, /^raft_peer_match_index\{peer="4"\} 4$/m);
+  assert.match(text, /^raft_peer_inflight_messages\{peer="2"\} 2$/m);
+  assert.doesNotMatch(text, /peer="1"/, "the leader itself is not a peer");
 });

@@ -45,7 +45,7 @@ export {
   type ClusterNodeJson,
   createRaftApp,
   type DemoOptions,
-  type LogBoundsSource,
+  type MemberProgressJson,
   type MemberStatusJson,
   type PeerSocketOptions,
   type RaftAppOptions,
@@ -110,6 +110,8 @@ export type {
 export type { Logger } from "../../core/logger.ts";
 export type {
   ConfChangeOptions,
+  MemberProgress,
+  MemberProgressState,
   RaftNodeEventName,
   RaftNodeEvents,
   RaftNodeStatus,

@@ -1,27 +1,21 @@
 /**
  * A {@linkcode Transport} wrapper that watches the traffic of a node: it
- * counts messages by type and direction, remembers when each peer was last
- * heard from and, from the followers' append responses, how far each
- * follower's log matches the leader's (the "match" index of Raft's
- * progress tracking). It can also cut the node off from its peers, both
+ * counts messages by type and direction and remembers when each peer was
+ * last heard from. It can also cut the node off from its peers, both
  * directions, which the cluster page uses to demonstrate partitions.
  *
- * `RaftNode.status()` does not report per-member progress; the monitor
- * reconstructs it from the messages themselves, without reaching into the
- * node.
+ * Replication progress (each member's match and next index) is not the
+ * monitor's business: it comes from `RaftNode.status().progress`.
  *
  * @module
  */
 
 import type { Transport, TransportHandler } from "../../core/node.ts";
 import {
-  type Index,
   type Message,
-  MessageType,
   messageTypeNames,
   type NodeId,
   type SnapshotStatus,
-  type Term,
 } from "../../core/types.ts";
 
 /** What the monitor knows about one peer. */
@@ -34,13 +28,6 @@ export interface PeerActivity {
   messagesReceived: number;
   /** When a message from the peer last arrived (`now()` units), or `undefined`. */
   lastReceivedAt: number | undefined;
-  /**
-   * The highest log index the peer acknowledged in term `matchTerm` (from
-   * its successful `MsgAppResp`s); 0 when none.
-   */
-  match: Index;
-  /** The term of the acknowledgements behind `match`. */
-  matchTerm: Term;
 }
 
 /** The monitor's counters. */
@@ -73,8 +60,8 @@ function typeName(t: number): string {
 /**
  * Watches (and can cut) the traffic between a node and its peers. Wrap the
  * transport before starting the node, then hand the monitor to
- * `createRaftApp` for member progress, transport metrics and the demo
- * partition button.
+ * `createRaftApp` for "last heard from" ages, transport metrics and the
+ * demo partition button.
  *
  * @example Wrapping a transport
  * ```ts
@@ -99,7 +86,10 @@ function typeName(t: number): string {
  * const leader = await nodes[0]!.waitForLeader();
  * await nodes[leader - 1]!.propose(new Uint8Array([1]));
  * const follower = leader === 1 ? 2 : 1;
- * if (monitors[leader - 1]!.peer(follower)!.match < 1) throw new Error("no progress seen");
+ * const seen = monitors[leader - 1]!.peer(follower);
+ * if (seen === undefined || seen.messagesReceived < 1 || seen.lastReceivedAt === undefined) {
+ *   throw new Error("no reply seen");
+ * }
  * await Promise.all(nodes.map((n) => n.close()));
  * net.close();
  * ```
@@ -231,8 +221,6 @@ export class TransportMonitor {
         messagesSent: 0,
         messagesReceived: 0,
         lastReceivedAt: undefined,
-        match: 0,
-        matchTerm: 0,
       };
       this.#peers.set(id, p);
     }
@@ -253,13 +241,5 @@ export class TransportMonitor {
     const p = this.#activity(m.from);
     p.messagesReceived++;
     p.lastReceivedAt = this.#now();
-    if (m.type === MessageType.MsgAppResp && !m.reject) {
-      if (m.term > p.matchTerm) {
-        p.matchTerm = m.term;
-        p.match = m.index;
-      } else if (m.term === p.matchTerm && m.index > p.match) {
-        p.match = m.index;
-      }
-    }
   }
 }

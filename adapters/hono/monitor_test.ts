@@ -26,7 +26,7 @@ function fakeTransport(): Transport & {
   return t;
 }
 
-test("TransportMonitor tracks match indexes per term, counts traffic and isolates", () => {
+test("TransportMonitor counts traffic per peer, notes when peers were heard from and isolates", () => {
   let now = 1000;
   const mon = new TransportMonitor({ now: () => now });
   const inner = fakeTransport();
@@ -40,34 +40,41 @@ test("TransportMonitor tracks match indexes per term, counts traffic and isolate
   });
   wrapped.addPeer!(2, new Uint8Array());
   assert.deepEqual(inner.peers, [2]);
+  assert.equal(mon.peer(2), undefined);
 
   wrapped.send([newMessage({ type: MessageType.MsgApp, from: 1, to: 2, term: 3, index: 4 })]);
-  const resp = (index: number, term: number, reject = false) =>
-    newMessage({ type: MessageType.MsgAppResp, from: 2, to: 1, term, index, reject });
-  inner.handler!.step(resp(7, 3));
-  inner.handler!.step(resp(5, 3)); // stale: match stays 7
-  inner.handler!.step(resp(9, 3, true)); // rejection: ignored
-  assert.equal(mon.peer(2)!.match, 7);
-  now = 2000;
-  inner.handler!.step(resp(2, 4)); // new term: match restarts
   assert.deepEqual(mon.peer(2), {
     id: 2,
     messagesSent: 1,
-    messagesReceived: 4,
-    lastReceivedAt: 2000,
-    match: 2,
-    matchTerm: 4,
+    messagesReceived: 0,
+    lastReceivedAt: undefined,
   });
+  const resp = (index: number, term: number, reject = false) =>
+    newMessage({ type: MessageType.MsgAppResp, from: 2, to: 1, term, index, reject });
+  inner.handler!.step(resp(7, 3));
+  inner.handler!.step(resp(9, 3, true));
+  now = 2000;
+  inner.handler!.step(resp(2, 4));
+  inner.handler!.step(newMessage({ type: MessageType.MsgHeartbeatResp, from: 3, to: 1, term: 4 }));
+  assert.deepEqual(mon.peer(2), {
+    id: 2,
+    messagesSent: 1,
+    messagesReceived: 3,
+    lastReceivedAt: 2000,
+  });
+  assert.deepEqual(mon.peers().map((p) => p.id), [2, 3]);
   assert.equal(stepped.length, 4);
 
   mon.isolated = true;
   wrapped.send([newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 4 })]);
+  now = 3000;
   inner.handler!.step(resp(3, 4));
   assert.equal(inner.sent.length, 1);
   assert.equal(stepped.length, 4);
+  assert.equal(mon.peer(2)!.lastReceivedAt, 2000, "dropped messages do not count as heard");
   const s = mon.stats();
   assert.equal(s.messagesDropped, 2);
   assert.deepEqual(s.sentByType, { MsgApp: 1 });
-  assert.deepEqual(s.receivedByType, { MsgAppResp: 4 });
+  assert.deepEqual(s.receivedByType, { MsgAppResp: 3, MsgHeartbeatResp: 1 });
   assert.throws(() => mon.wrap(inner), TypeError);
 });

@@ -2,8 +2,10 @@
  * The live cluster page served at `GET /`: one self-contained HTML document
  * (no external assets) whose script polls `raft/cluster` (relative to the
  * page, so the app can be mounted under a prefix) and shows every node's
- * role, term, log, commit and applied indexes and the leader, refreshing
- * live. In demo mode it adds buttons to partition, heal or stop a node, and
+ * role, term, last log index, commit and applied indexes, the leader and,
+ * from the leader's progress tracking, how far each member's log matches
+ * the leader's (and how it is replicated: probe, replicate or snapshot),
+ * refreshing live. In demo mode it adds buttons to partition, heal or stop a node, and
  * a form that writes a key through the application's key-value route.
  *
  * @module
@@ -187,7 +189,12 @@ function render(cluster) {
     cell(row, s ? s.commit : null, "num");
     cell(row, s ? s.applied : null, "num");
     const p = progress.get(n.id);
-    cell(row, p ? p.match : null, "num");
+    const match = cell(row, p ? p.match : null, "num");
+    if (p) {
+      match.dataset.state = p.state;
+      match.title = p.state + ", next " + p.next + ", " + p.inflight + " in flight";
+      if (p.state !== "replicate") match.append(" (" + p.state + ")");
+    }
     if (config.demo) {
       const td = cell(row, "");
       if (s) {

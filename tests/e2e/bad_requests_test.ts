@@ -42,7 +42,6 @@ async function startCluster(): Promise<{ members: Member[]; close(): Promise<voi
       directory,
       selfUrl: `http://node-${id}`,
       adminSecret: secret,
-      storage,
       maxValueBytes: 1024,
     });
     members.push({ node, store, storage, app });

@@ -118,6 +118,17 @@ test(
 
       // Every node catches up; then every key reads as last acknowledged (or a later unknown attempt).
       for (const id of cluster.ids()) await cluster.waitForCatchUp(id, 20_000);
+      // The leader's progress tracking agrees: every member's log matches up to its last index.
+      const caughtUp = async (): Promise<boolean> => {
+        const { id: lid } = await cluster.waitForLeader();
+        const ls = await cluster.status(lid);
+        return ls !== null && ls.members.length === 3 &&
+          ls.members.every((m) =>
+            m.progress?.match === ls.lastIndex && m.progress.state === "replicate"
+          );
+      };
+      for (let i = 0; i < 100 && !(await caughtUp()); i++) await sleep(50);
+      assert.ok(await caughtUp(), "the leader sees every member caught up");
       let exact = 0;
       for (const h of histories) {
         assert.ok(h.acked > 0, `${h.key}: no write acknowledged`);
