@@ -267,7 +267,10 @@ export interface StorageUpdate {
   entries: readonly Entry[];
   /** A snapshot to install (replacing the log) before the entries, or `undefined`. */
   snapshot: Snapshot | undefined;
-  /** Whether the write must be synced to disk before returning. */
+  /**
+   * Whether the write must be synced to disk before returning: true when
+   * there are entries, the term or vote changed, or a snapshot is installed.
+   */
   mustSync: boolean;
 }
 
@@ -1841,7 +1844,10 @@ export class RaftNode<R = unknown> {
         hardState: hs,
         entries: rd.entries,
         snapshot: snap,
-        mustSync: rd.mustSync,
+        // Ready.mustSync (etcd's MustSync) looks only at entries, term and
+        // vote; an installed snapshot is acknowledged by the MsgAppResp that
+        // follows, so it must be durable too.
+        mustSync: rd.mustSync || snap !== undefined,
       });
       if (hs !== undefined) this.#hardState = { term: hs.term, vote: hs.vote, commit: hs.commit };
       if (this.#closed) return false;
