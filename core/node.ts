@@ -841,6 +841,8 @@ function expireWaiters<W extends Waiter<never>>(ws: W[], now: number, what: stri
 
 type Listener<K extends RaftNodeEventName> = (event: RaftNodeEvents[K]) => void;
 
+/** How many snapshot messages wait for an outstanding Ready; older ones are dropped. */
+const heldSnapshotsMax = 4;
 /** Readies handled in one run of the loop before it yields. */
 const maxReadiesPerRun = 64;
 
@@ -973,6 +975,10 @@ function defaultRand(): () => number {
 export class RaftNode<R = unknown> {
   readonly #id: NodeId;
   readonly #rn: RawNode;
+  /** Whether a Ready was taken and not yet advanced. */
+  #readyOutstanding = false;
+  /** MsgSnap messages received while a Ready was outstanding (at most `heldSnapshotsMax`). */
+  #heldSnapshots: Message[] = [];
   readonly #storage: NodeStorage;
   readonly #transport: Transport;
   readonly #sm: StateMachine<R>;
@@ -1649,6 +1655,14 @@ export class RaftNode<R = unknown> {
 
   #onMessage(m: Message): void {
     if (this.#closed) return;
+    if (m.type === MessageType.MsgSnap && this.#readyOutstanding) {
+      // Restoring a snapshot replaces the configuration; the Ready being
+      // handled may still hold older membership changes to apply. Step the
+      // snapshot once that Ready is advanced. Raft resends a lost one.
+      if (this.#heldSnapshots.length >= heldSnapshotsMax) this.#heldSnapshots.shift();
+      this.#heldSnapshots.push(m);
+      return;
+    }
     try {
       this.#rn.step(m);
     } catch (e) {
@@ -1689,9 +1703,12 @@ export class RaftNode<R = unknown> {
         this.#flushRequests();
         if (!this.#rn.hasReady()) break;
         const rd = this.#rn.ready();
+        this.#readyOutstanding = true;
         const complete = await this.#handleReady(rd);
         if (!complete || this.#closed) break;
         this.#rn.advance(rd);
+        this.#readyOutstanding = false;
+        this.#stepHeldSnapshots();
         await this.#maybeSnapshot();
       }
     } catch (e) {
@@ -1702,6 +1719,13 @@ export class RaftNode<R = unknown> {
       done();
     }
     if (!this.#closed && this.#hasWork()) this.#kick();
+  }
+
+  #stepHeldSnapshots(): void {
+    if (this.#heldSnapshots.length === 0) return;
+    const held = this.#heldSnapshots;
+    this.#heldSnapshots = [];
+    for (const m of held) this.#onMessage(m);
   }
 
   #hasWork(): boolean {
