@@ -1,0 +1,16 @@
+/**
+ * The budget of the CI sweep (tests/sim/sim_test.ts), shared with the
+ * planted-bug tests, which must catch each bug within it.
+ *
+ * @module
+ */
+
+/** Seeds `first..last` are run, each for `steps` steps under faults. */
+export const ciSweep: { readonly first: number; readonly last: number; readonly steps: number } = {
+  first: 1,
+  last: 120,
+  steps: 20_000,
+};
+
+/** Timeout of one sweep-sized test, in ms (bun's default is 5 s). */
+export const sweepTimeoutMs = 300_000;

@@ -1,0 +1,245 @@
+/**
+ * The simulator's replicated key-value store: a deterministic
+ * `StateMachine` for `RaftNode` with `put`, `delete` and `cas` commands
+ * (reads go through `RaftNode.read()` and {@linkcode KvStateMachine.get}),
+ * snapshots and restore.
+ *
+ * Besides the values, the state keeps a version per key and a revision (the
+ * number of writes applied), like etcd's revisions: applying a command twice
+ * changes the state even when it rewrites the same value, so a replica that
+ * applies differently from the others is seen in its {@linkcode
+ * KvStateMachine.digest}.
+ *
+ * @module
+ */
+
+import type { Command, StateMachine } from "../../core/node.ts";
+import type { Index, Term } from "../../core/types.ts";
+
+/** A write command. */
+export type KvCommand =
+  | { readonly op: "put"; readonly key: string; readonly value: string }
+  | { readonly op: "delete"; readonly key: string }
+  | {
+    readonly op: "cas";
+    readonly key: string;
+    /** Swap only if the current value is this (`null`: only if absent). */
+    readonly expected: string | null;
+    readonly value: string;
+  };
+
+/** The result of a write: `ok` is whether a `cas` swapped (always true otherwise). */
+export interface KvResult {
+  /** Whether the write took effect. */
+  readonly ok: boolean;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * Encodes a command.
+ *
+ * @param c The command.
+ * @returns Its bytes.
+ */
+export function encodeKvCommand(c: KvCommand): Uint8Array {
+  return enc.encode(JSON.stringify(c));
+}
+
+/**
+ * Decodes a command.
+ *
+ * @param b Bytes from {@linkcode encodeKvCommand}.
+ * @returns The command.
+ * @throws {TypeError} When the bytes are not a command.
+ */
+export function decodeKvCommand(b: Uint8Array): KvCommand {
+  const c = JSON.parse(dec.decode(b)) as Partial<Record<string, unknown>>;
+  if (typeof c !== "object" || c === null || typeof c.key !== "string") {
+    throw new TypeError("Cannot decode KV command: no key");
+  }
+  switch (c.op) {
+    case "put":
+      if (typeof c.value === "string") return { op: "put", key: c.key, value: c.value };
+      break;
+    case "delete":
+      return { op: "delete", key: c.key };
+    case "cas":
+      if (typeof c.value === "string" && (typeof c.expected === "string" || c.expected === null)) {
+        return { op: "cas", key: c.key, expected: c.expected, value: c.value };
+      }
+      break;
+  }
+  throw new TypeError(`Cannot decode KV command: bad op ${JSON.stringify(c.op)}`);
+}
+
+interface Cell {
+  value: string;
+  version: number;
+}
+
+/** What a KV state machine reports after each command and restore. */
+export interface KvObserver {
+  /**
+   * A command was applied.
+   *
+   * @param index Its log index.
+   * @param term Its term.
+   * @param digest The state's digest after it.
+   */
+  applied(index: Index, term: Term, digest: number): void;
+  /**
+   * The state was replaced by a snapshot's.
+   *
+   * @param index The snapshot's index.
+   * @param lastCommand The index of the last command the snapshot reflects.
+   * @param digest The state's digest.
+   */
+  restored(index: Index, lastCommand: Index, digest: number): void;
+}
+
+/** The serialized form of a snapshot. */
+interface KvSnapshot {
+  revision: number;
+  lastCommand: Index;
+  cells: [string, string, number][];
+}
+
+/** A deterministic in-memory key-value state machine. */
+export class KvStateMachine implements StateMachine<KvResult> {
+  readonly #cells = new Map<string, Cell>();
+  #revision = 0;
+  #lastCommand: Index = 0;
+  readonly #observer: KvObserver | undefined;
+
+  /**
+   * Creates an empty store.
+   *
+   * @param observer Told about every command applied and every restore.
+   */
+  constructor(observer?: KvObserver) {
+    this.#observer = observer;
+  }
+
+  /** Writes applied so far (snapshots included). */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** The index of the last command applied (or reflected by a restored snapshot). */
+  get lastCommand(): Index {
+    return this.#lastCommand;
+  }
+
+  /**
+   * Reads a key.
+   *
+   * @param key The key.
+   * @returns Its value, or `null` when absent.
+   */
+  get(key: string): string | null {
+    return this.#cells.get(key)?.value ?? null;
+  }
+
+  /**
+   * Applies commands in order.
+   *
+   * @param commands The commands.
+   * @returns One result per command.
+   */
+  apply(commands: readonly Command[]): KvResult[] {
+    const out: KvResult[] = [];
+    for (const c of commands) {
+      out.push(this.applyOne(c));
+      this.#lastCommand = c.index;
+      this.#observer?.applied(c.index, c.term, this.digest());
+    }
+    return out;
+  }
+
+  /**
+   * Applies one command to the state (the unit a subclass may override).
+   *
+   * @param c The command.
+   * @returns Its result.
+   */
+  applyOne(c: Command): KvResult {
+    const cmd = decodeKvCommand(c.data);
+    switch (cmd.op) {
+      case "put":
+        this.#write(cmd.key, cmd.value);
+        return { ok: true };
+      case "delete":
+        this.#write(cmd.key, null);
+        return { ok: true };
+      case "cas": {
+        if (this.get(cmd.key) !== cmd.expected) return { ok: false };
+        this.#write(cmd.key, cmd.value);
+        return { ok: true };
+      }
+    }
+  }
+
+  #write(key: string, value: string | null): void {
+    this.#revision++;
+    const version = (this.#cells.get(key)?.version ?? 0) + 1;
+    if (value === null) this.#cells.delete(key);
+    else this.#cells.set(key, { value, version });
+  }
+
+  /**
+   * Serializes the state.
+   *
+   * @returns The snapshot's bytes.
+   */
+  snapshot(): Uint8Array {
+    const snap: KvSnapshot = {
+      revision: this.#revision,
+      lastCommand: this.#lastCommand,
+      cells: [...this.#cells.keys()].sort().map((k) => {
+        const c = this.#cells.get(k)!;
+        return [k, c.value, c.version];
+      }),
+    };
+    return enc.encode(JSON.stringify(snap));
+  }
+
+  /**
+   * Replaces the state with a snapshot's.
+   *
+   * @param data From {@linkcode KvStateMachine.snapshot}.
+   * @param meta The snapshot's position.
+   */
+  restore(data: Uint8Array, meta: { index: Index; term: Term }): void {
+    const snap = JSON.parse(dec.decode(data)) as KvSnapshot;
+    this.#cells.clear();
+    for (const [k, value, version] of snap.cells) this.#cells.set(k, { value, version });
+    this.#revision = snap.revision;
+    this.#lastCommand = snap.lastCommand;
+    this.#observer?.restored(meta.index, snap.lastCommand, this.digest());
+  }
+
+  /**
+   * A 32-bit digest of the whole state (values, versions, revision).
+   *
+   * @returns The digest.
+   */
+  digest(): number {
+    let h = Math.imul(0x811c9dc5 ^ this.#revision, 0x01000193);
+    const keys = [...this.#cells.keys()].sort();
+    for (const k of keys) {
+      const c = this.#cells.get(k)!;
+      h = mix(h, k);
+      h = mix(h, c.value);
+      h = Math.imul(h ^ c.version, 0x01000193);
+    }
+    return h >>> 0;
+  }
+}
+
+function mix(h: number, s: string): number {
+  h = Math.imul(h ^ s.length, 0x01000193);
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}

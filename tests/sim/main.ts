@@ -1,0 +1,139 @@
+/**
+ * Runs the deterministic simulator from the command line.
+ *
+ * ```
+ * deno run -A tests/sim/main.ts --seed 7 --steps 20000
+ * deno run -A tests/sim/main.ts --seeds 1..200 [--steps 20000] [--nodes 5]
+ *   [--verbose]
+ * ```
+ *
+ * Prints one summary line per seed (virtual time, operations, faults by
+ * kind, elections, invariant checks, linearizability verdict) and the
+ * totals; on a failure, the seed, the violated property (for a
+ * linearizability violation, the checker's minimal explanation) and the
+ * last events. Exits with status 1 when any seed fails.
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { faultKinds, formatFailure, formatSummary, runSimulation, type SimResult } from "./sim.ts";
+
+interface Args {
+  from: number;
+  to: number;
+  steps: number;
+  nodes: number | undefined;
+  verbose: boolean;
+}
+
+function usage(msg: string): never {
+  console.error(`${msg}
+usage: main.ts (--seed N | --seeds A..B) [--steps M] [--nodes 3|5|7] [--verbose]`);
+  process.exit(2);
+}
+
+function int(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isSafeInteger(n) || n < 0) usage(`Cannot parse ${name}: ${v}`);
+  return n;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = {
+    from: 1,
+    to: 1,
+    steps: 20_000,
+    nodes: undefined,
+    verbose: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=")
+      ? arg.split("=", 2) as [string, string]
+      : [arg, undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    switch (flag) {
+      case "--seed":
+        a.from = a.to = int("--seed", value());
+        break;
+      case "--seeds": {
+        const v = value() ?? "";
+        const m = /^(\d+)\.\.(\d+)$/.exec(v);
+        if (m === null) usage(`Cannot parse --seeds: ${v} (expected A..B)`);
+        a.from = Number(m[1]);
+        a.to = Number(m[2]);
+        if (a.to < a.from) usage(`Cannot run --seeds ${v}: empty range`);
+        break;
+      }
+      case "--steps":
+        a.steps = int("--steps", value());
+        break;
+      case "--nodes": {
+        const n = int("--nodes", value());
+        if (n !== 3 && n !== 5 && n !== 7) usage(`Cannot run with --nodes ${n}: use 3, 5 or 7`);
+        a.nodes = n;
+        break;
+      }
+      case "--verbose":
+        a.verbose = true;
+        break;
+      default:
+        usage(`Unknown argument: ${arg}`);
+    }
+  }
+  return a;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const results: SimResult[] = [];
+  const wall0 = performance.now();
+  for (let seed = args.from; seed <= args.to; seed++) {
+    const r = await runSimulation({
+      seed,
+      steps: args.steps,
+      ...(args.nodes !== undefined ? { nodes: args.nodes } : {}),
+      ...(args.verbose ? { log: (l: string) => console.log(l) } : {}),
+    });
+    results.push(r);
+    console.log(formatSummary(r));
+    if (!r.ok) console.log(formatFailure(r));
+  }
+  const wallMs = performance.now() - wall0;
+  const failed = results.filter((r) => !r.ok);
+  const sum = (f: (r: SimResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+  const ops = sum((r) => r.stats.ops.started);
+  const faults = faultKinds.map((k) => `${k}=${sum((r) => r.stats.faults[k])}`).join(" ");
+  const verdicts = new Map<string, number>();
+  for (const r of results) {
+    verdicts.set(r.linearizability, (verdicts.get(r.linearizability) ?? 0) + 1);
+  }
+  const minutes = wallMs / 60_000;
+  console.log(
+    [
+      "",
+      `seeds: ${results.length} (${failed.length} failed${
+        failed.length > 0 ? `: ${failed.map((r) => r.seed).join(", ")}` : ""
+      })`,
+      `virtual time: ${(sum((r) => r.stats.virtualMs) / 1000).toFixed(1)} s, steps: ${
+        sum((r) => r.stats.steps)
+      }`,
+      `operations: ${ops} (${sum((r) => r.stats.ops.completed)} ok, ${
+        sum((r) => r.stats.ops.indeterminate)
+      } indeterminate)`,
+      `faults: ${faults}`,
+      `elections: ${sum((r) => r.stats.elections)}, restarts: ${sum((r) => r.stats.restarts)}, ` +
+      `snapshots sent: ${sum((r) => r.stats.snapshotsSent)}, invariant checks: ${
+        sum((r) => r.stats.invariantChecks)
+      }`,
+      `linearizability: ${[...verdicts].map(([k, v]) => `${k}=${v}`).join(" ")}`,
+      `wall time: ${(wallMs / 1000).toFixed(1)} s (${
+        (results.length / minutes).toFixed(1)
+      } seeds/min, ${(ops / minutes).toFixed(0)} ops/min)`,
+    ].join("\n"),
+  );
+  if (failed.length > 0) process.exitCode = 1;
+}
+
+await main();

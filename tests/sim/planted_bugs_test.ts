@@ -1,0 +1,225 @@
+/**
+ * The simulator catches bugs: each test plants a known bug in a part
+ * around the core (the storage a node runs on, its state machine), through
+ * the simulator's test-only hooks, and runs the CI sweep's seeds until a run
+ * fails, asserting that one does within the sweep's budget, and which
+ * property caught it. Where a direct invariant catches the bug at once, a
+ * second test turns that invariant off to show that the end-to-end checks
+ * (Raft's safety properties, the core's own assertions, linearizability)
+ * catch its consequences too.
+ *
+ * The bugs:
+ * 1. A storage that acknowledges a write before it is durable: `save`
+ *    ignores `mustSync` (its fsync is a no-op); writes reach the disk only
+ *    with the background flush, so a crash loses acknowledged entries and
+ *    votes.
+ * 2. A restart that loses the vote: the storage's `initialState()` returns
+ *    the HardState with `vote` reset to 0 on reopen.
+ * 3. A driver that sends before persisting. The driver cannot be changed
+ *    from outside core/, so the construction is a storage whose `save`
+ *    resolves at once while the same, correctly synced, write completes
+ *    after the disk's latency: exactly what a driver that sends a Ready's
+ *    messages before awaiting its write would do (the write is still
+ *    ordered and durable shortly after; only the order of "durable" and
+ *    "sent" is inverted). Unlike bug 1, durability lags only by the disk's
+ *    latency.
+ * 4. A state machine that applies an entry twice: with a small probability
+ *    a batch's first command is applied again at the end of the next batch
+ *    (a retry after a falsely reported failure).
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Command, NodeStorage } from "../../core/node.ts";
+import { ciSweep, sweepTimeoutMs } from "./_sweep.ts";
+import type { InvariantName } from "./invariants.ts";
+import { type KvObserver, type KvResult, KvStateMachine } from "./kv_state_machine.ts";
+import {
+  formatFailure,
+  type HookContext,
+  runSimulation,
+  type SimHooks,
+  type SimResult,
+} from "./sim.ts";
+import type { SimStorage } from "./sim_storage.ts";
+
+/** A NodeStorage that forwards to `s`, with some methods replaced. */
+function wrapStorage(s: SimStorage, replace: Partial<NodeStorage>): NodeStorage {
+  return {
+    initialState: () => s.initialState(),
+    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
+    term: (i) => s.term(i),
+    lastIndex: () => s.lastIndex(),
+    firstIndex: () => s.firstIndex(),
+    snapshot: () => s.snapshot(),
+    save: (u) => s.save(u),
+    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
+    compact: (i) => s.compact(i),
+    ...replace,
+  };
+}
+
+/** Bug 1: `save` never waits for a sync. */
+const ackBeforeDurable: SimHooks = {
+  storage: (s) => wrapStorage(s, { save: (u) => s.save({ ...u, mustSync: false }) }),
+};
+
+/** Bug 2: reopening the storage loses the vote. */
+const restartLosesVote: SimHooks = {
+  storage: (s) =>
+    wrapStorage(s, {
+      initialState: () => {
+        const st = s.initialState();
+        return { hardState: { ...st.hardState, vote: 0 }, confState: st.confState };
+      },
+    }),
+};
+
+/** Bug 3: the Ready's messages go out while its (synced) write is in flight. */
+const sendBeforePersist: SimHooks = {
+  storage: (s) =>
+    wrapStorage(s, {
+      save: (u) => {
+        void s.save(u);
+      },
+    }),
+};
+
+/** Bug 4: a state machine that applies some commands a second time, later. */
+class TwiceKvStateMachine extends KvStateMachine {
+  readonly #ctx: HookContext;
+  #retry: Command | undefined = undefined;
+  #first = true;
+
+  constructor(observer: KvObserver, ctx: HookContext) {
+    super(observer);
+    this.#ctx = ctx;
+  }
+
+  override apply(commands: readonly Command[]): KvResult[] {
+    const retry = this.#retry;
+    this.#retry = undefined;
+    this.#first = true;
+    const out = super.apply(commands);
+    if (retry !== undefined) super.applyOne(retry);
+    return out;
+  }
+
+  override applyOne(c: Command): KvResult {
+    if (this.#first) {
+      this.#first = false;
+      if (this.#ctx.rand.chance(0.02)) this.#retry = c;
+    }
+    return super.applyOne(c);
+  }
+}
+
+const appliesTwice: SimHooks = {
+  stateMachine: (observer, ctx) => new TwiceKvStateMachine(observer, ctx),
+};
+
+/** Runs the sweep's seeds until one fails; the first failure, or undefined. */
+async function firstCatch(
+  hooks: SimHooks,
+  disabledInvariants: readonly InvariantName[] = [],
+): Promise<SimResult | undefined> {
+  for (let seed = ciSweep.first; seed <= ciSweep.last; seed++) {
+    const r = await runSimulation({
+      seed,
+      steps: ciSweep.steps,
+      hooks,
+      disabledInvariants,
+    });
+    assert.equal(r.simError, undefined, `the simulator itself failed on seed ${seed}`);
+    if (!r.ok) return r;
+  }
+  return undefined;
+}
+
+/** Raft's end-to-end checks (everything but the direct durability check). */
+const endToEnd: readonly InvariantName[] = [
+  "single-leader",
+  "log-matching",
+  "leader-completeness",
+  "committed-stable",
+  "applied-consistent",
+  "state-consistent",
+  "node-failure",
+  "linearizability",
+];
+
+interface Case {
+  name: string;
+  hooks: SimHooks;
+  disabled: readonly InvariantName[];
+  expected: readonly InvariantName[];
+}
+
+const cases: Case[] = [
+  {
+    name: "a storage that acknowledges writes before they are durable",
+    hooks: ackBeforeDurable,
+    disabled: [],
+    expected: ["durable-before-send"],
+  },
+  {
+    name: "a storage that acknowledges writes before they are durable (end to end)",
+    hooks: ackBeforeDurable,
+    disabled: ["durable-before-send"],
+    expected: endToEnd,
+  },
+  {
+    name: "a restart that loses the vote",
+    hooks: restartLosesVote,
+    disabled: [],
+    expected: ["hardstate-monotonic"],
+  },
+  {
+    name: "a restart that loses the vote (end to end)",
+    hooks: restartLosesVote,
+    disabled: ["hardstate-monotonic"],
+    expected: endToEnd,
+  },
+  {
+    name: "a driver that sends before persisting",
+    hooks: sendBeforePersist,
+    disabled: [],
+    expected: ["durable-before-send"],
+  },
+  {
+    name: "a driver that sends before persisting (end to end)",
+    hooks: sendBeforePersist,
+    disabled: ["durable-before-send"],
+    expected: endToEnd,
+  },
+  {
+    name: "a state machine that applies an entry twice",
+    hooks: appliesTwice,
+    disabled: [],
+    expected: ["state-consistent"],
+  },
+  {
+    name: "a state machine that applies an entry twice (end to end)",
+    hooks: appliesTwice,
+    disabled: ["state-consistent"],
+    expected: ["linearizability"],
+  },
+];
+
+for (const c of cases) {
+  test(`runSimulation() catches ${c.name}`, { timeout: sweepTimeoutMs }, async () => {
+    const r = await firstCatch(c.hooks, c.disabled);
+    assert.ok(
+      r !== undefined,
+      `not caught in seeds ${ciSweep.first}..${ciSweep.last} of ${ciSweep.steps} steps`,
+    );
+    const v = r.violation;
+    assert.ok(v !== undefined, formatFailure(r));
+    console.log(
+      `planted bug "${c.name}": caught by ${v.invariant} on seed ${r.seed} (of ${ciSweep.first}..${ciSweep.last}): ${
+        v.message.split("\n").slice(0, 6).join("\n  ")
+      }`,
+    );
+    assert.ok(c.expected.includes(v.invariant), formatFailure(r));
+  });
+}

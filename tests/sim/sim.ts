@@ -1,0 +1,1207 @@
+/**
+ * The deterministic simulator: a whole Raft cluster (3, 5 or 7 nodes, plus
+ * spares to add) in one process, on virtual time, running the real
+ * `RaftNode` driver over the real codec (`MemoryNetwork` with `codec: true`
+ * encodes and decodes every message), on simulated disks that lose unsynced
+ * writes in a crash (`sim_storage.ts`), under a client workload
+ * (`workload.ts`) and faults chosen by the run's seed: message loss,
+ * duplication, delay and reordering, symmetric and one-way partitions,
+ * isolating the leader, crashes and restarts, slow disks, clock skew,
+ * membership changes and leadership transfers, log compaction and snapshot
+ * transfer. Raft's safety properties are checked after every step
+ * (`invariants.ts`); at the end the faults heal and the cluster must elect
+ * a leader and commit a proposal within a bounded virtual time; then the
+ * clients' history is checked for linearizability, key by key.
+ *
+ * Every random choice (the network's, each node run's `rand`, the disks',
+ * the clients', the faults') is drawn from one seed: a seed replays its run
+ * event for event, which the run's trace hash shows.
+ *
+ * @module
+ */
+
+import { MemoryNetwork } from "../../adapters/memory/mod.ts";
+import { ConfChangeError, RaftError } from "../../core/errors.ts";
+import {
+  NodeError,
+  type NodeStorage,
+  RaftNode,
+  type Transport,
+  type TransportHandler,
+} from "../../core/node.ts";
+import {
+  ConfChangeType,
+  type ConfState,
+  type HardState,
+  type Index,
+  type Message,
+  MessageType,
+  type NodeId,
+  StateType,
+} from "../../core/types.ts";
+import { SimClock } from "./_clock.ts";
+import { Prng } from "./_prng.ts";
+import { InvariantChecker, type InvariantName, InvariantViolation } from "./invariants.ts";
+import { kvModel, type KvOperation } from "./kv_model.ts";
+import { type KvObserver, type KvResult, KvStateMachine } from "./kv_state_machine.ts";
+import { checkOperations, type CheckResult, formatExplanation } from "./linearizability.ts";
+import { type DiskObserver, SimDisk, type SimStorage } from "./sim_storage.ts";
+import { type NodeHandle, Workload, type WorkloadStats } from "./workload.ts";
+
+/** The kinds of fault the simulator injects. */
+export type FaultKind =
+  | "partition"
+  | "one-way"
+  | "isolate-leader"
+  | "crash"
+  | "crash-after-ack"
+  | "power-loss"
+  | "slow-disk"
+  | "net-burst"
+  | "membership"
+  | "transfer";
+
+/** Every fault kind. */
+export const faultKinds: readonly FaultKind[] = [
+  "partition",
+  "one-way",
+  "isolate-leader",
+  "crash",
+  "crash-after-ack",
+  "power-loss",
+  "slow-disk",
+  "net-burst",
+  "membership",
+  "transfer",
+];
+
+/** Everything a run's seed decides about the cluster, the load and the faults. */
+export interface SimProfile {
+  /** Voters of the initial cluster (IDs 1..nodes). */
+  nodes: number;
+  /** Extra node IDs that membership changes may add. */
+  spares: number;
+  /** Base tick interval, in virtual ms. */
+  tickMs: number;
+  /** Whether nodes get different tick intervals. */
+  tickVariety: boolean;
+  /** Maximum relative clock-rate difference of a node (clock skew). */
+  skew: number;
+  /** Raft's election timeout in ticks. */
+  electionTick: number;
+  /** Raft's heartbeat interval in ticks. */
+  heartbeatTick: number;
+  /** Pre-vote on or off. */
+  preVote: boolean;
+  /** Entries applied between snapshots (small: compaction under load). */
+  snapshotEntries: number;
+  /** Entries kept behind a snapshot. */
+  catchUpEntries: number;
+  /** Bytes per append message. */
+  maxSizePerMsg: number;
+  /** Append messages in flight per follower. */
+  maxInflightMsgs: number;
+  /** Base network delay and jitter (jitter reorders), in ms. */
+  delayMs: number;
+  /** Random extra delay per message, in `[0, jitterMs)`. */
+  jitterMs: number;
+  /** Base message loss probability. */
+  dropRate: number;
+  /** Base message duplication probability. */
+  duplicateRate: number;
+  /** Synced write latency and jitter, in ms. */
+  diskLatencyMs: number;
+  /** Extra random latency per synced write. */
+  diskJitterMs: number;
+  /** Unsynced writes become durable within this, in ms. */
+  flushIntervalMs: number;
+  /** A crash keeps a random prefix of the unsynced writes. */
+  crashKeepsPrefix: boolean;
+  /** Faults are drawn every this many virtual ms. */
+  faultTickMs: number;
+  /**
+   * Expected faults of each kind per virtual second; for `crash-after-ack`,
+   * the probability that a node crashes right after it acknowledges entries
+   * or grants a vote (and restarts at once).
+   */
+  rates: Record<FaultKind, number>;
+  /** Concurrent clients. */
+  clients: number;
+  /** Keys in the key space. */
+  keys: number;
+  /** Maximum client think time, in ms. */
+  thinkMs: number;
+  /** Share of reads. */
+  readShare: number;
+  /** Timeout of one client request, in ms. */
+  requestTimeoutMs: number;
+  /** Time a client spends on one operation, in ms. */
+  opTimeoutMs: number;
+}
+
+/**
+ * Draws a profile from a seed's randomness.
+ *
+ * @param rand The randomness.
+ * @param nodes Forces the cluster size.
+ * @returns The profile.
+ */
+export function drawProfile(rand: Prng, nodes?: number): SimProfile {
+  const on = (p: number, lo: number, hi: number): number =>
+    rand.chance(p) ? rand.uniform(lo, hi) : 0;
+  const size = nodes ?? rand.pick([3, 3, 5, 5, 7]);
+  return {
+    nodes: size,
+    spares: 2,
+    tickMs: 10,
+    tickVariety: rand.chance(0.3),
+    skew: rand.chance(0.5) ? rand.uniform(0, 0.1) : 0,
+    electionTick: 10,
+    heartbeatTick: rand.pick([1, 1, 2]),
+    preVote: rand.chance(0.7),
+    snapshotEntries: rand.pick([5, 10, 20, 50, 1000]),
+    catchUpEntries: rand.pick([0, 2, 5, 20]),
+    maxSizePerMsg: rand.pick([128, 1024, 1 << 20]),
+    maxInflightMsgs: rand.pick([2, 8, 256]),
+    delayMs: rand.uniform(0.5, 3),
+    jitterMs: rand.pick([0, 1, 5, 15]),
+    dropRate: rand.pick([0, 0, 0.01, 0.05]),
+    duplicateRate: rand.pick([0, 0, 0.01, 0.05]),
+    diskLatencyMs: rand.uniform(0.2, 3),
+    diskJitterMs: rand.uniform(0, 2),
+    flushIntervalMs: rand.pick([5, 30, 100]),
+    crashKeepsPrefix: rand.chance(0.5),
+    faultTickMs: 20,
+    rates: {
+      "partition": on(0.6, 0.3, 2),
+      "one-way": on(0.4, 0.3, 2),
+      "isolate-leader": on(0.5, 0.3, 1.5),
+      "crash": on(0.7, 0.5, 3),
+      "crash-after-ack": on(0.5, 0.002, 0.02),
+      "power-loss": on(0.4, 0.1, 0.5),
+      "slow-disk": on(0.5, 0.3, 2),
+      "net-burst": on(0.5, 0.3, 2),
+      "membership": on(0.5, 0.3, 2),
+      "transfer": on(0.4, 0.3, 2),
+    },
+    clients: rand.range(2, 6),
+    keys: rand.range(1, 6),
+    thinkMs: rand.pick([0, 5, 20]),
+    readShare: rand.uniform(0.2, 0.5),
+    requestTimeoutMs: rand.pick([300, 600, 1200]),
+    opTimeoutMs: 2500,
+  };
+}
+
+/** What a hook is told about the node run it wraps a part of. */
+export interface HookContext {
+  /** The node. */
+  readonly nodeId: NodeId;
+  /** Which run of the node (1 for the first). */
+  readonly incarnation: number;
+  /** Randomness for the hook's own choices (drawn from the run's seed). */
+  readonly rand: Prng;
+  /** The virtual clock. */
+  readonly clock: SimClock;
+}
+
+/**
+ * Test-only seams: what a test changes around the core to plant a bug (a
+ * faulty storage or state machine) or to force a profile.
+ */
+export interface SimHooks {
+  /**
+   * Wraps the storage of a node run.
+   *
+   * @param storage The simulated storage.
+   * @param ctx The node run.
+   * @returns The storage the node runs on.
+   */
+  storage?(storage: SimStorage, ctx: HookContext): NodeStorage;
+  /**
+   * Creates the state machine of a node run.
+   *
+   * @param observer Must be passed to the state machine's constructor.
+   * @param ctx The node run.
+   * @returns The state machine.
+   */
+  stateMachine?(observer: KvObserver, ctx: HookContext): KvStateMachine;
+  /**
+   * Adjusts the drawn profile.
+   *
+   * @param profile The profile, to modify in place.
+   */
+  profile?(profile: SimProfile): void;
+}
+
+/** Options of one simulation run. */
+export interface SimOptions {
+  /** The seed: it decides everything. */
+  seed: number;
+  /** Steps (fired timers) under faults before the faults heal. */
+  steps: number;
+  /** Forces the cluster size. */
+  nodes?: number;
+  /** Test-only seams. */
+  hooks?: SimHooks;
+  /**
+   * Virtual time allowed, after healing, to elect a leader and commit a
+   * proposal (and again for every member to catch up).
+   * @default 10000
+   */
+  livenessMs?: number;
+  /**
+   * Search steps allowed to the linearizability checker per key.
+   * @default 50000000
+   */
+  checkerStepsMax?: number;
+  /**
+   * Lines of recent events kept for the failure report.
+   * @default 60
+   */
+  traceLines?: number;
+  /** Receives every trace line as it happens (verbose runs). */
+  log?: (line: string) => void;
+  /** Skip the linearizability check (planted-bug tests that assert an invariant). */
+  skipLinearizability?: boolean;
+  /**
+   * Disks sync a save that installs a snapshot even when the driver passes
+   * `mustSync: false` (as etcd's applications and the SQLite adapter do).
+   * Off, the disks honour `mustSync` to the letter, which exposed the
+   * driver acknowledging a snapshot that a crash then lost (fixed; see
+   * regressions_test.ts).
+   * @default false
+   */
+  syncSnapshotInstalls?: boolean;
+  /** Properties not to check (a planted-bug test shows the others catch the bug too). */
+  disabledInvariants?: readonly InvariantName[];
+}
+
+/** Counters of one run. */
+export interface SimStats {
+  /** Virtual time at the end, in ms. */
+  virtualMs: number;
+  /** Steps (fired timers). */
+  steps: number;
+  /** Wall-clock time of the run, in ms. */
+  wallMs: number;
+  /** Faults injected, by kind. */
+  faults: Record<FaultKind, number>;
+  /** Terms with a leader seen. */
+  elections: number;
+  /** Invariant checks made. */
+  invariantChecks: number;
+  /** Client operations. */
+  ops: WorkloadStats;
+  /** Network counters. */
+  messages: { sent: number; delivered: number; dropped: number; duplicated: number };
+  /** Snapshots delivered to followers. */
+  snapshotsSent: number;
+  /** Snapshots taken by nodes (log compactions). */
+  compactions: number;
+  /** Node restarts. */
+  restarts: number;
+  /** Membership changes that completed. */
+  membershipChanges: number;
+  /** Unsynced writes lost in crashes. */
+  lostWrites: number;
+}
+
+/** The outcome of one run. */
+export interface SimResult {
+  /** The seed. */
+  seed: number;
+  /** The steps under faults asked for. */
+  steps: number;
+  /** The profile the seed drew. */
+  profile: SimProfile;
+  /** No violation, and the history is not illegal. */
+  ok: boolean;
+  /** The first violated property, if any. */
+  violation?: { invariant: InvariantName; message: string; time: number };
+  /** A failure of the simulator itself (a bug to fix in tests/sim). */
+  simError?: string;
+  /** The linearizability verdict (`skipped` after a violation). */
+  linearizability: CheckResult | "skipped";
+  /** Hash of every event of the run: equal for equal seeds. */
+  traceHash: string;
+  /** Counters. */
+  stats: SimStats;
+  /** The last trace lines. */
+  trace: readonly string[];
+  /** The clients' recorded history. */
+  history: readonly KvOperation[];
+}
+
+type SlotState = "idle" | "running" | "down" | "retired";
+
+interface Slot {
+  id: NodeId;
+  disk: SimDisk;
+  initial: boolean;
+  state: SlotState;
+  incarnation: number;
+  raft: RaftNode<KvResult> | undefined;
+  sm: KvStateMachine | undefined;
+  storage: SimStorage | undefined;
+  transport: Transport | undefined;
+  tickMs: number;
+  rate: number;
+  /** Restart due time while down. */
+  restartAt: number;
+  /** When a slow disk becomes normal again. */
+  slowUntil: number;
+}
+
+interface LinkFault {
+  until: number;
+  apply(net: MemoryNetwork): void;
+}
+
+function isExpectedRequestError(e: unknown): boolean {
+  return e instanceof NodeError || e instanceof RaftError || e instanceof ConfChangeError ||
+    e instanceof RangeError;
+}
+
+/** One simulation run; use {@linkcode runSimulation}. */
+class Simulation {
+  readonly seed: number;
+  readonly options: SimOptions;
+  readonly profile: SimProfile;
+  readonly clock: SimClock = new SimClock();
+  readonly net: MemoryNetwork;
+  readonly inv: InvariantChecker;
+  readonly workload: Workload;
+  readonly slots: Map<NodeId, Slot> = new Map();
+  violation: InvariantViolation | undefined = undefined;
+  simError: unknown = undefined;
+  readonly faults: Record<FaultKind, number>;
+  readonly #rand: Prng;
+  readonly #faultRand: Prng;
+  readonly #adminRand: Prng;
+  #linkFaults: LinkFault[] = [];
+  #burstUntil = 0;
+  #faultsActive = true;
+  #adminBusy = false;
+  #latest: { index: Index; conf: ConfState };
+  readonly #everMember = new Set<NodeId>();
+  readonly #trace: string[] = [];
+  readonly #traceMax: number;
+  #restarts = 0;
+  #membershipChanges = 0;
+  #snapshotsSent = 0;
+  #compactions = 0;
+
+  constructor(options: SimOptions) {
+    this.seed = options.seed;
+    this.options = options;
+    this.#traceMax = options.traceLines ?? 60;
+    this.#rand = new Prng(options.seed);
+    const profileRand = this.#rand.fork();
+    this.profile = drawProfile(profileRand, options.nodes);
+    options.hooks?.profile?.(this.profile);
+    this.#faultRand = this.#rand.fork();
+    this.#adminRand = this.#rand.fork();
+    const p = this.profile;
+    this.faults = Object.fromEntries(faultKinds.map((k) => [k, 0])) as Record<FaultKind, number>;
+    this.net = new MemoryNetwork({
+      scheduler: this.clock.scheduler("net"),
+      seed: this.#rand.u32(),
+      codec: true,
+      dropRate: p.dropRate,
+      duplicateRate: p.duplicateRate,
+      delayMs: p.delayMs,
+      jitterMs: p.jitterMs,
+    });
+    this.inv = new InvariantChecker(
+      () => this.clock.now,
+      new KvStateMachine().digest(),
+      options.disabledInvariants,
+    );
+    const initial = Array.from({ length: p.nodes }, (_, i) => i + 1);
+    this.#latest = {
+      index: 0,
+      conf: {
+        voters: initial,
+        learners: [],
+        votersOutgoing: [],
+        learnersNext: [],
+        autoLeave: false,
+      },
+    };
+    for (const id of initial) this.#everMember.add(id);
+    const diskObserver: DiskObserver = {
+      onWrite: (node, op, view) => this.#guard(() => this.inv.observeWrite(node, op, view)),
+      onDurable: (node, ops, durable) =>
+        this.#guard(() => this.inv.observeDurable(node, ops, durable)),
+    };
+    for (let id = 1; id <= p.nodes + p.spares; id++) {
+      const tickMs = p.tickVariety ? this.#rand.pick([8, 10, 12]) : p.tickMs;
+      const rate = 1 + (this.#rand.next() * 2 - 1) * p.skew;
+      this.slots.set(id, {
+        id,
+        disk: new SimDisk(id, this.clock, this.#rand.fork(), {
+          latencyMs: p.diskLatencyMs,
+          jitterMs: p.diskJitterMs,
+          flushIntervalMs: p.flushIntervalMs,
+          crashKeepsPrefix: p.crashKeepsPrefix,
+          syncSnapshots: options.syncSnapshotInstalls ?? false,
+        }, diskObserver),
+        initial: id <= p.nodes,
+        state: "idle",
+        incarnation: 0,
+        raft: undefined,
+        sm: undefined,
+        storage: undefined,
+        transport: undefined,
+        tickMs,
+        rate,
+        restartAt: 0,
+        slowUntil: 0,
+      });
+    }
+    this.workload = new Workload(
+      {
+        clock: this.clock,
+        members: () => this.#members(),
+        node: (id) => this.#handle(id),
+      },
+      this.#rand.fork(),
+      {
+        clients: p.clients,
+        keys: p.keys,
+        thinkMs: p.thinkMs,
+        requestTimeoutMs: p.requestTimeoutMs,
+        opTimeoutMs: p.opTimeoutMs,
+        readShare: p.readShare,
+      },
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Bookkeeping
+
+  #note(line: string): void {
+    const l = `${this.clock.now.toFixed(3).padStart(10)} ${line}`;
+    this.#trace.push(l);
+    if (this.#trace.length > this.#traceMax) this.#trace.shift();
+    this.options.log?.(l);
+  }
+
+  /** Runs `fn`, recording (not throwing) a violation or a simulator error. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof InvariantViolation) this.violation ??= e;
+      else this.simError ??= e;
+    }
+  }
+
+  #fail(invariant: InvariantName, detail: string): void {
+    this.violation ??= new InvariantViolation(invariant, this.clock.now, detail);
+  }
+
+  #members(): NodeId[] {
+    const c = this.#latest.conf;
+    return [...new Set([...c.voters, ...c.learners, ...c.votersOutgoing])].sort((a, b) => a - b);
+  }
+
+  #isMember(id: NodeId): boolean {
+    const c = this.#latest.conf;
+    return c.voters.includes(id) || c.learners.includes(id) || c.votersOutgoing.includes(id) ||
+      c.learnersNext.includes(id);
+  }
+
+  #handle(id: NodeId): NodeHandle | undefined {
+    const s = this.slots.get(id);
+    if (s === undefined || s.state !== "running" || s.raft === undefined || s.sm === undefined) {
+      return undefined;
+    }
+    return { raft: s.raft, sm: s.sm };
+  }
+
+  /** The running node that leads the highest term, if any. */
+  #leader(): Slot | undefined {
+    let best: Slot | undefined;
+    let bestTerm = -1;
+    for (const s of this.slots.values()) {
+      if (s.state !== "running" || s.raft === undefined || s.raft.closed) continue;
+      const st = s.raft.status();
+      if (st.raftState === StateType.StateLeader && st.term > bestTerm) {
+        best = s;
+        bestTerm = st.term;
+      }
+    }
+    return best;
+  }
+
+  // -------------------------------------------------------------------------
+  // Node lifecycle
+
+  #transport(s: Slot, inc: number, storage: SimStorage): Transport {
+    const ep = this.net.connect(s.id);
+    const trace = this.clock.trace;
+    const id = s.id;
+    return {
+      start: (h: TransportHandler): void => {
+        ep.start({
+          id: h.id,
+          step: (m: Message): void => {
+            trace.int(m.type).int(m.from).int(m.to).num(m.term).num(m.index).int(inc);
+            if (m.type === MessageType.MsgSnap) this.#snapshotsSent++;
+            h.step(m);
+          },
+          reportUnreachable: (id: NodeId): void => h.reportUnreachable(id),
+          reportSnapshot: (id, status): void => h.reportSnapshot(id, status),
+        });
+      },
+      send: (ms: readonly Message[]): void => {
+        if (storage.dead) return;
+        this.#guard(() => {
+          for (const m of ms) this.inv.observeSend(id, m, s.disk.durable, storage.view);
+        });
+        ep.send(ms);
+        this.#maybeCrashAfterAck(s, ms);
+      },
+      close: (): void | Promise<void> => ep.close(),
+    };
+  }
+
+  #start(s: Slot): void {
+    if (s.state === "running" || s.state === "retired") return;
+    const inc = ++s.incarnation;
+    const id = s.id;
+    const storage = s.disk.open();
+    const ctx: HookContext = {
+      nodeId: id,
+      incarnation: inc,
+      rand: this.#rand.fork(),
+      clock: this.clock,
+    };
+    const hooks = this.options.hooks;
+    const observer: KvObserver = {
+      applied: (index, term, digest): void =>
+        this.#guard(() => this.inv.observeApplied(id, inc, index, term, digest)),
+      restored: (index, lastCommand, digest): void =>
+        this.#guard(() => this.inv.observeRestored(id, inc, index, lastCommand, digest)),
+    };
+    const sm = hooks?.stateMachine?.(observer, ctx) ?? new KvStateMachine(observer);
+    const nodeStorage = hooks?.storage?.(storage, ctx) ?? storage;
+    const durable: HardState = { ...s.disk.durable.hardState };
+    const empty = durable.term === 0 && durable.vote === 0 && durable.commit === 0 &&
+      s.disk.durable.lastIndex() === 0 && s.disk.durable.snap.metadata.index === 0;
+    const peers = s.initial && empty
+      ? Array.from({ length: this.profile.nodes }, (_, i) => i + 1)
+      : [];
+    this.#guard(() => this.inv.observeOpen(id, storage.view));
+    this.inv.observeStart(id, inc);
+    const transport = this.#transport(s, inc, storage);
+    s.state = "running";
+    s.storage = storage;
+    s.sm = sm;
+    s.transport = transport;
+    if (inc > 1) this.#restarts++;
+    this.#note(`start node ${id} (run ${inc}${peers.length > 0 ? ", bootstrap" : ""})`);
+    const p = this.profile;
+    const nodeRand = this.#rand.fork();
+    RaftNode.start<KvResult>({
+      id,
+      peers,
+      storage: nodeStorage,
+      transport,
+      stateMachine: sm,
+      scheduler: this.clock.scheduler(`n${id}`, s.rate),
+      rand: nodeRand.next,
+      tickMs: s.tickMs,
+      electionTick: p.electionTick,
+      heartbeatTick: p.heartbeatTick,
+      preVote: p.preVote,
+      checkQuorum: true,
+      requestTimeoutMs: p.requestTimeoutMs,
+      snapshotEntries: p.snapshotEntries,
+      snapshotCatchUpEntries: p.catchUpEntries,
+      maxSizePerMsg: p.maxSizePerMsg,
+      maxInflightMsgs: p.maxInflightMsgs,
+    }).then(
+      (raft) => {
+        if (s.incarnation !== inc || s.state !== "running") {
+          void raft.close();
+          return;
+        }
+        s.raft = raft;
+        this.#guard(() => this.inv.observeRestart(raft.status(), durable));
+        raft.on("leader", (e) => {
+          this.#guard(() => this.inv.observeLeader(id, e.leaderId, e.term));
+          if (e.leaderId === id) this.#note(`node ${id} leads term ${e.term}`);
+        });
+        raft.on("membership", (e) => {
+          if (e.index > this.#latest.index) {
+            this.#latest = { index: e.index, conf: structuredClone(e.confState) };
+            this.#note(
+              `membership at ${e.index}: voters ${e.confState.voters} learners ${e.confState.learners}${
+                e.confState.votersOutgoing.length > 0
+                  ? ` outgoing ${e.confState.votersOutgoing}`
+                  : ""
+              }`,
+            );
+          }
+        });
+        raft.on("snapshot", () => {
+          this.#compactions++;
+        });
+      },
+      (e) => {
+        this.#fail(
+          "node-failure",
+          `node ${id} failed to start: ${e instanceof Error ? e.message : e}`,
+        );
+      },
+    );
+  }
+
+  /** Crashes a node: unsynced writes are lost, in-flight requests fail. */
+  #crash(s: Slot, why: string): void {
+    if (s.state !== "running") return;
+    s.disk.crash();
+    const raft = s.raft;
+    s.transport?.close();
+    s.state = "down";
+    s.raft = undefined;
+    s.sm = undefined;
+    s.storage = undefined;
+    s.transport = undefined;
+    if (raft !== undefined) void raft.close();
+    this.#note(`${why} node ${s.id}`);
+  }
+
+  // -------------------------------------------------------------------------
+  // Faults
+
+  #scheduleFaultTick(): void {
+    this.clock.setTimeout(() => this.#faultTick(), this.profile.faultTickMs, "fault");
+  }
+
+  #faultTick(): void {
+    if (!this.#faultsActive) return;
+    this.#scheduleFaultTick();
+    const now = this.clock.now;
+    const r = this.#faultRand;
+    // Expire link faults and network bursts.
+    const before = this.#linkFaults.length;
+    this.#linkFaults = this.#linkFaults.filter((f) => f.until > now);
+    if (this.#linkFaults.length !== before) this.#applyLinks();
+    if (this.#burstUntil > 0 && this.#burstUntil <= now) this.#endBurst();
+    for (const s of this.slots.values()) {
+      if (s.disk.slowFactor !== 1 && s.slowUntil <= now) s.disk.slowFactor = 1;
+      if (s.state === "down" && s.restartAt <= now) this.#start(s);
+    }
+    const p = this.profile;
+    for (const kind of faultKinds) {
+      if (kind === "crash-after-ack") continue;
+      const rate = p.rates[kind];
+      if (rate > 0 && r.chance(rate * p.faultTickMs / 1000)) this.#inject(kind);
+    }
+  }
+
+  #applyLinks(): void {
+    this.net.heal();
+    for (const f of this.#linkFaults) f.apply(this.net);
+  }
+
+  #endBurst(): void {
+    const p = this.profile;
+    this.#burstUntil = 0;
+    this.net.setDropRate(p.dropRate);
+    this.net.setDuplicateRate(p.duplicateRate);
+    this.net.setDelay(p.delayMs, p.jitterMs);
+    this.#note("network burst ends");
+  }
+
+  #liveIds(): NodeId[] {
+    return [...this.slots.values()].filter((s) => s.state !== "retired" && s.state !== "idle")
+      .map((s) => s.id);
+  }
+
+  #inject(kind: FaultKind): void {
+    const r = this.#faultRand;
+    const now = this.clock.now;
+    const duration = r.uniform(100, 1500);
+    switch (kind) {
+      case "partition": {
+        const ids = r.shuffle(this.#liveIds());
+        if (ids.length < 2) return;
+        const k = r.range(1, ids.length - 1);
+        const a = ids.slice(0, k).sort((x, y) => x - y);
+        const b = ids.slice(k).sort((x, y) => x - y);
+        this.#linkFaults.push({ until: now + duration, apply: (net) => net.partition(a, b) });
+        this.#applyLinks();
+        this.#note(`partition [${a}] | [${b}] for ${duration.toFixed(0)} ms`);
+        break;
+      }
+      case "one-way": {
+        const ids = this.#liveIds();
+        if (ids.length < 2) return;
+        const links: [NodeId, NodeId][] = [];
+        const n = r.range(1, 3);
+        for (let i = 0; i < n; i++) {
+          const [x, y] = r.shuffle(ids);
+          links.push([x!, y!]);
+        }
+        this.#linkFaults.push({
+          until: now + duration,
+          apply: (net) => {
+            for (const [x, y] of links) net.cutLink(x, y);
+          },
+        });
+        this.#applyLinks();
+        this.#note(`cut links ${links.map(([x, y]) => `${x}->${y}`).join(" ")}`);
+        break;
+      }
+      case "isolate-leader": {
+        const l = this.#leader();
+        if (l === undefined) return;
+        this.#linkFaults.push({ until: now + duration, apply: (net) => net.isolate(l.id) });
+        this.#applyLinks();
+        this.#note(`isolate leader ${l.id} for ${duration.toFixed(0)} ms`);
+        break;
+      }
+      case "crash": {
+        const voters = this.#latest.conf.voters;
+        const down = voters.filter((id) => this.slots.get(id)?.state === "down").length;
+        const running = [...this.slots.values()].filter((s) => s.state === "running");
+        if (running.length === 0) return;
+        const l = this.#leader();
+        const victim = l !== undefined && r.chance(0.4) ? l : r.pick(running);
+        if (voters.includes(victim.id) && down + 1 > Math.floor((voters.length - 1) / 2)) return;
+        // Some restarts are immediate (a supervisor restarting the process).
+        const bounce = r.chance(0.3);
+        this.#crash(victim, bounce ? "bounce" : "crash");
+        victim.restartAt = now + (bounce ? r.uniform(0.5, 5) : r.uniform(20, 1500));
+        if (bounce) {
+          this.clock.setTimeout(
+            () => {
+              if (victim.state === "down") this.#start(victim);
+            },
+            victim.restartAt - now,
+            "fault",
+          );
+        }
+        break;
+      }
+      case "power-loss": {
+        // Every running node loses power at once; each comes back on its own.
+        const running = [...this.slots.values()].filter((s) => s.state === "running");
+        if (running.length === 0) return;
+        this.#note("power loss");
+        for (const s of running) {
+          this.#crash(s, "power loss:");
+          s.restartAt = now + r.uniform(20, 600);
+        }
+        break;
+      }
+      case "slow-disk": {
+        const ids = this.#liveIds();
+        if (ids.length === 0) return;
+        const s = this.slots.get(r.pick(ids))!;
+        s.disk.slowFactor = r.uniform(10, 80);
+        s.slowUntil = now + duration;
+        this.#note(`slow disk on node ${s.id} (x${s.disk.slowFactor.toFixed(0)})`);
+        break;
+      }
+      case "net-burst": {
+        if (this.#burstUntil > 0) return;
+        this.#burstUntil = now + duration;
+        const what = r.int(3);
+        if (what === 0) this.net.setDropRate(r.uniform(0.1, 0.5));
+        else if (what === 1) this.net.setDuplicateRate(r.uniform(0.1, 0.5));
+        else this.net.setDelay(r.uniform(5, 50), r.uniform(20, 150));
+        this.#note(`network burst (${["loss", "duplication", "delay"][what]})`);
+        break;
+      }
+      case "membership":
+        if (!this.#membership()) return;
+        break;
+      case "transfer": {
+        const l = this.#leader();
+        if (l === undefined || l.raft === undefined) return;
+        const others = this.#latest.conf.voters.filter((id) => id !== l.id);
+        if (others.length === 0) return;
+        const to = r.pick(others);
+        this.#note(`transfer leadership ${l.id} -> ${to}`);
+        l.raft.transferLeadership(to).catch((e) => this.#requestError(e));
+        break;
+      }
+    }
+    this.faults[kind]++;
+  }
+
+  /** The `crash-after-ack` fault: a node dies right after vouching for its state. */
+  #maybeCrashAfterAck(s: Slot, ms: readonly Message[]): void {
+    const p = this.profile.rates["crash-after-ack"];
+    if (p === 0 || !this.#faultsActive) return;
+    // Votes are rare and the classic moment to lose state: crash there more often.
+    let chance = 0;
+    for (const m of ms) {
+      if (m.reject) continue;
+      if (m.type === MessageType.MsgVoteResp) chance = Math.max(chance, Math.min(0.9, p * 100));
+      else if (m.type === MessageType.MsgAppResp) chance = Math.max(chance, p);
+    }
+    if (!this.#faultRand.chance(chance)) return;
+    const voters = this.#latest.conf.voters;
+    const down = voters.filter((id) => this.slots.get(id)?.state === "down").length;
+    if (voters.includes(s.id) && down + 1 > Math.floor((voters.length - 1) / 2)) return;
+    const inc = s.incarnation;
+    const downMs = this.#faultRand.uniform(0.5, 5);
+    this.clock.setTimeout(
+      () => {
+        if (s.incarnation !== inc || s.state !== "running" || !this.#faultsActive) return;
+        this.faults["crash-after-ack"]++;
+        this.#crash(s, "crash after ack:");
+        s.restartAt = this.clock.now + downMs;
+        this.clock.setTimeout(
+          () => {
+            if (s.state === "down") this.#start(s);
+          },
+          downMs,
+          "fault",
+        );
+      },
+      0,
+      "fault",
+    );
+  }
+
+  #requestError(e: unknown): void {
+    if (!isExpectedRequestError(e)) this.simError ??= e;
+  }
+
+  /** Starts a membership change through the leader; false when none fits now. */
+  #membership(): boolean {
+    if (this.#adminBusy) return false;
+    const conf = this.#latest.conf;
+    if (conf.votersOutgoing.length > 0) return false;
+    const l = this.#leader();
+    if (l === undefined || l.raft === undefined) return false;
+    const r = this.#adminRand;
+    const p = this.profile;
+    const minVoters = Math.max(3, p.nodes - 1);
+    const maxVoters = Math.min(7, p.nodes + 1);
+    const spares = [...this.slots.values()].filter((s) =>
+      !s.initial && !this.#everMember.has(s.id) && s.state !== "retired"
+    );
+    let change: Promise<unknown>;
+    let what: string;
+    const voterToReplace = conf.voters.length >= minVoters && spares.length > 0 && r.chance(0.25);
+    if (voterToReplace) {
+      // Two voter changes at once: through a joint configuration.
+      const s = spares[0]!;
+      if (s.state !== "running") this.#start(s);
+      const out = r.pick(conf.voters);
+      what = `replace voter ${out} by ${s.id} (joint)`;
+      change = l.raft.changeMembership([
+        { type: ConfChangeType.ConfChangeAddNode, nodeId: s.id },
+        { type: ConfChangeType.ConfChangeRemoveNode, nodeId: out },
+      ]);
+    } else if (conf.voters.length > minVoters && r.chance(0.15)) {
+      const id = r.pick(conf.voters);
+      what = `demote voter ${id}`;
+      change = l.raft.changeMembership([
+        { type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id },
+      ]);
+    } else if (conf.learners.length > 0 && r.chance(0.6)) {
+      const id = r.pick(conf.learners);
+      what = `promote ${id}`;
+      change = l.raft.promote(id);
+    } else if (conf.voters.length < maxVoters && spares.length > 0 && r.chance(0.6)) {
+      const s = spares[0]!;
+      if (s.state !== "running") this.#start(s);
+      const asLearner = r.chance(0.5);
+      what = `add ${asLearner ? "learner" : "voter"} ${s.id}`;
+      change = asLearner ? l.raft.addLearner(s.id) : l.raft.addVoter(s.id);
+    } else if (conf.voters.length > minVoters) {
+      const id = r.pick(conf.voters);
+      what = `remove voter ${id}`;
+      change = l.raft.removeNode(id);
+    } else if (conf.learners.length > 0) {
+      const id = r.pick(conf.learners);
+      what = `remove learner ${id}`;
+      change = l.raft.removeNode(id);
+    } else {
+      return false;
+    }
+    this.#note(`membership: ${what} (via leader ${l.id})`);
+    this.#adminBusy = true;
+    change.then(
+      () => {
+        this.#membershipChanges++;
+        this.#note(`membership: ${what} done`);
+      },
+      (e) => {
+        this.#requestError(e);
+        this.#note(`membership: ${what} failed: ${e instanceof Error ? e.name : e}`);
+      },
+    ).finally(() => {
+      this.#adminBusy = false;
+    });
+    return true;
+  }
+
+  /** Stops nodes that left the configuration; records members. */
+  #retire(): void {
+    for (const id of this.#members()) this.#everMember.add(id);
+    for (const s of this.slots.values()) {
+      if (s.state === "retired" || !this.#everMember.has(s.id) || this.#isMember(s.id)) continue;
+      if (s.state === "running") this.#crash(s, "retire removed");
+      s.state = "retired";
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Steps and checks
+
+  async #step(): Promise<void> {
+    const fired = await this.clock.step();
+    if (fired === undefined) throw new Error("Cannot step the simulation: no timer left");
+    this.#check();
+    if (this.workload.error !== undefined) this.simError ??= this.workload.error;
+  }
+
+  #check(): void {
+    this.#guard(() => {
+      const views = new Map<NodeId, { view: SimStorage["view"]; incarnation: number }>();
+      for (const s of this.slots.values()) {
+        if (s.state !== "running" || s.raft === undefined || s.storage === undefined) continue;
+        if (s.raft.closed) {
+          // Crashed nodes are no longer running: this one stopped on its own.
+          const err = s.raft.error;
+          this.#fail(
+            "node-failure",
+            `node ${s.id} stopped: ${err === undefined ? "closed" : `${err.name}: ${err.message}`}`,
+          );
+          continue;
+        }
+        this.inv.observeStatus(s.raft.status(), s.incarnation);
+        views.set(s.id, { view: s.storage.view, incarnation: s.incarnation });
+      }
+      this.inv.checkLeaders(views);
+      this.#retire();
+    });
+  }
+
+  #stop(): boolean {
+    return this.violation !== undefined || this.simError !== undefined;
+  }
+
+  /** Runs steps while `cont()` holds, for at most `ms` of virtual time; false on timeout. */
+  async #runWhile(cont: () => boolean, ms: number): Promise<boolean> {
+    const end = this.clock.now + ms;
+    while (cont() && !this.#stop()) {
+      const due = this.clock.peekDue();
+      if (due === undefined || due > end) return false;
+      await this.#step();
+    }
+    return !cont();
+  }
+
+  /** Heals every fault, then checks that the cluster recovers. */
+  async #liveness(): Promise<void> {
+    this.#faultsActive = false;
+    this.#linkFaults = [];
+    this.net.heal();
+    this.net.setDropRate(0);
+    this.net.setDuplicateRate(0);
+    this.net.setDelay(this.profile.delayMs, this.profile.jitterMs);
+    this.#burstUntil = 0;
+    for (const s of this.slots.values()) {
+      s.disk.slowFactor = 1;
+      if (s.state === "down") this.#start(s);
+    }
+    this.#note("faults healed");
+    const bound = this.options.livenessMs ?? 10_000;
+    // A probe whose outcome is unknown (a timeout, a crashed node) is not
+    // retried as such (it might apply twice): the next try writes a new value.
+    let result: boolean | undefined;
+    const deadline = this.clock.now + bound;
+    const probe = async (): Promise<boolean> => {
+      for (let k = 1; this.clock.now < deadline; k++) {
+        if (await this.workload.probe("live", `probe${k}`, deadline - this.clock.now)) return true;
+      }
+      return false;
+    };
+    probe().then((ok) => {
+      result = ok;
+    }, (e) => {
+      this.simError ??= e;
+    });
+    const settled = await this.#runWhile(() => result === undefined, bound + 1000);
+    if (this.#stop()) return;
+    if (!settled || result !== true) {
+      this.#fail(
+        "liveness",
+        `no proposal committed within ${bound} ms after the faults healed`,
+      );
+      return;
+    }
+    this.#note("liveness: probe committed");
+    const l = this.#leader();
+    const target = l?.raft?.status().commit ?? this.inv.maxCommitted;
+    const lagging = (): Slot[] =>
+      this.#members().map((id) => this.slots.get(id)!).filter((s) =>
+        s.state !== "running" || s.raft === undefined || s.raft.status().applied < target
+      );
+    const caughtUp = await this.#runWhile(() => lagging().length > 0, bound);
+    if (this.#stop()) return;
+    if (!caughtUp) {
+      const s = lagging()[0]!;
+      this.#fail(
+        "liveness",
+        `member ${s.id} did not apply up to ${target} within ${bound} ms after the faults healed (${
+          s.raft === undefined ? s.state : `applied ${s.raft.status().applied}`
+        })`,
+      );
+    }
+  }
+
+  /** Stops the clients and waits for their operations to end. */
+  async #drain(): Promise<void> {
+    this.workload.stop();
+    const bound = this.profile.opTimeoutMs + this.profile.requestTimeoutMs + 1000;
+    const done = await this.#runWhile(() => this.workload.inFlight > 0, bound);
+    if (!done && !this.#stop()) {
+      this.#fail(
+        "liveness",
+        `${this.workload.inFlight} client operations did not end within ${bound} ms`,
+      );
+    }
+  }
+
+  #checkHistory(): CheckResult {
+    const report = checkOperations(kvModel, this.workload.history, {
+      stepsMax: this.options.checkerStepsMax ?? 50_000_000,
+    });
+    this.inv.checks++;
+    if (report.result === "illegal" && report.explanation !== undefined) {
+      this.#fail(
+        "linearizability",
+        `the history of key ${report.explanation.key} is not linearizable:\n${
+          formatExplanation(report.explanation)
+        }`,
+      );
+    }
+    return report.result;
+  }
+
+  /** Runs the whole simulation. */
+  async run(): Promise<SimResult> {
+    const wall0 = performance.now();
+    let lin: CheckResult | "skipped" = "skipped";
+    try {
+      for (const s of this.slots.values()) if (s.initial) this.#start(s);
+      this.workload.start();
+      this.#scheduleFaultTick();
+      while (this.clock.fired < this.options.steps && !this.#stop()) await this.#step();
+      if (!this.#stop()) await this.#liveness();
+      if (!this.#stop()) await this.#drain();
+      if (!this.#stop() && !this.options.skipLinearizability) lin = this.#checkHistory();
+    } catch (e) {
+      this.simError ??= e;
+    } finally {
+      for (const s of this.slots.values()) {
+        if (s.state === "running") this.#crash(s, "shutdown");
+      }
+      this.net.close();
+      this.clock.clear();
+    }
+    const wallMs = performance.now() - wall0;
+    const ns = this.net.stats;
+    let lostWrites = 0;
+    for (const s of this.slots.values()) lostWrites += s.disk.stats.lostWrites;
+    const v = this.violation;
+    const result: SimResult = {
+      seed: this.seed,
+      steps: this.options.steps,
+      profile: this.profile,
+      ok: v === undefined && this.simError === undefined && lin !== "illegal",
+      linearizability: lin,
+      traceHash: this.clock.trace.hex,
+      stats: {
+        virtualMs: this.clock.now,
+        steps: this.clock.fired,
+        wallMs,
+        faults: this.faults,
+        elections: this.inv.elections,
+        invariantChecks: this.inv.checks,
+        ops: { ...this.workload.stats },
+        messages: ns,
+        snapshotsSent: this.#snapshotsSent,
+        compactions: this.#compactions,
+        restarts: this.#restarts,
+        membershipChanges: this.#membershipChanges,
+        lostWrites,
+      },
+      trace: this.#trace.slice(),
+      history: this.workload.history,
+    };
+    if (v !== undefined) {
+      result.violation = { invariant: v.invariant, message: v.message, time: v.time };
+    }
+    if (this.simError !== undefined) {
+      const e = this.simError;
+      result.simError = e instanceof Error
+        ? `${e.name}: ${e.message}\n${e.stack ?? ""}`
+        : String(e);
+    }
+    return result;
+  }
+}
+
+/**
+ * Runs one simulation.
+ *
+ * @param options The seed, the number of steps, and test-only hooks.
+ * @returns The outcome: violation (if any), verdict, counters, trace hash.
+ */
+export function runSimulation(options: SimOptions): Promise<SimResult> {
+  return new Simulation(options).run();
+}
+
+/**
+ * One line summarizing a run.
+ *
+ * @param r The run's result.
+ * @returns The line.
+ */
+export function formatSummary(r: SimResult): string {
+  const s = r.stats;
+  const faults = faultKinds.filter((k) => s.faults[k] > 0).map((k) => `${k}=${s.faults[k]}`)
+    .join(" ");
+  const verdict = r.violation !== undefined
+    ? `VIOLATION ${r.violation.invariant}`
+    : r.simError !== undefined
+    ? "SIMULATOR ERROR"
+    : `linearizability=${r.linearizability}`;
+  return `seed ${r.seed}: ${r.profile.nodes} nodes, ${
+    (s.virtualMs / 1000).toFixed(2)
+  } s virtual, ${s.steps} steps, ` +
+    `${s.ops.started} ops (${s.ops.completed} ok, ${s.ops.indeterminate} indeterminate), ` +
+    `elections=${s.elections} checks=${s.invariantChecks} restarts=${s.restarts} snapshots=${s.snapshotsSent} ` +
+    `faults[${faults}] ${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
+}
+
+/**
+ * The failure report of a run: seed, violated property (with the checker's
+ * explanation for a linearizability violation) and the last trace lines.
+ *
+ * @param r A failed run's result.
+ * @returns Multi-line text.
+ */
+export function formatFailure(r: SimResult): string {
+  const lines = [
+    `FAILED seed ${r.seed} (replay: deno task sim --seed ${r.seed} --steps ${r.steps})`,
+  ];
+  if (r.violation !== undefined) lines.push(r.violation.message);
+  if (r.simError !== undefined) lines.push(`simulator error: ${r.simError}`);
+  lines.push("last events:", ...r.trace.map((l) => `  ${l}`));
+  return lines.join("\n");
+}

@@ -1,0 +1,69 @@
+/**
+ * The simulator in CI: a bounded sweep of seeds that must all pass (every
+ * invariant, liveness after healing, a linearizable history), and the
+ * determinism the simulator rests on: a seed replays its run event for
+ * event.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ciSweep, sweepTimeoutMs } from "./_sweep.ts";
+import { faultKinds, formatFailure, formatSummary, runSimulation, type SimResult } from "./sim.ts";
+
+/** What must be equal between two runs of one seed. */
+function fingerprint(r: SimResult): unknown {
+  const { wallMs: _, ...stats } = r.stats;
+  return { traceHash: r.traceHash, stats, ok: r.ok, lin: r.linearizability, trace: r.trace };
+}
+
+test("runSimulation() replays a seed event for event", { timeout: 60_000 }, async () => {
+  for (const seed of [3, 11]) {
+    const a = await runSimulation({ seed, steps: 4000 });
+    const b = await runSimulation({ seed, steps: 4000 });
+    assert.ok(a.ok, formatFailure(a));
+    assert.ok(a.stats.steps >= 4000);
+    assert.deepEqual(fingerprint(b), fingerprint(a), `seed ${seed} did not replay`);
+  }
+});
+
+test("runSimulation() runs differ between seeds", { timeout: 60_000 }, async () => {
+  const a = await runSimulation({ seed: 21, steps: 2000 });
+  const b = await runSimulation({ seed: 22, steps: 2000 });
+  assert.notEqual(a.traceHash, b.traceHash);
+});
+
+test(
+  `runSimulation() passes seeds ${ciSweep.first}..${ciSweep.last} of ${ciSweep.steps} steps`,
+  { timeout: sweepTimeoutMs },
+  async () => {
+    const wall0 = performance.now();
+    const results: SimResult[] = [];
+    const failures: string[] = [];
+    for (let seed = ciSweep.first; seed <= ciSweep.last; seed++) {
+      const r = await runSimulation({ seed, steps: ciSweep.steps });
+      results.push(r);
+      if (!r.ok || r.linearizability !== "ok") {
+        failures.push(`${formatSummary(r)}\n${formatFailure(r)}`);
+      }
+    }
+    const minutes = (performance.now() - wall0) / 60_000;
+    const sum = (f: (r: SimResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+    const ops = sum((r) => r.stats.ops.started);
+    console.log(
+      `sim sweep: ${results.length} seeds, ${ops} operations, ${
+        (sum((r) => r.stats.virtualMs) / 1000).toFixed(0)
+      } s virtual in ${(minutes * 60).toFixed(1)} s: ${
+        (results.length / minutes).toFixed(0)
+      } seeds/min, ${(ops / minutes).toFixed(0)} ops/min`,
+    );
+    assert.deepEqual(failures, []);
+    // The sweep exercised what it claims to.
+    for (const k of faultKinds) assert.ok(sum((r) => r.stats.faults[k]) > 0, `no ${k} fault`);
+    assert.ok(sum((r) => r.stats.restarts) > 0, "no restart");
+    assert.ok(sum((r) => r.stats.snapshotsSent) > 0, "no snapshot sent");
+    assert.ok(sum((r) => r.stats.compactions) > 0, "no compaction");
+    assert.ok(sum((r) => r.stats.lostWrites) > 0, "no crash lost a write");
+    assert.ok(sum((r) => r.stats.ops.indeterminate) > 0, "no indeterminate operation");
+    assert.ok(results.some((r) => r.profile.nodes === 7), "no 7-node cluster");
+  },
+);
