@@ -66,7 +66,7 @@ function leaderRefusedBelowFirstIndex(): { sm: Raft; pr2: Progress } {
 }
 
 test("Raft leader records the pending snapshot it sends (TestSendingSnapshotSetPendingSnapshot)", () => {
-  const { sm, pr2 } = leaderRefusedBelowFirstIndex();
+  const { pr2 } = leaderRefusedBelowFirstIndex();
   assert.equal(pr2.pendingSnapshot, 11);
   assert.equal(pr2.state, ProgressState.StateSnapshot);
 });
@@ -253,7 +253,7 @@ test("Raft.restore() ignores an old snapshot but fast-forwards commit to a known
 });
 
 test("Raft leader sends a snapshot to a follower behind its first index (TestProvideSnap)", () => {
-  const { sm, pr2 } = leaderRefusedBelowFirstIndex();
+  const { sm } = leaderRefusedBelowFirstIndex();
   const msgs = readMessages(sm);
   assert.equal(msgs.length, 1);
   assert.equal(msgs[0]!.type, MessageType.MsgSnap);
