@@ -13,6 +13,17 @@
  *    our `bench/main.ts` on Deno and on Bun (each in its own process,
  *    `--json`), with the same sizes as run.sh; then M1 on both runtimes;
  *
+ * 4. W4 (durable, SQLite) is among the workloads of step 3; its runs also
+ *    measure the disk's bare sync rate (`main.ts --probe-syncs`), shown in a
+ *    table of their own;
+ * 5. with `--w5` or `--with-etcd-server`: W5 (`bench/kv_http.ts`, three
+ *    kv_server processes on Bun, then on Deno, loaded over HTTP), and with
+ *    `--with-etcd-server` first the etcd server anchor,
+ *    `shared/anchors/etcd-server-bench/run.sh` (3-member and 1-member etcd
+ *    clusters on loopback; it apt-installs etcd on first use; run with
+ *    `CHECK_PERF=0`, about 1 min quick, 4 min full). Both are off by
+ *    default because they take minutes;
+ *
  * then prints a table: workload, anchor figure, ours on Deno, ours on Bun,
  * and the ratios. Medians throughout. Ratios use the Go runs made right
  * next to ours (the machines are shared and noisy); run.sh's own figure is
@@ -22,8 +33,11 @@
  * `--runs R` (measured runs per workload, default 5, quick 3), `--no-go`,
  * `--no-coaty` (skip an anchor; its column stays empty), `--go-log FILE`
  * (reuse a captured run.sh log instead of running run.sh; the binary must
- * exist from an earlier run), `--runtimes deno,bun`. Env `ANCHORS_DIR`
- * overrides the anchors' location (default `../shared/anchors`).
+ * exist from an earlier run), `--runtimes deno,bun`, `--w5`,
+ * `--with-etcd-server`, `--etcd-log FILE` (reuse a captured
+ * etcd-server-bench log), `--only W4,W5` (only rows whose name starts with
+ * one of these; M1 is skipped unless listed). Env `ANCHORS_DIR` overrides
+ * the anchors' location (default `../shared/anchors`).
  *
  * @module
  */
@@ -32,6 +46,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import type { KvHttpResult } from "./kv_http.ts";
 import type { JsonResult } from "./main.ts";
 import { formatRate, spread } from "./stats.ts";
 
@@ -40,12 +55,18 @@ const anchors = process.env.ANCHORS_DIR ?? join(root, "..", "shared", "anchors")
 const scratch = "/tmp/raftts-bench";
 const anchorDir = join(scratch, "anchor");
 const raftanchor = join(anchorDir, "bin", "raftanchor");
+const raftwal = join(anchorDir, "raftwal");
 
 /** Median figures of one workload on one runtime or anchor. */
 interface Figures {
   perSec: number;
   meanUs: number;
   p99Us: number;
+  /** W4: median of the runs' bare sync rates (in place) and of the ratios to them. */
+  fsyncPerSec?: number;
+  perFsync?: number;
+  fsyncAppendPerSec?: number;
+  perAppendFsync?: number;
 }
 
 /** One row of the table. */
@@ -62,6 +83,8 @@ interface Row {
   coatyBatch?: number;
   /** The target ratio against Go, when the issue sets one. */
   target?: number;
+  /** W4 batch 1: the target ratio against the bare fsync rate measured in the same run. */
+  fsyncTarget?: number;
 }
 
 interface CompareArgs {
@@ -71,6 +94,10 @@ interface CompareArgs {
   coaty: boolean;
   goLog: string | undefined;
   runtimes: string[];
+  w5: boolean;
+  etcdServer: boolean;
+  etcdLog: string | undefined;
+  only: string[] | undefined;
 }
 
 function parseCompareArgs(argv: readonly string[]): CompareArgs {
@@ -81,6 +108,10 @@ function parseCompareArgs(argv: readonly string[]): CompareArgs {
     coaty: true,
     goLog: undefined,
     runtimes: ["deno", "bun"],
+    w5: false,
+    etcdServer: false,
+    etcdLog: undefined,
+    only: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -90,6 +121,12 @@ function parseCompareArgs(argv: readonly string[]): CompareArgs {
     else if (arg === "--runs") a.runs = Number(argv[++i]);
     else if (arg === "--go-log") a.goLog = argv[++i];
     else if (arg === "--runtimes") a.runtimes = (argv[++i] ?? "").split(",");
+    else if (arg === "--w5") a.w5 = true;
+    else if (arg === "--with-etcd-server") a.etcdServer = a.w5 = true;
+    else if (arg === "--etcd-log") {
+      a.etcdLog = argv[++i];
+      a.w5 = true;
+    } else if (arg === "--only") a.only = (argv[++i] ?? "").split(",");
     else throw new RangeError(`Cannot parse arguments: unknown ${JSON.stringify(arg)}`);
   }
   if (a.runs === 0) a.runs = a.quick ? 3 : 5;
@@ -151,6 +188,14 @@ function rows(quick: boolean): Row[] {
     args: [...r.args, "--slab-payloads"],
   });
   const w1 = cluster("W2 cluster3 b1 w1", 20000, 1, 1, "");
+  // W4: W1 with the log in SQLite; Go's -fsync writes a file per Ready.
+  const durable = (n: number, b: number): Row => ({
+    name: `W4 durable b${b}`,
+    args: ["W4", "--n", `${n / s}`, "--batch", `${b}`],
+    goArgs: ["-mode", "single", "-n", `${n / s}`, "-batch", `${b}`, "-fsync", "-dir", raftwal],
+    goLabel: `single n=${n / s} batch=${b} size=128 propmsg=false fsync=true`,
+    ...(b === 1 ? { fsyncTarget: 1 / 1.2 } : { target: 1.0 }),
+  });
   return [
     single(200000, 1),
     slab(single(200000, 1)),
@@ -160,6 +205,8 @@ function rows(quick: boolean): Row[] {
     cluster("W2 cluster3 b64 w1024", 200000, 64, 1024, ""),
     cluster("W2p propmsg b64 w1024", 200000, 64, 1024, "propmsg"),
     cluster("W3 codec b64 w1024", 200000, 64, 1024, "codec"),
+    durable(2000, 1),
+    durable(100000, 64),
     // coaty's bench.js proposes `batch` entries, then pumps until quiet:
     // our closest workload is window = batch. N as in bench.js (fixed).
     {
@@ -266,6 +313,7 @@ function medians(rs: readonly { per_sec: number; mean_us: number; p99_us: number
 
 /** Runs the raftanchor binary run.sh built, for one workload. */
 function runGoBinary(goArgs: string[], runs: number): Figures {
+  if (goArgs.includes("-fsync")) mkdirSync(raftwal, { recursive: true });
   const r = spawnSync(raftanchor, [...goArgs, "-runs", `${runs}`, "-json"], {
     encoding: "utf8",
     maxBuffer: 16 * 1024 * 1024,
@@ -323,7 +371,15 @@ function runOurs(runtime: string, args: string[], runs: number): {
     throw new Error(`${runtime} bench/main.ts ${args.join(" ")} failed:\n${r.stderr}`);
   }
   const results = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as JsonResult);
-  return { figures: medians(results), results };
+  const figures = medians(results);
+  const probed = results.filter((x) => x.fsync_per_sec !== undefined);
+  if (probed.length > 0) {
+    figures.fsyncPerSec = spread(probed.map((x) => x.fsync_per_sec!)).median;
+    figures.perFsync = spread(probed.map((x) => x.per_fsync!)).median;
+    figures.fsyncAppendPerSec = spread(probed.map((x) => x.fsync_append_per_sec!)).median;
+    figures.perAppendFsync = spread(probed.map((x) => x.per_sec / x.fsync_append_per_sec!)).median;
+  }
+  return { figures, results };
 }
 
 function ratio(ours: Figures | undefined, anchor: number | undefined): string {
@@ -339,6 +395,115 @@ function rate(f: Figures | undefined): string {
   return f === undefined ? "-" : formatRate(f.perSec);
 }
 
+/** Median figures of an etcd-server-bench SUMMARY line. */
+interface EtcdFigures {
+  perSec: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Parses etcd-server-bench SUMMARY lines: label -> median figures. */
+function parseEtcdSummaries(text: string): Map<string, EtcdFigures> {
+  const m = new Map<string, EtcdFigures>();
+  const med = String.raw`[\d.]+ \/ ([\d.]+) \/ [\d.]+`;
+  const re = new RegExp(
+    String
+      .raw`^SUMMARY (.+?) \(\d+ runs\) \| puts\/s min\/med\/max ${med} \| mean_ms ${med} \| p50_ms ${med} \| p99_ms ${med}`,
+    "gm",
+  );
+  for (const x of text.matchAll(re)) {
+    m.set(x[1]!, {
+      perSec: Number(x[2]),
+      meanMs: Number(x[3]),
+      p50Ms: Number(x[4]),
+      p99Ms: Number(x[5]),
+    });
+  }
+  return m;
+}
+
+/** Runs the etcd server anchor (or reads a captured log); its SUMMARY figures by label. */
+async function runEtcdServer(a: CompareArgs): Promise<Map<string, EtcdFigures>> {
+  if (a.etcdLog !== undefined) {
+    log(`etcd: reading ${a.etcdLog}`);
+    return parseEtcdSummaries(readFileSync(a.etcdLog, "utf8"));
+  }
+  const logFile = join(scratch, `etcd-server-bench${a.quick ? "-quick" : ""}.log`);
+  const script = join(anchors, "etcd-server-bench", "run.sh");
+  log(
+    `etcd: ${script}${
+      a.quick ? " quick" : ""
+    } CHECK_PERF=0 (log: ${logFile}; first use apt-installs etcd)`,
+  );
+  const t0 = performance.now();
+  const text = await runLogged(
+    "bash",
+    a.quick ? [script, "quick"] : [script],
+    scratch,
+    { ANCHOR_DIR: anchorDir, CHECK_PERF: "0" },
+    logFile,
+    (l) => {
+      if (l.startsWith("===") || l.startsWith("SUMMARY")) log(`  [etcd] ${l}`);
+    },
+  );
+  log(`etcd: run.sh done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return parseEtcdSummaries(text);
+}
+
+/** W5 medians of one server runtime at one concurrency. */
+interface KvFigures {
+  perSec: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  runs: number;
+  errors: number;
+}
+
+/**
+ * Runs bench/kv_http.ts with servers on `runtime`; figures by concurrency.
+ * The load client runs on Bun, whose fetch costs a third of Deno's CPU per
+ * request (measured): on two cores the client competes with the servers.
+ */
+function runKvHttpBench(runtime: string, a: CompareArgs): Map<number, KvFigures> {
+  const script = join(root, "bench", "kv_http.ts");
+  const r = spawnSync(
+    bin("bun"),
+    [
+      script,
+      "--runtime",
+      runtime,
+      "--json",
+      ...(a.quick ? ["--quick"] : []),
+    ],
+    { cwd: root, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+  );
+  if (r.status !== 0) throw new Error(`bench/kv_http.ts --runtime ${runtime} failed:\n${r.stderr}`);
+  const rs = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l) as KvHttpResult
+  );
+  const out = new Map<number, KvFigures>();
+  for (const c of new Set(rs.map((x) => x.concurrency))) {
+    const x = rs.filter((y) => y.concurrency === c);
+    const med = (k: "per_sec" | "mean_ms" | "p50_ms" | "p99_ms"): number =>
+      spread(x.map((y) => y[k])).median;
+    out.set(c, {
+      perSec: med("per_sec"),
+      meanMs: med("mean_ms"),
+      p50Ms: med("p50_ms"),
+      p99Ms: med("p99_ms"),
+      runs: x.length,
+      errors: x.reduce((s, y) => s + y.errors, 0),
+    });
+  }
+  return out;
+}
+
+function selected(a: CompareArgs, name: string): boolean {
+  return a.only === undefined || a.only.some((p) => name.startsWith(p));
+}
+
 /**
  * Runs the comparison and prints the table (markdown) on stdout; progress
  * goes to stderr.
@@ -352,9 +517,11 @@ export async function compare(argv: readonly string[]): Promise<void> {
   const goScript = a.go ? await runGoScript(a) : new Map<string, Figures>();
   const goBinary = a.go && existsSync(raftanchor);
   if (a.go && !goBinary) log(`go: ${raftanchor} missing; using run.sh's figures only`);
-  const coaty = a.coaty ? await runCoaty() : new Map<number, number>();
+  const table = rows(a.quick).filter((r) => selected(a, r.name));
+  const coaty = a.coaty && table.some((r) => r.coatyBatch !== undefined)
+    ? await runCoaty()
+    : new Map<number, number>();
 
-  const table = rows(a.quick);
   const goNext = new Map<string, Figures>();
   const ours = new Map<string, Map<string, Figures>>();
   for (const row of table) {
@@ -373,10 +540,26 @@ export async function compare(argv: readonly string[]): Promise<void> {
   }
   const m1 = new Map<string, JsonResult>();
   const m1n = a.quick ? 200_000 : 1_000_000;
-  for (const rt of a.runtimes) {
-    const { results } = runOurs(rt, ["M1", "--n", `${m1n}`], 1);
-    m1.set(rt, results[0]!);
-    log(`  [${rt}] M1: rss growth ${results[0]!.rss_growth}`);
+  if (selected(a, "M1")) {
+    for (const rt of a.runtimes) {
+      const { results } = runOurs(rt, ["M1", "--n", `${m1n}`], 1);
+      m1.set(rt, results[0]!);
+      log(`  [${rt}] M1: rss growth ${results[0]!.rss_growth}`);
+    }
+  }
+  const etcd = a.etcdServer || a.etcdLog !== undefined
+    ? await runEtcdServer(a)
+    : new Map<string, EtcdFigures>();
+  const kv = new Map<string, Map<number, KvFigures>>();
+  if (a.w5) {
+    for (const rt of ["bun", "deno"]) {
+      log(`W5: bench/kv_http.ts --runtime ${rt}${a.quick ? " --quick" : ""}`);
+      const f = runKvHttpBench(rt, a);
+      kv.set(rt, f);
+      for (const [c, x] of f) {
+        log(`  [w5 ${rt}] c${c}: ${formatRate(x.perSec)} puts/s, p99 ${x.p99Ms} ms`);
+      }
+    }
   }
 
   const [d, b] = [a.runtimes[0] ?? "deno", a.runtimes[1] ?? "bun"];
@@ -390,6 +573,7 @@ export async function compare(argv: readonly string[]): Promise<void> {
     "|---|---|---|---|---|---|---|---|",
   );
   const latRows: string[] = [];
+  const diskRows: string[] = [];
   for (const row of table) {
     const o = ours.get(row.name)!;
     if (row.goLabel !== undefined) {
@@ -417,18 +601,91 @@ export async function compare(argv: readonly string[]): Promise<void> {
           } | |`,
       );
     }
+    for (const rt of [d, b]) {
+      const f = o.get(rt);
+      if (f?.fsyncPerSec === undefined) continue;
+      diskRows.push(
+        `| ${row.name} | ${rt} | ${rate(f)} | ${formatRate(f.fsyncPerSec)} | ` +
+          `${f.perFsync!.toFixed(2)}× | ${formatRate(f.fsyncAppendPerSec!)} | ` +
+          `${f.perAppendFsync!.toFixed(2)}× | ${
+            row.fsyncTarget === undefined ? "" : `≥ ${row.fsyncTarget.toFixed(2)}×`
+          } |`,
+      );
+    }
+  }
+  if (kv.size > 0) {
+    const e3 = (label: string): EtcdFigures | undefined => etcd.get(`3-member ${label}`);
+    const w5Rows: [string, number, EtcdFigures | undefined, string, number | undefined][] = [
+      ["W5 kv-http c1", 1, e3("seq c1x1 leader"), "etcd 3 members, 1 client (gRPC)", undefined],
+      ["W5 kv-http c100", 100, e3("c10x100 leader"), "etcd 3 members, 100 clients (gRPC)", 1.0],
+      ["W5 kv-http c1", 1, e3("http c1 leader"), "etcd 3 members, HTTP gateway, 1", undefined],
+      [
+        "W5 kv-http c100",
+        100,
+        e3("http c100 leader"),
+        "etcd 3 members, HTTP gateway, 100",
+        undefined,
+      ],
+    ];
+    for (const [name, c, e, anchor, target] of w5Rows) {
+      if (e === undefined && etcd.size > 0) continue;
+      const fb = kv.get("bun")?.get(c);
+      const fd = kv.get("deno")?.get(c);
+      const rr = (f: KvFigures | undefined): string =>
+        f === undefined || e === undefined ? "-" : `${(f.perSec / e.perSec).toFixed(2)}×`;
+      out.push(
+        `| ${name} | ${e === undefined ? "(no etcd run)" : anchor} | ${
+          e === undefined ? "-" : formatRate(e.perSec)
+        } | ${fd === undefined ? "-" : formatRate(fd.perSec)} | ${
+          fb === undefined ? "-" : formatRate(fb.perSec)
+        } | ${rr(fd)} | ${rr(fb)} | ${
+          target === undefined ? "" : `≥ ${target.toFixed(1)}×, p99 ≤`
+        } |`,
+      );
+      latRows.push(
+        `| ${name} vs ${e === undefined ? "-" : anchor} | ${
+          e === undefined ? "-" : `${e.meanMs} ms / ${e.p99Ms} ms`
+        } | ${fd === undefined ? "-" : `${fd.meanMs} ms / ${fd.p99Ms} ms`} | ${
+          fb === undefined ? "-" : `${fb.meanMs} ms / ${fb.p99Ms} ms`
+        } |`,
+      );
+    }
+  }
+  if (kv.size > 0) {
+    out.push(
+      "",
+      "W5 rows: puts/s of three kv_server processes whose runtime is the column's (the load " +
+        "client is Bun's fetch in both), against etcd's 3-member rows of the same kind; " +
+        "the target row compares with etcd's gRPC putbench (10 connections, 100 clients).",
+    );
+  }
+  if (diskRows.length > 0) {
+    out.push(
+      "",
+      "W4 against the disk: entries/s over the bare sync rate measured around each run (4 KiB " +
+        "rewritten in place + fdatasync, as bench/sqlite_append.ts; and appended, as " +
+        "raftanchor -mode fsync); medians of the per-run ratios:",
+      "",
+      "| workload | runtime | entries/s | bare fsync in place /s | ratio | bare fsync append /s | ratio | target |",
+      "|---|---|---|---|---|---|---|---|",
+      ...diskRows,
+    );
   }
   out.push(
     "",
-    `Latency, mean / p99 µs (propose -> leader sees it committed):`,
+    `Latency, mean / p99 µs (propose -> leader sees it committed; W5: request -> response):`,
     "",
-    `| workload | etcd raft Go | ours ${d} | ours ${b} |`,
+    `| workload | anchor | ours ${d} | ours ${b} |`,
     "|---|---|---|---|",
     ...latRows,
-    "",
-    `M1 (W2 b64 w1024, ${formatRate(m1n)} entries; RSS / heap MB after a full GC, every 10%):`,
-    "",
   );
+  if (m1.size > 0) {
+    out.push(
+      "",
+      `M1 (W2 b64 w1024, ${formatRate(m1n)} entries; RSS / heap MB after a full GC, every 10%):`,
+      "",
+    );
+  }
   for (const [rt, r] of m1) {
     const pts = (r.memory ?? []).map(([e, rss, heap]) => `${formatRate(e)} ${rss}/${heap}`);
     const g = r.rss_growth === undefined ? "-" : `${(r.rss_growth * 100).toFixed(1)}%`;

@@ -9,14 +9,24 @@
  * ```
  *
  * Workloads (`../../shared/BENCH.md`): `W1` = `--mode single`, `W2` =
- * `--mode cluster3`, `W2p` = W2 `--propmsg`, `W3` = W2 `--codec`, `M1` = W2
- * with 1M entries by default and memory sampled every 10% of the run.
+ * `--mode cluster3`, `W2p` = W2 `--propmsg`, `W3` = W2 `--codec`, `W4` = W1
+ * `--fsync` (the log in our SQLite storage, synced before every advance),
+ * `M1` = W2 with 1M entries by default and memory sampled every 10% of the
+ * run, `disk` = `--mode fsync` (bare write + fdatasync, Go's disk probe).
  * Flags take one or two dashes, `--flag value` or `--flag=value`:
- * `--mode single|cluster3`, `--n` (200000; M1 1000000), `--batch` (64),
- * `--window` (1024), `--size` (128), `--runs` (3), `--warmup` (1),
- * `--propmsg`, `--codec`, `--label`, `--json`, `--mem-samples` (0; M1 10),
+ * `--mode single|cluster3|fsync`, `--n` (200000; M1 1000000; with `--fsync`
+ * 2000 at batch 1, else 100000 single / 50000 cluster3; fsync mode 1000),
+ * `--batch` (64), `--window` (1024), `--size` (128), `--runs` (3),
+ * `--warmup` (1), `--propmsg`, `--codec`, `--fsync`, `--dir` (the database
+ * files; a fresh temporary directory by default), `--fsync-size` (4096),
+ * `--label`, `--json`; and ours: `--mem-samples` (0; M1 10),
  * `--slab-payloads` (payloads as views into 1 MiB slabs instead of one
- * `new Uint8Array` per entry, which is what the Go anchor does).
+ * `new Uint8Array` per entry, which is what the Go anchor does), `--gc`,
+ * `--probe-syncs` (with `--fsync`: bare syncs measured around every run,
+ * half before and half after, in place and appending; default 1000, 0 for
+ * none), `--overwrite` (fsync mode: rewrite the block in place instead of
+ * appending), `--sqlite-pragmas "a=1;b=2"` (with `--fsync`: PRAGMAs run on
+ * each fresh database before the storage opens it; for experiments).
  *
  * Prints one line per measured run and a SUMMARY line (min / median / max),
  * or with `--json` one JSON object per run and nothing else.
@@ -24,7 +34,17 @@
  * @module
  */
 
+import { mkdirSync } from "node:fs";
 import process from "node:process";
+import {
+  type FsyncMode,
+  type FsyncProbeResult,
+  joinProbes,
+  makeTempDir,
+  probeFsync,
+  removeDir,
+  sqliteDriverName,
+} from "./_disk.ts";
 import { formatRate, round1, spread } from "./stats.ts";
 import {
   collectGarbage,
@@ -34,15 +54,33 @@ import {
   type WorkloadOptions,
 } from "./workloads.ts";
 
-/** The workload names of BENCH.md that this driver runs. */
-export const workloadNames = ["W1", "W2", "W2p", "W3", "M1"] as const;
+/** The workload names of BENCH.md that this driver runs (`disk`: Go's `-mode fsync`). */
+export const workloadNames = ["W1", "W2", "W2p", "W3", "W4", "M1", "disk"] as const;
 /** A workload name. */
 export type WorkloadName = typeof workloadNames[number];
 
+/** `raftanchor`'s modes: the workloads' two plus the bare disk probe. */
+export type BenchMode = Mode | "fsync";
+
 /** Parsed command line. */
-export interface BenchArgs extends WorkloadOptions {
+export interface BenchArgs
+  extends Omit<WorkloadOptions, "mode" | "fsync" | "dir" | "sqlitePragmas"> {
   /** The workload name (derived from the flags when none is given). */
   workload: WorkloadName;
+  /** `single`, `cluster3`, or `fsync` (the bare disk probe). */
+  mode: BenchMode;
+  /** Keep the log in SQLite, synced before every advance (W4). */
+  fsync: boolean;
+  /** Where the database files (or the probe's file) go; undefined: a fresh temporary directory. */
+  dir: string | undefined;
+  /** fsync mode and probes: bytes written before each fdatasync. */
+  fsyncSize: number;
+  /** fsync mode: rewrite the block in place instead of appending. */
+  overwrite: boolean;
+  /** With `fsync`: bare syncs measured around each run (half before, half after), per way. */
+  probeSyncs: number;
+  /** With `fsync`: PRAGMAs run on each fresh database first (`;`-separated; experiments). */
+  sqlitePragmas: string[];
   /** Measured runs. */
   runs: number;
   /** Unmeasured warm-up runs. */
@@ -61,7 +99,7 @@ export interface JsonResult {
   runtime: string;
   runtime_version: string;
   label: string;
-  mode: Mode;
+  mode: BenchMode;
   run: number;
   n: number;
   batch: number;
@@ -93,17 +131,64 @@ export interface JsonResult {
   memory?: [number, number, number][];
   /** M1: RSS at the end over RSS at 20% of the run, minus 1 (0.05 = +5%). */
   rss_growth?: number;
+  /** The log is in SQLite (W4). */
+  fsync: boolean;
+  /** With `fsync`: the SQLite driver (`node:sqlite` or `bun:sqlite`). */
+  driver?: string;
+  /** With `fsync`: wall time spent in `SqliteStorage.save`, seconds. */
+  persist_seconds?: number;
+  /** With `fsync`: the bare sync rate around this run (4 KiB rewritten in place + fdatasync), /s. */
+  fsync_per_sec?: number;
+  /** Its median latency, µs. */
+  fsync_p50_us?: number;
+  /** With `fsync`: the bare sync rate appending (as `raftanchor -mode fsync`), /s. */
+  fsync_append_per_sec?: number;
+  /** Committed entries per second over `fsync_per_sec` (W4 batch 1: the share of the disk's limit). */
+  per_fsync?: number;
+  /** Synced writes per second over `fsync_per_sec`. */
+  syncs_per_fsync?: number;
 }
 
-const usage =
-  "usage: main.ts [W1|W2|W2p|W3|M1] [--mode single|cluster3] [--n N] [--batch B] [--window W] " +
-  "[--size S] [--runs R] [--warmup K] [--propmsg] [--codec] [--mem-samples M] [--slab-payloads] " +
-  "[--label L] [--json]";
+/** The bare sync rates measured around one W4 run. */
+export interface ProbePair {
+  /** 4 KiB rewritten in place + fdatasync. */
+  overwrite: FsyncProbeResult;
+  /** 4 KiB appended + fdatasync (`raftanchor -mode fsync`). */
+  append: FsyncProbeResult;
+}
 
-const booleanFlags = new Set(["propmsg", "codec", "json", "slab-payloads", "gc"]);
-const numberFlags = new Set(["n", "batch", "window", "size", "runs", "warmup", "mem-samples"]);
-const stringFlags = new Set(["mode", "label"]);
-const unsupportedFlags = new Set(["fsync", "dir", "fsync-size"]);
+/** One measured run. */
+export interface MeasuredRun extends RunResult {
+  /** With `fsync` and `probeSyncs > 0`: the bare sync rates around the run. */
+  probe?: ProbePair;
+}
+
+const usage = "usage: main.ts [W1|W2|W2p|W3|W4|M1|disk] [--mode single|cluster3|fsync] [--n N] " +
+  "[--batch B] [--window W] [--size S] [--runs R] [--warmup K] [--propmsg] [--codec] [--fsync] " +
+  "[--dir D] [--fsync-size B] [--probe-syncs P] [--overwrite] [--sqlite-pragmas P] [--mem-samples M] " +
+  "[--slab-payloads] [--gc] [--label L] [--json]";
+
+const booleanFlags = new Set([
+  "propmsg",
+  "codec",
+  "json",
+  "slab-payloads",
+  "gc",
+  "fsync",
+  "overwrite",
+]);
+const numberFlags = new Set([
+  "n",
+  "batch",
+  "window",
+  "size",
+  "runs",
+  "warmup",
+  "mem-samples",
+  "fsync-size",
+  "probe-syncs",
+]);
+const stringFlags = new Set(["mode", "label", "dir", "sqlite-pragmas"]);
 
 function parseBool(name: string, v: string): boolean {
   if (v === "true" || v === "1") return true;
@@ -144,11 +229,6 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     const eq = body.indexOf("=");
     const name = eq >= 0 ? body.slice(0, eq) : body;
     let value = eq >= 0 ? body.slice(eq + 1) : undefined;
-    if (unsupportedFlags.has(name)) {
-      throw new RangeError(
-        `Cannot use --${name}: the durable workload (W4) is not implemented yet`,
-      );
-    }
     if (booleanFlags.has(name)) {
       bools.set(name, value === undefined ? true : parseBool(name, value));
       continue;
@@ -172,34 +252,74 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   }
 
   const modeFlag = strs.get("mode");
-  if (modeFlag !== undefined && modeFlag !== "single" && modeFlag !== "cluster3") {
-    throw new RangeError(`Cannot use --mode ${modeFlag}: expected single or cluster3`);
+  if (
+    modeFlag !== undefined && modeFlag !== "single" && modeFlag !== "cluster3" &&
+    modeFlag !== "fsync"
+  ) {
+    throw new RangeError(`Cannot use --mode ${modeFlag}: expected single, cluster3 or fsync`);
   }
-  const mode: Mode = modeFlag ??
-    (workload === undefined || workload === "W1" ? "single" : "cluster3");
-  if (workload !== undefined && (workload === "W1") !== (mode === "single")) {
+  const mode: BenchMode = modeFlag ??
+    (workload === undefined || workload === "W1" || workload === "W4"
+      ? "single"
+      : workload === "disk"
+      ? "fsync"
+      : "cluster3");
+  const expected: BenchMode | undefined = workload === undefined
+    ? undefined
+    : workload === "W1" || workload === "W4"
+    ? "single"
+    : workload === "disk"
+    ? "fsync"
+    : "cluster3";
+  if (expected !== undefined && expected !== mode) {
     throw new RangeError(`Cannot run ${workload} with --mode ${mode}`);
   }
+  let fsync = bools.get("fsync") ?? workload === "W4";
+  if (workload === "W4") fsync = true;
+  if (mode === "fsync") fsync = false;
   let propMsg = bools.get("propmsg") ?? workload === "W2p";
   let codec = bools.get("codec") ?? workload === "W3";
-  if (mode === "single") codec = false;
+  if (mode !== "cluster3") codec = false;
   if (workload === undefined) {
-    workload = mode === "single" ? "W1" : propMsg ? "W2p" : codec ? "W3" : "W2";
+    workload = mode === "fsync"
+      ? "disk"
+      : mode === "single"
+      ? (fsync ? "W4" : "W1")
+      : propMsg
+      ? "W2p"
+      : codec
+      ? "W3"
+      : "W2";
   }
+  if (workload === "W1" && fsync) workload = "W4";
   if (workload === "W2p") propMsg = true;
   if (workload === "W3") codec = true;
   const isM1 = workload === "M1";
 
-  const n = nums.get("n") ?? (isM1 ? 1_000_000 : 200_000);
-  if (n < 1) throw new RangeError("Cannot run: --n must be at least 1");
   const size = Math.max(8, nums.get("size") ?? 128);
   const batch = Math.max(1, nums.get("batch") ?? 64);
   const window = Math.max(batch, nums.get("window") ?? 1024);
+  // Durable runs take run.sh's sizes by default: a disk sync costs ~0.2 ms.
+  const defaultN = mode === "fsync"
+    ? 1000
+    : fsync
+    ? (batch === 1 ? 2000 : mode === "single" ? 100_000 : 50_000)
+    : isM1
+    ? 1_000_000
+    : 200_000;
+  const n = nums.get("n") ?? defaultN;
+  if (n < 1) throw new RangeError("Cannot run: --n must be at least 1");
+  const fsyncSize = Math.max(1, nums.get("fsync-size") ?? 4096);
+  const overwrite = bools.get("overwrite") ?? false;
+  const dir = strs.get("dir");
   const memorySamples = nums.get("mem-samples") ?? (isM1 ? 10 : 0);
+  const fsyncTag = fsync ? " fsync=true" : "";
   const label = strs.get("label") ??
-    (mode === "single"
-      ? `${workload} single n=${n} batch=${batch} size=${size} propmsg=${propMsg}`
-      : `${workload} cluster3 n=${n} batch=${batch} window=${window} size=${size} codec=${codec} propmsg=${propMsg}`);
+    (mode === "fsync"
+      ? `disk fsync n=${n} write=${fsyncSize}B+fdatasync ${overwrite ? "overwrite" : "append"}`
+      : mode === "single"
+      ? `${workload} single n=${n} batch=${batch} size=${size} propmsg=${propMsg}${fsyncTag}`
+      : `${workload} cluster3 n=${n} batch=${batch} window=${window} size=${size} codec=${codec} propmsg=${propMsg}${fsyncTag}`);
   return {
     workload,
     mode,
@@ -211,6 +331,14 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     propMsg,
     memorySamples,
     freshPayloads: !(bools.get("slab-payloads") ?? false),
+    fsync,
+    dir,
+    fsyncSize,
+    overwrite,
+    probeSyncs: nums.get("probe-syncs") ?? 1000,
+    sqlitePragmas: (strs.get("sqlite-pragmas") ?? "").split(";").map((p) => p.trim()).filter((
+      p,
+    ) => p !== ""),
     runs: nums.get("runs") ?? 3,
     warmup: nums.get("warmup") ?? 1,
     label,
@@ -250,7 +378,7 @@ function rssGrowth(r: RunResult, n: number): number | undefined {
  * @param r The figures.
  * @returns The JSON object printed by `--json`.
  */
-export function toJson(a: BenchArgs, run: number, r: RunResult): JsonResult {
+export function toJson(a: BenchArgs, run: number, r: MeasuredRun): JsonResult {
   const rt = runtimeInfo();
   const j: JsonResult = {
     workload: a.workload,
@@ -281,20 +409,40 @@ export function toJson(a: BenchArgs, run: number, r: RunResult): JsonResult {
     heap_mb: round1(r.heapMb),
     stored_entries: r.storedEntries,
     max_rss_mb: round1((process.resourceUsage().maxRSS * 1024) / 1e6), // maxRSS is in KiB
+    fsync: a.fsync,
   };
   if (r.memory.length > 0) {
     j.memory = r.memory.map((s) => [s.entries, round1(s.rssMb), round1(s.heapMb)]);
     const g = rssGrowth(r, a.n);
     if (g !== undefined) j.rss_growth = Math.round(g * 1000) / 1000;
   }
+  if (a.fsync) {
+    j.driver = sqliteDriverName();
+    j.persist_seconds = Math.round(r.persistSeconds * 1e4) / 1e4;
+  }
+  if (r.probe !== undefined) {
+    const bare = r.probe.overwrite.perSec;
+    j.fsync_per_sec = Math.round(bare);
+    j.fsync_p50_us = r.probe.overwrite.p50Us;
+    j.fsync_append_per_sec = Math.round(r.probe.append.perSec);
+    j.per_fsync = Math.round((r.perSec / bare) * 1000) / 1000;
+    j.syncs_per_fsync = Math.round((r.syncs / r.seconds / bare) * 1000) / 1000;
+  }
   return j;
 }
 
-function textLine(a: BenchArgs, run: number, r: RunResult): string {
-  return `run ${run}: ${a.label} | ${r.perSec.toFixed(0)} /s | mean ${r.meanUs.toFixed(1)}us ` +
+function textLine(a: BenchArgs, run: number, r: MeasuredRun): string {
+  let line = `run ${run}: ${a.label} | ${r.perSec.toFixed(0)} /s | mean ${r.meanUs.toFixed(1)}us ` +
     `p50 ${r.p50Us.toFixed(1)}us p99 ${r.p99Us.toFixed(1)}us max ${r.maxUs.toFixed(1)}us | ` +
     `readies ${r.readies} msgs ${r.msgs} syncs ${r.syncs} | ${r.seconds.toFixed(3)}s ` +
     `rss ${r.rssMb.toFixed(0)}MB heap ${r.heapMb.toFixed(0)}MB`;
+  if (a.fsync) line += ` | ${sqliteDriverName()} save ${r.persistSeconds.toFixed(3)}s`;
+  if (r.probe !== undefined) {
+    const bare = r.probe.overwrite.perSec;
+    line += ` | bare fsync ${bare.toFixed(0)}/s (append ${r.probe.append.perSec.toFixed(0)}/s)` +
+      ` | ${(r.perSec / bare).toFixed(3)} entries per bare fsync`;
+  }
+  return line;
 }
 
 function memoryLine(a: BenchArgs, r: RunResult): string {
@@ -308,14 +456,58 @@ function memoryLine(a: BenchArgs, r: RunResult): string {
   return `  memory (entries rss/heap MB): ${pts.join(", ")}${growth}`;
 }
 
-function summaryLine(label: string, rs: readonly RunResult[]): string {
-  const fmt = (f: (r: RunResult) => number, digits: number): string => {
+function summaryLine(label: string, rs: readonly MeasuredRun[]): string {
+  const fmt = (f: (r: MeasuredRun) => number, digits: number): string => {
     const s = spread(rs.map(f));
     return `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}`;
   };
-  return `SUMMARY ${label} | per_sec min/med/max ${fmt((r) => r.perSec, 0)}` +
+  let line = `SUMMARY ${label} | per_sec min/med/max ${fmt((r) => r.perSec, 0)}` +
     ` | mean_us ${fmt((r) => r.meanUs, 1)} | p50_us ${fmt((r) => r.p50Us, 1)}` +
     ` | p99_us ${fmt((r) => r.p99Us, 1)} | rss_mb ${fmt((r) => r.rssMb, 0)}`;
+  if (rs.every((r) => r.probe !== undefined)) {
+    line += ` | bare_fsync_per_sec ${fmt((r) => r.probe!.overwrite.perSec, 0)}` +
+      ` | append_fsync_per_sec ${fmt((r) => r.probe!.append.perSec, 0)}` +
+      ` | per_fsync ${fmt((r) => r.perSec / r.probe!.overwrite.perSec, 3)}`;
+  }
+  return line;
+}
+
+/** The bare disk probe (`--mode fsync`) as a run. */
+function diskRun(a: BenchArgs, dir: string): MeasuredRun {
+  const cpu0 = process.cpuUsage();
+  const p = probeFsync(dir, a.n, a.fsyncSize, a.overwrite ? "overwrite" : "append");
+  const cpu = process.cpuUsage(cpu0);
+  const m = process.memoryUsage();
+  return {
+    entries: p.syncs,
+    seconds: p.seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    perSec: p.perSec,
+    meanUs: p.meanUs,
+    p50Us: p.p50Us,
+    p99Us: p.p99Us,
+    maxUs: p.maxUs,
+    readies: 0,
+    msgs: 0,
+    syncs: p.syncs,
+    persistSeconds: 0,
+    rssMb: m.rss / 1e6,
+    heapMb: m.heapUsed / 1e6,
+    memory: [],
+    storedEntries: 0,
+  };
+}
+
+/** Measures the bare sync rates: in place and appending, half of the syncs each time. */
+function probeHalf(
+  a: BenchArgs,
+  dir: string,
+  order: FsyncMode[],
+): Map<FsyncMode, FsyncProbeResult> {
+  const m = new Map<FsyncMode, FsyncProbeResult>();
+  const half = Math.max(1, Math.floor(a.probeSyncs / 2));
+  for (const mode of order) m.set(mode, probeFsync(dir, half, a.fsyncSize, mode));
+  return m;
 }
 
 /**
@@ -325,37 +517,75 @@ function summaryLine(label: string, rs: readonly RunResult[]): string {
  * @param print Where lines go (stdout by default).
  * @returns The measured runs.
  */
-export function main(
+export async function main(
   argv: readonly string[],
   print: (line: string) => void = (l) => console.log(l),
-): RunResult[] {
+): Promise<MeasuredRun[]> {
   const a = parseArgs(argv);
   const rt = runtimeInfo();
-  if (!a.json) print(`# ${rt.name} ${rt.version} ${process.platform}/${process.arch}`);
-  if (a.gc && !collectGarbage()) {
-    console.error("warning: --gc has no effect: run Deno with --v8-flags=--expose-gc");
-  }
-  const results: RunResult[] = [];
-  for (let i = 0; i < a.warmup + a.runs; i++) {
-    if (a.gc) collectGarbage();
-    const r = runWorkload(a);
-    if (i < a.warmup) continue;
-    const run = i - a.warmup + 1;
-    results.push(r);
-    if (a.json) {
-      print(JSON.stringify(toJson(a, run, r)));
-    } else {
-      print(textLine(a, run, r));
-      if (r.memory.length > 0) print(memoryLine(a, r));
+  const onDisk = a.fsync || a.mode === "fsync";
+  const tempDir = onDisk && a.dir === undefined;
+  const dir = onDisk ? (a.dir ?? makeTempDir("raft-ts-bench-")) : undefined;
+  if (dir !== undefined && !tempDir) mkdirSync(dir, { recursive: true });
+  try {
+    if (!a.json) {
+      print(
+        `# ${rt.name} ${rt.version} ${process.platform}/${process.arch}` +
+          (a.fsync ? ` ${sqliteDriverName()}` : "") + (dir !== undefined ? ` dir=${dir}` : ""),
+      );
     }
+    if (a.gc && !collectGarbage()) {
+      console.error("warning: --gc has no effect: run Deno with --v8-flags=--expose-gc");
+    }
+    const wo: WorkloadOptions = {
+      mode: a.mode === "cluster3" ? "cluster3" : "single",
+      n: a.n,
+      batch: a.batch,
+      window: a.window,
+      size: a.size,
+      codec: a.codec,
+      propMsg: a.propMsg,
+      freshPayloads: a.freshPayloads,
+      memorySamples: a.memorySamples,
+      sqlitePragmas: a.sqlitePragmas,
+      fsync: a.fsync,
+      ...(dir !== undefined ? { dir } : {}),
+    };
+    const results: MeasuredRun[] = [];
+    for (let i = 0; i < a.warmup + a.runs; i++) {
+      if (a.gc) collectGarbage();
+      const measured = i >= a.warmup;
+      const probing = measured && a.fsync && a.probeSyncs > 0;
+      // Bracket the run: in place then appending before, the reverse after.
+      const before = probing ? probeHalf(a, dir!, ["overwrite", "append"]) : undefined;
+      const r: MeasuredRun = a.mode === "fsync" ? diskRun(a, dir!) : await runWorkload(wo);
+      const after = probing ? probeHalf(a, dir!, ["append", "overwrite"]) : undefined;
+      if (!measured) continue;
+      if (before !== undefined && after !== undefined) {
+        r.probe = {
+          overwrite: joinProbes([before.get("overwrite")!, after.get("overwrite")!]),
+          append: joinProbes([before.get("append")!, after.get("append")!]),
+        };
+      }
+      const run = i - a.warmup + 1;
+      results.push(r);
+      if (a.json) {
+        print(JSON.stringify(toJson(a, run, r)));
+      } else {
+        print(textLine(a, run, r));
+        if (r.memory.length > 0) print(memoryLine(a, r));
+      }
+    }
+    if (!a.json && results.length > 0) print(summaryLine(a.label, results));
+    return results;
+  } finally {
+    if (tempDir) removeDir(dir!);
   }
-  if (!a.json && results.length > 0) print(summaryLine(a.label, results));
-  return results;
 }
 
 if (import.meta.main) {
   try {
-    main(process.argv.slice(2));
+    await main(process.argv.slice(2));
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     console.error(e.message);

@@ -20,12 +20,12 @@
  * @module
  */
 
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { type Entry, newEntry } from "../core/types.ts";
 import { openSqliteDatabase, openSqliteStorage } from "../adapters/sqlite/mod.ts";
+import { FsyncFile, makeTempDir, removeDatabase, removeDir, sqliteDriverName } from "./_disk.ts";
 
 /** The figures of one measured loop. */
 export interface AppendResult {
@@ -52,9 +52,10 @@ const batches = [1, 16, 256] as const;
 
 function runtimeName(): string {
   const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
-  if (g.Bun !== undefined) return `bun ${g.Bun.version} (bun:sqlite)`;
-  if (g.Deno !== undefined) return `deno ${g.Deno.version.deno} (node:sqlite)`;
-  return `node ${process.versions.node} (node:sqlite)`;
+  const driver = sqliteDriverName();
+  if (g.Bun !== undefined) return `bun ${g.Bun.version} (${driver})`;
+  if (g.Deno !== undefined) return `deno ${g.Deno.version.deno} (${driver})`;
+  return `node ${process.versions.node} (${driver})`;
 }
 
 function percentile(sortedMs: Float64Array, p: number): number {
@@ -112,28 +113,20 @@ function result(c: Case, base: Case): AppendResult {
 
 /**
  * The bare fsync rate: rewrites 4 KiB at the start of a file and
- * `fdatasync`s it.
+ * `fdatasync`s it (`_disk.ts`, mode `overwrite`).
  *
  * @param dir A directory on the disk to measure.
  * @returns The case.
  */
 function fdatasyncCase(dir: string): Case {
-  const file = join(dir, "fsync.bin");
-  const fd = openSync(file, "w");
-  const block = new Uint8Array(4096).fill(0x5a);
+  const file = new FsyncFile(dir, 4096, "overwrite");
   return {
     name: "fdatasync",
     batch: 0,
     samples: [],
     roundRates: [],
-    op(): void {
-      writeSync(fd, block, 0, block.length, 0);
-      fdatasyncSync(fd);
-    },
-    close(): void {
-      closeSync(fd);
-      rmSync(file, { force: true });
-    },
+    op: () => file.sync(),
+    close: () => file.close(),
   };
 }
 
@@ -168,7 +161,7 @@ async function appendCase(dir: string, batch: number): Promise<Case> {
     },
     close(): void {
       storage.close();
-      for (const suffix of ["", "-wal", "-shm"]) rmSync(file + suffix, { force: true });
+      removeDatabase(file);
     },
   };
 }
@@ -255,7 +248,7 @@ function parseArgs(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const dir = mkdtempSync(join(args.dir ?? tmpdir(), "raft-sqlite-bench-"));
+  const dir = makeTempDir("raft-sqlite-bench-", args.dir);
   try {
     const version = await sqliteVersion(dir);
     const results = await benchSqliteAppend(dir, args.seconds, args.rounds);
@@ -282,7 +275,7 @@ async function main(): Promise<void> {
       console.log(`${r.name}: ${r.perFdatasync.toFixed(2)} saves per bare fdatasync`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeDir(dir);
   }
 }
 

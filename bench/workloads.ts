@@ -10,6 +10,12 @@
  *   node with a Ready handles it, then every queued message is stepped.
  *   `propMsg` (W2p) proposes the batch as one MsgProp; `codec` (W3) encodes
  *   and decodes every message on the way.
+ * - `fsync` (W4 with `single`): the same loops with each node's log in
+ *   our SQLite storage (`adapters/sqlite`, one file per node in `dir`),
+ *   which makes every Ready durable (one transaction, synced) before
+ *   `advance`; Raft reads its log back from that storage. `raftanchor`
+ *   `-fsync` instead writes each Ready to a plain file, fdatasyncs it and
+ *   keeps the log in MemoryStorage.
  *
  * Bootstrap: a snapshot at index 1 holding the voters; electionTick 10,
  * heartbeatTick 1, maxSizePerMsg 1 MiB, maxInflightMsgs 256, silent logger,
@@ -17,11 +23,13 @@
  * number plus one. Latency runs from the `propose` call to the Ready in which
  * the leader sees the entry committed. MemoryStorage is compacted to
  * applied - keep once applied passes the last compaction + 2 * keep (keep =
- * max(10000, 4 * window) in cluster3, 10000 in single).
+ * max(10000, 4 * window) in cluster3, 10000 in single); with `fsync` the
+ * SQLite log is compacted the same way (one more transaction each time).
  *
  * @module
  */
 
+import { join } from "node:path";
 import process from "node:process";
 import { decodeMessage, encodeMessageInto, sizeOfMessage } from "../core/codec.ts";
 import { CompactedError, StepPeerNotFoundError } from "../core/errors.ts";
@@ -41,6 +49,8 @@ import {
   type Ready,
   StateType,
 } from "../core/types.ts";
+import { openSqliteDatabase, SqliteStorage } from "../adapters/sqlite/mod.ts";
+import { removeDatabase } from "./_disk.ts";
 import { latencyStats } from "./stats.ts";
 
 /** The driver modes of `raftanchor` that exist here. */
@@ -73,6 +83,18 @@ export interface WorkloadOptions {
    * runtime exposes one, and its cost is part of the measured time.
    */
   memorySamples: number;
+  /**
+   * Keep each node's log in SQLite (`adapters/sqlite`), synced before every
+   * `advance` (W4; `raftanchor -fsync`).
+   */
+  fsync?: boolean;
+  /** With `fsync`: the directory of the database files (`node-<id>.db`, removed after the run). */
+  dir?: string;
+  /**
+   * With `fsync`: PRAGMAs run on each fresh connection before the storage
+   * opens it (for experiments, e.g. `wal_autocheckpoint=4000`).
+   */
+  sqlitePragmas?: readonly string[];
 }
 
 /** One memory sample of an M1 run. */
@@ -111,8 +133,10 @@ export interface RunResult {
   readies: number;
   /** Messages delivered. */
   msgs: number;
-  /** Disk syncs (always 0: these workloads are in memory). */
+  /** Synced writes (with `fsync`: one SQLite transaction per Ready that had something to persist). */
   syncs: number;
+  /** With `fsync`: wall time spent in `SqliteStorage.save`, seconds. */
+  persistSeconds: number;
   /** Resident set size at the end of the run, MB. */
   rssMb: number;
   /** Used JavaScript heap at the end of the run, MB. */
@@ -162,20 +186,37 @@ function memoryNow(): { rssMb: number; heapMb: number } {
 class BenchNode {
   readonly id: number;
   readonly rn: RawNode;
-  readonly ms: MemoryStorage;
+  /** The in-memory log (W1-W3), or undefined with `fsync`. */
+  readonly ms: MemoryStorage | undefined;
+  /** The durable log (W4), or undefined. */
+  readonly sql: SqliteStorage | undefined;
   applied = 1;
   lastCompacted = 1;
+  /** Time spent in `SqliteStorage.save`, ms. */
+  persistMs = 0;
 
-  constructor(id: number, voters: number[]) {
+  /**
+   * Creates a node bootstrapped from a snapshot at index 1 carrying the
+   * voters, on MemoryStorage or (when `sql` is given) on SQLite.
+   */
+  constructor(id: number, voters: number[], sql?: SqliteStorage) {
     this.id = id;
-    this.ms = new MemoryStorage();
+    const snap = newSnapshot({ index: 1, term: 1, confState: newConfState({ voters }) });
+    let storage: MemoryStorage | SqliteStorage;
+    if (sql !== undefined) {
+      this.sql = sql;
+      storage = sql;
+    } else {
+      this.ms = new MemoryStorage();
+      storage = this.ms;
+    }
     // Bootstrap through storage: a snapshot at index 1 carrying the voters.
-    this.ms.applySnapshot(newSnapshot({ index: 1, term: 1, confState: newConfState({ voters }) }));
+    storage.applySnapshot(snap);
     this.rn = new RawNode({
       id,
       electionTick,
       heartbeatTick,
-      storage: this.ms,
+      storage,
       applied: 1,
       maxSizePerMsg,
       maxInflightMsgs,
@@ -183,31 +224,97 @@ class BenchNode {
     });
   }
 
-  /** Persists a Ready's state to MemoryStorage (no disk in these workloads). */
-  persist(rd: Ready): void {
-    if (!isEmptyHardState(rd.hardState)) this.ms.setHardState(rd.hardState);
+  /**
+   * Persists a Ready's state: to MemoryStorage, or with `fsync` in one
+   * synced SQLite transaction.
+   *
+   * @returns The number of synced writes made (0 or 1).
+   */
+  persist(rd: Ready): number {
+    const sql = this.sql;
+    if (sql !== undefined) {
+      const hardState = isEmptyHardState(rd.hardState) ? undefined : rd.hardState;
+      const snapshot = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot)
+        ? rd.snapshot
+        : undefined;
+      if (hardState === undefined && rd.entries.length === 0 && snapshot === undefined) return 0;
+      const t0 = performance.now();
+      sql.save({ hardState, entries: rd.entries, snapshot, mustSync: rd.mustSync });
+      this.persistMs += performance.now() - t0;
+      return 1;
+    }
+    const ms = this.ms!;
+    if (!isEmptyHardState(rd.hardState)) ms.setHardState(rd.hardState);
     // Never happens here (no follower falls behind a compaction), kept for safety.
-    if (!isEmptySnap(rd.snapshot)) this.ms.applySnapshot(rd.snapshot!);
-    if (rd.entries.length > 0) this.ms.append(rd.entries);
+    if (!isEmptySnap(rd.snapshot)) ms.applySnapshot(rd.snapshot!);
+    if (rd.entries.length > 0) ms.append(rd.entries);
+    return 0;
   }
 
-  /** The entries MemoryStorage holds. */
+  /** The entries the storage holds. */
   storedEntries(): number {
-    return this.ms.lastIndex() - this.ms.firstIndex() + 1;
+    const s = this.sql ?? this.ms!;
+    return s.lastIndex() - s.firstIndex() + 1;
   }
 
-  /** Keeps MemoryStorage bounded, like a real node taking snapshots. */
+  /** Keeps the log bounded, like a real node taking snapshots. */
   compact(keep: number): void {
     if (this.applied > this.lastCompacted + keep * 2) {
       const idx = this.applied - keep;
       try {
-        this.ms.compact(idx);
+        (this.sql ?? this.ms!).compact(idx);
       } catch (e) {
         if (!(e instanceof CompactedError)) throw e;
       }
       this.lastCompacted = idx;
     }
   }
+}
+
+/** The database file of node `id` in `dir`. */
+function databasePath(dir: string, id: number): string {
+  return join(dir, `node-${id}.db`);
+}
+
+/**
+ * Opens fresh SQLite storages for the given nodes (W4), removing any old
+ * files of the same names first.
+ *
+ * @param o The options (`fsync` and `dir`).
+ * @param ids The node IDs.
+ * @returns One storage per ID, or `undefined` without `fsync`.
+ */
+async function openStorages(
+  o: WorkloadOptions,
+  ids: readonly number[],
+): Promise<SqliteStorage[] | undefined> {
+  if (o.fsync !== true) return undefined;
+  if (o.dir === undefined) throw new RangeError("Cannot run with fsync: no dir given");
+  const out: SqliteStorage[] = [];
+  try {
+    for (const id of ids) {
+      const path = databasePath(o.dir, id);
+      removeDatabase(path);
+      const db = await openSqliteDatabase(path);
+      for (const p of o.sqlitePragmas ?? []) db.exec(`PRAGMA ${p}`);
+      out.push(new SqliteStorage(db, { path }));
+    }
+  } catch (e) {
+    closeStorages(o, ids, out);
+    throw e;
+  }
+  return out;
+}
+
+/** Closes the storages and removes their files. */
+function closeStorages(
+  o: WorkloadOptions,
+  ids: readonly number[],
+  storages: readonly SqliteStorage[] | undefined,
+): void {
+  if (storages === undefined) return;
+  for (const s of storages) s.close();
+  for (const id of ids) removeDatabase(databasePath(o.dir!, id));
 }
 
 /** Proposal times and commit latencies, indexed by sequence number. */
@@ -358,6 +465,7 @@ function finish(
   committed: number,
   readies: number,
   msgs: number,
+  syncs: number,
   memory: MemorySample[],
   nodes: readonly BenchNode[],
 ): RunResult {
@@ -372,7 +480,8 @@ function finish(
     ...l,
     readies,
     msgs,
-    syncs: 0,
+    syncs,
+    persistSeconds: nodes.reduce((a, n) => a + n.persistMs, 0) / 1000,
     rssMb: m.rssMb,
     heapMb: m.heapMb,
     memory,
@@ -381,14 +490,23 @@ function finish(
 }
 
 /**
- * Runs W1 (`single`): one voter, `n` entries in batches of `batch`.
+ * Runs W1 (`single`): one voter, `n` entries in batches of `batch`; with
+ * `fsync`, W4 (the log in SQLite, synced per Ready).
  *
  * @param o The options (`window` and `codec` are ignored).
  * @returns The figures of the run.
  * @throws {Error} When the node does not become leader or stops progressing.
  */
-export function runSingle(o: WorkloadOptions): RunResult {
-  const n = new BenchNode(1, [1]);
+export async function runSingle(o: WorkloadOptions): Promise<RunResult> {
+  const storages = await openStorages(o, [1]);
+  try {
+    return singleLoop(o, new BenchNode(1, [1], storages?.[0]));
+  } finally {
+    closeStorages(o, [1], storages);
+  }
+}
+
+function singleLoop(o: WorkloadOptions, n: BenchNode): RunResult {
   const handle = (rd: Ready): void => {
     n.persist(rd);
     const ce = rd.committedEntries;
@@ -406,6 +524,8 @@ export function runSingle(o: WorkloadOptions): RunResult {
   const mem = new MemorySampler(o.n, o.memorySamples);
   const keep = 10000;
   let readies = 0;
+  let syncs = 0;
+  n.persistMs = 0;
   let seq = 0;
   let committed = 0;
   const cpu0 = process.cpuUsage();
@@ -419,7 +539,7 @@ export function runSingle(o: WorkloadOptions): RunResult {
     if (!n.rn.hasReady()) continue;
     const rd = n.rn.ready();
     readies++;
-    n.persist(rd);
+    syncs += n.persist(rd);
     const ce = rd.committedEntries;
     if (ce.length > 0) {
       committed += lat.commit(ce, performance.now() - start);
@@ -431,21 +551,32 @@ export function runSingle(o: WorkloadOptions): RunResult {
   }
   const elapsed = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
-  return finish(lat, elapsed, cpu, committed, readies, 0, mem.samples, [n]);
+  return finish(lat, elapsed, cpu, committed, readies, 0, syncs, mem.samples, [n]);
 }
 
 /**
- * Runs W2 / W2p / W3 (`cluster3`): three voters in one thread, node 1 leads.
+ * Runs W2 / W2p / W3 (`cluster3`): three voters in one thread, node 1
+ * leads; with `fsync`, every node's log in its own SQLite file, synced one
+ * after another (as `raftanchor -mode cluster3 -fsync`).
  *
  * @param o The options.
  * @returns The figures of the run.
  * @throws {Error} When node 1 does not become leader, or the cluster stalls.
  */
-export function runCluster(o: WorkloadOptions): RunResult {
+export async function runCluster(o: WorkloadOptions): Promise<RunResult> {
   const voters = [1, 2, 3];
-  const nodes = voters.map((id) => new BenchNode(id, voters));
+  const storages = await openStorages(o, voters);
+  try {
+    return clusterLoop(o, voters.map((id, i) => new BenchNode(id, voters, storages?.[i])));
+  } finally {
+    closeStorages(o, voters, storages);
+  }
+}
+
+function clusterLoop(o: WorkloadOptions, nodes: BenchNode[]): RunResult {
   const leader = nodes[0]!;
   let readies = 0;
+  let syncs = 0;
   let msgs = 0;
   let outbox: Message[] = [];
   let wire = new Uint8Array(64 * 1024);
@@ -491,7 +622,7 @@ export function runCluster(o: WorkloadOptions): RunResult {
       progressed = true;
       const rd = n.rn.ready();
       readies++;
-      n.persist(rd);
+      syncs += n.persist(rd);
       const ms = rd.messages;
       for (let i = 0; i < ms.length; i++) outbox.push(ms[i]!);
       const ce = rd.committedEntries;
@@ -521,6 +652,8 @@ export function runCluster(o: WorkloadOptions): RunResult {
   }
   readies = 0;
   msgs = 0;
+  syncs = 0;
+  for (const n of nodes) n.persistMs = 0;
 
   const lat = new Latencies(o.n);
   const payloads = new Payloads(o.size, o.freshPayloads);
@@ -556,7 +689,7 @@ export function runCluster(o: WorkloadOptions): RunResult {
   }
   const elapsed = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
-  return finish(lat, elapsed, cpu, committed, readies, msgs, mem.samples, nodes);
+  return finish(lat, elapsed, cpu, committed, readies, msgs, syncs, mem.samples, nodes);
 }
 
 /**
@@ -565,6 +698,6 @@ export function runCluster(o: WorkloadOptions): RunResult {
  * @param o The options.
  * @returns The figures of the run.
  */
-export function runWorkload(o: WorkloadOptions): RunResult {
+export function runWorkload(o: WorkloadOptions): Promise<RunResult> {
   return o.mode === "single" ? runSingle(o) : runCluster(o);
 }
