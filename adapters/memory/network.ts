@@ -23,31 +23,10 @@ import {
   type Snapshot,
   SnapshotStatus,
 } from "../../core/types.ts";
+import { nextMacrotask, TimerQueue } from "./_timer_queue.ts";
 
 // ---------------------------------------------------------------------------
 // Virtual time
-
-interface VirtualTimer {
-  id: number;
-  due: number;
-  seq: number;
-  fn: () => void;
-}
-
-function before(a: VirtualTimer, b: VirtualTimer): boolean {
-  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-}
-
-type ImmediateFn = (fn: () => void) => unknown;
-
-/** Runs `fn` after every pending microtask, as soon as possible. */
-function nextMacrotask(): Promise<void> {
-  const g = globalThis as { setImmediate?: ImmediateFn };
-  return new Promise<void>((resolve) => {
-    if (typeof g.setImmediate === "function") g.setImmediate(resolve);
-    else setTimeout(resolve, 0);
-  });
-}
 
 /**
  * A {@linkcode Scheduler} on virtual time: timers fire only when the test
@@ -69,12 +48,7 @@ function nextMacrotask(): Promise<void> {
  */
 export class VirtualScheduler implements Scheduler {
   #now = 0;
-  #seq = 0;
-  #nextId = 1;
-  /** A binary min-heap by (due, seq). */
-  #heap: VirtualTimer[] = [];
-  /** Live timers by handle; cancelled ones are removed here and skipped in the heap. */
-  readonly #live = new Map<number, VirtualTimer>();
+  readonly #timers = new TimerQueue();
 
   /** The current virtual time in milliseconds. */
   get now(): number {
@@ -83,7 +57,7 @@ export class VirtualScheduler implements Scheduler {
 
   /** The number of timers waiting to fire. */
   get pendingTimers(): number {
-    return this.#live.size;
+    return this.#timers.size;
   }
 
   /**
@@ -95,10 +69,7 @@ export class VirtualScheduler implements Scheduler {
    */
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     const d = Number.isFinite(delayMs) && delayMs > 0 ? delayMs : 0;
-    const t: VirtualTimer = { id: this.#nextId++, due: this.#now + d, seq: this.#seq++, fn };
-    this.#live.set(t.id, t);
-    this.#push(t);
-    return t.id;
+    return this.#timers.add(this.#now + d, fn);
   }
 
   /**
@@ -107,7 +78,7 @@ export class VirtualScheduler implements Scheduler {
    * @param handle A handle from `setTimeout`.
    */
   clearTimeout(handle: TimerHandle): void {
-    if (typeof handle === "number") this.#live.delete(handle);
+    if (typeof handle === "number") this.#timers.cancel(handle);
   }
 
   /**
@@ -120,7 +91,7 @@ export class VirtualScheduler implements Scheduler {
     const end = this.#now + Math.max(0, ms);
     await nextMacrotask();
     for (;;) {
-      const t = this.#peek();
+      const t = this.#timers.peek();
       if (t === undefined || t.due > end) break;
       this.#fire();
       await nextMacrotask();
@@ -168,7 +139,7 @@ export class VirtualScheduler implements Scheduler {
     const end = this.#now + maxMs;
     await nextMacrotask();
     while (cont()) {
-      const t = this.#peek();
+      const t = this.#timers.peek();
       if (t === undefined || t.due > end) {
         throw new Error(`Cannot wait for ${what}: not reached within ${maxMs} ms of virtual time`);
       }
@@ -178,54 +149,9 @@ export class VirtualScheduler implements Scheduler {
   }
 
   #fire(): void {
-    const t = this.#pop()!;
-    this.#live.delete(t.id);
+    const t = this.#timers.take()!;
     if (t.due > this.#now) this.#now = t.due;
     t.fn();
-  }
-
-  /** The earliest live timer, dropping cancelled ones from the top. */
-  #peek(): VirtualTimer | undefined {
-    while (this.#heap.length > 0) {
-      const t = this.#heap[0]!;
-      if (this.#live.get(t.id) === t) return t;
-      this.#pop();
-    }
-    return undefined;
-  }
-
-  #push(t: VirtualTimer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): VirtualTimer | undefined {
-    const h = this.#heap;
-    if (h.length === 0) return undefined;
-    const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 

@@ -10,29 +10,10 @@
 
 import type { Scheduler, TimerHandle } from "../../core/node.ts";
 import { Hasher } from "./_prng.ts";
-
-interface Timer {
-  id: number;
-  due: number;
-  seq: number;
-  label: string;
-  fn: () => void;
-}
-
-function before(a: Timer, b: Timer): boolean {
-  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-}
-
-type ImmediateFn = (fn: () => void) => unknown;
-const immediate = (globalThis as { setImmediate?: ImmediateFn }).setImmediate;
+import { nextMacrotask, TimerQueue } from "../../adapters/memory/_timer_queue.ts";
 
 /** Resolves after every microtask queued so far (and those they queue) has run. */
-export function drainMicrotasks(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (immediate !== undefined) immediate(resolve);
-    else setTimeout(resolve, 0);
-  });
-}
+export const drainMicrotasks: () => Promise<void> = nextMacrotask;
 
 /** What one step fired. */
 export interface FiredTimer {
@@ -45,11 +26,8 @@ export interface FiredTimer {
 /** The virtual clock of one simulation run. */
 export class SimClock {
   #now = 0;
-  #seq = 0;
-  #nextId = 1;
   #fired = 0;
-  readonly #heap: Timer[] = [];
-  readonly #live = new Map<number, Timer>();
+  readonly #timers = new TimerQueue();
   /** The run's trace: every fired timer, plus what components mix in. */
   readonly trace: Hasher = new Hasher();
   /** When set, receives one line per fired timer (for debugging). */
@@ -67,7 +45,7 @@ export class SimClock {
 
   /** The number of live timers. */
   get pending(): number {
-    return this.#live.size;
+    return this.#timers.size;
   }
 
   /**
@@ -80,10 +58,7 @@ export class SimClock {
    */
   setTimeout(fn: () => void, delayMs: number, label: string): number {
     const d = Number.isFinite(delayMs) && delayMs > 0 ? delayMs : 0;
-    const t: Timer = { id: this.#nextId++, due: this.#now + d, seq: this.#seq++, label, fn };
-    this.#live.set(t.id, t);
-    this.#push(t);
-    return t.id;
+    return this.#timers.add(this.#now + d, fn, label);
   }
 
   /**
@@ -92,7 +67,7 @@ export class SimClock {
    * @param handle A handle from `setTimeout`.
    */
   clearTimeout(handle: TimerHandle): void {
-    if (typeof handle === "number") this.#live.delete(handle);
+    if (typeof handle === "number") this.#timers.cancel(handle);
   }
 
   /**
@@ -126,7 +101,7 @@ export class SimClock {
 
   /** The due time of the next live timer, or `undefined`. */
   peekDue(): number | undefined {
-    return this.#peek()?.due;
+    return this.#timers.peek()?.due;
   }
 
   /**
@@ -135,10 +110,8 @@ export class SimClock {
    * @returns What fired, or `undefined` when no timer is left.
    */
   async step(): Promise<FiredTimer | undefined> {
-    const t = this.#peek();
+    const t = this.#timers.take();
     if (t === undefined) return undefined;
-    this.#pop();
-    this.#live.delete(t.id);
     if (t.due > this.#now) this.#now = t.due;
     this.#fired++;
     this.trace.num(this.#now).str(t.label);
@@ -151,46 +124,6 @@ export class SimClock {
 
   /** Drops every timer (end of a run). */
   clear(): void {
-    this.#live.clear();
-    this.#heap.length = 0;
-  }
-
-  #peek(): Timer | undefined {
-    while (this.#heap.length > 0) {
-      const t = this.#heap[0]!;
-      if (this.#live.get(t.id) === t) return t;
-      this.#pop();
-    }
-    return undefined;
-  }
-
-  #push(t: Timer): void {
-    const h = this.#heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop();
-    if (last === undefined || h.length === 0) return;
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
+    this.#timers.clear();
   }
 }
