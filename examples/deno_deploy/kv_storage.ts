@@ -31,9 +31,9 @@ import {
   encodeFrame,
   encodeHardState,
 } from "../../core/codec.ts";
-import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+import { memoryNodeStorage, type NodeStorage, type StorageUpdate } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
-import type { ConfState, Entry, HardState, Index, Snapshot, Term } from "../../core/types.ts";
+import type { ConfState, Entry, Index, Snapshot, Term } from "../../core/types.ts";
 import { isEmptySnap } from "../../core/types.ts";
 
 /** A Deno KV key. */
@@ -282,24 +282,8 @@ export async function openDenoKvStorage(
   let snapChunks = meta?.chunks ?? 0;
 
   return {
-    initialState(): { hardState: HardState; confState: ConfState } {
-      return ms.initialState();
-    },
-    entries(lo: Index, hi: Index, maxSize: number): Entry[] {
-      return ms.entries(lo, hi, maxSize);
-    },
-    term(i: Index): Term {
-      return ms.term(i);
-    },
-    lastIndex(): Index {
-      return ms.lastIndex();
-    },
-    firstIndex(): Index {
-      return ms.firstIndex();
-    },
-    snapshot(): Snapshot {
-      return ms.snapshot();
-    },
+    // The read side is the in-memory copy's; writes go to both.
+    ...memoryNodeStorage(ms),
     async save(u: StorageUpdate): Promise<void> {
       const b = batch();
       if (u.snapshot !== undefined && !isEmptySnap(u.snapshot)) {
