@@ -19,7 +19,7 @@ import {
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "../../core/errors.ts";
 import { discardLogger, type Logger } from "../../core/logger.ts";
 import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
-import { cloneSnapshot } from "../../core/storage.ts";
+import { cloneConfState, cloneSnapshot } from "../../core/storage.ts";
 import {
   type ConfState,
   type Entry,
@@ -167,16 +167,6 @@ function checkLimit(name: string, v: number): void {
       `Cannot create SqliteStorage as '${name}' must be a non-negative integer: current value ${v}`,
     );
   }
-}
-
-function cloneConfState(cs: ConfState): ConfState {
-  return {
-    voters: cs.voters.slice(),
-    learners: cs.learners.slice(),
-    votersOutgoing: cs.votersOutgoing.slice(),
-    learnersNext: cs.learnersNext.slice(),
-    autoLeave: cs.autoLeave,
-  };
 }
 
 /** The record of the entry that marks the compacted position: index and term only. */
