@@ -19,6 +19,7 @@ import {
   encodeConfChangeV2,
   encodeConfState,
   encodeEntry,
+  encodeEntryFrames,
   encodeEntryInto,
   encodeFrame,
   encodeHardState,
@@ -783,6 +784,27 @@ test("encodeMessageInto() writes the same bytes as encodeMessage() at any offset
     }),
     runs,
   );
+});
+
+test("encodeEntryFrames() writes the same bytes as one encodeFrame(encodeEntry()) per entry", () => {
+  fc.assert(
+    fc.property(fc.array(entryArb, { maxLength: 8 }), fc.nat(8), fc.nat(8), (ents, a, b) => {
+      const from = Math.min(a, b, ents.length);
+      const to = Math.min(Math.max(a, b), ents.length);
+      const parts = ents.slice(from, to).map((e) => encodeFrame(encodeEntry(e)));
+      const want = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let pos = 0;
+      for (const p of parts) {
+        want.set(p, pos);
+        pos += p.length;
+      }
+      assert.deepEqual(encodeEntryFrames(ents, from, to), want);
+    }),
+  );
+  const one = [newEntry({ index: 1, term: 1 })];
+  assert.throws(() => encodeEntryFrames(one, 1, 0), RangeError);
+  assert.throws(() => encodeEntryFrames(one, 0, 2), RangeError);
+  assert.throws(() => encodeEntryFrames(one, -1), RangeError);
 });
 
 test("encodeEntryInto() writes the same bytes as encodeEntry()", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
-import { encodeFrame, encodeHardState } from "../../core/codec.ts";
+import { encodeEntryFrames, encodeFrame, encodeHardState } from "../../core/codec.ts";
 import { newRand, randomIntN } from "../../core/rand.ts";
 import { newConfState, newEntry } from "../../core/types.ts";
 import { type StorageView, viewOf } from "../../tests/storage_suite.ts";
@@ -12,7 +12,10 @@ const enc = new TextEncoder();
 const marker = (i: number): string => `ENTRY-${String(i).padStart(4, "0")}|`;
 const goodHardState = { term: 2, vote: 1, commit: 50 };
 
-/** Writes a healthy log of 60 entries (a snapshot at 10, compacted to 5) and returns its view. */
+/**
+ * Writes a healthy log of 60 entries in four saves (rows 1..15, 16..30,
+ * 31..45, 46..60), with a snapshot at 10, compacted to 5; returns its view.
+ */
 async function writeLog(path: string): Promise<StorageView> {
   const s = await openSqliteStorage(path);
   const ents = Array.from(
@@ -24,7 +27,10 @@ async function writeLog(path: string): Promise<StorageView> {
         data: enc.encode(marker(k + 1).padEnd(120, "~")),
       }),
   );
-  s.save({ hardState: goodHardState, entries: ents, snapshot: undefined, mustSync: true });
+  for (let k = 0; k < 60; k += 15) {
+    const hardState = k === 45 ? goodHardState : undefined;
+    s.save({ hardState, entries: ents.slice(k, k + 15), snapshot: undefined, mustSync: true });
+  }
   s.createSnapshot(10, newConfState({ voters: [1, 2, 3] }), enc.encode("state at 10"));
   s.compact(5);
   const view = viewOf(s);
@@ -127,8 +133,10 @@ test("opening a log of an older or newer schema version fails with schema_too_ol
   await withLogFile(async (path) => {
     await withRawDatabase(path, (db) => db.exec("PRAGMA user_version = 0"));
     await assertRefused(path, "schema_too_old", { message: /schema version 0/ });
-    await withRawDatabase(path, (db) => db.exec("PRAGMA user_version = 2"));
-    await assertRefused(path, "schema_too_new", { message: /schema version 2/ });
+    await withRawDatabase(path, (db) => db.exec("PRAGMA user_version = 1"));
+    await assertRefused(path, "schema_too_old", { message: /schema version 1 is older/ });
+    await withRawDatabase(path, (db) => db.exec("PRAGMA user_version = 3"));
+    await assertRefused(path, "schema_too_new", { message: /schema version 3/ });
   });
 });
 
@@ -167,8 +175,8 @@ test("a flipped byte in the HardState record fails its checksum", async () => {
 
 test("a gap in the log fails with log_gap naming the missing index", async () => {
   await withLogFile(async (path) => {
-    await withRawDatabase(path, (db) => db.exec("DELETE FROM raft_entries WHERE idx = 20"));
-    await assertRefused(path, "log_gap", { index: 20, message: /entry 20 is missing/ });
+    await withRawDatabase(path, (db) => db.exec("DELETE FROM raft_log WHERE first = 16"));
+    await assertRefused(path, "log_gap", { index: 16, message: /entry 16 is missing/ });
   });
 });
 
@@ -184,7 +192,7 @@ test("a HardState that commits past the last entry fails with inconsistent", asy
     const good = encodeFrame(encodeHardState(goodHardState));
     await withRawDatabase(path, (_db, q) => {
       q("UPDATE raft_meta SET record = ? WHERE key = 'hard_state'", good);
-      q("DELETE FROM raft_entries WHERE idx > 45");
+      q("DELETE FROM raft_log WHERE first > 45");
     });
     await assertRefused(path, "inconsistent", { index: 50 });
   });
@@ -196,29 +204,51 @@ test("a valid record stored under the wrong index fails with corrupt_record", as
       path,
       (db) =>
         db.exec(
-          "UPDATE raft_entries SET record = (SELECT record FROM raft_entries WHERE idx = 8) WHERE idx = 9",
+          "UPDATE raft_log SET record = (SELECT record FROM raft_log WHERE first = 16) WHERE first = 31",
         ),
     );
-    await assertRefused(path, "corrupt_record", { index: 9, message: /holds entry 8/ });
+    await assertRefused(path, "corrupt_record", { index: 31, message: /holds entry 16/ });
+  });
+});
+
+test("a row that holds entries another row holds fails with inconsistent", async () => {
+  await withLogFile(async (path) => {
+    const again = encodeEntryFrames([newEntry({ index: 20, term: 1 })]);
+    await withRawDatabase(
+      path,
+      (_db, q) => q("INSERT INTO raft_log (first, last, record) VALUES (20, 20, ?)", again),
+    );
+    await assertRefused(path, "inconsistent", { index: 20, message: /entry 20 is stored twice/ });
+  });
+  await withLogFile(async (path) => {
+    await withRawDatabase(path, (db) => db.exec("UPDATE raft_log SET last = 14 WHERE first = 16"));
+    await assertRefused(path, "corrupt_record", { index: 16, message: /ends before it begins/ });
+  });
+  await withLogFile(async (path) => {
+    await withRawDatabase(path, (db) => db.exec("UPDATE raft_log SET last = 31 WHERE first = 16"));
+    await assertRefused(path, "corrupt_record", { index: 31, message: /entry 31 is missing/ });
   });
 });
 
 test("a record with trailing bytes, or not a blob, fails with corrupt_record", async () => {
   await withLogFile(async (path) => {
     await withRawDatabase(path, (_db, q) => {
-      const row = q("SELECT record FROM raft_entries WHERE idx = 12")[0] as { record: Uint8Array };
+      const row = q("SELECT record FROM raft_log WHERE first = 46")[0] as { record: Uint8Array };
       const longer = new Uint8Array(row.record.length + 1);
       longer.set(row.record);
-      q("UPDATE raft_entries SET record = ? WHERE idx = 12", longer);
+      q("UPDATE raft_log SET record = ? WHERE first = 46", longer);
     });
-    await assertRefused(path, "corrupt_record", { index: 12, message: /after its frame/ });
+    await assertRefused(path, "corrupt_record", {
+      index: 60,
+      message: /1 extra byte after entry 60/,
+    });
   });
   await withLogFile(async (path) => {
     await withRawDatabase(
       path,
-      (db) => db.exec("UPDATE raft_entries SET record = 'text' WHERE idx = 13"),
+      (db) => db.exec("UPDATE raft_log SET record = 'text' WHERE first = 31"),
     );
-    await assertRefused(path, "corrupt_record", { index: 13, message: /not a blob/ });
+    await assertRefused(path, "corrupt_record", { index: 31, message: /not a blob/ });
   });
 });
 
@@ -228,12 +258,17 @@ test("a missing record or table fails with missing_record", async () => {
     await assertRefused(path, "missing_record", { message: /snapshot record is missing/ });
   });
   await withLogFile(async (path) => {
-    await withRawDatabase(path, (db) => db.exec("DELETE FROM raft_entries"));
-    await assertRefused(path, "missing_record", { message: /no rows/ });
+    await withRawDatabase(path, (db) => db.exec("DELETE FROM raft_meta WHERE key = 'log_start'"));
+    await assertRefused(path, "missing_record", { message: /log start record is missing/ });
   });
   await withLogFile(async (path) => {
-    await withRawDatabase(path, (db) => db.exec("DROP TABLE raft_entries"));
-    await assertRefused(path, "missing_record", { message: /table raft_entries is missing/ });
+    // Without its rows the log ends at the compacted position, below the commit index.
+    await withRawDatabase(path, (db) => db.exec("DELETE FROM raft_log"));
+    await assertRefused(path, "inconsistent", { index: 50 });
+  });
+  await withLogFile(async (path) => {
+    await withRawDatabase(path, (db) => db.exec("DROP TABLE raft_log"));
+    await assertRefused(path, "missing_record", { message: /table raft_log is missing/ });
   });
 });
 

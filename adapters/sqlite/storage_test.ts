@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { test } from "node:test";
 import { RaftInvariantError } from "../../core/_assert.ts";
 import { memoryNodeStorage, RaftNode, type StateMachine } from "../../core/node.ts";
@@ -159,9 +159,11 @@ test("SqliteStorage refuses writes after a failed write, and the file keeps the 
     const s = new SqliteStorage(c.db, { path });
     s.append(ents(1, 5, 1));
     const before = viewOf(s);
-    c.failRunAfter(3);
+    // A conflicting append: the row 1..5 is cut to 1..2, then the insert
+    // fails; the cut must be rolled back with it.
+    c.failRunAfter(2);
     assert.throws(
-      () => s.append(ents(6, 20, 1)),
+      () => s.append(ents(3, 20, 2)),
       (e: unknown) =>
         e instanceof SqliteStorageError && e.code === "write_failed" && e.path === path &&
         /simulated/.test(e.message),
@@ -193,7 +195,7 @@ test("SqliteStorage runs in WAL mode with synchronous=FULL and a schema version"
     };
     assert.deepEqual({ ...one("PRAGMA journal_mode") as object }, { journal_mode: "wal" });
     assert.deepEqual({ ...one("PRAGMA synchronous") as object }, { synchronous: 2 });
-    assert.deepEqual({ ...one("PRAGMA user_version") as object }, { user_version: 1 });
+    assert.deepEqual({ ...one("PRAGMA user_version") as object }, { user_version: 2 });
     assert.deepEqual({ ...one("PRAGMA application_id") as object }, {
       application_id: 0x72667473,
     });
@@ -341,6 +343,60 @@ test("openSqliteStorage() with create: false refuses a missing or empty file", a
 test("SqliteStorage rejects out-of-range cache options", async () => {
   await withTemp(async (path) => {
     await assert.rejects(() => openSqliteStorage(path, { cacheEntriesMax: -1 }), RangeError);
+    await assert.rejects(() => openSqliteStorage(path, { walPreallocateBytes: 0.5 }), RangeError);
+  });
+});
+
+test("SqliteStorage grows the WAL when it opens, so that commits rewrite it in place", async () => {
+  await withTemp(async (path) => {
+    const walSize = (): number => statSync(`${path}-wal`).size;
+    let s = await openSqliteStorage(path, { walPreallocateBytes: 1 << 20 });
+    const grown = walSize();
+    assert.ok(grown >= 1 << 20, `the WAL holds at least 1 MiB: ${grown}`);
+    for (let i = 1; i <= 50; i++) {
+      s.save({
+        hardState: { term: 1, vote: 1, commit: i },
+        entries: ents(i, i, 1),
+        snapshot: undefined,
+        mustSync: true,
+      });
+    }
+    assert.equal(walSize(), grown, "50 commits fit in the grown file");
+    const view = viewOf(s);
+    s.close();
+    // Nothing of the rolled-back growth is visible, here or after a reopen.
+    s = await openSqliteStorage(path, { create: false, walPreallocateBytes: 0 });
+    assert.deepEqual(viewOf(s), view);
+    s.close();
+    // Turned off, the WAL only holds what was written.
+    const other = `${path}-small`;
+    const t = await openSqliteStorage(other, { walPreallocateBytes: 0 });
+    t.append(ents(1, 3, 1));
+    assert.ok(statSync(`${other}-wal`).size < 1 << 16);
+    t.close();
+  });
+});
+
+test("SqliteStorage cuts a stored batch when an append replaces its tail", async () => {
+  await withTemp(async (path) => {
+    let s = await openSqliteStorage(path, { cacheEntriesMax: 0 });
+    s.append(ents(1, 10, 1));
+    s.append(ents(11, 20, 1));
+    s.append(ents(6, 12, 2)); // cuts the first batch after 5, drops the second
+    const want = [...ents(1, 5, 1), ...ents(6, 12, 2)];
+    assert.deepEqual(s.entries(1, 13, Infinity), want);
+    assert.equal(s.term(5), 1);
+    assert.equal(s.term(6), 2);
+    s.compact(7); // the batch 6..12 now starts below the compacted position
+    s.append(ents(8, 9, 3)); // cuts it after 7: only compacted entries stay in it
+    assert.deepEqual(s.entries(8, 10, Infinity), ents(8, 9, 3));
+    s.close();
+    s = await openSqliteStorage(path, { create: false, cacheEntriesMax: 0 });
+    assert.equal(s.firstIndex(), 8);
+    assert.equal(s.lastIndex(), 9);
+    assert.equal(s.term(7), 2);
+    assert.deepEqual(s.entries(8, 10, Infinity), ents(8, 9, 3));
+    s.close();
   });
 });
 
