@@ -169,8 +169,9 @@ export class BusyError extends NodeError {
 export type TimerHandle = unknown;
 
 /**
- * Where the driver's time comes from: a `setTimeout`/`clearTimeout` pair.
- * Pass a virtual scheduler to run nodes on simulated time.
+ * Where the driver's time comes from: a `setTimeout`/`clearTimeout` pair,
+ * plus an optional `yieldToIo` for the hop the driver takes before a
+ * storage write. Pass a virtual scheduler to run nodes on simulated time.
  */
 export interface Scheduler {
   /**
@@ -187,15 +188,64 @@ export interface Scheduler {
    * @param handle The handle `setTimeout` returned.
    */
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Calls `fn` once, as a new macrotask: after the callbacks of I/O that
+   * is already pending (requests that arrived, messages from peers) had a
+   * chance to run. On a real event loop that is `setImmediate`; a virtual
+   * scheduler runs it as a timer of zero delay, in the order it was asked
+   * for among the timers due at the same time.
+   *
+   * The driver calls it before it takes a Ready that writes to storage
+   * (see {@linkcode RaftNodeOptions.yieldBeforeSave}): a synchronous write
+   * (SQLite's fsync) blocks the event loop, so the requests that arrive
+   * meanwhile can only run once the driver yields; yielding before the
+   * next Ready lets them join it and share its write, instead of each
+   * paying a write of its own.
+   *
+   * Optional: without it the driver never yields before a write, as if
+   * `yieldBeforeSave` were `false` (a scheduler that only knows timers
+   * could offer a zero-delay timer, but real timers of 0 ms are clamped to
+   * 1 to 4 ms, far more than the hop is worth).
+   *
+   * @param fn The callback.
+   * @returns A handle that `clearTimeout` cancels.
+   */
+  yieldToIo?(fn: () => void): TimerHandle;
 }
 
-/** The scheduler that uses the runtime's global timers. The default. */
+type ImmediateGlobals = {
+  setImmediate?: (fn: () => void) => unknown;
+  clearImmediate?: (handle: unknown) => void;
+};
+
+/** A `setImmediate` handle, told apart from timer handles by `clearTimeout`. */
+class ImmediateHandle {
+  readonly immediate: unknown;
+  constructor(immediate: unknown) {
+    this.immediate = immediate;
+  }
+}
+
+/**
+ * The scheduler that uses the runtime's global timers. The default.
+ * `yieldToIo` uses `setImmediate` where the runtime has it (Node, Bun,
+ * Deno), else `setTimeout(fn, 0)`.
+ */
 export const globalScheduler: Scheduler = {
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
     return setTimeout(fn, delayMs);
   },
   clearTimeout(handle: TimerHandle): void {
+    if (handle instanceof ImmediateHandle) {
+      (globalThis as ImmediateGlobals).clearImmediate?.(handle.immediate);
+      return;
+    }
     clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+  yieldToIo(fn: () => void): TimerHandle {
+    const g = globalThis as ImmediateGlobals;
+    if (typeof g.setImmediate === "function") return new ImmediateHandle(g.setImmediate(fn));
+    return setTimeout(fn, 0);
   },
 };
 
@@ -437,6 +487,25 @@ export interface RaftNodeOptions<R = unknown> {
    * @default {1048576}
    */
   maxProposalBatchBytes?: number;
+  /**
+   * Before taking a Ready that writes to storage (entries, a snapshot or a
+   * new HardState), yield to pending I/O once through the scheduler's
+   * {@linkcode Scheduler.yieldToIo} (`setImmediate` by default), then step
+   * the proposals and reads that arrived meanwhile into that same Ready.
+   *
+   * Why: a synchronous `save()` (SQLite's, which fsyncs) blocks the event
+   * loop for its whole duration, and the loop of Readies otherwise awaits
+   * only promise continuations, so requests that arrived during a write
+   * could run only after the loop ended; then the first of them started a
+   * Ready of its own and paid a write of its own, and so on. With the yield
+   * they share the next write: many proposals per fsync under concurrent
+   * load. The cost is one macrotask hop (microseconds) per Ready that
+   * writes; Readies that write nothing (heartbeats, read confirmations)
+   * take no hop. Asynchronous storages gain little from it but lose
+   * nothing either. A scheduler without `yieldToIo` never yields.
+   * @default {true}
+   */
+  yieldBeforeSave?: boolean;
   /**
    * Take a snapshot and compact the log once this many entries were applied
    * since the last snapshot; `0` disables it.
@@ -921,8 +990,10 @@ function defaultRand(): () => number {
  *
  * Proposals are accepted on the leader (followers reject them with
  * {@linkcode NotLeaderError}, unless `forwardProposals` is set), batched
- * while a write is in flight, and resolved with the state machine's result
- * once applied on this node. Reads are linearizable (ReadIndex). Entries and
+ * while a write is in flight (also a synchronous one: before each Ready
+ * that writes, the driver yields to pending I/O once, see
+ * `yieldBeforeSave`), and resolved with the state machine's result once
+ * applied on this node. Reads are linearizable (ReadIndex). Entries and
  * the HardState are persisted before the messages that depend on them are
  * sent (a leader sends its appends while it writes); committed entries are
  * applied in order, exactly once, also across restarts.
@@ -990,6 +1061,8 @@ export class RaftNode<R = unknown> {
   readonly #maxPendingProposals: number;
   readonly #maxPendingReads: number;
   readonly #maxBatchBytes: number;
+  /** The scheduler's `yieldToIo`, taken before a Ready that writes; `undefined`: never yield. */
+  readonly #yieldToIo: ((fn: () => void) => TimerHandle) | undefined;
   readonly #snapshotEntries: number;
   readonly #snapshotBytes: number;
   readonly #catchUpEntries: number;
@@ -1013,6 +1086,15 @@ export class RaftNode<R = unknown> {
   #kickQueued = false;
   /** Settles when the running loop ends; `undefined` when none runs. */
   #loopDone: Promise<void> | undefined = undefined;
+  /** While the loop waits in `yieldToIo`: the callback's handle and what wakes the loop. */
+  #yielding: { handle: TimerHandle; wake: () => void } | undefined = undefined;
+  /**
+   * The log's last index when the last Ready was taken (its entries and
+   * snapshot were handed to storage then); at start, the stored log's.
+   * Raft's last index moving away from it means the next Ready has
+   * entries or a snapshot to write.
+   */
+  #lastIndexTaken: Index;
 
   /** The last index applied by this driver (commands, no-ops, membership changes). */
   #applied: Index;
@@ -1085,6 +1167,10 @@ export class RaftNode<R = unknown> {
     this.#maxPendingProposals = limits.maxPendingProposals;
     this.#maxPendingReads = limits.maxPendingReads;
     this.#maxBatchBytes = limits.maxProposalBatchBytes;
+    const sched = this.#scheduler;
+    this.#yieldToIo = (opts.yieldBeforeSave ?? true) && typeof sched.yieldToIo === "function"
+      ? (fn): TimerHandle => sched.yieldToIo!(fn)
+      : undefined;
     this.#snapshotEntries = limits.snapshotEntries;
     this.#snapshotBytes = limits.snapshotBytes;
     this.#catchUpEntries = limits.snapshotCatchUpEntries;
@@ -1095,6 +1181,7 @@ export class RaftNode<R = unknown> {
     this.#confState = init.confState;
     this.#snapshotIndex = init.applied;
     this.#hardState = init.hardState;
+    this.#lastIndexTaken = storage.lastIndex();
     const ss = rn.basicStatus();
     this.#lead = ss.lead;
     this.#raftState = ss.raftState;
@@ -1702,7 +1789,16 @@ export class RaftNode<R = unknown> {
       for (let i = 0; i < maxReadiesPerRun && !this.#closed; i++) {
         this.#flushRequests();
         if (!this.#rn.hasReady()) break;
+        if (this.#yieldToIo !== undefined && this.#willWrite()) {
+          // Let requests that arrived during the previous (synchronous)
+          // write run, and join this Ready: see `yieldBeforeSave`.
+          await this.#yield(this.#yieldToIo);
+          if (this.#closed) break;
+          this.#flushRequests();
+          if (!this.#rn.hasReady()) break;
+        }
         const rd = this.#rn.ready();
+        this.#lastIndexTaken = this.#rn.lastIndex();
         this.#readyOutstanding = true;
         const complete = await this.#handleReady(rd);
         if (!complete || this.#closed) break;
@@ -1719,6 +1815,39 @@ export class RaftNode<R = unknown> {
       done();
     }
     if (!this.#closed && this.#hasWork()) this.#kick();
+  }
+
+  /**
+   * Whether the next Ready writes to storage: the HardState differs from
+   * the last one taken, or the log's last index moved since the last Ready
+   * (new entries, a snapshot). Judged from RawNode's public state without
+   * building the Ready. It misses the rare Ready whose new entries end
+   * where the log ended (a new leader's entries replacing a conflicting
+   * tail of the same length); that Ready is then taken without a yield.
+   */
+  #willWrite(): boolean {
+    const st = this.#rn.basicStatus();
+    const prev = this.#rn.prevHardSt;
+    return st.term !== prev.term || st.vote !== prev.vote || st.commit !== prev.commit ||
+      this.#rn.lastIndex() !== this.#lastIndexTaken;
+  }
+
+  /** Waits for one `yieldToIo` callback; `close()` wakes the loop early and cancels it. */
+  #yield(yieldToIo: (fn: () => void) => TimerHandle): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let woken = false;
+      const y: { handle: TimerHandle; wake: () => void } = {
+        handle: undefined,
+        wake: (): void => {
+          if (woken) return;
+          woken = true;
+          if (this.#yielding === y) this.#yielding = undefined;
+          resolve();
+        },
+      };
+      this.#yielding = y;
+      y.handle = yieldToIo(y.wake);
+    });
   }
 
   #stepHeldSnapshots(): void {
@@ -2214,6 +2343,12 @@ export class RaftNode<R = unknown> {
     this.#transfers = [];
     this.#leaderWaiters = [];
     for (const w of waiters) w.reject(closedError());
+    // A loop waiting to take a Ready takes none now; wake it at once.
+    const y = this.#yielding;
+    if (y !== undefined) {
+      this.#scheduler.clearTimeout(y.handle);
+      y.wake();
+    }
     // Let an in-flight write finish before the transport goes away.
     if (this.#loopDone !== undefined) await this.#loopDone;
     // The log no longer changes; remember its end before the application

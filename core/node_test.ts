@@ -69,7 +69,7 @@ test("RaftNode schedules time only through its scheduler and stops it on close",
     scheduler: clock,
     tickMs: 10,
   });
-  assert.equal(clock.pendingTimers, 1, "the tick timer");
+  assert.equal(clock.pendingTimers, 2, "the tick timer and the yield before the first write");
   await clock.advance(0);
   assert.equal(node.status().raftState, StateType.StateFollower, "no time passed, no election");
   await clock.advance(500);
@@ -135,7 +135,8 @@ test("RaftNode rejects requests on a node without a leader with NotLeaderError",
       assert.equal(e.leaderId, 0);
       return true;
     });
-    await assert.rejects(n.read(), (e) => e instanceof NotLeaderError && e.leaderId === 0);
+    // The node takes the read once its pending yield (a zero-delay timer) fired.
+    await assert.rejects(c.run(n.read()), (e) => e instanceof NotLeaderError && e.leaderId === 0);
   } finally {
     await c.close();
   }
@@ -461,6 +462,7 @@ test("RaftNode.on() delivers leader and applied events until unsubscribed", asyn
     n.on("leader", (e) => leaders.push(e.leaderId));
     const off = n.on("applied", (e) => applied.push(e.index));
     const l = await c.leader();
+    await c.clock.advance(0); // node 1 takes the Ready that reports the leader
     assert.deepEqual(leaders, [l.id]);
     await c.run(l.propose(cmd("e=1")));
     await c.converge(1);

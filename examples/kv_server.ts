@@ -742,8 +742,11 @@ export async function startKvServer(
   } else {
     mkdirSync(config.dataDir, { recursive: true });
     where = join(config.dataDir, `node-${config.id}.db`);
+    // Its save() is synchronous (it fsyncs, blocking the event loop); the
+    // node yields to pending I/O before each write (`yieldBeforeSave`, on
+    // by default), so requests that arrived meanwhile share the next fsync.
     sqlite = await openSqliteStorage(where, { logger });
-    storage = yieldBeforeSaves(sqlite);
+    storage = sqlite;
   }
 
   // The API listens first, so that its real port is known (port 0).
@@ -878,33 +881,3 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) await main();
-
-/**
- * SQLite's fsync blocks the event loop, so requests that arrive during a
- * write wait, then each would start its own Ready and pay its own fsync.
- * Letting pending I/O callbacks run first (`setImmediate`) lets them join
- * the next Ready instead: one fsync for many requests.
- */
-function yieldBeforeSaves(sqlite: SqliteStorage): NodeStorage {
-  return {
-    initialState: () => sqlite.initialState(),
-    entries: (lo, hi, maxSize) => sqlite.entries(lo, hi, maxSize),
-    term: (i) => sqlite.term(i),
-    firstIndex: () => sqlite.firstIndex(),
-    lastIndex: () => sqlite.lastIndex(),
-    snapshot: () => sqlite.snapshot(),
-    createSnapshot: (index, cs, data) => sqlite.createSnapshot(index, cs, data),
-    compact: (index) => sqlite.compact(index),
-    save: (update) =>
-      new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          try {
-            sqlite.save(update);
-            resolve();
-          } catch (e) {
-            reject(e);
-          }
-        });
-      }),
-  };
-}

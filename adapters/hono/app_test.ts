@@ -114,10 +114,14 @@ class TestCluster {
     return this.members.get(id)!;
   }
 
+  /** The leader, once every running member knows it (followers learn it from its first append). */
   async leader(): Promise<Member> {
     for (let i = 0; i < 500; i++) {
       for (const m of this.members.values()) {
-        if (!m.stopped && m.node.status().raftState === StateType.StateLeader) return m;
+        if (!m.stopped && m.node.status().raftState === StateType.StateLeader) {
+          const running = [...this.members.values()].filter((x) => !x.stopped);
+          if (running.every((x) => x.node.status().leaderId === m.id)) return m;
+        }
       }
       await sleep(10);
     }

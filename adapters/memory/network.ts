@@ -35,6 +35,11 @@ import { nextMacrotask, TimerQueue } from "./_timer_queue.ts";
  * run, so the asynchronous work a timer starts completes before the next
  * timer fires. Runs are deterministic given deterministic inputs.
  *
+ * A node's hop to pending I/O before each Ready that writes to storage
+ * ({@linkcode VirtualScheduler.yieldToIo}) is a zero-delay timer too: a
+ * node on this clock makes writes only while the clock is driven
+ * (`advance(0)` fires what is due now).
+ *
  * @example Usage
  * ```ts
  * import { VirtualScheduler } from "./network.ts";
@@ -75,10 +80,23 @@ export class VirtualScheduler implements Scheduler {
   /**
    * Cancels a timer.
    *
-   * @param handle A handle from `setTimeout`.
+   * @param handle A handle from `setTimeout` or `yieldToIo`.
    */
   clearTimeout(handle: TimerHandle): void {
     if (typeof handle === "number") this.#timers.cancel(handle);
+  }
+
+  /**
+   * Schedules `fn` as a timer of zero delay: it fires at the current
+   * virtual time, after the timers already due by then (including other
+   * zero-delay ones set earlier), like `setImmediate` after pending I/O.
+   * A node yields here before each Ready that writes to storage.
+   *
+   * @param fn The callback.
+   * @returns The timer's handle, for `clearTimeout`.
+   */
+  yieldToIo(fn: () => void): TimerHandle {
+    return this.#timers.add(this.#now, fn);
   }
 
   /**

@@ -73,16 +73,20 @@ export class SimClock {
   /**
    * A `Scheduler` view of this clock whose timers carry `label` and whose
    * delays are multiplied by `rate` (a node's clock running slow or fast).
+   * Its `yieldToIo` is a zero-delay timer labelled `<label>.io`.
    *
    * @param label The label of its timers.
    * @param rate The skew factor; 1 is exact.
    * @returns The scheduler.
    */
   scheduler(label: string, rate = 1): Scheduler {
+    const ioLabel = `${label}.io`;
     return {
       setTimeout: (fn: () => void, delayMs: number): TimerHandle =>
         this.setTimeout(fn, delayMs * rate, label),
       clearTimeout: (h: TimerHandle): void => this.clearTimeout(h),
+      // A zero-delay timer (FIFO among the timers due now), labelled apart.
+      yieldToIo: (fn: () => void): TimerHandle => this.setTimeout(fn, 0, ioLabel),
     };
   }
 
