@@ -275,6 +275,13 @@ export interface SimOptions {
   syncSnapshotInstalls?: boolean;
   /** Properties not to check (a planted-bug test shows the others catch the bug too). */
   disabledInvariants?: readonly InvariantName[];
+  /**
+   * The nodes' `yieldBeforeSave`. `false` gives the event order of the
+   * simulator before the driver yielded to I/O before its writes, in which
+   * the seeds of regressions_test.ts found their bugs.
+   * @default true
+   */
+  yieldBeforeSave?: boolean;
 }
 
 /** Counters of one run. */
@@ -623,6 +630,7 @@ class Simulation {
       snapshotCatchUpEntries: p.catchUpEntries,
       maxSizePerMsg: p.maxSizePerMsg,
       maxInflightMsgs: p.maxInflightMsgs,
+      yieldBeforeSave: this.options.yieldBeforeSave ?? true,
     }).then(
       (raft) => {
         if (s.incarnation !== inc || s.state !== "running") {
