@@ -9,9 +9,11 @@
  * 2. the TypeScript anchor, `shared/anchors/coaty/bench.js`
  *    (@coaty/consensus.raft), from a scratch copy under
  *    `/tmp/raftts-bench/coaty` where it is `npm install`ed;
- * 3. per workload, back to back: the `raftanchor` binary run.sh built, then
- *    our `bench/main.ts` on Deno and on Bun (each in its own process,
- *    `--json`), with the same sizes as run.sh; then M1 on both runtimes;
+ * 3. per workload, back to back: the `raftanchor` binary run.sh built,
+ *    `bench/coaty_cluster.cjs` (the same W2/W2p loop on coaty, with Node,
+ *    from the same scratch copy) where the row has it, then our
+ *    `bench/main.ts` on Deno and on Bun (each in its own process, `--json`),
+ *    with the same sizes as run.sh; then M1 on both runtimes;
  *
  * 4. W4 (durable, SQLite) is among the workloads of step 3; its runs also
  *    measure the disk's bare sync rate (`main.ts --probe-syncs`), shown in a
@@ -81,6 +83,8 @@ interface Row {
   goLabel?: string;
   /** The coaty bench.js batch size of the comparable workload. */
   coatyBatch?: number;
+  /** Arguments for bench/coaty_cluster.cjs: the same workload, loop and sizes on coaty. */
+  coatyArgs?: string[];
   /** The target ratio against Go, when the issue sets one. */
   target?: number;
   /** W4 batch 1: the target ratio against the bare fsync rate measured in the same run. */
@@ -187,6 +191,13 @@ function rows(quick: boolean): Row[] {
     name: `${r.name} slab`,
     args: [...r.args, "--slab-payloads"],
   });
+  // The same workload on coaty, through bench/coaty_cluster.cjs (W2 and W2p;
+  // coaty has no codec, so W3 has no such row).
+  const coatyArgs = (r: Row): string[] => [
+    ...r.args.slice(1),
+    ...(r.args[0] === "W2p" ? ["--propmsg"] : []),
+  ];
+  const withCoaty = (r: Row): Row => ({ ...r, coatyArgs: coatyArgs(r) });
   const againstCoaty = (r: Row, coatyBatch: number): Row => {
     const { target: _goTarget, ...rest } = r;
     return { ...rest, coatyBatch };
@@ -204,10 +215,10 @@ function rows(quick: boolean): Row[] {
     single(200000, 1),
     slab(single(200000, 1)),
     single(1000000, 64),
-    { ...w1, coatyBatch: 1 },
+    { ...w1, coatyBatch: 1, coatyArgs: coatyArgs(w1) },
     slab(w1),
-    cluster("W2 cluster3 b64 w1024", 200000, 64, 1024, ""),
-    cluster("W2p propmsg b64 w1024", 200000, 64, 1024, "propmsg"),
+    withCoaty(cluster("W2 cluster3 b64 w1024", 200000, 64, 1024, "")),
+    withCoaty(cluster("W2p propmsg b64 w1024", 200000, 64, 1024, "propmsg")),
     cluster("W3 codec b64 w1024", 200000, 64, 1024, "codec"),
     durable(2000, 1),
     durable(100000, 64),
@@ -330,6 +341,10 @@ async function runCoaty(): Promise<Map<number, number>> {
   for (const f of ["bench.js", "package.json"]) {
     writeFileSync(join(dir, f), readFileSync(join(anchors, "coaty", f)));
   }
+  writeFileSync(
+    join(dir, "coaty_cluster.cjs"),
+    readFileSync(join(root, "bench", "coaty_cluster.cjs")),
+  );
   if (!existsSync(join(dir, "node_modules", "@coaty", "consensus.raft"))) {
     log(`coaty: npm install in ${dir}`);
     const r = spawnSync("npm", ["install", "--no-audit", "--no-fund"], {
@@ -347,6 +362,22 @@ async function runCoaty(): Promise<Map<number, number>> {
     m.set(Number(x[1]), Number(x[2]));
   }
   return m;
+}
+
+/** Runs bench/coaty_cluster.cjs (copied next to coaty's install by runCoaty): the median entries/s. */
+function runCoatyCluster(args: string[], runs: number): number {
+  const dir = join(scratch, "coaty");
+  const r = spawnSync("node", ["coaty_cluster.cjs", ...args, "--runs", `${runs}`], {
+    cwd: dir,
+    encoding: "utf8",
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`coaty_cluster.cjs ${args.join(" ")} failed:\n${r.stderr}`);
+  const rates = r.stdout.trim().split("\n").map((l) =>
+    (JSON.parse(l) as { per_sec: number }).per_sec
+  );
+  rates.sort((x, y) => x - y);
+  return rates[Math.floor(rates.length / 2)]!;
 }
 
 /** Runs bench/main.ts for one workload on one runtime; median figures and the JSON lines. */
@@ -515,9 +546,11 @@ export async function compare(argv: readonly string[]): Promise<void> {
   const goBinary = a.go && existsSync(raftanchor);
   if (a.go && !goBinary) log(`go: ${raftanchor} missing; using run.sh's figures only`);
   const table = rows(a.quick).filter((r) => selected(a, r.name));
-  const coaty = a.coaty && table.some((r) => r.coatyBatch !== undefined)
-    ? await runCoaty()
-    : new Map<number, number>();
+  const coaty =
+    a.coaty && table.some((r) => r.coatyBatch !== undefined || r.coatyArgs !== undefined)
+      ? await runCoaty()
+      : new Map<number, number>();
+  const coatySame = new Map<string, number>();
 
   const goNext = new Map<string, Figures>();
   const ours = new Map<string, Map<string, Figures>>();
@@ -526,6 +559,11 @@ export async function compare(argv: readonly string[]): Promise<void> {
       const g = runGoBinary(row.goArgs, a.runs);
       goNext.set(row.goLabel!, g);
       log(`  [go] ${row.name}: ${formatRate(g.perSec)}/s, mean ${g.meanUs.toFixed(1)} µs`);
+    }
+    if (a.coaty && row.coatyArgs !== undefined) {
+      const c = runCoatyCluster(row.coatyArgs, a.runs);
+      coatySame.set(row.name, c);
+      log(`  [coaty] ${row.name}: ${formatRate(c)}/s`);
     }
     const byRuntime = new Map<string, Figures>();
     for (const rt of a.runtimes) {
@@ -586,6 +624,19 @@ export async function compare(argv: readonly string[]): Promise<void> {
           `${row.target === undefined ? "" : `≥ ${row.target.toFixed(1)}×`} |`,
       );
       latRows.push(`| ${row.name} | ${lat(g)} | ${lat(o.get(d))} | ${lat(o.get(b))} |`);
+    }
+    const same = coatySame.get(row.name);
+    if (same !== undefined) {
+      const go = row.goLabel === undefined
+        ? undefined
+        : goNext.get(row.goLabel) ?? goScript.get(row.goLabel);
+      out.push(
+        `| ${row.name} | coaty, same loop | ${formatRate(same)} | ${rate(o.get(d))} | ${
+          rate(o.get(b))
+        } | ${ratio(o.get(d), same)} | ${ratio(o.get(b), same)} | ≥ 10×${
+          go === undefined ? "" : ` (Go: ${ratio(go, same)})`
+        } |`,
+      );
     }
     if (row.coatyBatch !== undefined) {
       const c = coaty.get(row.coatyBatch);
