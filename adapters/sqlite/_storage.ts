@@ -450,7 +450,9 @@ export class SqliteStorage implements NodeStorage {
     stmts.insertRow = db.prepare("INSERT INTO raft_log (first, last, record) VALUES (?, ?, ?)");
     stmts.updateRow = db.prepare("UPDATE raft_log SET last = ?, record = ? WHERE first = ?");
     stmts.deleteFrom = db.prepare("DELETE FROM raft_log WHERE first >= ?");
-    stmts.deleteThrough = db.prepare("DELETE FROM raft_log WHERE last <= ?");
+    // `first <= ?` bounds the scan by the primary key (rows never overlap, so
+    // a row that ends at or before an index also begins at or before it).
+    stmts.deleteThrough = db.prepare("DELETE FROM raft_log WHERE first <= ? AND last <= ?");
     stmts.deleteRow = db.prepare("DELETE FROM raft_log WHERE first = ?");
     stmts.deleteAll = db.prepare("DELETE FROM raft_log");
     stmts.selectFrom = db.prepare(
@@ -547,8 +549,10 @@ export class SqliteStorage implements NodeStorage {
 
     // Rows ending at or before the compacted position hold nothing live (a
     // compaction deletes them); the first live row may begin before it.
+    // No two rows may overlap, live or not: reads and cuts find the row
+    // holding an index as the last row that begins at or before it.
     let next = offset + 1;
-    let live = false;
+    let prevLast = -1;
     // From the smallest bound, so that a row with a negative index is seen (and refused).
     let cursor = Number.MIN_SAFE_INTEGER;
     for (;;) {
@@ -556,6 +560,15 @@ export class SqliteStorage implements NodeStorage {
       for (const row of rows) {
         const d = this.#decodeRow(row, "open raft storage");
         cursor = d.first + 1;
+        if (d.first <= prevLast) {
+          throw new SqliteStorageError(
+            "inconsistent",
+            path,
+            `Cannot open raft storage '${path}': entry ${d.first} is stored twice`,
+            { index: d.first },
+          );
+        }
+        prevLast = d.last;
         if (d.last <= offset) continue;
         if (d.first > next) {
           throw new SqliteStorageError(
@@ -565,15 +578,6 @@ export class SqliteStorage implements NodeStorage {
             { index: next },
           );
         }
-        if (live && d.first < next) {
-          throw new SqliteStorageError(
-            "inconsistent",
-            path,
-            `Cannot open raft storage '${path}': entry ${d.first} is stored twice`,
-            { index: d.first },
-          );
-        }
-        live = true;
         for (let k = next - d.first; k < d.entries.length; k++) this.#cache.push(d.entries[k]!);
         next = d.last + 1;
       }
@@ -1130,7 +1134,7 @@ export class SqliteStorage implements NodeStorage {
     const st = this.#stmts!;
     this.#lastRead = undefined;
     this.#transaction(action, () => {
-      st.deleteThrough.run(compactIndex);
+      st.deleteThrough.run(compactIndex, compactIndex);
       this.#putMeta(metaLogStart, dummyRecord(compactIndex, term));
     });
     this.#offset = compactIndex;
