@@ -142,6 +142,9 @@ const metaSnapshot = "snapshot";
 /** The compacted position: an entry record holding only its index and term. */
 const metaLogStart = "log_start";
 
+/** Decoded rows kept for reads below the tail cache (see `#rowHolding`). */
+const keptRowsMax = 4;
+
 /** Rows read per query when scanning or reading a range of the log. */
 const scanChunkRows = 512;
 
@@ -288,8 +291,11 @@ export class SqliteStorage implements NodeStorage {
   #closed = false;
   /** Set when a write failed: its outcome on disk is unknown. */
   #failure: SqliteStorageError | undefined;
-  /** The row `entries()` or `term()` read last (below the cache); dropped by every write. */
-  #lastRead: DecodedRow | undefined;
+  /**
+   * The rows `entries()` and `term()` read last (below the cache), most
+   * recent last, at most `keptRowsMax`; dropped by every write and by `close()`.
+   */
+  #keptRows: DecodedRow[] = [];
   /** Whether the connection is at `synchronous=FULL` (else NORMAL, after an unsynced save). */
   #syncFull = true;
 
@@ -808,12 +814,22 @@ export class SqliteStorage implements NodeStorage {
 
   /**
    * The decoded row that holds entry `i` (which must be in the log). The
-   * last row read is kept until the next write, so reading a run of old
-   * entries, or their terms, decodes each row once.
+   * last few rows read are kept until the next write, so reading a run of
+   * old entries, or their terms, decodes each row once, also when reads for
+   * a few lagging followers take turns.
    */
   #rowHolding(i: Index): DecodedRow {
-    const kept = this.#lastRead;
-    if (kept !== undefined && kept.first <= i && i <= kept.last) return kept;
+    const kept = this.#keptRows;
+    for (let k = kept.length - 1; k >= 0; k--) {
+      const d = kept[k]!;
+      if (d.first <= i && i <= d.last) {
+        if (k !== kept.length - 1) {
+          kept.splice(k, 1);
+          kept.push(d);
+        }
+        return d;
+      }
+    }
     let rows: LogRow[];
     try {
       rows = this.#selectRows(i, i + 1, 1);
@@ -823,7 +839,8 @@ export class SqliteStorage implements NodeStorage {
     const row = rows[0];
     if (row === undefined || row.first > i || row.last < i) this.#missing(i, "read raft storage");
     const d = this.#decodeRow(row, "read raft storage");
-    this.#lastRead = d;
+    if (kept.length === keptRowsMax) kept.shift();
+    kept.push(d);
     return d;
   }
 
@@ -1026,7 +1043,7 @@ export class SqliteStorage implements NodeStorage {
     if (snapRecord === undefined && record === undefined && hsRecord === undefined) return;
 
     const st = this.#stmts!;
-    this.#lastRead = undefined;
+    this.#keptRows = [];
     this.#transaction(action, () => {
       if (snapRecord !== undefined) {
         st.deleteAll.run();
@@ -1132,7 +1149,7 @@ export class SqliteStorage implements NodeStorage {
     }
     const term = this.#termAt(compactIndex);
     const st = this.#stmts!;
-    this.#lastRead = undefined;
+    this.#keptRows = [];
     this.#transaction(action, () => {
       st.deleteThrough.run(compactIndex, compactIndex);
       this.#putMeta(metaLogStart, dummyRecord(compactIndex, term));
@@ -1152,6 +1169,7 @@ export class SqliteStorage implements NodeStorage {
     if (this.#closed) return;
     this.#closed = true;
     this.#cache.reset(this.#last + 1);
+    this.#keptRows = [];
     this.#closeDatabase("close raft storage");
   }
 

@@ -114,6 +114,38 @@ test("SqliteStorage reads entries older than its bounded cache from the database
   });
 });
 
+test("SqliteStorage decodes an old row once while reads for a few followers take turns", async () => {
+  await withTemp(async (path) => {
+    const c = countingDatabase(await openSqliteDatabase(path));
+    const s = new SqliteStorage(c.db, { path, cacheEntriesMax: 0 });
+    try {
+      for (let k = 0; k < 6; k++) s.append(ents(10 * k + 1, 10 * k + 10, 1));
+      const r0 = c.counts.reads;
+      for (let turn = 0; turn < 5; turn++) {
+        for (const lo of [1, 11, 21, 31]) {
+          assert.deepEqual(
+            s.entries(lo + turn, lo + turn + 2, Infinity),
+            ents(lo + turn, lo + turn + 1, 1),
+          );
+          assert.equal(s.term(lo + 9), 1);
+        }
+      }
+      assert.equal(c.counts.reads - r0, 4, "one query per row for four rows read in turn");
+      s.entries(41, 43, Infinity); // a fifth row pushes the least recent (row 1) out
+      const r1 = c.counts.reads;
+      s.term(11);
+      assert.equal(c.counts.reads, r1, "row 11..20 is still kept");
+      s.term(1);
+      assert.equal(c.counts.reads, r1 + 1, "row 1..10 was dropped");
+      s.setHardState({ term: 1, vote: 1, commit: 5 }); // every write drops the kept rows
+      s.term(1);
+      assert.equal(c.counts.reads, r1 + 2);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 test("SqliteStorage.save() writes nothing when the update is refused", async () => {
   await withTemp(async (path) => {
     let s = await openSqliteStorage(path);
