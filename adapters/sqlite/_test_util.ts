@@ -40,6 +40,21 @@ export function tempDir(): TempDir {
   };
 }
 
+/**
+ * Runs `body` with a fresh temporary directory, removed afterwards.
+ *
+ * @param body What to do with it.
+ * @returns What `body` returned.
+ */
+export async function withTempDir<T>(body: (tmp: TempDir) => Promise<T>): Promise<T> {
+  const tmp = tempDir();
+  try {
+    return await body(tmp);
+  } finally {
+    tmp.remove();
+  }
+}
+
 /** Counts of what went through a {@linkcode countingDatabase}. */
 export interface QueryCounts {
   /** `get()` and `all()` calls: reads. */

@@ -6,7 +6,7 @@ import { newRand, randomIntN } from "../../core/rand.ts";
 import { newConfState, newEntry } from "../../core/types.ts";
 import { type StorageView, viewOf } from "../../tests/storage_suite.ts";
 import { openSqliteStorage, SqliteStorageError, type SqliteStorageErrorCode } from "./mod.ts";
-import { tempDir, withRawDatabase } from "./_test_util.ts";
+import { withRawDatabase, withTempDir } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 const marker = (i: number): string => `ENTRY-${String(i).padStart(4, "0")}|`;
@@ -61,14 +61,11 @@ async function assertRefused(
 async function withLogFile(
   body: (path: string, view: StorageView, file: (name: string) => string) => Promise<void>,
 ): Promise<void> {
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const path = tmp.file("node.db");
     const view = await writeLog(path);
     await body(path, view, tmp.file);
-  } finally {
-    tmp.remove();
-  }
+  });
 }
 
 function flipByteAt(path: string, pos: number, bit = 0): void {
@@ -96,8 +93,7 @@ test("a healthy log file reopens unchanged (the baseline of the other cases)", a
 });
 
 test("opening a file that is not SQLite fails with not_sqlite", async () => {
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const text = tmp.file("notes.txt");
     writeFileSync(text, "These are not the bytes you are looking for.\n".repeat(200));
     await assertRefused(text, "not_sqlite");
@@ -105,14 +101,11 @@ test("opening a file that is not SQLite fails with not_sqlite", async () => {
     const rand = newRand(7);
     writeFileSync(noise, Uint8Array.from({ length: 8192 }, () => randomIntN(rand, 256)));
     await assertRefused(noise, "not_sqlite");
-  } finally {
-    tmp.remove();
-  }
+  });
 });
 
 test("opening another application's SQLite database fails with foreign", async () => {
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const tables = tmp.file("app.db");
     await withRawDatabase(tables, (db) => db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY)"));
     await assertRefused(tables, "foreign");
@@ -124,9 +117,7 @@ test("opening another application's SQLite database fails with foreign", async (
       assert.deepEqual({ ...q("PRAGMA application_id")[0] as object }, { application_id: 0 });
       assert.deepEqual({ ...q("PRAGMA journal_mode")[0] as object }, { journal_mode: "delete" });
     });
-  } finally {
-    tmp.remove();
-  }
+  });
 });
 
 test("opening a log of an older or newer schema version fails with schema_too_old / schema_too_new", async () => {

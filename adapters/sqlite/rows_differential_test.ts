@@ -28,7 +28,7 @@ import {
 } from "../../core/types.ts";
 import { viewOf } from "../../tests/storage_suite.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStorage, SqliteStorageError } from "./mod.ts";
-import { tempDir, withRawDatabase } from "./_test_util.ts";
+import { tempDir, withRawDatabase, withTempDir } from "./_test_util.ts";
 
 /** A row of the log as the design lays them out: `[first, last]`. */
 type Row = [number, number];
@@ -410,8 +410,7 @@ for (const cacheEntriesMax of [0, 3, 4096]) {
 }
 
 test("SqliteStorage opens a log of more rows than one scan reads, with rows wholly below, and one across, the compacted position", async () => {
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const path = tmp.file("node.db");
     (await openSqliteStorage(path, { walPreallocateBytes: 0 })).close();
     // 2500 entries in rows of 1 to 3 entries (two scans and more), written
@@ -463,14 +462,11 @@ test("SqliteStorage opens a log of more rows than one scan reads, with rows whol
         s.close();
       }
     }
-  } finally {
-    tmp.remove();
-  }
+  });
 });
 
 test("SqliteStorage reports a row damaged after it opened, when it reads or cuts it", async () => {
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const path = tmp.file("node.db");
     const raw = await openSqliteDatabase(path);
     // Not exclusive, no cache: every read below the tail goes to the file,
@@ -554,9 +550,7 @@ test("SqliteStorage reports a row damaged after it opened, when it reads or cuts
       (e: unknown) => e instanceof SqliteStorageError && e.code === "write_failed",
     );
     s.close();
-  } finally {
-    tmp.remove();
-  }
+  });
 });
 
 test("SqliteStorage refuses to open a log whose rows overlap, even where they are compacted away", async () => {
@@ -564,8 +558,7 @@ test("SqliteStorage refuses to open a log whose rows overlap, even where they ar
   // opening used to skip it, and then every read below the cache of the
   // entries after it picked it as "the last row starting at or before i"
   // and failed with log_gap, though the file had opened as healthy.
-  const tmp = tempDir();
-  try {
+  await withTempDir(async (tmp) => {
     const path = tmp.file("node.db");
     (await openSqliteStorage(path, { walPreallocateBytes: 0 })).close();
     const all = Array.from({ length: 10 }, (_, k) => newEntry({ index: k + 1, term: 1 }));
@@ -603,7 +596,5 @@ test("SqliteStorage refuses to open a log whose rows overlap, even where they ar
     } finally {
       s.close();
     }
-  } finally {
-    tmp.remove();
-  }
+  });
 });
