@@ -611,25 +611,22 @@ export async function compare(argv: readonly string[]): Promise<void> {
   const diskRows: string[] = [];
   for (const row of table) {
     const o = ours.get(row.name)!;
+    const next = row.goLabel === undefined ? undefined : goNext.get(row.goLabel);
+    const script = row.goLabel === undefined ? undefined : goScript.get(row.goLabel);
+    const go = next ?? script;
     if (row.goLabel !== undefined) {
-      const next = goNext.get(row.goLabel);
-      const script = goScript.get(row.goLabel);
-      const g = next ?? script;
       const shown = next !== undefined && script !== undefined
         ? `${rate(next)} (${rate(script)})`
-        : rate(g);
+        : rate(go);
       out.push(
         `| ${row.name} | etcd raft Go | ${shown} | ${rate(o.get(d))} | ${rate(o.get(b))} | ` +
-          `${ratio(o.get(d), g?.perSec)} | ${ratio(o.get(b), g?.perSec)} | ` +
+          `${ratio(o.get(d), go?.perSec)} | ${ratio(o.get(b), go?.perSec)} | ` +
           `${row.target === undefined ? "" : `≥ ${row.target.toFixed(1)}×`} |`,
       );
-      latRows.push(`| ${row.name} | ${lat(g)} | ${lat(o.get(d))} | ${lat(o.get(b))} |`);
+      latRows.push(`| ${row.name} | ${lat(go)} | ${lat(o.get(d))} | ${lat(o.get(b))} |`);
     }
     const same = coatySame.get(row.name);
     if (same !== undefined) {
-      const go = row.goLabel === undefined
-        ? undefined
-        : goNext.get(row.goLabel) ?? goScript.get(row.goLabel);
       out.push(
         `| ${row.name} | coaty, same loop | ${formatRate(same)} | ${rate(o.get(d))} | ${
           rate(o.get(b))
@@ -640,9 +637,6 @@ export async function compare(argv: readonly string[]): Promise<void> {
     }
     if (row.coatyBatch !== undefined) {
       const c = coaty.get(row.coatyBatch);
-      const go = row.goLabel === undefined
-        ? undefined
-        : goNext.get(row.goLabel) ?? goScript.get(row.goLabel);
       out.push(
         `| ${row.name} | coaty batch ${row.coatyBatch} | ${
           c === undefined ? "-" : formatRate(c)

@@ -162,11 +162,9 @@ interface Statements {
   deleteThrough: SqliteStatementLike;
   deleteRow: SqliteStatementLike;
   deleteAll: SqliteStatementLike;
-  /** (lo, lo, hi, limit): the row holding `lo` (or the first after it), then the following rows that start before `hi`. */
-  selectFrom: SqliteStatementLike;
   /** (i, limit): the rows that start at or after `i`. */
   selectAfter: SqliteStatementLike;
-  /** (i): the last row that starts before `i`. */
+  /** (i): the last row that starts before `i` (with `i + 1`: the row that may hold `i`). */
   selectBefore: SqliteStatementLike;
 }
 
@@ -461,11 +459,6 @@ export class SqliteStorage implements NodeStorage {
     stmts.deleteThrough = db.prepare("DELETE FROM raft_log WHERE first <= ? AND last <= ?");
     stmts.deleteRow = db.prepare("DELETE FROM raft_log WHERE first = ?");
     stmts.deleteAll = db.prepare("DELETE FROM raft_log");
-    stmts.selectFrom = db.prepare(
-      "SELECT first, last, record FROM raft_log WHERE first >= " +
-        "coalesce((SELECT max(first) FROM raft_log WHERE first <= ?), ?) " +
-        "AND first < ? ORDER BY first LIMIT ?",
-    );
     stmts.selectAfter = db.prepare(
       "SELECT first, last, record FROM raft_log WHERE first >= ? ORDER BY first LIMIT ?",
     );
@@ -719,11 +712,6 @@ export class SqliteStorage implements NodeStorage {
     return { first, last, entries, ends };
   }
 
-  /** The row holding `lo` (or the first one after it), then the rows after it that begin before `hi`; at most `limit`. */
-  #selectRows(lo: Index, hi: Index, limit: number): LogRow[] {
-    return this.#toRows(this.#stmts!.selectFrom.all(lo, lo, hi, limit));
-  }
-
   #toRows(raw: unknown[]): LogRow[] {
     const rows: LogRow[] = [];
     for (const r of raw) {
@@ -832,7 +820,7 @@ export class SqliteStorage implements NodeStorage {
     }
     let rows: LogRow[];
     try {
-      rows = this.#selectRows(i, i + 1, 1);
+      rows = this.#toRows(this.#stmts!.selectBefore.all(i + 1));
     } catch (e) {
       throw toStorageError(e, this.#path, "read raft storage");
     }
