@@ -96,15 +96,39 @@ export class StepPeerNotFoundError extends RaftError {
   }
 }
 
+/**
+ * Why a membership change was refused:
+ * - `invalid`: Raft cannot apply it to the configuration (for example it
+ *   removes the last voter, or changes voters while in a joint configuration);
+ * - `already_member`: it adds a node that is already a voter or a learner;
+ * - `not_member`: it removes a node that is not a member;
+ * - `not_learner`: it promotes a node that is not a learner;
+ * - `not_voter`: it demotes a node that is not a voter;
+ * - `removed_id`: it adds a node ID that was removed from the cluster (a
+ *   removed ID is never admitted again: the new node needs a new ID).
+ */
+export type ConfChangeRefusal =
+  | "invalid"
+  | "already_member"
+  | "not_member"
+  | "not_learner"
+  | "not_voter"
+  | "removed_id";
+
 /** A membership change cannot be applied to the current configuration. */
 export class ConfChangeError extends RaftError {
+  /** Why the change was refused. */
+  readonly reason: ConfChangeRefusal;
+
   /**
    * Creates the error.
    *
    * @param message Why the change cannot be applied.
+   * @param reason The refusal's kind.
    */
-  constructor(message: string) {
+  constructor(message: string, reason: ConfChangeRefusal = "invalid") {
     super("conf_change", message);
     this.name = "ConfChangeError";
+    this.reason = reason;
   }
 }

@@ -31,6 +31,21 @@ import {
 import { discardLogger, type Logger } from "./logger.ts";
 import type { Config } from "./raft.ts";
 import { RawNode } from "./raw_node.ts";
+import {
+  type Envelope,
+  envelopeHeader,
+  intentEnvelopeHeader,
+  type MembershipIntent,
+  readEnvelope,
+  wrap,
+} from "./node/envelope.ts";
+import {
+  changeTypeOf,
+  checkIntents,
+  decodeSnapshotData,
+  encodeSnapshotData,
+  intentOf,
+} from "./node/membership.ts";
 import { cloneConfState, MemoryStorage, type Storage } from "./storage.ts";
 import { newProgressTracker } from "./tracker/tracker.ts";
 import {
@@ -766,70 +781,6 @@ function toNodeStorage(s: NodeStorage | MemoryStorage): NodeStorage {
 }
 
 // ---------------------------------------------------------------------------
-// The envelope: who proposed an entry
-//
-// The driver prefixes the data of each proposal (and the context of each
-// membership change and read request) with a small header naming the node,
-// the node's incarnation (a random number drawn at start) and a sequence
-// number. When an entry is applied, the header tells the proposing node
-// which promise to settle, wherever the entry was appended. The state
-// machine sees only the data after the header.
-
-const envelopeTag = 0xa7;
-
-interface Envelope {
-  origin: NodeId;
-  incarnation: number;
-  seq: number;
-  /** Where the payload starts. */
-  offset: number;
-}
-
-function pushUvarint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-}
-
-function envelopeHeader(origin: NodeId, incarnation: number, seq: number): number[] {
-  const out = [envelopeTag];
-  pushUvarint(out, origin);
-  pushUvarint(out, incarnation);
-  pushUvarint(out, seq);
-  return out;
-}
-
-function wrap(header: readonly number[], payload: Uint8Array): Uint8Array {
-  const b = new Uint8Array(header.length + payload.length);
-  b.set(header, 0);
-  b.set(payload, header.length);
-  return b;
-}
-
-/** Reads an envelope header; `undefined` when `b` does not start with one. */
-function readEnvelope(b: Uint8Array): Envelope | undefined {
-  if (b.length === 0 || b[0] !== envelopeTag) return undefined;
-  let pos = 1;
-  const vals: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      if (pos >= b.length || mul > 2 ** 49) return undefined;
-      const byte = b[pos++]!;
-      v += (byte & 0x7f) * mul;
-      if (byte < 0x80) break;
-      mul *= 0x80;
-    }
-    if (!Number.isSafeInteger(v)) return undefined;
-    vals.push(v);
-  }
-  return { origin: vals[0]!, incarnation: vals[1]!, seq: vals[2]!, offset: pos };
-}
-
-// ---------------------------------------------------------------------------
 // Membership helpers
 
 function isJoint(cs: ConfState): boolean {
@@ -884,6 +835,7 @@ interface PendingProposal<R> extends Waiter<R> {
 interface PendingConfChange extends Waiter<ConfState> {
   seq: number;
   cc: ConfChangeV2;
+  intents: readonly MembershipIntent[];
   index: Index | undefined;
 }
 
@@ -1102,6 +1054,8 @@ export class RaftNode<R = unknown> {
   #smApplied: Index;
   #lastAppliedTerm: Term;
   #confState: ConfState;
+  /** IDs removed from the cluster, as of the applied index: never admitted again. */
+  #removed: Set<NodeId>;
   #snapshotIndex: Index;
   #entriesSinceSnapshot = 0;
   #bytesSinceSnapshot = 0;
@@ -1151,6 +1105,7 @@ export class RaftNode<R = unknown> {
       smApplied: Index;
       lastAppliedTerm: Term;
       confState: ConfState;
+      removed: Set<NodeId>;
       hardState: HardState;
     },
   ) {
@@ -1179,6 +1134,7 @@ export class RaftNode<R = unknown> {
     this.#smApplied = init.smApplied;
     this.#lastAppliedTerm = init.lastAppliedTerm;
     this.#confState = init.confState;
+    this.#removed = init.removed;
     this.#snapshotIndex = init.applied;
     this.#hardState = init.hardState;
     this.#lastIndexTaken = storage.lastIndex();
@@ -1215,10 +1171,13 @@ export class RaftNode<R = unknown> {
         `Cannot start RaftNode as the state machine's applied index is invalid: current value ${smApplied}`,
       );
     }
+    // The driver's replicated state in the snapshot; the state machine's
+    // own is restored unless it kept what it applied.
+    const fromSnapshot = snapIndex > 0 ? decodeSnapshotData(snap.data) : undefined;
     if (smApplied === undefined || smApplied < snapIndex) {
       // Start from the latest snapshot and replay the log after it.
-      if (snapIndex > 0) {
-        await sm.restore(snap.data, { index: snapIndex, term: snap.metadata.term });
+      if (fromSnapshot !== undefined) {
+        await sm.restore(fromSnapshot.data, { index: snapIndex, term: snap.metadata.term });
       }
       smApplied = snapIndex;
     }
@@ -1267,6 +1226,7 @@ export class RaftNode<R = unknown> {
       smApplied,
       lastAppliedTerm: snap.metadata.term,
       confState: cloneConfState(confState),
+      removed: fromSnapshot?.removed ?? new Set(),
       hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
     });
     node.#begin();
@@ -1388,7 +1348,7 @@ export class RaftNode<R = unknown> {
    * @throws {NodeClosedError} The node is closed.
    */
   addVoter(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
-    return this.changeMembership([{ type: ConfChangeType.ConfChangeAddNode, nodeId: id }], options);
+    return this.#changeMembership([{ intent: "addVoter", nodeId: id }], options);
   }
 
   /**
@@ -1404,10 +1364,7 @@ export class RaftNode<R = unknown> {
    * @throws {NodeClosedError} The node is closed.
    */
   addLearner(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
-    return this.changeMembership(
-      [{ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id }],
-      options,
-    );
+    return this.#changeMembership([{ intent: "addLearner", nodeId: id }], options);
   }
 
   /**
@@ -1423,10 +1380,25 @@ export class RaftNode<R = unknown> {
    * @throws {NodeClosedError} The node is closed.
    */
   promote(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
-    if (!this.#confState.learners.includes(id)) {
-      return Promise.reject(new ConfChangeError(`Cannot promote node ${id}: it is not a learner`));
-    }
-    return this.addVoter(id, options);
+    return this.#changeMembership([{ intent: "promote", nodeId: id }], options);
+  }
+
+  /**
+   * Demotes a voter to a learner (it keeps receiving the log but no longer
+   * votes or counts toward the quorum).
+   *
+   * @param id The voter.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} `id` is not a voter (reason `not_voter`), or
+   *   the change is invalid (for example it demotes the last voter).
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  demote(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "demote", nodeId: id }], options);
   }
 
   /**
@@ -1443,10 +1415,7 @@ export class RaftNode<R = unknown> {
    * @throws {NodeClosedError} The node is closed.
    */
   removeNode(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
-    return this.changeMembership(
-      [{ type: ConfChangeType.ConfChangeRemoveNode, nodeId: id }],
-      options,
-    );
+    return this.#changeMembership([{ intent: "remove", nodeId: id }], options);
   }
 
   /**
@@ -1469,6 +1438,25 @@ export class RaftNode<R = unknown> {
     changes: readonly ConfChangeSingle[],
     options: ConfChangeOptions = {},
   ): Promise<ConfState> {
+    const intended: { intent: MembershipIntent; nodeId: NodeId }[] = [];
+    for (const c of changes) {
+      const intent = intentOf(this.#confState, c);
+      if (intent === undefined) {
+        return Promise.reject(
+          new RangeError(
+            `Cannot change the membership: change type ${c.type} for node ${c.nodeId} is not supported`,
+          ),
+        );
+      }
+      intended.push({ intent, nodeId: c.nodeId });
+    }
+    return this.#changeMembership(intended, options);
+  }
+
+  #changeMembership(
+    changes: readonly { intent: MembershipIntent; nodeId: NodeId }[],
+    options: ConfChangeOptions,
+  ): Promise<ConfState> {
     if (changes.length === 0) {
       return Promise.reject(new RangeError("Cannot change the membership: 'changes' is empty"));
     }
@@ -1481,22 +1469,32 @@ export class RaftNode<R = unknown> {
     const notLeader = this.#notLeaderUnlessForwarding();
     if (notLeader !== undefined) return Promise.reject(notLeader);
     const seq = ++this.#seq;
+    const intents = changes.map((c) => c.intent);
     const cc: ConfChangeV2 = {
       transition: ConfChangeTransition.ConfChangeTransitionAuto,
-      changes: changes.map((c) => ({ type: c.type, nodeId: c.nodeId })),
+      changes: changes.map((c) => ({ type: changeTypeOf(c.intent), nodeId: c.nodeId })),
       context: wrap(
-        envelopeHeader(this.#id, this.#incarnation, seq),
+        intentEnvelopeHeader(this.#id, this.#incarnation, seq, intents),
         options.context ?? emptyBytes,
       ),
     };
-    const invalid = checkConfChange(this.#confState, cc);
+    const invalid = this.#checkChange(cc, intents);
     if (invalid !== undefined) return Promise.reject(invalid);
     return this.#request<ConfState>(options, (w) => {
-      const p: PendingConfChange = { ...w, seq, cc, index: undefined };
+      const p: PendingConfChange = { ...w, seq, cc, intents, index: undefined };
       this.#pending.set(seq, p);
       this.#confQueue.push(p);
       this.#kick();
     });
+  }
+
+  /** Whether a change holds against the current membership: its intents, then Raft's rules. */
+  #checkChange(
+    cc: ConfChangeV2,
+    intents: readonly MembershipIntent[] | undefined,
+  ): ConfChangeError | undefined {
+    return checkIntents(this.#confState, this.#removed, cc.changes, intents) ??
+      checkConfChange(this.#confState, cc);
   }
 
   /**
@@ -1903,6 +1901,12 @@ export class RaftNode<R = unknown> {
       }
       if (!this.#confReady()) break;
       const p = this.#confQueue.shift()!;
+      // The membership may have changed since the request was made.
+      const invalid = this.#checkChange(p.cc, p.intents);
+      if (invalid !== undefined) {
+        this.#settleProposal(p.seq, (q) => q.reject(invalid));
+        continue;
+      }
       this.#confInFlight = p;
       try {
         this.#rn.proposeConfChange(p.cc);
@@ -2076,7 +2080,9 @@ export class RaftNode<R = unknown> {
 
   async #installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.metadata;
-    await this.#sm.restore(snap.data, { index, term });
+    const { removed, data } = decodeSnapshotData(snap.data);
+    await this.#sm.restore(data, { index, term });
+    this.#removed = removed;
     this.#applied = index;
     this.#smApplied = index;
     this.#lastAppliedTerm = term;
@@ -2189,7 +2195,7 @@ export class RaftNode<R = unknown> {
     const p = owner === undefined ? undefined : this.#pending.get(owner) as PendingConfChange;
     if (p !== undefined && this.#confInFlight === p) this.#confInFlight = undefined;
 
-    const invalid = checkConfChange(this.#confState, cc);
+    const invalid = this.#checkChange(cc, env?.intents);
     if (invalid !== undefined) {
       // Every node refuses it the same way: it is not applied to Raft.
       this.#logger.warning(`${this.#id} refused conf change at ${e.index}: ${invalid.message}`);
@@ -2198,6 +2204,9 @@ export class RaftNode<R = unknown> {
     }
     const cs = this.#rn.applyConfChange(cc);
     this.#confState = cloneConfState(cs);
+    for (const c of cc.changes) {
+      if (c.type === ConfChangeType.ConfChangeRemoveNode) this.#removed.add(c.nodeId);
+    }
     if (
       this.#snapshotIndex > 0 &&
       cc.changes.some((c) =>
@@ -2283,7 +2292,7 @@ export class RaftNode<R = unknown> {
     if (!byEntries && !byBytes && !this.#snapshotStale) return;
     const index = this.#applied;
     if (index <= this.#snapshotIndex) return;
-    const data = await this.#sm.snapshot();
+    const data = encodeSnapshotData(this.#removed, await this.#sm.snapshot());
     if (this.#closed) return;
     await this.#storage.createSnapshot(index, cloneConfState(this.#confState), data);
     this.#snapshotIndex = index;

@@ -56,6 +56,7 @@ export type InvariantName =
   | "state-consistent"
   | "hardstate-monotonic"
   | "durable-before-send"
+  | "removed-stays-removed"
   | "liveness"
   | "node-failure"
   | "linearizability";
@@ -168,6 +169,49 @@ export class InvariantChecker {
   #fail(invariant: InvariantName, detail: string): void {
     if (this.#disabled.has(invariant)) return;
     throw new InvariantViolation(invariant, this.#now(), detail);
+  }
+
+  // -------------------------------------------------------------------------
+  // Membership
+
+  /** The members of each configuration seen, by the index it took effect at. */
+  readonly #configs = new Map<Index, ReadonlySet<NodeId>>();
+
+  /**
+   * A node applied the configuration `members` at `index` (a membership
+   * change, or a snapshot that holds one). Checks that no ID is a member
+   * again after a configuration it had been removed from: a removed ID is
+   * never admitted again.
+   *
+   * @param observer The node that applied it.
+   * @param index The configuration's index.
+   * @param members Its voters (incoming and outgoing) and learners.
+   */
+  observeConfig(observer: NodeId, index: Index, members: ReadonlySet<NodeId>): void {
+    this.checks++;
+    if (this.#configs.has(index)) return;
+    this.#configs.set(index, members);
+    const ordered = [...this.#configs].sort((a, b) => a[0] - b[0]);
+    const ids = new Set<NodeId>();
+    for (const [, m] of ordered) for (const id of m) ids.add(id);
+    for (const id of ids) {
+      let state: "never" | "member" | "removed" = "never";
+      let removedAt: Index = 0;
+      for (const [i, m] of ordered) {
+        if (m.has(id)) {
+          if (state === "removed") {
+            this.#fail(
+              "removed-stays-removed",
+              `node ${id} is a member again at ${i} after its removal at ${removedAt} (seen by node ${observer})`,
+            );
+          }
+          state = "member";
+        } else if (state === "member") {
+          state = "removed";
+          removedAt = i;
+        }
+      }
+    }
   }
 
   // -------------------------------------------------------------------------

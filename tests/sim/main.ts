@@ -4,7 +4,7 @@
  * ```
  * deno run -A tests/sim/main.ts --seed 7 --steps 20000
  * deno run -A tests/sim/main.ts --seeds 1..200 [--steps 20000] [--nodes 5]
- *   [--verbose]
+ *   [--verbose] [--quiet]
  * ```
  *
  * Prints one summary line per seed (virtual time, operations, faults by
@@ -25,11 +25,13 @@ interface Args {
   steps: number;
   nodes: number | undefined;
   verbose: boolean;
+  /** Print only failures and the totals. */
+  quiet: boolean;
 }
 
 function usage(msg: string): never {
   console.error(`${msg}
-usage: main.ts (--seed N | --seeds A..B) [--steps M] [--nodes 3|5|7] [--verbose]`);
+usage: main.ts (--seed N | --seeds A..B) [--steps M] [--nodes 3|5|7] [--verbose] [--quiet]`);
   process.exit(2);
 }
 
@@ -46,6 +48,7 @@ function parseArgs(argv: readonly string[]): Args {
     steps: 20_000,
     nodes: undefined,
     verbose: false,
+    quiet: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -78,6 +81,9 @@ function parseArgs(argv: readonly string[]): Args {
       case "--verbose":
         a.verbose = true;
         break;
+      case "--quiet":
+        a.quiet = true;
+        break;
       default:
         usage(`Unknown argument: ${arg}`);
     }
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
       ...(args.verbose ? { log: (l: string) => console.log(l) } : {}),
     });
     results.push(r);
-    console.log(formatSummary(r));
+    if (!args.quiet || !r.ok) console.log(formatSummary(r));
     if (!r.ok) console.log(formatFailure(r));
   }
   const wallMs = performance.now() - wall0;
@@ -123,6 +129,9 @@ async function main(): Promise<void> {
         sum((r) => r.stats.ops.indeterminate)
       } indeterminate)`,
       `faults: ${faults}`,
+      `membership changes: ${sum((r) => r.stats.membershipChanges)} done, ${
+        sum((r) => r.stats.membershipRetries)
+      } retried after a timeout`,
       `elections: ${sum((r) => r.stats.elections)}, restarts: ${sum((r) => r.stats.restarts)}, ` +
       `snapshots sent: ${sum((r) => r.stats.snapshotsSent)}, invariant checks: ${
         sum((r) => r.stats.invariantChecks)

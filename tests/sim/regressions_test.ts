@@ -45,6 +45,20 @@
  *    Ready. The fix in core/node.ts holds inbound `MsgSnap` messages while
  *    a Ready is between `ready()` and `advance()` and steps them after
  *    `advance()`.
+ *
+ * 3. The driver re-admitted a removed node (seed 701428, 5 nodes, found with
+ *    the defaults; fixed in "RaftNode checks each membership change's intent
+ *    when it is stepped and when it is applied"). A `removeNode(6)` of a
+ *    learner timed out but stayed in leader 3's log; `promote(6)`, checked
+ *    when it was called (6 was a learner then), was queued until the
+ *    removal applied and then stepped as a `ConfChangeAddNode`, which added
+ *    the removed node 6 back, as a voter that would never run again. The
+ *    driver now carries each change's intent in the log, checks it when the
+ *    change is stepped and again on every node when it applies, and never
+ *    admits a removed ID again (the removed IDs travel in snapshots). The
+ *    simulator's `removed-stays-removed` invariant sees the re-admission at
+ *    the entry that makes it; before it existed, the run ended in a
+ *    liveness violation 30 s later.
  */
 
 import { test } from "node:test";
@@ -52,20 +66,22 @@ import assert from "node:assert/strict";
 import { formatFailure, runSimulation } from "./sim.ts";
 
 const steps = 20_000;
+// The order the first bugs were found in predates yieldBeforeSave and
+// retried membership changes; neither happens in it.
 const orders = [
-  { name: "the order it was found in", yieldBeforeSave: false },
-  { name: "yieldBeforeSave", yieldBeforeSave: true },
+  { name: "the order it was found in", yieldBeforeSave: false, membershipRetries: false },
+  { name: "yieldBeforeSave", yieldBeforeSave: true, membershipRetries: true },
 ] as const;
 
 for (const seed of [22, 97]) {
-  for (const { name, yieldBeforeSave } of orders) {
+  for (const { name, yieldBeforeSave, membershipRetries } of orders) {
     test(
       `RaftNode acknowledges an installed snapshot only once it is durable (seed ${seed}, ${name})`,
       { timeout: 60_000 },
       async () => {
         // Direct: the MsgAppResp for the snapshot's index must not leave
         // while the snapshot is only in the page cache.
-        const r = await runSimulation({ seed, steps, yieldBeforeSave });
+        const r = await runSimulation({ seed, steps, yieldBeforeSave, membershipRetries });
         assert.ok(r.ok, formatFailure(r));
       },
     );
@@ -80,6 +96,7 @@ for (const seed of [22, 97]) {
           seed,
           steps,
           yieldBeforeSave,
+          membershipRetries,
           disabledInvariants: ["durable-before-send"],
         });
         assert.ok(r.ok, formatFailure(r));
@@ -89,14 +106,46 @@ for (const seed of [22, 97]) {
 }
 
 for (const seed of [11584, 23132]) {
-  for (const { name, yieldBeforeSave } of orders) {
+  for (const { name, yieldBeforeSave, membershipRetries } of orders) {
     test(
       `RaftNode does not apply a Ready's membership changes over a snapshot restored meanwhile (seed ${seed}, ${name})`,
       { timeout: 60_000 },
       async () => {
-        const r = await runSimulation({ seed, steps, yieldBeforeSave });
+        const r = await runSimulation({ seed, steps, yieldBeforeSave, membershipRetries });
         assert.ok(r.ok, formatFailure(r));
       },
     );
   }
 }
+
+test(
+  "RaftNode never re-admits a removed node through a queued promote (seed 701428, 5 nodes, the order it was found in)",
+  { timeout: 60_000 },
+  async () => {
+    // The order it was found in predates retried membership changes.
+    const found = { seed: 701428, steps, membershipRetries: false } as const;
+    // Direct: the removed-stays-removed invariant.
+    const lines: string[] = [];
+    const r = await runSimulation({ ...found, log: (l) => lines.push(l) });
+    assert.ok(r.ok, formatFailure(r));
+    assert.equal(r.profile.nodes, 5);
+    // The run still makes the changes that met in the bug: the timed-out
+    // removal of learner 6, then a promote of 6, refused once 6 was removed.
+    const trace = lines.join("\n");
+    assert.match(trace, /membership: remove learner 6 failed: TimeoutError/);
+    assert.match(trace, /membership: promote 6 failed: ConfChangeError/);
+    // End to end: without the direct check, the run ended in a liveness violation.
+    const e2e = await runSimulation({ ...found, disabledInvariants: ["removed-stays-removed"] });
+    assert.ok(e2e.ok, formatFailure(e2e));
+  },
+);
+
+test(
+  "RaftNode passes seed 701428 with retried membership changes",
+  { timeout: 60_000 },
+  async () => {
+    const r = await runSimulation({ seed: 701428, steps });
+    assert.ok(r.ok, formatFailure(r));
+    assert.ok(r.stats.membershipRetries > 0);
+  },
+);

@@ -26,6 +26,7 @@ import {
   NodeError,
   type NodeStorage,
   RaftNode,
+  TimeoutError,
   type Transport,
   type TransportHandler,
 } from "../../core/node.ts";
@@ -282,6 +283,15 @@ export interface SimOptions {
    * @default true
    */
   yieldBeforeSave?: boolean;
+  /**
+   * The membership workload sometimes retries a change that timed out
+   * (the same intent again, through the leader of the moment), while the
+   * first attempt may still be in a leader's log. Off, it never retries:
+   * the event order of the simulator in which the seeds of
+   * regressions_test.ts found their first bugs.
+   * @default true
+   */
+  membershipRetries?: boolean;
 }
 
 /** Counters of one run. */
@@ -310,6 +320,8 @@ export interface SimStats {
   restarts: number;
   /** Membership changes that completed. */
   membershipChanges: number;
+  /** Membership changes tried again after a timeout. */
+  membershipRetries: number;
   /** Unsynced writes lost in crashes. */
   lostWrites: number;
 }
@@ -390,12 +402,15 @@ class Simulation {
   #burstUntil = 0;
   #faultsActive = true;
   #adminBusy = false;
+  /** A membership change that timed out, to be tried again. */
+  #adminRetry: { what: string; run: (raft: RaftNode<KvResult>) => Promise<unknown> } | undefined;
   #latest: { index: Index; conf: ConfState };
   readonly #everMember = new Set<NodeId>();
   readonly #trace: string[] = [];
   readonly #traceMax: number;
   #restarts = 0;
   #membershipChanges = 0;
+  #membershipRetries = 0;
   #snapshotsSent = 0;
   #compactions = 0;
 
@@ -644,6 +659,14 @@ class Simulation {
           if (e.leaderId === id) this.#note(`node ${id} leads term ${e.term}`);
         });
         raft.on("membership", (e) => {
+          const cs = e.confState;
+          this.#guard(() =>
+            this.inv.observeConfig(
+              id,
+              e.index,
+              new Set([...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext]),
+            )
+          );
           if (e.index > this.#latest.index) {
             this.#latest = { index: e.index, conf: structuredClone(e.confState) };
             this.#note(
@@ -898,46 +921,55 @@ class Simulation {
     const spares = [...this.slots.values()].filter((s) =>
       !s.initial && !this.#everMember.has(s.id) && s.state !== "retired"
     );
-    let change: Promise<unknown>;
     let what: string;
-    const voterToReplace = conf.voters.length >= minVoters && spares.length > 0 && r.chance(0.25);
-    if (voterToReplace) {
+    let run: (raft: RaftNode<KvResult>) => Promise<unknown>;
+    const retry = this.#adminRetry;
+    const voterToReplace = retry === undefined && conf.voters.length >= minVoters &&
+      spares.length > 0 && r.chance(0.25);
+    if (retry !== undefined && r.chance(0.5)) {
+      // The same intent again: it may meanwhile have been applied, or no longer hold.
+      this.#adminRetry = undefined;
+      this.#membershipRetries++;
+      what = `retry ${retry.what}`;
+      run = retry.run;
+    } else if (voterToReplace) {
       // Two voter changes at once: through a joint configuration.
       const s = spares[0]!;
       if (s.state !== "running") this.#start(s);
       const out = r.pick(conf.voters);
       what = `replace voter ${out} by ${s.id} (joint)`;
-      change = l.raft.changeMembership([
-        { type: ConfChangeType.ConfChangeAddNode, nodeId: s.id },
-        { type: ConfChangeType.ConfChangeRemoveNode, nodeId: out },
-      ]);
+      run = (raft) =>
+        raft.changeMembership([
+          { type: ConfChangeType.ConfChangeAddNode, nodeId: s.id },
+          { type: ConfChangeType.ConfChangeRemoveNode, nodeId: out },
+        ]);
     } else if (conf.voters.length > minVoters && r.chance(0.15)) {
       const id = r.pick(conf.voters);
       what = `demote voter ${id}`;
-      change = l.raft.changeMembership([
-        { type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id },
-      ]);
+      run = (raft) =>
+        raft.changeMembership([{ type: ConfChangeType.ConfChangeAddLearnerNode, nodeId: id }]);
     } else if (conf.learners.length > 0 && r.chance(0.6)) {
       const id = r.pick(conf.learners);
       what = `promote ${id}`;
-      change = l.raft.promote(id);
+      run = (raft) => raft.promote(id);
     } else if (conf.voters.length < maxVoters && spares.length > 0 && r.chance(0.6)) {
       const s = spares[0]!;
       if (s.state !== "running") this.#start(s);
       const asLearner = r.chance(0.5);
       what = `add ${asLearner ? "learner" : "voter"} ${s.id}`;
-      change = asLearner ? l.raft.addLearner(s.id) : l.raft.addVoter(s.id);
+      run = (raft) => asLearner ? raft.addLearner(s.id) : raft.addVoter(s.id);
     } else if (conf.voters.length > minVoters) {
       const id = r.pick(conf.voters);
       what = `remove voter ${id}`;
-      change = l.raft.removeNode(id);
+      run = (raft) => raft.removeNode(id);
     } else if (conf.learners.length > 0) {
       const id = r.pick(conf.learners);
       what = `remove learner ${id}`;
-      change = l.raft.removeNode(id);
+      run = (raft) => raft.removeNode(id);
     } else {
       return false;
     }
+    const change = run(l.raft);
     this.#note(`membership: ${what} (via leader ${l.id})`);
     this.#adminBusy = true;
     change.then(
@@ -948,6 +980,9 @@ class Simulation {
       (e) => {
         this.#requestError(e);
         this.#note(`membership: ${what} failed: ${e instanceof Error ? e.name : e}`);
+        if (e instanceof TimeoutError && (this.options.membershipRetries ?? true)) {
+          this.#adminRetry = { what: what.replace(/^retry /, ""), run };
+        }
       },
     ).finally(() => {
       this.#adminBusy = false;
@@ -1146,6 +1181,7 @@ class Simulation {
         compactions: this.#compactions,
         restarts: this.#restarts,
         membershipChanges: this.#membershipChanges,
+        membershipRetries: this.#membershipRetries,
         lostWrites,
       },
       trace: this.#trace.slice(),

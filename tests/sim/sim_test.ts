@@ -65,5 +65,7 @@ test(
     assert.ok(sum((r) => r.stats.lostWrites) > 0, "no crash lost a write");
     assert.ok(sum((r) => r.stats.ops.indeterminate) > 0, "no indeterminate operation");
     assert.ok(results.some((r) => r.profile.nodes === 7), "no 7-node cluster");
+    assert.ok(sum((r) => r.stats.membershipChanges) > 0, "no membership change");
+    assert.ok(sum((r) => r.stats.membershipRetries) > 0, "no membership change retried");
   },
 );

@@ -1,0 +1,134 @@
+/**
+ * The envelope: who proposed an entry, and what a membership change means.
+ *
+ * The driver prefixes the data of each proposal (and the context of each
+ * membership change and read request) with a small header naming the node,
+ * the node's incarnation (a random number drawn at start) and a sequence
+ * number. When an entry is applied, the header tells the proposing node
+ * which promise to settle, wherever the entry was appended. The state
+ * machine sees only the data after the header.
+ *
+ * The header of a membership change also carries the intent of each of its
+ * changes (add a voter, promote a learner, ...), so that every node checks
+ * the change against the configuration it applies to, from the log alone.
+ *
+ * @module
+ */
+
+import type { NodeId } from "../types.ts";
+
+/** Header of a proposal or read request. */
+const envelopeTag = 0xa7;
+/** Header of a membership change: the same fields, then one intent per change. */
+const intentEnvelopeTag = 0xa8;
+
+/** What a single membership change is meant to do. */
+export type MembershipIntent = "addVoter" | "addLearner" | "promote" | "demote" | "remove";
+
+/** Intents by their code in the envelope (index 0 is unused). */
+const intentCodes: readonly (MembershipIntent | undefined)[] = [
+  undefined,
+  "addVoter",
+  "addLearner",
+  "promote",
+  "demote",
+  "remove",
+];
+
+/** A decoded envelope header. */
+export interface Envelope {
+  origin: NodeId;
+  incarnation: number;
+  seq: number;
+  /** The intent of each change, for a membership change that carries them. */
+  intents: MembershipIntent[] | undefined;
+  /** Where the payload starts. */
+  offset: number;
+}
+
+/** Appends `v` (a non-negative safe integer) as an unsigned LEB128 varint. */
+export function pushUvarint(out: number[], v: number): void {
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+/**
+ * Reads an unsigned varint at `pos`.
+ *
+ * @returns The value and the position after it; `undefined` when the input
+ *   ends inside the varint or the value is not a safe integer.
+ */
+export function readUvarint(b: Uint8Array, pos: number): [number, number] | undefined {
+  let v = 0;
+  let mul = 1;
+  for (;;) {
+    if (pos >= b.length || mul > 2 ** 49) return undefined;
+    const byte = b[pos++]!;
+    v += (byte & 0x7f) * mul;
+    if (byte < 0x80) break;
+    mul *= 0x80;
+  }
+  return Number.isSafeInteger(v) ? [v, pos] : undefined;
+}
+
+/** The header of a proposal or read request. */
+export function envelopeHeader(origin: NodeId, incarnation: number, seq: number): number[] {
+  const out = [envelopeTag];
+  pushUvarint(out, origin);
+  pushUvarint(out, incarnation);
+  pushUvarint(out, seq);
+  return out;
+}
+
+/** The header of a membership change with one intent per change. */
+export function intentEnvelopeHeader(
+  origin: NodeId,
+  incarnation: number,
+  seq: number,
+  intents: readonly MembershipIntent[],
+): number[] {
+  const out = [intentEnvelopeTag];
+  pushUvarint(out, origin);
+  pushUvarint(out, incarnation);
+  pushUvarint(out, seq);
+  pushUvarint(out, intents.length);
+  for (const i of intents) out.push(intentCodes.indexOf(i));
+  return out;
+}
+
+/** `header` followed by `payload`, in a new array. */
+export function wrap(header: readonly number[], payload: Uint8Array): Uint8Array {
+  const b = new Uint8Array(header.length + payload.length);
+  b.set(header, 0);
+  b.set(payload, header.length);
+  return b;
+}
+
+/** Reads an envelope header; `undefined` when `b` does not start with a valid one. */
+export function readEnvelope(b: Uint8Array): Envelope | undefined {
+  if (b.length === 0 || (b[0] !== envelopeTag && b[0] !== intentEnvelopeTag)) return undefined;
+  let pos = 1;
+  const vals: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const r = readUvarint(b, pos);
+    if (r === undefined) return undefined;
+    vals.push(r[0]);
+    pos = r[1];
+  }
+  let intents: MembershipIntent[] | undefined;
+  if (b[0] === intentEnvelopeTag) {
+    const n = readUvarint(b, pos);
+    if (n === undefined || n[0] > b.length - n[1]) return undefined;
+    pos = n[1];
+    intents = [];
+    for (let k = 0; k < n[0]; k++) {
+      const intent = intentCodes[b[pos++]!];
+      if (intent === undefined) return undefined;
+      intents.push(intent);
+    }
+  }
+  return { origin: vals[0]!, incarnation: vals[1]!, seq: vals[2]!, intents, offset: pos };
+}
