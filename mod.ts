@@ -40,7 +40,7 @@ export type { Logger } from "./core/logger.ts";
 export { discardLogger } from "./core/logger.ts";
 export type { Storage } from "./core/storage.ts";
 export { MemoryStorage } from "./core/storage.ts";
-export * from "./core/raw_node.ts";
+export { mustSync, type Peer, ProgressType, RawNode } from "./core/raw_node.ts";
 export type { Config } from "./core/raft.ts";
 export { validateConfig } from "./core/raft.ts";
 export type { ValidatedConfig } from "./core/raft.ts";

@@ -20,10 +20,8 @@
  */
 
 import { decodeConfChange, decodeConfChangeV2 } from "./codec.ts";
-import { Changer } from "./confchange/confchange.ts";
-import { restore } from "./confchange/restore.ts";
 import {
-  ConfChangeError,
+  type ConfChangeError,
   ProposalDroppedError,
   StepLocalMsgError,
   StepPeerNotFoundError,
@@ -47,11 +45,8 @@ import {
   intentOf,
 } from "./node/membership.ts";
 import { cloneConfState, MemoryStorage, type Storage } from "./storage.ts";
-import { newProgressTracker } from "./tracker/tracker.ts";
 import {
   confChangeAsV2,
-  confChangeEnterJoint,
-  confChangeLeaveJoint,
   type ConfChangeSingle,
   ConfChangeTransition,
   ConfChangeType,
@@ -787,32 +782,6 @@ function isJoint(cs: ConfState): boolean {
   return cs.votersOutgoing.length > 0;
 }
 
-/**
- * Checks a change against a membership the way Raft will apply it, so that
- * an invalid change is refused (deterministically, on every node) instead
- * of stopping Raft.
- */
-function checkConfChange(cs: ConfState, cc: ConfChangeV2): ConfChangeError | undefined {
-  try {
-    const trk = newProgressTracker(1, 0);
-    const base = restore(new Changer(trk, 1), cs);
-    trk.config = base.config;
-    trk.progress = base.progress;
-    const chg = new Changer(trk, 1);
-    if (confChangeLeaveJoint(cc)) {
-      chg.leaveJoint();
-    } else {
-      const j = confChangeEnterJoint(cc);
-      if (j !== undefined) chg.enterJoint(j.autoLeave, cc.changes);
-      else chg.simple(cc.changes);
-    }
-    return undefined;
-  } catch (e) {
-    if (e instanceof ConfChangeError) return e;
-    throw e;
-  }
-}
-
 // ---------------------------------------------------------------------------
 // The node
 
@@ -1494,7 +1463,7 @@ export class RaftNode<R = unknown> {
     intents: readonly MembershipIntent[] | undefined,
   ): ConfChangeError | undefined {
     return checkIntents(this.#confState, this.#removed, cc.changes, intents) ??
-      checkConfChange(this.#confState, cc);
+      this.#rn.checkConfChange(cc);
   }
 
   /**
@@ -1824,10 +1793,7 @@ export class RaftNode<R = unknown> {
    * tail of the same length); that Ready is then taken without a yield.
    */
   #willWrite(): boolean {
-    const st = this.#rn.basicStatus();
-    const prev = this.#rn.prevHardSt;
-    return st.term !== prev.term || st.vote !== prev.vote || st.commit !== prev.commit ||
-      this.#rn.lastIndex() !== this.#lastIndexTaken;
+    return this.#rn.hardStateChanged() || this.#rn.lastIndex() !== this.#lastIndexTaken;
   }
 
   /** Waits for one `yieldToIo` callback; `close()` wakes the loop early and cancels it. */

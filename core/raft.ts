@@ -19,6 +19,7 @@ import { decodeConfChange, decodeConfChangeV2, marshalConfChange } from "./codec
 import { describeConfChange, describeConfState } from "./describe.ts";
 import {
   CompactedError,
+  ConfChangeError,
   ProposalDroppedError,
   RaftError,
   SnapshotTemporarilyUnavailableError,
@@ -1986,22 +1987,40 @@ export class Raft {
    * @throws {RaftInvariantError} When the change cannot be applied.
    */
   applyConfChange(cc: ConfChangeV2): ConfState {
-    const changer = new Changer(this.trk, this.raftLog.lastIndex());
     let res: { config: TrackerConfig; progress: ProgressMap };
     try {
-      if (confChangeLeaveJoint(cc)) {
-        res = changer.leaveJoint();
-      } else {
-        const j = confChangeEnterJoint(cc);
-        res = j !== undefined
-          ? changer.enterJoint(j.autoLeave, cc.changes)
-          : changer.simple(cc.changes);
-      }
+      res = this.#changedConfig(cc);
     } catch (e) {
       if (e instanceof RaftError) this.panic(e.message);
       throw e;
     }
     return this.switchToConfig(res.config, res.progress);
+  }
+
+  /**
+   * Checks a configuration change without applying it.
+   *
+   * @param cc The change.
+   * @returns Why `applyConfChange(cc)` would fail; `undefined` when it would succeed.
+   */
+  checkConfChange(cc: ConfChangeV2): ConfChangeError | undefined {
+    try {
+      this.#changedConfig(cc);
+      return undefined;
+    } catch (e) {
+      if (e instanceof ConfChangeError) return e;
+      throw e;
+    }
+  }
+
+  /** The configuration and progress `cc` leads to; the tracker is not changed. */
+  #changedConfig(cc: ConfChangeV2): { config: TrackerConfig; progress: ProgressMap } {
+    const changer = new Changer(this.trk, this.raftLog.lastIndex());
+    if (confChangeLeaveJoint(cc)) return changer.leaveJoint();
+    const j = confChangeEnterJoint(cc);
+    return j !== undefined
+      ? changer.enterJoint(j.autoLeave, cc.changes)
+      : changer.simple(cc.changes);
   }
 
   /**

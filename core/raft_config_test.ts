@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { RaftInvariantError } from "./_assert.ts";
 import { ProposalDroppedError } from "./errors.ts";
 import { type Config, Raft, validateConfig } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import { RawNode, rawNodeRaft } from "./raw_node.ts";
 import { MemoryStorage } from "./storage.ts";
 import {
   LocalAppendThread,
@@ -170,9 +170,9 @@ test("Raft follower with DisableProposalForwarding drops proposals instead of fo
 test("RawNode.propose() on a follower with DisableProposalForwarding throws ProposalDroppedError", () => {
   const storage = newTestMemoryStorage({ peers: [1, 2] });
   const rn = new RawNode({ ...newTestConfig(2, 10, 1, storage), disableProposalForwarding: true });
-  rn.raft.becomeFollower(1, 1);
+  rawNodeRaft(rn).becomeFollower(1, 1);
   assert.throws(() => rn.propose(new Uint8Array([1])), ProposalDroppedError);
-  assert.deepEqual(rn.raft.msgs, []);
+  assert.deepEqual(rawNodeRaft(rn).msgs, []);
 });
 
 test("Raft restarts from a persisted HardState: term, vote and commit", () => {
@@ -214,7 +214,7 @@ test("RawNode with Config.applied hands out only the committed entries after it"
   ]);
   storage.setHardState(newHardState({ term: 1, commit: 3 }));
   const rn = new RawNode({ ...newTestConfig(1, 10, 1, storage), applied: 2 });
-  assert.equal(rn.raft.raftLog.applied, 2);
+  assert.equal(rawNodeRaft(rn).raftLog.applied, 2);
   const rd = rn.ready();
   assert.deepEqual(rd.committedEntries.map((e) => e.index), [3]);
 });

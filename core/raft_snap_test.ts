@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Raft } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import { RawNode, rawNodeRaft } from "./raw_node.ts";
 import type { Progress } from "./tracker/progress.ts";
 import { ProgressState } from "./tracker/state.ts";
 import {
@@ -135,10 +135,10 @@ test("RawNode.reportSnapshot() reports success and failure to the leader", () =>
   for (const status of [SnapshotStatus.SnapshotFinish, SnapshotStatus.SnapshotFailure]) {
     const s = newTestMemoryStorage({ peers: [1, 2] });
     const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s });
-    rn.raft.restore(snapAt11({ voters: [1, 2] }));
-    rn.raft.becomeCandidate();
-    rn.raft.becomeLeader();
-    const pr2 = rn.raft.trk.progress.get(2)!;
+    rawNodeRaft(rn).restore(snapAt11({ voters: [1, 2] }));
+    rawNodeRaft(rn).becomeCandidate();
+    rawNodeRaft(rn).becomeLeader();
+    const pr2 = rawNodeRaft(rn).trk.progress.get(2)!;
     pr2.next = 1;
     pr2.becomeSnapshot(11);
     rn.reportSnapshot(2, status);
@@ -155,7 +155,7 @@ test("RawNode.reportSnapshot() reports success and failure to the leader", () =>
     storage: newTestMemoryStorage({ peers: [1, 2] }),
   });
   rn.reportSnapshot(2, SnapshotStatus.SnapshotFailure);
-  assert.equal(rn.raft.state, StateType.StateFollower);
+  assert.equal(rawNodeRaft(rn).state, StateType.StateFollower);
 });
 
 test("Raft.restore() installs a snapshot's log position and voters (TestRestore)", () => {

@@ -9,7 +9,12 @@
 import { encodeConfChange } from "./codec.ts";
 import { RaftInvariantError } from "./_assert.ts";
 import { makeMessage } from "./_message.ts";
-import { RaftError, StepLocalMsgError, StepPeerNotFoundError } from "./errors.ts";
+import {
+  type ConfChangeError,
+  RaftError,
+  StepLocalMsgError,
+  StepPeerNotFoundError,
+} from "./errors.ts";
 import { confChangeToMsg, type Config, Raft } from "./raft.ts";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.ts";
 import type { Progress } from "./tracker/progress.ts";
@@ -78,6 +83,22 @@ export function mustSync(st: HardState, prevst: HardState, entsnum: number): boo
 
 const emptyHardState: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 });
 
+// Set by RawNode's static initializer below.
+let raftOfRawNode: (rn: RawNode) => Raft;
+
+/**
+ * The Raft state machine inside a RawNode, for test harnesses that reach
+ * below the RawNode API as etcd's own tests do (for example to pin
+ * `randomizedElectionTimeout`). Internal: not exported by the package's
+ * entry points, and not a stable API.
+ *
+ * @param rn The node.
+ * @returns Its Raft state machine.
+ */
+export function rawNodeRaft(rn: RawNode): Raft {
+  return raftOfRawNode(rn);
+}
+
 /**
  * A Raft node driven synchronously by the application (etcd's `RawNode`).
  *
@@ -122,21 +143,20 @@ const emptyHardState: HardState = Object.freeze({ term: 0, vote: 0, commit: 0 })
  * ```
  */
 export class RawNode {
-  /**
-   * The Raft state machine. Internal: exposed for test harnesses (which, for
-   * example, pin `raft.randomizedElectionTimeout`); not a stable API.
-   *
-   * @ignore
-   */
-  readonly raft: Raft;
+  /** The Raft state machine. */
+  readonly #raft: Raft;
   /** See {@linkcode Config.asyncStorageWrites}. */
   readonly asyncStorageWrites: boolean;
   /** The SoftState of the last accepted Ready. */
-  prevSoftSt: SoftState;
+  #prevSoftSt: SoftState;
   /** The HardState of the last accepted Ready. */
-  prevHardSt: HardState;
+  #prevHardSt: HardState;
   /** Self-addressed responses to step on the next `advance()` (sync mode only). */
-  stepsOnAdvance: Message[];
+  #stepsOnAdvance: Message[];
+
+  static {
+    raftOfRawNode = (rn: RawNode): Raft => rn.#raft;
+  }
 
   /**
    * Creates a node from its configuration. The storage's initial state
@@ -150,16 +170,16 @@ export class RawNode {
    */
   constructor(config: Config) {
     const r = new Raft(config);
-    this.raft = r;
+    this.#raft = r;
     this.asyncStorageWrites = config.asyncStorageWrites ?? false;
-    this.prevSoftSt = r.softState();
-    this.prevHardSt = r.hardState();
-    this.stepsOnAdvance = [];
+    this.#prevSoftSt = r.softState();
+    this.#prevHardSt = r.hardState();
+    this.#stepsOnAdvance = [];
   }
 
   /** Advances the logical clock by one tick. */
   tick(): void {
-    this.raft.tick();
+    this.#raft.tick();
   }
 
   /**
@@ -169,7 +189,7 @@ export class RawNode {
    * @deprecated Kept for parity with etcd, which plans to remove it.
    */
   tickQuiesced(): void {
-    this.raft.electionElapsed++;
+    this.#raft.electionElapsed++;
   }
 
   /**
@@ -178,7 +198,7 @@ export class RawNode {
    * @throws {RaftError} Never in practice; kept for symmetry with `step`.
    */
   campaign(): void {
-    this.raft.step(newMessage({ type: MessageType.MsgHup }));
+    this.#raft.step(newMessage({ type: MessageType.MsgHup }));
   }
 
   /**
@@ -189,8 +209,8 @@ export class RawNode {
    *   transfer in progress, size limit, ...).
    */
   propose(data: Uint8Array): void {
-    this.raft.step(
-      makeMessage(MessageType.MsgProp, this.raft.id, None, 0, 0, 0, [
+    this.#raft.step(
+      makeMessage(MessageType.MsgProp, this.#raft.id, None, 0, 0, 0, [
         { term: 0, index: 0, type: EntryType.EntryNormal, data },
       ], 0),
     );
@@ -204,7 +224,7 @@ export class RawNode {
    * @throws {ProposalDroppedError} When the proposal was dropped.
    */
   proposeConfChange(cc: ConfChangeI): void {
-    this.raft.step(confChangeToMsg(cc));
+    this.#raft.step(confChangeToMsg(cc));
   }
 
   /**
@@ -217,7 +237,52 @@ export class RawNode {
    * @throws {RaftInvariantError} When the change cannot be applied.
    */
   applyConfChange(cc: ConfChangeI): ConfState {
-    return this.raft.applyConfChange(confChangeAsV2(cc));
+    return this.#raft.applyConfChange(confChangeAsV2(cc));
+  }
+
+  /**
+   * Checks a membership change against this node's configuration without
+   * applying it: the result-returning counterpart of
+   * {@linkcode RawNode.applyConfChange}, for an application that refuses
+   * invalid changes (on every node alike) instead of stopping.
+   *
+   * @param cc The change.
+   * @returns Why the change cannot be applied; `undefined` when it can.
+   *
+   * @example Refuse a change that would remove the last voter
+   * ```ts
+   * import {
+   *   ConfChangeType,
+   *   MemoryStorage,
+   *   newConfChange,
+   *   newConfState,
+   *   newSnapshot,
+   *   RawNode,
+   * } from "@raft-ts/raft";
+   *
+   * const storage = new MemoryStorage();
+   * storage.applySnapshot(newSnapshot({ index: 1, term: 1, confState: newConfState({ voters: [1] }) }));
+   * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage, applied: 1 });
+   * const err = rn.checkConfChange(
+   *   newConfChange({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: 1 }),
+   * );
+   * if (err?.code !== "conf_change") throw new Error("expected a refusal");
+   * ```
+   */
+  checkConfChange(cc: ConfChangeI): ConfChangeError | undefined {
+    return this.#raft.checkConfChange(confChangeAsV2(cc));
+  }
+
+  /**
+   * Whether the HardState (term, vote, commit) differs from the one of the
+   * last accepted Ready, so that the next Ready carries one to persist.
+   *
+   * @returns `true` when the HardState changed.
+   */
+  hardStateChanged(): boolean {
+    const r = this.#raft;
+    const prev = this.#prevHardSt;
+    return r.term !== prev.term || r.vote !== prev.vote || r.raftLog.committed !== prev.commit;
   }
 
   /**
@@ -234,11 +299,11 @@ export class RawNode {
     // Local messages arriving over the network are refused.
     if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw new StepLocalMsgError();
     if (
-      isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)
+      isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.#raft.trk.progress.has(m.from)
     ) {
       throw new StepPeerNotFoundError();
     }
-    this.raft.step(m);
+    this.#raft.step(m);
   }
 
   /**
@@ -259,9 +324,9 @@ export class RawNode {
    * @returns The Ready.
    */
   readyWithoutAccept(): Ready {
-    const r = this.raft;
-    const prevSoft = this.prevSoftSt;
-    const prevHard = this.prevHardSt;
+    const r = this.#raft;
+    const prevSoft = this.#prevSoftSt;
+    const prevHard = this.#prevHardSt;
     const hardSt = r.hardState();
 
     const rd: Ready = {
@@ -309,7 +374,7 @@ export class RawNode {
   /** Whether anything must be persisted, or messages wait for persistence. */
   private needStorageAppendMsg(rd: Ready): boolean {
     return rd.entries.length > 0 || !isEmptyHardState(rd.hardState) || !isEmptySnap(rd.snapshot) ||
-      this.raft.msgsAfterAppend.length > 0;
+      this.#raft.msgsAfterAppend.length > 0;
   }
 
   /**
@@ -318,12 +383,12 @@ export class RawNode {
    * `newStorageAppendRespMsg`.
    */
   private needStorageAppendRespMsg(rd: Ready): boolean {
-    return this.raft.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot);
+    return this.#raft.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot);
   }
 
   /** The message asking the append thread to persist a Ready's state. */
   private newStorageAppendMsg(rd: Ready): Message {
-    const r = this.raft;
+    const r = this.#raft;
     const m = newMessage({
       type: MessageType.MsgStorageAppend,
       to: LocalAppendThread,
@@ -359,7 +424,7 @@ export class RawNode {
    * the unstable log is trimmed.
    */
   private newStorageAppendRespMsg(rd: Ready): Message {
-    const r = this.raft;
+    const r = this.#raft;
     const m = makeMessage(
       MessageType.MsgStorageAppendResp,
       LocalAppendThread,
@@ -385,7 +450,7 @@ export class RawNode {
     return newMessage({
       type: MessageType.MsgStorageApply,
       to: LocalApplyThread,
-      from: this.raft.id,
+      from: this.#raft.id,
       term: 0, // Committed entries are not applied under a term.
       entries: ents,
       responses: [this.newStorageApplyRespMsg(ents)],
@@ -397,7 +462,7 @@ export class RawNode {
     return makeMessage(
       MessageType.MsgStorageApplyResp,
       LocalApplyThread,
-      this.raft.id,
+      this.#raft.id,
       0,
       0,
       0,
@@ -415,12 +480,12 @@ export class RawNode {
    * @param rd The Ready just built; nothing may change the node in between.
    */
   acceptReady(rd: Ready): void {
-    const r = this.raft;
-    if (rd.softState !== undefined) this.prevSoftSt = rd.softState;
-    if (!isEmptyHardState(rd.hardState)) this.prevHardSt = rd.hardState;
+    const r = this.#raft;
+    if (rd.softState !== undefined) this.#prevSoftSt = rd.softState;
+    if (!isEmptyHardState(rd.hardState)) this.#prevHardSt = rd.hardState;
     if (rd.readStates.length !== 0) r.readStates = [];
     if (!this.asyncStorageWrites) {
-      if (this.stepsOnAdvance.length !== 0) {
+      if (this.#stepsOnAdvance.length !== 0) {
         const msg = "two accepted Ready structs without call to Advance";
         r.logger.panic(msg);
         throw new RaftInvariantError(msg);
@@ -428,13 +493,13 @@ export class RawNode {
       const after = r.msgsAfterAppend;
       for (let i = 0; i < after.length; i++) {
         const m = after[i]!;
-        if (m.to === r.id) this.stepsOnAdvance.push(m);
+        if (m.to === r.id) this.#stepsOnAdvance.push(m);
       }
       if (this.needStorageAppendRespMsg(rd)) {
-        this.stepsOnAdvance.push(this.newStorageAppendRespMsg(rd));
+        this.#stepsOnAdvance.push(this.newStorageAppendRespMsg(rd));
       }
       if (rd.committedEntries.length > 0) {
-        this.stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries));
+        this.#stepsOnAdvance.push(this.newStorageApplyRespMsg(rd.committedEntries));
       }
     }
     r.msgs = [];
@@ -463,10 +528,10 @@ export class RawNode {
    * @returns `true` when `ready()` would return work.
    */
   hasReady(): boolean {
-    const r = this.raft;
-    const ps = this.prevSoftSt;
+    const r = this.#raft;
+    const ps = this.#prevSoftSt;
     if (r.lead !== ps.lead || r.state !== ps.raftState) return true;
-    const ph = this.prevHardSt;
+    const ph = this.#prevHardSt;
     const commit = r.raftLog.committed;
     if (
       !(r.term === 0 && r.vote === 0 && commit === 0) &&
@@ -494,14 +559,14 @@ export class RawNode {
    * @throws {RaftInvariantError} With async storage writes.
    */
   advance(_rd?: Ready): void {
-    const r = this.raft;
+    const r = this.#raft;
     if (this.asyncStorageWrites) {
       const msg = "Advance must not be called when using AsyncStorageWrites";
       r.logger.panic(msg);
       throw new RaftInvariantError(msg);
     }
-    const steps = this.stepsOnAdvance;
-    this.stepsOnAdvance = [];
+    const steps = this.#stepsOnAdvance;
+    this.#stepsOnAdvance = [];
     for (let i = 0; i < steps.length; i++) {
       try {
         r.step(steps[i]!);
@@ -518,7 +583,7 @@ export class RawNode {
    * @returns The status.
    */
   status(): Status {
-    return getStatus(this.raft);
+    return getStatus(this.#raft);
   }
 
   /**
@@ -527,7 +592,7 @@ export class RawNode {
    * @returns The basic status.
    */
   basicStatus(): BasicStatus {
-    return getBasicStatus(this.raft);
+    return getBasicStatus(this.#raft);
   }
 
   /**
@@ -549,7 +614,7 @@ export class RawNode {
    * ```
    */
   lastIndex(): Index {
-    return this.raft.raftLog.lastIndex();
+    return this.#raft.raftLog.lastIndex();
   }
 
   /**
@@ -559,7 +624,7 @@ export class RawNode {
    * @param visitor Called with each ID, its type and its progress.
    */
   withProgress(visitor: (id: NodeId, typ: ProgressType, pr: Readonly<Progress>) => void): void {
-    const prs = this.raft.trk.progress;
+    const prs = this.#raft.trk.progress;
     const ids = prs.sortedIds();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -610,7 +675,7 @@ export class RawNode {
    * lease-based reads; no effect on leaders and candidates.
    */
   forgetLeader(): void {
-    this.raft.step(newMessage({ type: MessageType.MsgForgetLeader }));
+    this.#raft.step(newMessage({ type: MessageType.MsgForgetLeader }));
   }
 
   /**
@@ -630,7 +695,7 @@ export class RawNode {
   /** Steps a message straight into Raft, ignoring expected errors (etcd's `_ = rn.raft.Step(m)`). */
   private stepIgnoringErrors(m: Message): void {
     try {
-      this.raft.step(m);
+      this.#raft.step(m);
     } catch (e) {
       if (!(e instanceof RaftError)) throw e;
     }
@@ -649,7 +714,7 @@ export class RawNode {
     if (peers.length === 0) {
       throw new RangeError("Cannot bootstrap RawNode as 'peers' must not be empty");
     }
-    const r = this.raft;
+    const r = this.#raft;
     const lastIndex = r.raftLog.storage.lastIndex();
     if (lastIndex !== 0) {
       throw new RangeError(
@@ -658,7 +723,7 @@ export class RawNode {
     }
 
     // Nothing is persisted yet: the first Ready carries the HardState.
-    this.prevHardSt = emptyHardState;
+    this.#prevHardSt = emptyHardState;
 
     r.becomeFollower(1, None);
     const ents = new Array<Entry>(peers.length);

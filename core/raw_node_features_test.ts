@@ -17,7 +17,7 @@ import { RaftError, StepLocalMsgError } from "./errors.ts";
 import { RaftInvariantError } from "./_assert.ts";
 import { MajorityConfig } from "./quorum/majority.ts";
 import { JointConfig } from "./quorum/joint.ts";
-import { type Peer, RawNode } from "./raw_node.ts";
+import { type Peer, RawNode, rawNodeRaft } from "./raw_node.ts";
 import { MemoryStorage } from "./storage.ts";
 import { TrackerConfig } from "./tracker/tracker.ts";
 import {
@@ -76,7 +76,7 @@ function becomeLeader(rn: RawNode, s: MemoryStorage): void {
     const rd = rn.ready();
     s.append(rd.entries);
     rn.advance(rd);
-    if (rd.softState?.lead === rn.raft.id) return;
+    if (rd.softState?.lead === rawNodeRaft(rn).id) return;
   }
   assert.fail("the node did not become leader");
 }
@@ -202,7 +202,7 @@ test("RawNode proposes and applies simple and joint conf changes (TestRawNodePro
         if (c !== undefined) cs = rn.applyConfChange(c);
       }
       rn.advance(rd);
-      if (!proposed && rd.softState?.lead === rn.raft.id) {
+      if (!proposed && rd.softState?.lead === rawNodeRaft(rn).id) {
         rn.propose(enc("somedata"));
         ccdata = isConfChangeV2(cc) ? encodeConfChangeV2(cc) : encodeConfChange(cc);
         rn.proposeConfChange(cc);
@@ -225,7 +225,7 @@ test("RawNode proposes and applies simple and joint conf changes (TestRawNodePro
 
     // An auto-leaving joint change has already appended the leaving entry.
     const maybePlusOne = confChangeEnterJoint(confChangeAsV2(cc))?.autoLeave === true ? 1 : 0;
-    assert.equal(rn.raft.pendingConfIndex, lastIndex + maybePlusOne, name);
+    assert.equal(rawNodeRaft(rn).pendingConfIndex, lastIndex + maybePlusOne, name);
 
     let rd = rn.ready();
     let context: Uint8Array = new Uint8Array();
@@ -267,11 +267,13 @@ test("RawNode leaves a joint config automatically after regaining leadership (Te
     for (const e of rd.committedEntries) {
       if (e.type !== EntryType.EntryConfChangeV2) continue;
       // Lose leadership before applying the change.
-      rn.step(newMessage({ type: MessageType.MsgHeartbeatResp, from: 1, term: rn.raft.term + 1 }));
+      rn.step(
+        newMessage({ type: MessageType.MsgHeartbeatResp, from: 1, term: rawNodeRaft(rn).term + 1 }),
+      );
       cs = rn.applyConfChange(decodeConfChangeV2(e.data));
     }
     rn.advance(rd);
-    if (!proposed && rd.softState?.lead === rn.raft.id) {
+    if (!proposed && rd.softState?.lead === rawNodeRaft(rn).id) {
       rn.propose(enc("somedata"));
       rn.proposeConfChange(testCc);
       proposed = true;
@@ -285,7 +287,7 @@ test("RawNode leaves a joint config automatically after regaining leadership (Te
   assert.equal(entries[1]!.type, EntryType.EntryConfChangeV2);
   assert.deepEqual(entries[1]!.data, encodeConfChangeV2(testCc));
   assert.deepEqual(cs, expCs);
-  assert.equal(rn.raft.pendingConfIndex, 0);
+  assert.equal(rawNodeRaft(rn).pendingConfIndex, 0);
 
   // A follower does not leave the joint config.
   assert.deepEqual(rn.readyWithoutAccept().entries, []);
@@ -341,18 +343,18 @@ test("RawNode accepts adding an existing node twice, then a new one (TestRawNode
 test("RawNode hands out ReadStates and steps MsgReadIndex for readIndex() (TestRawNodeReadIndex)", () => {
   const wrs: ReadState[] = [{ index: 1, requestCtx: enc("somedata") }];
   const { rn, s } = newNode([1]);
-  rn.raft.readStates = wrs;
+  rawNodeRaft(rn).readStates = wrs;
   assert.equal(rn.hasReady(), true);
   let rd = rn.ready();
   assert.deepEqual(rd.readStates, wrs);
   s.append(rd.entries);
   rn.advance(rd);
-  assert.deepEqual(rn.raft.readStates, []);
+  assert.deepEqual(rawNodeRaft(rn).readStates, []);
 
   becomeLeader(rn, s);
   // Capture what readIndex() steps into Raft.
   const msgs: Message[] = [];
-  rn.raft.step = (m: Message): void => void msgs.push(m);
+  rawNodeRaft(rn).step = (m: Message): void => void msgs.push(m);
   rn.readIndex(enc("somedata2"));
   assert.equal(msgs.length, 1);
   assert.equal(msgs[0]!.type, MessageType.MsgReadIndex);
@@ -461,7 +463,7 @@ test("RawNode restarts from a persisted HardState and log (TestRawNodeRestart)",
   assert.deepEqual(rd, emptyReady({ committedEntries: entries.slice(0, st.commit) }));
   rn.advance(rd);
   assert.equal(rn.hasReady(), false);
-  assert.deepEqual(rn.raft.hardState(), st);
+  assert.deepEqual(rawNodeRaft(rn).hardState(), st);
 });
 
 test("RawNode restarts from a snapshot, a HardState and a log (TestRawNodeRestartFromSnapshot)", () => {
@@ -477,8 +479,8 @@ test("RawNode restarts from a snapshot, a HardState and a log (TestRawNodeRestar
   assert.deepEqual(rd, emptyReady({ committedEntries: entries }));
   rn.advance(rd);
   assert.equal(rn.hasReady(), false);
-  assert.deepEqual(rn.raft.trk.voterNodes(), [1, 2]);
-  assert.equal(rn.raft.raftLog.applied, 3);
+  assert.deepEqual(rawNodeRaft(rn).trk.voterNodes(), [1, 2]);
+  assert.equal(rawNodeRaft(rn).raftLog.applied, 3);
 });
 
 test("RawNode.status() has progress only on a leader (TestRawNodeStatus)", () => {
@@ -491,8 +493,8 @@ test("RawNode.status() has progress only on a leader (TestRawNodeStatus)", () =>
   const status = rn.status();
   assert.equal(status.lead, 1);
   assert.equal(status.raftState, StateType.StateLeader);
-  assert.deepEqual(status.progress.get(1), rn.raft.trk.progress.get(1));
-  assert.notEqual(status.progress.get(1), rn.raft.trk.progress.get(1), "a copy");
+  assert.deepEqual(status.progress.get(1), rawNodeRaft(rn).trk.progress.get(1));
+  assert.notEqual(status.progress.get(1), rawNodeRaft(rn).trk.progress.get(1), "a copy");
   const expCfg = new TrackerConfig({ voters: new JointConfig(new MajorityConfig([1])) });
   assert.deepEqual(status.config, expCfg);
 });
@@ -566,20 +568,20 @@ test("RawNode leader cut off from its quorum bounds its log by MaxUncommittedEnt
     }
   }
   assert.equal(dropped, 1024 - maxEntries);
-  assert.equal(rn.raft.uncommittedSize, maxEntrySize);
+  assert.equal(rawNodeRaft(rn).uncommittedSize, maxEntrySize);
 
   // Recovering, the uncommitted tail shrinks as entries are applied.
   let rd = rn.ready();
   assert.equal(rd.entries.length, maxEntries);
   s.append(rd.entries);
   rn.advance(rd);
-  assert.equal(rn.raft.uncommittedSize, maxEntrySize); // appended, not applied
+  assert.equal(rawNodeRaft(rn).uncommittedSize, maxEntrySize); // appended, not applied
 
   rd = rn.ready();
   assert.deepEqual(rd.entries, []);
   assert.equal(rd.committedEntries.length, maxEntries);
   rn.advance(rd);
-  assert.equal(rn.raft.uncommittedSize, 0);
+  assert.equal(rawNodeRaft(rn).uncommittedSize, 0);
 });
 
 test("RawNode.ready() takes the messages but readyWithoutAccept() does not (TestRawNodeConsumeReady)", () => {
@@ -588,32 +590,32 @@ test("RawNode.ready() takes the messages but readyWithoutAccept() does not (Test
   const m1 = newMessage({ type: MessageType.MsgHup, context: enc("foo") });
   const m2 = newMessage({ type: MessageType.MsgHup, context: enc("bar") });
 
-  rn.raft.msgs.push(m1);
+  rawNodeRaft(rn).msgs.push(m1);
   let rd = rn.readyWithoutAccept();
   assert.equal(rd.messages.length, 1);
   assert.equal(rd.messages[0], m1);
-  assert.deepEqual(rn.raft.msgs, [m1]);
+  assert.deepEqual(rawNodeRaft(rn).msgs, [m1]);
 
   rd = rn.ready();
-  assert.equal(rn.raft.msgs.length, 0);
+  assert.equal(rawNodeRaft(rn).msgs.length, 0);
   assert.equal(rd.messages.length, 1);
   assert.equal(rd.messages[0], m1);
 
   // advance() leaves messages queued since the Ready alone.
-  rn.raft.msgs.push(m2);
+  rawNodeRaft(rn).msgs.push(m2);
   rn.advance(rd);
-  assert.deepEqual(rn.raft.msgs, [m2]);
+  assert.deepEqual(rawNodeRaft(rn).msgs, [m2]);
 });
 
 test("RawNode.bootstrap() starts a single-node cluster that commits proposals", () => {
   const s = new MemoryStorage();
   const rn = new RawNode(newTestConfig(1, 10, 1, s));
-  assert.equal(rn.raft.promotable(), false);
+  assert.equal(rawNodeRaft(rn).promotable(), false);
   rn.bootstrap([{ id: 1, context: enc("addr-1") }]);
   // The configuration is in force at once: the node could campaign now.
-  assert.deepEqual(rn.raft.trk.voterNodes(), [1]);
-  assert.equal(rn.raft.promotable(), true);
-  assert.equal(rn.raft.term, 1);
+  assert.deepEqual(rawNodeRaft(rn).trk.voterNodes(), [1]);
+  assert.equal(rawNodeRaft(rn).promotable(), true);
+  assert.equal(rawNodeRaft(rn).term, 1);
 
   let rd = rn.ready();
   // The faux conf change entry must be persisted and applied.
@@ -633,7 +635,7 @@ test("RawNode.bootstrap() starts a single-node cluster that commits proposals", 
   // Applying it again is harmless.
   assert.deepEqual(rn.applyConfChange(cc), newConfState({ voters: [1] }));
   rn.advance(rd);
-  assert.equal(rn.raft.raftLog.applied, 1);
+  assert.equal(rawNodeRaft(rn).raftLog.applied, 1);
 
   rn.campaign();
   const applied: string[] = [];
@@ -684,7 +686,7 @@ test("RawNode.bootstrap() on three nodes elects a leader and replicates", () => 
     assert.fail("the cluster did not settle");
   };
   stabilize();
-  for (const n of nodes) assert.deepEqual(n.rn.raft.trk.voterNodes(), [1, 2, 3]);
+  for (const n of nodes) assert.deepEqual(rawNodeRaft(n.rn).trk.voterNodes(), [1, 2, 3]);
   nodes[1]!.rn.campaign();
   stabilize();
   assert.equal(nodes[1]!.rn.basicStatus().raftState, StateType.StateLeader);
@@ -711,8 +713,8 @@ test("RawNode.bootstrap() rejects empty peers and a non-empty storage", () => {
     message: "Cannot bootstrap RawNode as the storage must be empty: current last index 1",
   });
   // The failed call changed nothing.
-  assert.equal(rn2.raft.term, 0);
-  assert.equal(rn2.raft.raftLog.lastIndex(), 1);
+  assert.equal(rawNodeRaft(rn2).term, 0);
+  assert.equal(rawNodeRaft(rn2).raftLog.lastIndex(), 1);
 
   const withSnap = newTestMemoryStorage({ peers: [1] });
   withSnap.applySnapshot(
@@ -724,14 +726,14 @@ test("RawNode.bootstrap() rejects empty peers and a non-empty storage", () => {
 
 test("RawNode.tickQuiesced() advances the election clock without campaigning", () => {
   const { rn } = newNode([1]);
-  const timeout = rn.raft.randomizedElectionTimeout;
+  const timeout = rawNodeRaft(rn).randomizedElectionTimeout;
   for (let i = 0; i < 2 * timeout; i++) rn.tickQuiesced();
-  assert.equal(rn.raft.state, StateType.StateFollower);
-  assert.equal(rn.raft.electionElapsed, 2 * timeout);
+  assert.equal(rawNodeRaft(rn).state, StateType.StateFollower);
+  assert.equal(rawNodeRaft(rn).electionElapsed, 2 * timeout);
   assert.equal(rn.hasReady(), false);
   // The next real tick finds the timeout long passed.
   rn.tick();
-  assert.equal(rn.raft.state, StateType.StateCandidate);
+  assert.equal(rawNodeRaft(rn).state, StateType.StateCandidate);
 });
 
 // A Ready loop with AsyncStorageWrites: entries and HardState are written by
@@ -793,7 +795,7 @@ function asyncStabilize(nodes: AsyncNode[], down: ReadonlySet<number> = new Set(
         }
       }
       for (const m of local) {
-        if (m.to === n.rn.raft.id) n.rn.step(m);
+        if (m.to === rawNodeRaft(n.rn).id) n.rn.step(m);
         else network.push(m);
       }
     }
@@ -823,10 +825,10 @@ test("RawNode with asyncStorageWrites commits and applies a proposal on one node
   asyncStabilize([n]);
   const last = n.applied[n.applied.length - 1]!;
   assert.equal(dec(last.data), "async");
-  assert.equal(n.rn.raft.raftLog.applied, last.index);
+  assert.equal(rawNodeRaft(n.rn).raftLog.applied, last.index);
   assert.equal(n.s.hardState.commit, last.index);
   assert.equal(n.s.lastIndex(), last.index);
-  assert.equal(n.rn.raft.raftLog.nextUnstableEnts().length, 0);
+  assert.equal(rawNodeRaft(n.rn).raftLog.nextUnstableEnts().length, 0);
 });
 
 test("RawNode with asyncStorageWrites replicates proposals across three nodes", () => {
@@ -840,7 +842,7 @@ test("RawNode with asyncStorageWrites replicates proposals across three nodes", 
   for (const n of nodes) {
     // The empty entry of the new leader, then "a" and "b".
     assert.deepEqual(n.applied.map((e) => [e.index, dec(e.data)]), [[1, ""], [2, "a"], [3, "b"]]);
-    assert.equal(n.rn.raft.raftLog.applied, 3);
+    assert.equal(rawNodeRaft(n.rn).raftLog.applied, 3);
     assert.equal(n.s.hardState.commit, 3);
     assert.equal(n.s.lastIndex(), 3);
   }
@@ -851,13 +853,13 @@ test("RawNode with asyncStorageWrites replicates proposals across three nodes", 
   nodes[0]!.rn.propose(enc("c"));
   nodes[0]!.rn.propose(enc("d"));
   asyncStabilize(nodes, down);
-  assert.equal(nodes[2]!.rn.raft.raftLog.lastIndex(), 3);
-  assert.equal(nodes[0]!.rn.raft.raftLog.committed, 5);
+  assert.equal(rawNodeRaft(nodes[2]!.rn).raftLog.lastIndex(), 3);
+  assert.equal(rawNodeRaft(nodes[0]!.rn).raftLog.committed, 5);
   nodes[0]!.rn.tick(); // a heartbeat finds node 3 behind
   asyncStabilize(nodes);
   const n3 = nodes[2]!;
   assert.deepEqual(n3.applied.map((e) => dec(e.data)), ["", "a", "b", "c", "d"]);
-  assert.equal(n3.rn.raft.raftLog.applied, 5);
+  assert.equal(rawNodeRaft(n3.rn).raftLog.applied, 5);
 
   // A conf change goes through the same loop.
   const cc: ConfChangeV2 = newConfChangeV2({
@@ -865,7 +867,7 @@ test("RawNode with asyncStorageWrites replicates proposals across three nodes", 
   });
   nodes[0]!.rn.proposeConfChange(cc);
   asyncStabilize(nodes);
-  for (const n of nodes) assert.deepEqual(n.rn.raft.trk.learnerNodes(), [4]);
+  for (const n of nodes) assert.deepEqual(rawNodeRaft(n.rn).trk.learnerNodes(), [4]);
 });
 
 test("RawNode hands out committed entries in batches of MaxCommittedSizePerReady", () => {

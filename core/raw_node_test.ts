@@ -4,7 +4,7 @@ import { RaftInvariantError } from "./_assert.ts";
 import { decodeConfChange } from "./codec.ts";
 import { ProposalDroppedError, StepLocalMsgError, StepPeerNotFoundError } from "./errors.ts";
 import { type Config, validateConfig } from "./raft.ts";
-import { RawNode } from "./raw_node.ts";
+import { RawNode, rawNodeRaft } from "./raw_node.ts";
 import { statusToJSON } from "./status.ts";
 import { MemoryStorage } from "./storage.ts";
 import {
@@ -213,6 +213,6 @@ test("statusToJSON() matches etcd's format with sorted progress", () => {
 test("RawNode uses the injected rand for the randomized election timeout", () => {
   const a = newNode(1, [1], { rand: () => 0 });
   const b = newNode(1, [1], { rand: () => 0.99 });
-  assert.equal(a.rn.raft.randomizedElectionTimeout, 10);
-  assert.equal(b.rn.raft.randomizedElectionTimeout, 19);
+  assert.equal(rawNodeRaft(a.rn).randomizedElectionTimeout, 10);
+  assert.equal(rawNodeRaft(b.rn).randomizedElectionTimeout, 19);
 });

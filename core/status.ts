@@ -47,11 +47,11 @@ export interface Status extends BasicStatus {
  *
  * @example Usage
  * ```ts
- * import { RawNode } from "./raw_node.ts";
+ * import { rawNodeRaft, RawNode } from "./raw_node.ts";
  * import { MemoryStorage } from "./storage.ts";
  * import { getBasicStatus } from "./status.ts";
  * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
- * if (getBasicStatus(rn.raft).id !== 1) throw new Error("unexpected");
+ * if (getBasicStatus(rawNodeRaft(rn)).id !== 1) throw new Error("unexpected");
  * ```
  */
 export function getBasicStatus(r: Raft): BasicStatus {
@@ -76,11 +76,11 @@ export function getBasicStatus(r: Raft): BasicStatus {
  *
  * @example Usage
  * ```ts
- * import { RawNode } from "./raw_node.ts";
+ * import { rawNodeRaft, RawNode } from "./raw_node.ts";
  * import { MemoryStorage } from "./storage.ts";
  * import { getStatus } from "./status.ts";
  * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
- * if (getStatus(rn.raft).progress.size !== 0) throw new Error("followers report no progress");
+ * if (getStatus(rawNodeRaft(rn)).progress.size !== 0) throw new Error("followers report no progress");
  * ```
  */
 export function getStatus(r: Raft): Status {

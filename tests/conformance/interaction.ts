@@ -22,6 +22,7 @@ import {
   isReportedError,
 } from "./interaction/env.ts";
 import { parseDeliverMsgs, parseUintValue } from "./interaction/recipients.ts";
+import { rawNodeRaft } from "../../core/raw_node.ts";
 import { confChangesFromString, goQuote } from "../../core/describe.ts";
 import {
   type ConfChangeI,
@@ -249,7 +250,7 @@ function handleSetRandomizedElectionTimeout(env: InteractionEnv, d: TestData): v
   const idx = firstAsNodeIdx(d);
   const timeout = scanInt(d, "timeout");
   if (timeout === 0) throw setupError(d, "timeout must be non-zero");
-  env.node(idx).rawNode.raft.randomizedElectionTimeout = timeout;
+  rawNodeRaft(env.node(idx).rawNode).randomizedElectionTimeout = timeout;
 }
 
 function handleStabilize(env: InteractionEnv, d: TestData): void {

@@ -247,8 +247,13 @@ export interface SimOptions {
   hooks?: SimHooks;
   /**
    * Virtual time allowed, after healing, to elect a leader and commit a
-   * proposal (and again for every member to catch up).
-   * @default 10000
+   * proposal (and again for every member to catch up). Without PreVote,
+   * elections rest on randomized timeouts alone, and a voter that missed a
+   * membership change can keep a new voter from winning for a long while:
+   * it campaigns with terms that voter never hears, because it does not
+   * know the voter, and rejects the voter's campaigns at lower terms (seed
+   * 800320: 17 s). Such runs get three times the bound.
+   * @default 10000 with PreVote, 30000 without
    */
   livenessMs?: number;
   /**
@@ -381,6 +386,8 @@ function isExpectedRequestError(e: unknown): boolean {
   return e instanceof NodeError || e instanceof RaftError || e instanceof ConfChangeError ||
     e instanceof RangeError;
 }
+
+const stateNames = ["follower", "candidate", "leader", "pre-candidate"] as const;
 
 /** One simulation run; use {@linkcode runSimulation}. */
 class Simulation {
@@ -1061,7 +1068,7 @@ class Simulation {
       if (s.state === "down") this.#start(s);
     }
     this.#note("faults healed");
-    const bound = this.options.livenessMs ?? 10_000;
+    const bound = this.options.livenessMs ?? (this.profile.preVote ? 10_000 : 30_000);
     // A probe whose outcome is unknown (a timeout, a crashed node) is not
     // retried as such (it might apply twice): the next try writes a new value.
     let result: boolean | undefined;
@@ -1082,7 +1089,7 @@ class Simulation {
     if (!settled || result !== true) {
       this.#fail(
         "liveness",
-        `no proposal committed within ${bound} ms after the faults healed`,
+        `no proposal committed within ${bound} ms after the faults healed; ${this.#describeNodes()}`,
       );
       return;
     }
@@ -1104,6 +1111,22 @@ class Simulation {
         })`,
       );
     }
+  }
+
+  /** Each running node's view, for a failure message. */
+  #describeNodes(): string {
+    const views: string[] = [];
+    for (const s of this.slots.values()) {
+      if (s.state !== "running" || s.raft === undefined) continue;
+      const st = s.raft.status();
+      const cs = st.confState;
+      views.push(
+        `node ${s.id}: ${stateNames[st.raftState]} term ${st.term} vote ${st.vote} leader ${st.leaderId} commit ${st.commit} applied ${st.applied} last ${st.lastIndex} voters ${cs.voters} learners ${cs.learners}${
+          cs.votersOutgoing.length > 0 ? ` outgoing ${cs.votersOutgoing}` : ""
+        }`,
+      );
+    }
+    return views.join("; ");
   }
 
   /** Stops the clients and waits for their operations to end. */
