@@ -1121,7 +1121,9 @@ class Simulation {
       const st = s.raft.status();
       const cs = st.confState;
       views.push(
-        `node ${s.id}: ${stateNames[st.raftState]} term ${st.term} vote ${st.vote} leader ${st.leaderId} commit ${st.commit} applied ${st.applied} last ${st.lastIndex} voters ${cs.voters} learners ${cs.learners}${
+        `node ${s.id}: ${
+          stateNames[st.raftState]
+        } term ${st.term} vote ${st.vote} leader ${st.leaderId} commit ${st.commit} applied ${st.applied} last ${st.lastIndex} voters ${cs.voters} learners ${cs.learners}${
           cs.votersOutgoing.length > 0 ? ` outgoing ${cs.votersOutgoing}` : ""
         }`,
       );
