@@ -21,6 +21,36 @@ import type { NodeId } from "../types.ts";
 const envelopeTag = 0xa7;
 /** Header of a membership change: the same fields, then one intent per change. */
 const intentEnvelopeTag = 0xa8;
+/**
+ * Header of a command with exactly-once semantics: the same fields, the
+ * proposer's time stamp, then what names the command (see
+ * {@linkcode SessionTag}).
+ */
+const sessionEnvelopeTag = 0xa9;
+
+/** How a command names itself for exactly-once application, or a session's start and end. */
+export type SessionTag =
+  /** Registers a session; its ID is the entry's index. The entry holds no command. */
+  | { readonly kind: "register"; readonly stampMs: number }
+  /** Ends session `id`. The entry holds no command. */
+  | { readonly kind: "unregister"; readonly stampMs: number; readonly id: number }
+  /** Command `seq` of session `id`; the client saw every result below `ackBelow`. */
+  | {
+    readonly kind: "session";
+    readonly stampMs: number;
+    readonly id: number;
+    readonly seq: number;
+    readonly ackBelow: number;
+  }
+  /** The command named by an idempotency key, with the request's fingerprint. */
+  | {
+    readonly kind: "key";
+    readonly stampMs: number;
+    readonly key: string;
+    readonly fingerprint: Uint8Array;
+  };
+
+const sessionKinds = ["register", "unregister", "session", "key"] as const;
 
 /** What a single membership change is meant to do. */
 export type MembershipIntent = "addVoter" | "addLearner" | "promote" | "demote" | "remove";
@@ -42,6 +72,8 @@ export interface Envelope {
   seq: number;
   /** The intent of each change, for a membership change that carries them. */
   intents: MembershipIntent[] | undefined;
+  /** What names the command for exactly-once application, when it has a name. */
+  session: SessionTag | undefined;
   /** Where the payload starts. */
   offset: number;
 }
@@ -99,6 +131,42 @@ export function intentEnvelopeHeader(
   return out;
 }
 
+/** The header of a command (or session entry) with exactly-once semantics. */
+export function sessionEnvelopeHeader(
+  origin: NodeId,
+  incarnation: number,
+  seq: number,
+  tag: SessionTag,
+): number[] {
+  const out = [sessionEnvelopeTag];
+  pushUvarint(out, origin);
+  pushUvarint(out, incarnation);
+  pushUvarint(out, seq);
+  out.push(sessionKinds.indexOf(tag.kind));
+  pushUvarint(out, tag.stampMs);
+  switch (tag.kind) {
+    case "register":
+      break;
+    case "unregister":
+      pushUvarint(out, tag.id);
+      break;
+    case "session":
+      pushUvarint(out, tag.id);
+      pushUvarint(out, tag.seq);
+      pushUvarint(out, tag.ackBelow);
+      break;
+    case "key": {
+      const key = new TextEncoder().encode(tag.key);
+      pushUvarint(out, key.length);
+      for (const b of key) out.push(b);
+      pushUvarint(out, tag.fingerprint.length);
+      for (const b of tag.fingerprint) out.push(b);
+      break;
+    }
+  }
+  return out;
+}
+
 /** `header` followed by `payload`, in a new array. */
 export function wrap(header: readonly number[], payload: Uint8Array): Uint8Array {
   const b = new Uint8Array(header.length + payload.length);
@@ -109,7 +177,12 @@ export function wrap(header: readonly number[], payload: Uint8Array): Uint8Array
 
 /** Reads an envelope header; `undefined` when `b` does not start with a valid one. */
 export function readEnvelope(b: Uint8Array): Envelope | undefined {
-  if (b.length === 0 || (b[0] !== envelopeTag && b[0] !== intentEnvelopeTag)) return undefined;
+  if (
+    b.length === 0 ||
+    (b[0] !== envelopeTag && b[0] !== intentEnvelopeTag && b[0] !== sessionEnvelopeTag)
+  ) {
+    return undefined;
+  }
   let pos = 1;
   const vals: number[] = [];
   for (let k = 0; k < 3; k++) {
@@ -130,5 +203,56 @@ export function readEnvelope(b: Uint8Array): Envelope | undefined {
       intents.push(intent);
     }
   }
-  return { origin: vals[0]!, incarnation: vals[1]!, seq: vals[2]!, intents, offset: pos };
+  let session: SessionTag | undefined;
+  if (b[0] === sessionEnvelopeTag) {
+    const read = readSessionTag(b, pos);
+    if (read === undefined) return undefined;
+    [session, pos] = read;
+  }
+  return { origin: vals[0]!, incarnation: vals[1]!, seq: vals[2]!, intents, session, offset: pos };
+}
+
+function readSessionTag(b: Uint8Array, pos: number): [SessionTag, number] | undefined {
+  const kind = sessionKinds[b[pos++]!];
+  const uint = (): number | undefined => {
+    const r = readUvarint(b, pos);
+    if (r === undefined) return undefined;
+    pos = r[1];
+    return r[0];
+  };
+  const bytes = (): Uint8Array | undefined => {
+    const n = uint();
+    if (n === undefined || n > b.length - pos) return undefined;
+    pos += n;
+    return b.subarray(pos - n, pos);
+  };
+  const stampMs = uint();
+  if (kind === undefined || stampMs === undefined) return undefined;
+  switch (kind) {
+    case "register":
+      return [{ kind, stampMs }, pos];
+    case "unregister": {
+      const id = uint();
+      return id === undefined ? undefined : [{ kind, stampMs, id }, pos];
+    }
+    case "session": {
+      const id = uint();
+      const seq = uint();
+      const ackBelow = uint();
+      if (id === undefined || seq === undefined || ackBelow === undefined) return undefined;
+      return [{ kind, stampMs, id, seq, ackBelow }, pos];
+    }
+    case "key": {
+      const key = bytes();
+      const fingerprint = bytes();
+      if (key === undefined || fingerprint === undefined) return undefined;
+      let text: string;
+      try {
+        text = new TextDecoder("utf-8", { fatal: true }).decode(key);
+      } catch {
+        return undefined;
+      }
+      return [{ kind, stampMs, key: text, fingerprint: fingerprint.slice() }, pos];
+    }
+  }
 }

@@ -4,7 +4,7 @@
  * alike, when it is applied; IDs removed from the cluster are never
  * admitted again. The set of removed IDs is replicated state: it is
  * rebuilt from the log and carried in every snapshot, ahead of the state
- * machine's own data.
+ * machine's own data, with the session table (see `sessions.ts`).
  *
  * @module
  */
@@ -12,6 +12,7 @@
 import { ConfChangeError } from "../errors.ts";
 import { type ConfChangeSingle, ConfChangeType, type ConfState, type NodeId } from "../types.ts";
 import { type MembershipIntent, pushUvarint, readUvarint } from "./envelope.ts";
+import { defaultSessionLimits, type SessionLimits, SessionTable } from "./sessions.ts";
 
 export type { MembershipIntent } from "./envelope.ts";
 
@@ -171,14 +172,19 @@ export function checkIntents(
 const snapshotMagic = [0x72, 0x74, 0x73, 0x01] as const;
 
 /**
- * The snapshot data the driver stores: a header holding the removed IDs,
- * then the state machine's snapshot.
+ * The snapshot data the driver stores: a header holding the removed IDs
+ * and the session table, then the state machine's snapshot.
  */
-export function encodeSnapshotData(removed: ReadonlySet<NodeId>, data: Uint8Array): Uint8Array {
+export function encodeSnapshotData(
+  removed: ReadonlySet<NodeId>,
+  data: Uint8Array,
+  sessions: SessionTable = new SessionTable(),
+): Uint8Array {
   const header: number[] = [...snapshotMagic];
   const ids = [...removed].sort((a, b) => a - b);
   pushUvarint(header, ids.length);
   for (const id of ids) pushUvarint(header, id);
+  sessions.encode(header);
   const out = new Uint8Array(header.length + data.length);
   out.set(header, 0);
   out.set(data, header.length);
@@ -192,7 +198,8 @@ export function encodeSnapshotData(removed: ReadonlySet<NodeId>, data: Uint8Arra
  */
 export function decodeSnapshotData(
   b: Uint8Array,
-): { removed: Set<NodeId>; data: Uint8Array } {
+  limits: SessionLimits = defaultSessionLimits,
+): { removed: Set<NodeId>; sessions: SessionTable; data: Uint8Array } {
   const fail = (why: string): never => {
     throw new RangeError(`Cannot read the snapshot: ${why}`);
   };
@@ -210,5 +217,6 @@ export function decodeSnapshotData(
     removed.add(r[0]);
     pos = r[1];
   }
-  return { removed, data: b.subarray(pos) };
+  const [sessions, end] = SessionTable.decode(b, pos, limits);
+  return { removed, sessions, data: b.subarray(end) };
 }
