@@ -57,6 +57,15 @@ import { crc32c } from "./crc32c.ts";
 // ---------------------------------------------------------------------------
 // Errors and options
 
+/**
+ * The largest term, index or commit index the decoder accepts (2^48 - 1).
+ * Far above what any cluster reaches (a new term every millisecond for
+ * 8,900 years; as many entries), and far below 2^53, so that `term + 1`
+ * and `index + n` stay exact: a peer cannot make a node adopt a term whose
+ * successor it cannot represent.
+ */
+export const positionMax: number = 2 ** 48 - 1;
+
 /** Why a {@linkcode CodecError} was thrown. */
 export type CodecErrorReason =
   /** The input ends inside a field, a sub-message or a frame. */
@@ -67,7 +76,10 @@ export type CodecErrorReason =
   | "checksum"
   /** The bytes are not a valid encoding (bad tag, wire type or length). */
   | "malformed"
-  /** An integer is above `Number.MAX_SAFE_INTEGER`. */
+  /**
+   * An integer is above `Number.MAX_SAFE_INTEGER`, or a term or index is
+   * above {@linkcode positionMax}.
+   */
   | "overflow"
   /** An enum field holds a value etcd raft does not define. */
   | "invalid_enum"
@@ -162,6 +174,18 @@ function uintSize(v: number, what: string, field: string): number {
   return varintSize(v);
 }
 
+/** Size of a term or index varint, after checking it is at most `positionMax`. */
+function positionSize(v: number, what: string, field: string): number {
+  if (!(Number.isSafeInteger(v) && v >= 0 && v <= positionMax)) {
+    throw new RangeError(
+      `Cannot encode ${what} as '${field}' must be an integer from 0 to 2^48 - 1 (positionMax): current value ${
+        String(v)
+      }`,
+    );
+  }
+  return varintSize(v);
+}
+
 /** Size of an enum varint, after checking the range (all our enums fit one byte). */
 function enumSize(v: number, max: number, what: string, field: string): number {
   if (!(Number.isInteger(v) && v >= 0 && v <= max)) badEnum(what, field, v, max);
@@ -174,7 +198,7 @@ function lenFieldSize(len: number): number {
 }
 
 function entryBodySize(e: Entry): number {
-  let n = 2 + uintSize(e.term, "Entry", "term") + uintSize(e.index, "Entry", "index");
+  let n = 2 + positionSize(e.term, "Entry", "term") + positionSize(e.index, "Entry", "index");
   if (e.type !== 0) n += 1 + enumSize(e.type, maxEntryType, "Entry", "type");
   const len = e.data.length;
   if (len > 0) n += lenFieldSize(len);
@@ -195,8 +219,8 @@ function confStateBodySize(cs: ConfState): number {
 
 function metadataBodySize(md: SnapshotMetadata): number {
   return lenFieldSize(confStateBodySize(md.confState)) +
-    1 + uintSize(md.index, "SnapshotMetadata", "index") +
-    1 + uintSize(md.term, "SnapshotMetadata", "term");
+    1 + positionSize(md.index, "SnapshotMetadata", "index") +
+    1 + positionSize(md.term, "SnapshotMetadata", "term");
 }
 
 function snapshotBodySize(s: Snapshot): number {
@@ -209,6 +233,10 @@ function optUintSize(v: number, what: string, field: string): number {
   return v === 0 ? 0 : 1 + uintSize(v, what, field);
 }
 
+function optPositionSize(v: number, what: string, field: string): number {
+  return v === 0 ? 0 : 1 + positionSize(v, what, field);
+}
+
 function messageBodySize(m: Message, depth: number): number {
   if (depth > maxDepth) {
     throw new RangeError(`Cannot encode Message as responses nest deeper than ${maxDepth} levels`);
@@ -217,12 +245,12 @@ function messageBodySize(m: Message, depth: number): number {
   if (m.type !== 0) n += 1 + enumSize(m.type, maxMessageType, "Message", "type");
   n += optUintSize(m.to, "Message", "to");
   n += optUintSize(m.from, "Message", "from");
-  n += optUintSize(m.term, "Message", "term");
-  n += optUintSize(m.logTerm, "Message", "logTerm");
-  n += optUintSize(m.index, "Message", "index");
+  n += optPositionSize(m.term, "Message", "term");
+  n += optPositionSize(m.logTerm, "Message", "logTerm");
+  n += optPositionSize(m.index, "Message", "index");
   const ents = m.entries;
   for (let i = 0; i < ents.length; i++) n += lenFieldSize(entryBodySize(ents[i]!));
-  n += optUintSize(m.commit, "Message", "commit");
+  n += optPositionSize(m.commit, "Message", "commit");
   if (m.snapshot !== undefined) n += lenFieldSize(snapshotBodySize(m.snapshot));
   if (m.reject) n += 2;
   n += optUintSize(m.rejectHint, "Message", "rejectHint");
@@ -234,8 +262,9 @@ function messageBodySize(m: Message, depth: number): number {
 }
 
 function hardStateBodySize(hs: HardState): number {
-  return optUintSize(hs.term, "HardState", "term") + optUintSize(hs.vote, "HardState", "vote") +
-    optUintSize(hs.commit, "HardState", "commit");
+  return optPositionSize(hs.term, "HardState", "term") +
+    optUintSize(hs.vote, "HardState", "vote") +
+    optPositionSize(hs.commit, "HardState", "commit");
 }
 
 function confChangeBodySize(cc: ConfChange): number {
@@ -531,6 +560,16 @@ class Reader {
     return v;
   }
 
+  /** Reads a term, an index or a commit index: at most `positionMax`. */
+  position(end: number): number {
+    const start = this.pos;
+    const v = this.varint(end);
+    if (v < 0 || v > positionMax) {
+      this.fail("overflow", `term or index above the bound 2^48 - 1 (positionMax)`, start);
+    }
+    return v;
+  }
+
   enumValue(end: number, max: number): number {
     const start = this.pos;
     const v = this.varint(end);
@@ -675,10 +714,10 @@ function readEntry(r: Reader, end: number): Entry {
         e.type = r.enumValue(end, maxEntryType) as EntryType;
         break;
       case 0x10:
-        e.term = r.uint(end);
+        e.term = r.position(end);
         break;
       case 0x18:
-        e.index = r.uint(end);
+        e.index = r.position(end);
         break;
       case 0x22:
         e.data = r.bytes(end);
@@ -734,10 +773,10 @@ function readMetadata(r: Reader, end: number, md: SnapshotMetadata): void {
         break;
       }
       case 0x10:
-        md.index = r.uint(end);
+        md.index = r.position(end);
         break;
       case 0x18:
-        md.term = r.uint(end);
+        md.term = r.position(end);
         break;
       default:
         r.other(tag, end, metadataFields);
@@ -799,13 +838,13 @@ function readMessage(r: Reader, end: number, depth: number): Message {
         m.from = r.uint(end);
         break;
       case 0x20:
-        m.term = r.uint(end);
+        m.term = r.position(end);
         break;
       case 0x28:
-        m.logTerm = r.uint(end);
+        m.logTerm = r.position(end);
         break;
       case 0x30:
-        m.index = r.uint(end);
+        m.index = r.position(end);
         break;
       case 0x3a: {
         const fieldEnd = r.lenEnd(end);
@@ -813,7 +852,7 @@ function readMessage(r: Reader, end: number, depth: number): Message {
         break;
       }
       case 0x40:
-        m.commit = r.uint(end);
+        m.commit = r.position(end);
         break;
       case 0x4a: {
         const fieldEnd = r.lenEnd(end);
@@ -850,13 +889,13 @@ function readHardState(r: Reader, end: number): HardState {
     const tag = r.tag(end);
     switch (tag) {
       case 0x08:
-        hs.term = r.uint(end);
+        hs.term = r.position(end);
         break;
       case 0x10:
         hs.vote = r.uint(end);
         break;
       case 0x18:
-        hs.commit = r.uint(end);
+        hs.commit = r.position(end);
         break;
       default:
         r.other(tag, end, hardStateFields);

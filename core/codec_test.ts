@@ -29,6 +29,7 @@ import {
   encodeSnapshot,
   frameHeaderBytes,
   marshalConfChange,
+  positionMax,
   sizeOfEntry,
   sizeOfMessage,
 } from "./codec.ts";
@@ -91,6 +92,15 @@ const uint64Arb: fc.Arbitrary<number> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.maxSafeNat() },
 );
+/** Terms and indexes: at most positionMax. */
+const positionArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 4, arbitrary: fc.nat({ max: 300 }) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(0, 127, 128, 2 ** 32, 2 ** 47, positionMax - 1, positionMax),
+  },
+  { weight: 2, arbitrary: fc.nat({ max: positionMax }) },
+);
 const bytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.constant(emptyBytes),
   fc.uint8Array({ maxLength: 48 }),
@@ -98,8 +108,8 @@ const bytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
 const idsArb: fc.Arbitrary<number[]> = fc.array(uint64Arb, { maxLength: 5 });
 
 const entryArb: fc.Arbitrary<Entry> = record({
-  term: uint64Arb,
-  index: uint64Arb,
+  term: positionArb,
+  index: positionArb,
   type: fc.constantFrom(
     EntryType.EntryNormal,
     EntryType.EntryConfChange,
@@ -118,13 +128,13 @@ const confStateArb: fc.Arbitrary<ConfState> = record({
 
 const snapshotArb: fc.Arbitrary<Snapshot> = record({
   data: bytesArb,
-  metadata: record({ confState: confStateArb, index: uint64Arb, term: uint64Arb }),
+  metadata: record({ confState: confStateArb, index: positionArb, term: positionArb }),
 });
 
 const hardStateArb: fc.Arbitrary<HardState> = record({
-  term: uint64Arb,
+  term: positionArb,
   vote: uint64Arb,
-  commit: uint64Arb,
+  commit: positionArb,
 });
 
 const messageTypeArb = fc.integer({ min: 0, max: 23 }) as fc.Arbitrary<MessageType>;
@@ -135,11 +145,11 @@ function messageArb(depth: number): fc.Arbitrary<Message> {
     type: messageTypeArb,
     to: uint64Arb,
     from: uint64Arb,
-    term: uint64Arb,
-    logTerm: uint64Arb,
-    index: uint64Arb,
+    term: positionArb,
+    logTerm: positionArb,
+    index: positionArb,
     entries: fc.array(entryArb, { maxLength: 4 }),
-    commit: uint64Arb,
+    commit: positionArb,
     vote: uint64Arb,
     snapshot: fc.option(snapshotArb, { nil: undefined, freq: 3 }),
     reject: fc.boolean(),
@@ -927,9 +937,9 @@ test("encode*() writes the expected bytes for known values", () => {
       want: [0x08, 1, 0x10, 1, 0x18, 2, 0x22, 1, 0xab],
     },
     {
-      name: "entry at the largest safe index",
-      got: encodeEntry(newEntry({ term: 0, index: MAX })),
-      want: [0x10, 0, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f],
+      name: "entry at the largest index (positionMax)",
+      got: encodeEntry(newEntry({ term: 0, index: positionMax })),
+      want: [0x10, 0, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f],
     },
     {
       name: "hard state",
@@ -995,27 +1005,58 @@ test("marshalConfChange() picks the entry type as etcd's MarshalConfChange does"
 // ---------------------------------------------------------------------------
 // Edge cases
 
-test("decodeMessage() round-trips Number.MAX_SAFE_INTEGER in every integer field", () => {
+test("decodeMessage() round-trips the largest value of every integer field", () => {
+  const P = positionMax;
   const m = newMessage({
     type: MessageType.MsgForgetLeader,
     to: MAX,
     from: MAX,
-    term: MAX,
-    logTerm: MAX,
-    index: MAX,
-    commit: MAX,
+    term: P,
+    logTerm: P,
+    index: P,
+    commit: P,
     vote: MAX,
     rejectHint: MAX,
-    entries: [newEntry({ term: MAX, index: MAX, type: EntryType.EntryConfChangeV2 })],
+    entries: [newEntry({ term: P, index: P, type: EntryType.EntryConfChangeV2 })],
     snapshot: newSnapshot({
-      index: MAX,
-      term: MAX,
+      index: P,
+      term: P,
       confState: newConfState({ voters: [MAX], learners: [MAX], votersOutgoing: [MAX] }),
     }),
   });
   const b = encodeMessage(m);
   assert.deepStrictEqual(decodeMessage(b), m);
   assert.deepStrictEqual(messageFromPb(pbDecode("Message", b)), m);
+});
+
+test("the codec refuses terms and indexes above positionMax, in both directions", () => {
+  assert.equal(positionMax, 2 ** 48 - 1);
+  const over = BigInt(positionMax) + 1n;
+  // Message: term 4, logTerm 5, index 6, commit 8; Entry: term 2, index 3;
+  // HardState: term 1, commit 3; SnapshotMetadata inside a Snapshot.
+  for (const field of [4, 5, 6, 8]) {
+    assertCodecError(() => decodeMessage(u8(key(field, 0), varint(over))), "overflow");
+    assert.equal(decodeMessage(u8(key(field, 0), varint(over - 1n))).type, 0);
+  }
+  for (const field of [2, 3]) {
+    assertCodecError(() => decodeEntry(u8(key(field, 0), varint(over))), "overflow");
+  }
+  for (const field of [1, 3]) {
+    assertCodecError(() => decodeHardState(u8(key(field, 0), varint(over))), "overflow");
+  }
+  // IDs and vote are not positions: they may use every safe integer.
+  assert.equal(decodeHardState(u8(key(2, 0), varint(BigInt(MAX)))).vote, MAX);
+  const big = positionMax + 1;
+  for (const field of ["term", "logTerm", "index", "commit"] as const) {
+    const m = newMessage({ type: MessageType.MsgApp });
+    m[field] = big;
+    assert.throws(
+      () => encodeMessage(m),
+      new RegExp(`'${field}' must be an integer from 0 to 2\\^48 - 1`),
+    );
+  }
+  assert.throws(() => encodeEntry(newEntry({ term: big })), /'term'/);
+  assert.throws(() => encodeHardState({ term: 0, vote: 0, commit: big }), /'commit'/);
 });
 
 test("decodeMessage() rejects integers above Number.MAX_SAFE_INTEGER", () => {
@@ -1032,7 +1073,7 @@ test("decodeMessage() rejects integers above Number.MAX_SAFE_INTEGER", () => {
     assertCodecError(() => decodeConfChange(u8(key(1, 0), varint(v))), "overflow");
   }
   // Just below the limit, in the same 8-byte form.
-  assert.equal(decodeMessage(u8(key(4, 0), varint(2n ** 53n - 1n))).term, MAX);
+  assert.equal(decodeMessage(u8(key(2, 0), varint(2n ** 53n - 1n))).to, MAX);
 });
 
 test("decodeMessage() accepts non-minimal varints up to 10 bytes and rejects longer ones", () => {
