@@ -9,7 +9,7 @@
  */
 
 import { protocolName } from "./_auth.ts";
-import type { PeerConnection, PeerUpgradeDecision } from "./_inbound.ts";
+import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./_inbound.ts";
 
 /**
  * Which server implementation to use: `Deno.serve`, `Bun.serve`, or `ws`
@@ -54,11 +54,9 @@ export interface TlsConfig {
 }
 
 /** What the server knows of an upgrade request before accepting it. */
-export interface UpgradeRequest {
+export interface UpgradeRequest extends PeerUpgradeRequest {
   /** The request path (without the query). */
   path: string;
-  /** The subprotocols the client offers. */
-  protocols: string[];
   /** The client's address, when the runtime tells it. */
   remoteAddress: string;
 }
@@ -196,11 +194,6 @@ export function detectClient(): ClientKind {
   return denoGlobal() !== undefined || bunGlobal() !== undefined ? "native" : "ws";
 }
 
-function parseProtocols(header: string | null | undefined): string[] {
-  if (header === null || header === undefined || header === "") return [];
-  return header.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
 function toBytes(data: unknown): Uint8Array | string {
   if (typeof data === "string") return data;
   if (data instanceof Uint8Array) return data;
@@ -271,7 +264,7 @@ function startDenoServer(config: ServerConfig, hooks: ServerHooks): Promise<Runn
     const addr = info.remoteAddr;
     const decision = await hooks.upgrade({
       path: new URL(req.url).pathname,
-      protocols: parseProtocols(req.headers.get("sec-websocket-protocol")),
+      protocols: req.headers.get("sec-websocket-protocol"),
       remoteAddress: addr.hostname !== undefined ? `${addr.hostname}:${addr.port}` : "",
     });
     if (!decision.accept) return new Response(`${decision.reason}\n`, { status: decision.status });
@@ -353,7 +346,7 @@ function startBunServer(config: ServerConfig, hooks: ServerHooks): Promise<Runni
         }
         const decision = await hooks.upgrade({
           path: new URL(req.url).pathname,
-          protocols: parseProtocols(req.headers.get("sec-websocket-protocol")),
+          protocols: req.headers.get("sec-websocket-protocol"),
           remoteAddress: srv.requestIP(req)?.address ?? "",
         });
         if (!decision.accept) {
@@ -456,7 +449,7 @@ async function startWsServer(
       if (!isWebSocketUpgrade(req.headers.upgrade)) return refuse(426, "Upgrade Required");
       const decision = await hooks.upgrade({
         path: new URL(req.url ?? "/", "http://localhost").pathname,
-        protocols: parseProtocols(req.headers["sec-websocket-protocol"]),
+        protocols: req.headers["sec-websocket-protocol"],
         remoteAddress: `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? ""}`,
       });
       if (!decision.accept) return refuse(decision.status, decision.reason);
