@@ -1,7 +1,8 @@
 /**
  * `RaftNode` clusters over the WebSocket transport, on real sockets and
  * real time: election and replication, a node whose server stops and comes
- * back, and a node added at run time (its address in the membership
+ * back (reached by the leader as soon as it is up, whatever the leader's
+ * backoff), and a node added at run time (its address in the membership
  * change's context) that catches up by snapshot.
  */
 
@@ -176,6 +177,49 @@ test("RaftNode over WebSocket: a node whose server stops and restarts catches up
     assert.ok(seen.reconnects >= 1, "the leader reconnected to the restarted node");
     await c.propose(leader, "c", 1);
     await c.converge([...names("a", 10), ...names("b", 10), "c0"]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it is up, whatever its backoff", async () => {
+  // Backoffs of 15 to 60 s: within the test, only the restarted node's own
+  // connection to the leader can end the leader's wait.
+  const c = await Cluster.create(3, {}, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
+  try {
+    const leader = await c.leader();
+    await c.propose(leader, "a", 5);
+    await c.converge(names("a", 5));
+    const down = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    const toDown = () => leader.transport.metrics().peers.find((p) => p.id === down.id)!;
+    await down.node.close();
+    await waitFor(() => toDown().state === "backoff", "the leader to back off");
+    const failures = toDown().connectFailures + toDown().disconnects;
+    await c.propose(leader, "b", 5);
+
+    const transport = new WebSocketTransport(transportOptions(down.id, {
+      port: down.port,
+      reconnectBaseMs: 30_000,
+      reconnectMaxMs: 60_000,
+      peers: new Map([...c.members.values()].map((m) => [m.id, m.url])),
+    }));
+    await transport.listen();
+    const sm = new ListMachine();
+    const node = await RaftNode.start<number>({
+      ...nodeOptions,
+      id: down.id,
+      storage: down.storage,
+      transport,
+      stateMachine: sm,
+    });
+    c.members.set(down.id, { ...down, node, transport, sm });
+    await waitFor(() => toDown().state === "open", "the leader to dial the restarted node", 10_000);
+    await c.converge([...names("a", 5), ...names("b", 5)]);
+    assert.equal(
+      toDown().connectFailures + toDown().disconnects,
+      failures,
+      "no retry was needed",
+    );
   } finally {
     await c.close();
   }
