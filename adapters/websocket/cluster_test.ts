@@ -85,6 +85,25 @@ class Cluster {
     return c;
   }
 
+  /** Starts a closed member again on its port, with its storage and every member's address. */
+  async restart(down: Member, extra: Partial<WebSocketTransportOptions> = {}): Promise<void> {
+    const transport = new WebSocketTransport(transportOptions(down.id, {
+      ...extra,
+      port: down.port,
+      peers: new Map([...this.members.values()].map((m) => [m.id, m.url])),
+    }));
+    await transport.listen();
+    const sm = new ListMachine();
+    const node = await RaftNode.start<number>({
+      ...nodeOptions,
+      id: down.id,
+      storage: down.storage,
+      transport,
+      stateMachine: sm,
+    });
+    this.members.set(down.id, { ...down, node, transport, sm });
+  }
+
   member(id: NodeId): Member {
     const m = this.members.get(id);
     assert.ok(m, `no member ${id}`);
@@ -158,20 +177,7 @@ test("RaftNode over WebSocket: a node whose server stops and restarts catches up
     assert.equal(down.sm.values.length, 10);
 
     // Restart it on the same port with its storage; peers reconnect on their own.
-    const transport = new WebSocketTransport(transportOptions(down.id, {
-      port: down.port,
-      peers: new Map([...c.members.values()].map((m) => [m.id, m.url])),
-    }));
-    await transport.listen();
-    const sm = new ListMachine();
-    const node = await RaftNode.start<number>({
-      ...nodeOptions,
-      id: down.id,
-      storage: down.storage,
-      transport,
-      stateMachine: sm,
-    });
-    c.members.set(down.id, { ...down, node, transport, sm });
+    await c.restart(down);
     await c.converge([...names("a", 10), ...names("b", 10)]);
     const seen = leader.transport.metrics().peers.find((p) => p.id === down.id)!;
     assert.ok(seen.reconnects >= 1, "the leader reconnected to the restarted node");
@@ -197,22 +203,7 @@ test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it
     const failures = toDown().connectFailures + toDown().disconnects;
     await c.propose(leader, "b", 5);
 
-    const transport = new WebSocketTransport(transportOptions(down.id, {
-      port: down.port,
-      reconnectBaseMs: 30_000,
-      reconnectMaxMs: 60_000,
-      peers: new Map([...c.members.values()].map((m) => [m.id, m.url])),
-    }));
-    await transport.listen();
-    const sm = new ListMachine();
-    const node = await RaftNode.start<number>({
-      ...nodeOptions,
-      id: down.id,
-      storage: down.storage,
-      transport,
-      stateMachine: sm,
-    });
-    c.members.set(down.id, { ...down, node, transport, sm });
+    await c.restart(down, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
     await waitFor(() => toDown().state === "open", "the leader to dial the restarted node", 10_000);
     await c.converge([...names("a", 5), ...names("b", 5)]);
     assert.equal(
