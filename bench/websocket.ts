@@ -109,6 +109,7 @@ export async function runWebSocketBench(o: WebSocketBenchOptions): Promise<WebSo
   const b = new WebSocketTransport({ id: 2, ...common });
   const addrB = await b.listen();
   a.addPeer(2, WebSocketTransport.peerContext(addrB.url));
+  b.addPeer(1, new Uint8Array()); // a member, which b only hears from
 
   let received = 0;
   let payload = 0;

@@ -771,17 +771,20 @@ export async function startKvServer(
     if (ws !== undefined && id !== config.id) peerWsUrls.set(id, ws);
   }
   const ownPeerUrl = separatePeerPort ? config.peerUrls.get(config.id) : toWsUrl(url, "/raft");
+  // Peers dial the API's port, whose `/raft` route hands their sockets to
+  // the transport; or, with --peer-listen, the transport's own port.
   const wsTransport = new WebSocketTransport({
     id: config.id,
     clusterId: config.clusterId,
     secret: config.secret,
-    hostname: separatePeerPort ? config.peerListen!.hostname : "127.0.0.1",
-    port: separatePeerPort ? config.peerListen!.port : 0,
+    ...(separatePeerPort
+      ? { hostname: config.peerListen!.hostname, port: config.peerListen!.port }
+      : { server: "none" as const }),
     peers: peerWsUrls,
     ...(ownPeerUrl !== undefined ? { advertiseUrl: ownPeerUrl } : {}),
     logger,
   });
-  const transportUrl = (await wsTransport.listen()).url;
+  const transportUrl = separatePeerPort ? (await wsTransport.listen()).url : undefined;
 
   const monitor = new TransportMonitor();
   const transport: Transport = monitor.wrap(wsTransport);
@@ -839,7 +842,7 @@ export async function startKvServer(
     ...(separatePeerPort ? {} : {
       peerSocket: {
         upgradeWebSocket: runtime.upgradeWebSocket,
-        target: () => transportUrl,
+        transport: wsTransport,
         path: "/raft",
       },
     }),

@@ -36,7 +36,8 @@ import { forwardedByHeader, type LeaderRouting, routeToLeader } from "./leader.t
 import { RaftMetrics, roleName, type TransportMetricsLike } from "./metrics.ts";
 import type { TransportMonitor } from "./monitor.ts";
 import { clusterPage } from "./page.ts";
-import { peerProxy } from "./peer_proxy.ts";
+import { peerSocket } from "./peer_socket.ts";
+import type { PeerAcceptor } from "../websocket/mod.ts";
 
 /**
  * The part of `RaftNode` the app uses. `RaftNode` fits it; so does a test
@@ -109,12 +110,12 @@ export interface RaftNodeLike {
   close(): Promise<void>;
 }
 
-/** Serving the peers' WebSocket on the API's port (see `peerProxy`). */
+/** Serving the peers' WebSocket on the API's port (see `peerSocket`). */
 export interface PeerSocketOptions {
   /** Hono's `upgradeWebSocket` for the runtime (`hono/deno` or `hono/bun`). */
   upgradeWebSocket: UpgradeWebSocketLike;
-  /** The transport's own listening URL, or `undefined` while it is not listening. */
-  target: () => string | undefined;
+  /** The transport the sockets go to (a `WebSocketTransport` with `server: "none"`). */
+  transport: PeerAcceptor;
   /**
    * The path peers dial on the API's port.
    * @default {"/raft"}
@@ -783,7 +784,7 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
   // --- Peers on the same port
 
   if (o.peerSocket !== undefined) {
-    app.get(o.peerSocket.path ?? "/raft", peerProxy(o.peerSocket));
+    app.get(o.peerSocket.path ?? "/raft", peerSocket(o.peerSocket.transport, o.peerSocket));
   }
 
   // --- Demo mode

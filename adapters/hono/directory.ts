@@ -5,20 +5,21 @@
  *
  * Addresses come from the configuration at start and, for members added at
  * run time, from the context of the membership change, encoded by
- * {@linkcode encodeMemberContext}. That encoding is a JSON object whose
- * `url` field is the peer URL, so the WebSocket transport reads the same
- * context (`decodePeerContext`) and connects to the new member.
+ * {@linkcode encodeMemberContext} in the format the WebSocket transport
+ * owns and validates (`encodePeerContext`), so the transport reads the same
+ * context and connects to the new member.
  *
  * @module
  */
 
 import { ConfChangeType, type NodeId } from "../../core/types.ts";
+import { encodePeerContext, readPeerContext } from "../websocket/mod.ts";
 
 /** The addresses of one member. */
 export interface MemberAddress {
   /** The member's HTTP API base URL, `http://host:port` (no trailing slash). */
   apiUrl?: string;
-  /** The member's peer (transport) URL, for example `ws://host:port/raft`. */
+  /** The member's peer (transport) URL, `ws://host:port/raft` or `wss://…`. */
   peerUrl?: string;
 }
 
@@ -42,89 +43,57 @@ export interface MembershipSource {
   ): () => void;
 }
 
-function isUrl(s: string, protocols: readonly string[]): boolean {
-  try {
-    return protocols.includes(new URL(s).protocol);
-  } catch {
-    return false;
-  }
-}
-
 /** Removes trailing slashes, so that paths can be appended. */
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
 
 /**
- * Encodes a member's addresses as the context of a membership change:
- * UTF-8 JSON `{"url": peerUrl, "apiUrl": apiUrl}` (absent fields left out).
- * The WebSocket transport reads `url`; the HTTP adapter reads both.
+ * Encodes a member's addresses as the context of a membership change, in
+ * the format the WebSocket transport owns (`encodePeerContext`): UTF-8
+ * JSON `{"url": peerUrl, "apiUrl": apiUrl}`, absent fields left out; no
+ * address at all gives an empty context.
  *
  * @param address The member's addresses.
  * @returns The context bytes.
- * @throws {TypeError} When `apiUrl` is not an http(s) URL or `peerUrl` is not a URL.
+ * @throws {TypeError} When `apiUrl` is not an http(s) URL or `peerUrl` is not a ws(s) URL.
  *
  * @example Usage
  * ```ts
- * import { decodeMemberContext, encodeMemberContext } from "./directory.ts";
+ * import { decodeMemberContext, encodeMemberContext } from "@raft-ts/raft/hono";
  * const ctx = encodeMemberContext({ apiUrl: "http://10.0.0.4:8080", peerUrl: "ws://10.0.0.4:8080/raft" });
  * if (decodeMemberContext(ctx).apiUrl !== "http://10.0.0.4:8080") throw new Error("unexpected");
  * ```
  */
 export function encodeMemberContext(address: MemberAddress): Uint8Array {
-  const out: { url?: string; apiUrl?: string } = {};
-  if (address.peerUrl !== undefined) {
-    if (!isUrl(address.peerUrl, ["ws:", "wss:", "http:", "https:"])) {
-      throw new TypeError(
-        `Cannot encode the member context as 'peerUrl' is not a URL: current value ${address.peerUrl}`,
-      );
-    }
-    out.url = address.peerUrl;
-  }
-  if (address.apiUrl !== undefined) {
-    if (!isUrl(address.apiUrl, ["http:", "https:"])) {
-      throw new TypeError(
-        `Cannot encode the member context as 'apiUrl' must be an http:// or https:// URL: current value ${address.apiUrl}`,
-      );
-    }
-    out.apiUrl = trimSlash(address.apiUrl);
-  }
-  return new TextEncoder().encode(JSON.stringify(out));
+  if (address.peerUrl === undefined && address.apiUrl === undefined) return new Uint8Array(0);
+  return encodePeerContext({
+    ...(address.peerUrl !== undefined ? { url: address.peerUrl } : {}),
+    ...(address.apiUrl !== undefined ? { apiUrl: address.apiUrl } : {}),
+  });
 }
 
 /**
  * Decodes a context written by {@linkcode encodeMemberContext} (or by the
- * WebSocket transport's `encodePeerContext`). Never throws: unreadable
- * contexts give an empty address.
+ * WebSocket transport's `encodePeerContext`). Never throws: invalid fields
+ * are left out, and unreadable contexts give an empty address.
  *
  * @param bytes The context of a membership change.
  * @returns The addresses found.
  *
  * @example Usage
  * ```ts
- * import { decodeMemberContext } from "./directory.ts";
+ * import { decodeMemberContext } from "@raft-ts/raft/hono";
  * const a = decodeMemberContext(new TextEncoder().encode('{"url":"ws://h:1/raft"}'));
  * if (a.peerUrl !== "ws://h:1/raft" || a.apiUrl !== undefined) throw new Error("unexpected");
  * if (Object.keys(decodeMemberContext(new Uint8Array([1, 2]))).length !== 0) throw new Error("unexpected");
  * ```
  */
 export function decodeMemberContext(bytes: Uint8Array): MemberAddress {
-  if (bytes.length === 0 || bytes.length > 8192) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    return {};
-  }
-  if (typeof v !== "object" || v === null) return {};
-  const o = v as { url?: unknown; apiUrl?: unknown };
+  const c = readPeerContext(bytes);
   const out: MemberAddress = {};
-  if (typeof o.url === "string" && isUrl(o.url, ["ws:", "wss:", "http:", "https:"])) {
-    out.peerUrl = o.url;
-  }
-  if (typeof o.apiUrl === "string" && isUrl(o.apiUrl, ["http:", "https:"])) {
-    out.apiUrl = trimSlash(o.apiUrl);
-  }
+  if (c.url !== undefined) out.peerUrl = c.url;
+  if (c.apiUrl !== undefined) out.apiUrl = c.apiUrl;
   return out;
 }
 

@@ -2,7 +2,8 @@
  * A Hono HTTP frontend for any `RaftNode`: cluster status, membership,
  * leadership transfer, health and readiness, Prometheus metrics, a live
  * cluster page, leader routing for the routes only the leader can serve,
- * and the peers' WebSocket on the same port.
+ * and the peers' WebSocket on the same port (`peerSocket`, which hands each
+ * socket to the WebSocket transport).
  *
  * The app is a plain `Hono` instance built on Web standards: serve it as it
  * is (`Deno.serve(app.fetch)`, `Bun.serve({ fetch: app.fetch })`), add your
@@ -93,7 +94,7 @@ export {
   type TransportMonitorStats,
 } from "./monitor.ts";
 export { clusterPage, type ClusterPageOptions } from "./page.ts";
-export { peerProxy, type PeerProxyOptions } from "./peer_proxy.ts";
+export { peerSocket, type PeerSocketRouteOptions } from "./peer_socket.ts";
 
 export type {
   HonoContext,

@@ -9,7 +9,7 @@
  * URL, each as uvarint length + UTF-8. MAC: HMAC-SHA-256 over a domain
  * string and the claims bytes, keyed by the cluster secret; compared in
  * constant time. The server refuses tokens older or newer than the allowed
- * clock skew and tokens it has seen before (a bounded nonce cache).
+ * clock skew and tokens it has seen before (a nonce cache bounded per peer).
  *
  * @module
  */
@@ -132,33 +132,55 @@ export async function signToken(
 export type TokenRefusal = { reason: string };
 
 /**
- * Remembers nonces of accepted tokens until they expire, to refuse replays.
- * Holds at most `maxEntries` nonces.
+ * Remembers the nonces of accepted handshakes until their tokens expire, to
+ * refuse replays. Kept per peer ID and bounded per peer: a peer that
+ * connects too often (or someone signing handshakes in its name) fills
+ * only its own share, never another peer's. Only members reach it (the
+ * transport checks membership first), so the whole cache holds at most
+ * `perPeerMax` nonces for each member ID seen within the skew window.
  */
-export class NonceCache {
-  readonly #seen = new Map<string, number>();
-  readonly #maxEntries: number;
+export class ReplayCache {
+  readonly #byPeer = new Map<number, Map<string, number>>();
+  readonly #perPeerMax: number;
 
-  constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
+  /** @param perPeerMax Nonces remembered per peer at most. */
+  constructor(perPeerMax: number) {
+    this.#perPeerMax = perPeerMax;
   }
 
-  /** Records a nonce valid until `expiresMs`, unless seen before or the cache is full. */
-  add(nonce: Uint8Array, expiresMs: number, nowMs: number): "ok" | "replayed" | "full" {
-    const k = toBase64Url(nonce);
-    const exp = this.#seen.get(k);
-    if (exp !== undefined && exp > nowMs) return "replayed";
-    if (this.#seen.size >= this.#maxEntries) {
-      for (const [n, e] of this.#seen) if (e <= nowMs) this.#seen.delete(n);
-      if (this.#seen.size >= this.#maxEntries) return "full";
+  /** Records `from`'s nonce valid until `expiresMs`, unless seen before or its share is full. */
+  add(
+    from: number,
+    nonce: Uint8Array,
+    expiresMs: number,
+    nowMs: number,
+  ): "ok" | "replayed" | "full" {
+    let seen = this.#byPeer.get(from);
+    if (seen === undefined) {
+      seen = new Map();
+      this.#byPeer.set(from, seen);
     }
-    this.#seen.set(k, expiresMs);
+    const k = toBase64Url(nonce);
+    const exp = seen.get(k);
+    if (exp !== undefined && exp > nowMs) return "replayed";
+    if (seen.size >= this.#perPeerMax) {
+      for (const [n, e] of seen) if (e <= nowMs) seen.delete(n);
+      if (seen.size >= this.#perPeerMax) return "full";
+    }
+    seen.set(k, expiresMs);
     return "ok";
+  }
+
+  /** Nonces remembered for `from`. */
+  size(from: number): number {
+    return this.#byPeer.get(from)?.size ?? 0;
   }
 }
 
 /**
- * Verifies a handshake token: format, MAC, timestamp, replay.
+ * Verifies a handshake token: format, MAC, timestamp. Replays are checked
+ * by the caller once it knows the peer may connect ({@linkcode ReplayCache}),
+ * so that refused handshakes take no room.
  *
  * @returns The claims, or why the token is refused.
  */
@@ -167,7 +189,6 @@ export async function verifyToken(
   token: string,
   nowMs: number,
   maxSkewMs: number,
-  nonces: NonceCache,
 ): Promise<HandshakeClaims | TokenRefusal> {
   if (token.length > maxTokenChars || !token.startsWith(tokenPrefix)) {
     return { reason: "malformed handshake token" };
@@ -186,9 +207,6 @@ export async function verifyToken(
   if (Math.abs(nowMs - claims.timestampMs) > maxSkewMs) {
     return { reason: "handshake token expired (or clocks differ too much)" };
   }
-  const added = nonces.add(claims.nonce, claims.timestampMs + maxSkewMs, nowMs);
-  if (added === "replayed") return { reason: "handshake token replayed" };
-  if (added === "full") return { reason: "too many recent handshakes" };
   return claims;
 }
 

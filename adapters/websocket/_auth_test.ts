@@ -5,7 +5,7 @@ import {
   type HandshakeClaims,
   importSecret,
   isRefusal,
-  NonceCache,
+  ReplayCache,
   signToken,
   verifyToken,
 } from "./_auth.ts";
@@ -30,18 +30,18 @@ test("verifyToken() accepts a token signed with the cluster secret and returns i
   const k = await key();
   const token = await signToken(k, claims);
   assert.match(token, /^rt1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "a valid subprotocol token");
-  const got = await verifyToken(k, token, now + 1000, skew, new NonceCache(8));
+  const got = await verifyToken(k, token, now + 1000, skew);
   assert.ok(!isRefusal(got));
   const { nonce, ...rest } = got as HandshakeClaims;
   assert.deepEqual(rest, claims);
   assert.equal(nonce.length, 16);
 });
 
-test("verifyToken() refuses wrong secrets, tampering, stale tokens and replays", async () => {
+test("verifyToken() refuses wrong secrets, tampering and stale tokens", async () => {
   const k = await key();
   const token = await signToken(k, claims);
-  const check = async (t: string, at: number, nonces = new NonceCache(8)): Promise<string> => {
-    const r = await verifyToken(k, t, at, skew, nonces);
+  const check = async (t: string, at: number): Promise<string> => {
+    const r = await verifyToken(k, t, at, skew);
     return isRefusal(r) ? r.reason : "accepted";
   };
   const other = await signToken(await key("another secret, just as long"), claims);
@@ -54,20 +54,21 @@ test("verifyToken() refuses wrong secrets, tampering, stale tokens and replays",
   assert.match(await check(`rt1.${"A".repeat(3000)}.x`, now), /malformed/);
   assert.match(await check(token, now + skew + 1), /expired/);
   assert.match(await check(token, now - skew - 1), /expired/);
-
-  const nonces = new NonceCache(8);
-  assert.equal(await check(token, now, nonces), "accepted");
-  assert.match(await check(token, now, nonces), /replayed/);
+  assert.equal(await check(token, now), "accepted");
 });
 
-test("NonceCache stays within its bound and forgets expired nonces", () => {
-  const c = new NonceCache(2);
+test("ReplayCache refuses replays and bounds each peer's share, never another's", () => {
+  const c = new ReplayCache(2);
   const n = (i: number): Uint8Array => new Uint8Array(16).fill(i);
-  assert.equal(c.add(n(1), 100, 0), "ok");
-  assert.equal(c.add(n(2), 100, 0), "ok");
-  assert.equal(c.add(n(3), 100, 50), "full");
-  assert.equal(c.add(n(1), 100, 50), "replayed");
-  assert.equal(c.add(n(3), 300, 150), "ok", "expired nonces make room");
+  assert.equal(c.add(7, n(1), 100, 0), "ok");
+  assert.equal(c.add(7, n(2), 100, 0), "ok");
+  assert.equal(c.add(7, n(3), 100, 50), "full");
+  assert.equal(c.add(7, n(1), 100, 50), "replayed");
+  // Peer 7 filled its share; peer 2 keeps its own.
+  assert.equal(c.add(2, n(3), 100, 50), "ok");
+  assert.equal(c.add(2, n(1), 100, 50), "ok", "the same nonce from another peer is another key");
+  assert.equal(c.add(7, n(3), 300, 150), "ok", "expired nonces make room");
+  assert.equal(c.size(7), 1);
 });
 
 test("constantTimeEqual() compares bytes", () => {

@@ -209,6 +209,18 @@ export class OutboundPeer {
     if (this.#state === "idle") void this.#connect();
   }
 
+  /**
+   * The peer connected to us, so it is up: when waiting out a backoff,
+   * connect now, from the first backoff step again.
+   */
+  retryNow(): void {
+    if (this.#state !== "backoff") return;
+    this.#env.logger.debug(`${this.#env.localId} peer ${this.id} connected to us; dialling it now`);
+    this.#attempt = 0;
+    this.#clearTimer("retry");
+    void this.#connect();
+  }
+
   /** Points the peer at a new address, reconnecting if it changed. */
   setUrl(url: string, active: boolean): void {
     if (this.#state === "closed" || url === this.#url) return;

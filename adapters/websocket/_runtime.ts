@@ -9,6 +9,7 @@
  */
 
 import { protocolName } from "./_auth.ts";
+import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./_inbound.ts";
 
 /**
  * Which server implementation to use: `Deno.serve`, `Bun.serve`, or `ws`
@@ -53,33 +54,26 @@ export interface TlsConfig {
 }
 
 /** What the server knows of an upgrade request before accepting it. */
-export interface UpgradeRequest {
+export interface UpgradeRequest extends PeerUpgradeRequest {
   /** The request path (without the query). */
   path: string;
-  /** The subprotocols the client offers. */
-  protocols: string[];
   /** The client's address, when the runtime tells it. */
   remoteAddress: string;
 }
 
-/** Accept the upgrade (with the connection's state) or refuse it with an HTTP status. */
-export type UpgradeDecision<C> =
-  | { accept: true; conn: C }
-  | { accept: false; status: number; reason: string };
-
 /** The server side of one accepted connection. */
-export interface ServerSocket {
+interface ServerSocket {
   send(data: Uint8Array): void;
   close(code: number, reason: string): void;
 }
 
-/** What the server calls back into. */
-export interface ServerHooks<C> {
-  upgrade(req: UpgradeRequest): Promise<UpgradeDecision<C>>;
-  open(conn: C, socket: ServerSocket): void;
-  message(conn: C, data: Uint8Array | string): void;
-  close(conn: C, code: number, reason: string): void;
-  error(conn: C, message: string): void;
+/**
+ * What the server calls back into: the decision on each upgrade, whose
+ * connection then gets the socket's events; and errors of the server.
+ */
+export interface ServerHooks {
+  upgrade(req: UpgradeRequest): Promise<PeerUpgradeDecision>;
+  error(message: string): void;
 }
 
 /** Where and how to listen. */
@@ -200,11 +194,6 @@ export function detectClient(): ClientKind {
   return denoGlobal() !== undefined || bunGlobal() !== undefined ? "native" : "ws";
 }
 
-function parseProtocols(header: string | null | undefined): string[] {
-  if (header === null || header === undefined || header === "") return [];
-  return header.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-}
-
 function toBytes(data: unknown): Uint8Array | string {
   if (typeof data === "string") return data;
   if (data instanceof Uint8Array) return data;
@@ -245,10 +234,10 @@ function isWebSocketUpgrade(h: string | null | undefined): boolean {
  *
  * @throws When the runtime lacks the implementation or the address is in use.
  */
-export function startServer<C>(
+export function startServer(
   kind: ServerKind,
   config: ServerConfig,
-  hooks: ServerHooks<C>,
+  hooks: ServerHooks,
 ): Promise<RunningServer> {
   switch (kind) {
     case "deno":
@@ -260,7 +249,7 @@ export function startServer<C>(
   }
 }
 
-function startDenoServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promise<RunningServer> {
+function startDenoServer(config: ServerConfig, hooks: ServerHooks): Promise<RunningServer> {
   const D = denoGlobal();
   if (D === undefined) {
     return Promise.reject(new TypeError("Cannot start the 'deno' server: not running on Deno"));
@@ -275,15 +264,15 @@ function startDenoServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promis
     const addr = info.remoteAddr;
     const decision = await hooks.upgrade({
       path: new URL(req.url).pathname,
-      protocols: parseProtocols(req.headers.get("sec-websocket-protocol")),
+      protocols: req.headers.get("sec-websocket-protocol"),
       remoteAddress: addr.hostname !== undefined ? `${addr.hostname}:${addr.port}` : "",
     });
     if (!decision.accept) return new Response(`${decision.reason}\n`, { status: decision.status });
-    const conn = decision.conn;
+    const conn = decision.connection;
     // Deno checks a `protocol` option against the offered list split at
     // ", " only, which misses `ws`'s comma-only lists: select it by hand.
     const { socket, response } = D.upgradeWebSocket(req);
-    response.headers.set("sec-websocket-protocol", protocolName);
+    response.headers.set("sec-websocket-protocol", decision.protocol);
     socket.binaryType = "arraybuffer";
     sockets.add(socket);
     const ss: ServerSocket = {
@@ -294,22 +283,15 @@ function startDenoServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promis
         if (socket.readyState <= WebSocket.OPEN) socket.close(code, closeReason(reason));
       },
     };
-    socket.onopen = () => hooks.open(conn, ss);
-    socket.onmessage = (e: MessageEvent) => {
-      const data = toBytes(e.data);
-      if (typeof data !== "string" && data.length > config.maxMessageBytes) {
-        hooks.error(conn, `message of ${data.length} bytes is above the limit`);
-        ss.close(1009, `message of ${data.length} bytes is above the limit`);
-        return;
-      }
-      hooks.message(conn, data);
-    };
+    socket.onopen = () => conn.onOpen(ss);
+    // The connection refuses messages above the limit (code 1009).
+    socket.onmessage = (e: MessageEvent) => conn.onMessage(toBytes(e.data));
     socket.onerror = (e: Event) => {
-      hooks.error(conn, (e as ErrorEvent).message ?? "socket error");
+      conn.onError((e as ErrorEvent).message ?? "socket error");
     };
     socket.onclose = (e: CloseEvent) => {
       sockets.delete(socket);
-      hooks.close(conn, e.code, e.reason);
+      conn.onClose(e.code, e.reason);
     };
     return response;
   };
@@ -320,7 +302,7 @@ function startDenoServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promis
         port: config.port,
         onListen(): void {},
         onError(e: unknown): Response {
-          hooks.error(undefined as C, `request failed: ${e instanceof Error ? e.message : e}`);
+          hooks.error(`request failed: ${e instanceof Error ? e.message : e}`);
           return new Response("Internal Server Error\n", { status: 500 });
         },
         ...(config.tls === undefined ? {} : { cert: config.tls.cert, key: config.tls.key }),
@@ -346,12 +328,11 @@ function startDenoServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promis
   });
 }
 
-function startBunServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promise<RunningServer> {
+function startBunServer(config: ServerConfig, hooks: ServerHooks): Promise<RunningServer> {
   const B = bunGlobal();
   if (B === undefined) {
     return Promise.reject(new TypeError("Cannot start the 'bun' server: not running on Bun"));
   }
-  const wrappers = new WeakMap<BunServerWebSocketLike, ServerSocket>();
   try {
     const server = B.serve({
       hostname: config.hostname,
@@ -365,15 +346,15 @@ function startBunServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promise
         }
         const decision = await hooks.upgrade({
           path: new URL(req.url).pathname,
-          protocols: parseProtocols(req.headers.get("sec-websocket-protocol")),
+          protocols: req.headers.get("sec-websocket-protocol"),
           remoteAddress: srv.requestIP(req)?.address ?? "",
         });
         if (!decision.accept) {
           return new Response(`${decision.reason}\n`, { status: decision.status });
         }
         const ok = srv.upgrade(req, {
-          data: decision.conn,
-          headers: { "Sec-WebSocket-Protocol": protocolName },
+          data: decision.connection,
+          headers: { "Sec-WebSocket-Protocol": decision.protocol },
         });
         return ok ? undefined : new Response("Cannot upgrade the connection\n", { status: 400 });
       },
@@ -390,15 +371,15 @@ function startBunServer<C>(config: ServerConfig, hooks: ServerHooks<C>): Promise
               ws.close(code, closeReason(reason));
             },
           };
-          wrappers.set(ws, ss);
-          hooks.open(ws.data as C, ss);
+          (ws.data as PeerConnection).onOpen(ss);
         },
         message(ws: BunServerWebSocketLike, msg: string | Uint8Array): void {
-          hooks.message(ws.data as C, toBytes(msg));
+          (ws.data as PeerConnection).onMessage(toBytes(msg));
         },
         close(ws: BunServerWebSocketLike, code: number, reason: string): void {
-          if (code === 1009) hooks.error(ws.data as C, "message above the size limit");
-          hooks.close(ws.data as C, code, reason);
+          const conn = ws.data as PeerConnection;
+          if (code === 1009) conn.onError("message above the size limit");
+          conn.onClose(code, reason);
         },
       },
     });
@@ -427,12 +408,13 @@ const statusText: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   426: "Upgrade Required",
+  429: "Too Many Requests",
   503: "Service Unavailable",
 };
 
-async function startWsServer<C>(
+async function startWsServer(
   config: ServerConfig,
-  hooks: ServerHooks<C>,
+  hooks: ServerHooks,
 ): Promise<RunningServer> {
   const { WebSocketServer } = await loadWs();
   const http = config.tls === undefined ? await import("node:http") : await import("node:https");
@@ -467,12 +449,12 @@ async function startWsServer<C>(
       if (!isWebSocketUpgrade(req.headers.upgrade)) return refuse(426, "Upgrade Required");
       const decision = await hooks.upgrade({
         path: new URL(req.url ?? "/", "http://localhost").pathname,
-        protocols: parseProtocols(req.headers["sec-websocket-protocol"]),
+        protocols: req.headers["sec-websocket-protocol"],
         remoteAddress: `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? ""}`,
       });
       if (!decision.accept) return refuse(decision.status, decision.reason);
       if (socket.destroyed) return;
-      const conn = decision.conn;
+      const conn = decision.connection;
       wss.handleUpgrade(req, socket, head, (ws) => {
         const ss: ServerSocket = {
           send(data: Uint8Array): void {
@@ -484,17 +466,17 @@ async function startWsServer<C>(
         };
         ws.on("message", (data: unknown, isBinary: boolean) => {
           const bytes = toBytes(data);
-          hooks.message(conn, isBinary ? bytes : new TextDecoder().decode(bytes as Uint8Array));
+          conn.onMessage(isBinary ? bytes : new TextDecoder().decode(bytes as Uint8Array));
         });
-        ws.on("error", (err: Error) => hooks.error(conn, err.message));
+        ws.on("error", (err: Error) => conn.onError(err.message));
         ws.on("close", (code: number, reason: Uint8Array) => {
-          hooks.close(conn, code, new TextDecoder().decode(reason));
+          conn.onClose(code, new TextDecoder().decode(reason));
         });
-        hooks.open(conn, ss);
+        conn.onOpen(ss);
       });
     })().catch((e) => {
       socket.destroy();
-      hooks.error(undefined as C, e instanceof Error ? e.message : String(e));
+      hooks.error(e instanceof Error ? e.message : String(e));
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,8 @@
 /**
  * `RaftNode` clusters over the WebSocket transport, on real sockets and
  * real time: election and replication, a node whose server stops and comes
- * back, and a node added at run time (its address in the membership
+ * back (reached by the leader as soon as it is up, whatever the leader's
+ * backoff), and a node added at run time (its address in the membership
  * change's context) that catches up by snapshot.
  */
 
@@ -84,6 +85,25 @@ class Cluster {
     return c;
   }
 
+  /** Starts a closed member again on its port, with its storage and every member's address. */
+  async restart(down: Member, extra: Partial<WebSocketTransportOptions> = {}): Promise<void> {
+    const transport = new WebSocketTransport(transportOptions(down.id, {
+      ...extra,
+      port: down.port,
+      peers: new Map([...this.members.values()].map((m) => [m.id, m.url])),
+    }));
+    await transport.listen();
+    const sm = new ListMachine();
+    const node = await RaftNode.start<number>({
+      ...nodeOptions,
+      id: down.id,
+      storage: down.storage,
+      transport,
+      stateMachine: sm,
+    });
+    this.members.set(down.id, { ...down, node, transport, sm });
+  }
+
   member(id: NodeId): Member {
     const m = this.members.get(id);
     assert.ok(m, `no member ${id}`);
@@ -157,25 +177,40 @@ test("RaftNode over WebSocket: a node whose server stops and restarts catches up
     assert.equal(down.sm.values.length, 10);
 
     // Restart it on the same port with its storage; peers reconnect on their own.
-    const transport = new WebSocketTransport(transportOptions(down.id, {
-      port: down.port,
-      peers: new Map([...c.members.values()].map((m) => [m.id, m.url])),
-    }));
-    await transport.listen();
-    const sm = new ListMachine();
-    const node = await RaftNode.start<number>({
-      ...nodeOptions,
-      id: down.id,
-      storage: down.storage,
-      transport,
-      stateMachine: sm,
-    });
-    c.members.set(down.id, { ...down, node, transport, sm });
+    await c.restart(down);
     await c.converge([...names("a", 10), ...names("b", 10)]);
     const seen = leader.transport.metrics().peers.find((p) => p.id === down.id)!;
     assert.ok(seen.reconnects >= 1, "the leader reconnected to the restarted node");
     await c.propose(leader, "c", 1);
     await c.converge([...names("a", 10), ...names("b", 10), "c0"]);
+  } finally {
+    await c.close();
+  }
+});
+
+test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it is up, whatever its backoff", async () => {
+  // Backoffs of 15 to 60 s: within the test, only the restarted node's own
+  // connection to the leader can end the leader's wait.
+  const c = await Cluster.create(3, {}, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
+  try {
+    const leader = await c.leader();
+    await c.propose(leader, "a", 5);
+    await c.converge(names("a", 5));
+    const down = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    const toDown = () => leader.transport.metrics().peers.find((p) => p.id === down.id)!;
+    await down.node.close();
+    await waitFor(() => toDown().state === "backoff", "the leader to back off");
+    const failures = toDown().connectFailures + toDown().disconnects;
+    await c.propose(leader, "b", 5);
+
+    await c.restart(down, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
+    await waitFor(() => toDown().state === "open", "the leader to dial the restarted node", 10_000);
+    await c.converge([...names("a", 5), ...names("b", 5)]);
+    assert.equal(
+      toDown().connectFailures + toDown().disconnects,
+      failures,
+      "no retry was needed",
+    );
   } finally {
     await c.close();
   }

@@ -4,7 +4,11 @@
  *
  * Each node listens on one address (Deno: `Deno.serve` +
  * `Deno.upgradeWebSocket`; Bun: `Bun.serve` websocket handlers; Node: the
- * `ws` package on `node:http`) and keeps one outbound connection per peer
+ * `ws` package on `node:http`), or takes its peers' sockets from a server
+ * the application already runs (`server: "none"` and
+ * {@linkcode WebSocketTransport.acceptPeer}: Hono's `upgradeWebSocket`,
+ * `Deno.upgradeWebSocket`, `Bun.serve`, `ws`'s `handleUpgrade`), and keeps
+ * one outbound connection per peer
  * (the standard `WebSocket` on Deno and Bun, `ws` on Node). Outbound
  * connections only send; inbound connections only receive (the one
  * exception: the receiver acknowledges each snapshot on the connection it
@@ -24,13 +28,19 @@
  *   request (an HMAC-SHA-256 token, offered as a WebSocket subprotocol,
  *   binding the cluster id, both node IDs and a timestamp, refused when
  *   replayed). Without it, the upgrade is refused with HTTP 401 before any
- *   message is read. Messages whose `from` is not the authenticated peer,
- *   corrupt or oversized frames and unknown message types close the
- *   connection with a reason, which is logged; the node keeps running.
- * - Peer addresses come from `peers` at construction, from the context of
- *   membership changes (see {@linkcode encodePeerContext}), or from a peer's
- *   handshake when it advertises its address; a node added at run time is
- *   reachable without restarts.
+ *   message is read. Only members connect: the peers given at
+ *   construction and those `addPeer` added (the driver calls it when a
+ *   membership change is applied), until `removePeer`; anyone else is
+ *   refused with 403, and a removed member stays refused. A connection is
+ *   bound to the member it authenticated as: messages whose `from` is
+ *   another node, corrupt or oversized frames and unknown message types
+ *   close it with a reason, which is logged; the node keeps running.
+ *   Refusals are logged at a bounded rate.
+ * - Peer addresses come only from `peers` at construction and from the
+ *   context of membership changes (see {@linkcode encodePeerContext}),
+ *   never from what a peer's handshake claims; a node added at run time is
+ *   reachable without restarts. A member that connects to us while our
+ *   connection to it waits out a backoff is dialled at once.
  *
  * `wss://`: pass `tls` (PEM certificate chain and key) to serve TLS; Deno,
  * Bun and `ws` all support it. Clients verify the server certificate with
@@ -51,6 +61,7 @@
  * const bAddr = await b.listen();
  * await a.listen();
  * a.addPeer(2, WebSocketTransport.peerContext(bAddr.url));
+ * b.addPeer(1, new Uint8Array()); // only members may connect; b never dials a here
  *
  * const received: Message[] = [];
  * const handler = (id: NodeId, onStep?: (m: Message) => void): TransportHandler => ({
@@ -84,30 +95,28 @@ import {
   type Transport,
   type TransportHandler,
 } from "../../core/node.ts";
-import {
-  type ConfState,
-  type Entry,
-  type EntryType,
-  type Index,
-  type Message,
+import type {
+  ConfState,
+  Entry,
+  EntryType,
+  Index,
+  Message,
   MessageType,
-  messageTypeNames,
-  type NodeId,
-  type Snapshot,
-  type SnapshotMetadata,
-  type SnapshotStatus,
-  type Term,
+  NodeId,
+  Snapshot,
+  SnapshotMetadata,
+  SnapshotStatus,
+  Term,
 } from "../../core/types.ts";
-import { isLocalMsg } from "../../core/util.ts";
+import { importSecret, signToken } from "./_auth.ts";
 import {
-  type HandshakeClaims,
-  importSecret,
-  isRefusal,
-  NonceCache,
-  protocolName,
-  signToken,
-  verifyToken,
-} from "./_auth.ts";
+  InboundPeers,
+  type PeerAcceptor,
+  type PeerConnection,
+  type PeerSocketLike,
+  type PeerUpgradeDecision,
+  type PeerUpgradeRequest,
+} from "./_inbound.ts";
 import {
   errorText,
   newPeerStats,
@@ -125,23 +134,42 @@ import {
   detectServer,
   type RunningServer,
   type ServerKind,
-  type ServerSocket,
   startServer,
   type TlsConfig,
-  type UpgradeDecision,
-  type UpgradeRequest,
 } from "./_runtime.ts";
-import {
-  AckStatus,
-  CloseCode,
-  decodeWire,
-  encodeSnapshotAck,
-  FrameKind,
-  WireError,
-  type WireFrame,
-} from "./_wire.ts";
+import { CloseCode } from "./_wire.ts";
+import type {
+  WebSocketPeerMetrics,
+  WebSocketTransportAddress,
+  WebSocketTransportMetrics,
+  WebSocketTransportOptions,
+} from "./options.ts";
+import { encodePeerContext, isPeerUrl, readPeerContext } from "./peer_context.ts";
 
-export type { ClientKind, PeerConnectionState, ServerKind, TlsConfig };
+export {
+  decodePeerContext,
+  encodePeerContext,
+  isPeerUrl,
+  type PeerContext,
+  readPeerContext,
+} from "./peer_context.ts";
+export type {
+  WebSocketPeerMetrics,
+  WebSocketTransportAddress,
+  WebSocketTransportMetrics,
+  WebSocketTransportOptions,
+} from "./options.ts";
+export type {
+  ClientKind,
+  PeerAcceptor,
+  PeerConnection,
+  PeerConnectionState,
+  PeerSocketLike,
+  PeerUpgradeDecision,
+  PeerUpgradeRequest,
+  ServerKind,
+  TlsConfig,
+};
 // The core types this module's API mentions, so its documentation is complete.
 export type {
   ConfState,
@@ -163,418 +191,9 @@ export type {
 };
 
 // ---------------------------------------------------------------------------
-// Peer context
+// Helpers
 
-/**
- * The address of a member, carried in the context of a membership change.
- *
- * @example Usage
- * ```ts
- * import { encodePeerContext, type PeerContext } from "./mod.ts";
- * const ctx: PeerContext = { url: "ws://10.0.0.4:7000/raft" };
- * const bytes = encodePeerContext(ctx);
- * if (bytes.length === 0) throw new Error("unexpected");
- * ```
- */
-export interface PeerContext {
-  /** The member's WebSocket URL, `ws://host:port/path` or `wss://…`. */
-  url: string;
-}
-
-function isWsUrl(url: string): boolean {
-  try {
-    const u = new URL(url);
-    return u.protocol === "ws:" || u.protocol === "wss:";
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Encodes a member's address as the context of a membership change
- * (`RaftNode.addVoter(id, { context })`). Every node's transport reads it
- * back in `addPeer` and connects to the new member.
- *
- * The encoding is UTF-8 JSON, `{"url":"ws://…"}`.
- *
- * @param ctx The member's address.
- * @returns The context bytes.
- * @throws {TypeError} When `url` is not a `ws://` or `wss://` URL.
- *
- * @example Adding a node with its address
- * ```ts
- * import { decodePeerContext, encodePeerContext } from "./mod.ts";
- * const context = encodePeerContext({ url: "ws://10.0.0.4:7000/raft" });
- * // await leader.addVoter(4, { context });
- * if (decodePeerContext(context).url !== "ws://10.0.0.4:7000/raft") throw new Error("unexpected");
- * ```
- */
-export function encodePeerContext(ctx: PeerContext): Uint8Array {
-  if (typeof ctx?.url !== "string" || !isWsUrl(ctx.url)) {
-    throw new TypeError(
-      `Cannot encode peer context as 'url' must be a ws:// or wss:// URL: current value ${
-        String(ctx?.url)
-      }`,
-    );
-  }
-  return new TextEncoder().encode(JSON.stringify({ url: ctx.url }));
-}
-
-/**
- * Decodes the context written by {@linkcode encodePeerContext}.
- *
- * @param bytes The context of a membership change.
- * @returns The member's address.
- * @throws {TypeError} When the bytes are not a peer context.
- *
- * @example Reading an address back
- * ```ts
- * import { decodePeerContext, encodePeerContext } from "./mod.ts";
- * const { url } = decodePeerContext(encodePeerContext({ url: "wss://node-2.example:443/raft" }));
- * if (url !== "wss://node-2.example:443/raft") throw new Error("unexpected");
- * try {
- *   decodePeerContext(new TextEncoder().encode("not json"));
- *   throw new Error("expected a TypeError");
- * } catch (e) {
- *   if (!(e instanceof TypeError)) throw e;
- * }
- * ```
- */
-export function decodePeerContext(bytes: Uint8Array): PeerContext {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    throw new TypeError("Cannot decode peer context: not UTF-8 JSON");
-  }
-  const url = (v as { url?: unknown } | null)?.url;
-  if (typeof url !== "string" || !isWsUrl(url)) {
-    throw new TypeError("Cannot decode peer context: 'url' is not a ws:// or wss:// URL");
-  }
-  return { url };
-}
-
-// ---------------------------------------------------------------------------
-// Options and metrics
-
-/**
- * Options of {@linkcode WebSocketTransport}. Only `id`, `clusterId` and
- * `secret` are required.
- *
- * @example A node that listens on all interfaces and knows two peers
- * ```ts
- * import type { WebSocketTransportOptions } from "./mod.ts";
- * const options: WebSocketTransportOptions = {
- *   id: 1,
- *   clusterId: "orders",
- *   secret: "a long random secret shared by the cluster",
- *   hostname: "0.0.0.0",
- *   port: 7001,
- *   advertiseUrl: "ws://10.0.0.1:7001/raft",
- *   peers: new Map([[2, "ws://10.0.0.2:7001/raft"], [3, "ws://10.0.0.3:7001/raft"]]),
- * };
- * if (options.peers?.size !== 2) throw new Error("unexpected");
- * ```
- */
-export interface WebSocketTransportOptions {
-  /** This node's ID; the handler given to `start()` must carry the same. */
-  id: NodeId;
-  /**
-   * The cluster's name, 1 to 64 printable ASCII characters. Connections
-   * from a node of another cluster are refused.
-   */
-  clusterId: string;
-  /**
-   * The secret every node of the cluster shares, at least 16 bytes (a
-   * string is UTF-8 encoded). Connections that cannot prove it are refused.
-   */
-  secret: string | Uint8Array;
-  /**
-   * The address to listen on.
-   * @default {"127.0.0.1"}
-   */
-  hostname?: string;
-  /**
-   * The port to listen on; 0 picks a free one (see `listen()`).
-   * @default {0}
-   */
-  port?: number;
-  /**
-   * The path of the WebSocket endpoint; other paths answer 404.
-   * @default {"/raft"}
-   */
-  path?: string;
-  /**
-   * This node's URL as peers should dial it, sent in the handshake so that
-   * peers that do not know it yet learn it.
-   * @default {the listening URL, unless listening on a wildcard address}
-   */
-  advertiseUrl?: string;
-  /**
-   * Peer addresses known at start: node ID to `ws://` or `wss://` URL. They
-   * take precedence over addresses learned later.
-   * @default {new Map()}
-   */
-  peers?: ReadonlyMap<NodeId, string>;
-  /**
-   * Serve `wss://` with this certificate chain and key (PEM).
-   * @default {undefined}
-   */
-  tls?: TlsConfig;
-  /**
-   * Extra CA certificates (PEM) the client trusts, for `ws` and Bun's
-   * client. Deno's client takes them from `--cert` or `DENO_CERT`.
-   * @default {undefined}
-   */
-  ca?: string;
-  /**
-   * The server implementation: detected from the runtime, or forced.
-   * @default {"auto"}
-   */
-  server?: "auto" | ServerKind;
-  /**
-   * The client implementation: the standard `WebSocket` on Deno and Bun,
-   * `ws` elsewhere, or forced.
-   * @default {"auto"}
-   */
-  client?: "auto" | ClientKind;
-  /**
-   * The largest WebSocket message sent or accepted, in bytes; a peer that
-   * sends a larger one is disconnected.
-   * @default {16777216}
-   */
-  maxFrameBytes?: number;
-  /**
-   * Messages waiting to be sent to one peer at most; more are dropped.
-   * @default {4096}
-   */
-  maxQueuedMessages?: number;
-  /**
-   * Bytes waiting to be sent to one peer at most; more are dropped. At least `maxFrameBytes`.
-   * @default {67108864}
-   */
-  maxQueuedBytes?: number;
-  /**
-   * The size of the chunks snapshots are streamed in.
-   * @default {1048576}
-   */
-  snapshotChunkBytes?: number;
-  /**
-   * The largest snapshot sent or accepted, in bytes.
-   * @default {1073741824}
-   */
-  maxSnapshotBytes?: number;
-  /**
-   * How long a sent snapshot may wait for the receiver's acknowledgement
-   * before it is reported failed.
-   * @default {30000}
-   */
-  snapshotAckTimeoutMs?: number;
-  /**
-   * How long a connection attempt may take.
-   * @default {5000}
-   */
-  connectTimeoutMs?: number;
-  /**
-   * The first reconnection delay cap; it doubles with each failure.
-   * @default {100}
-   */
-  reconnectBaseMs?: number;
-  /**
-   * The largest reconnection delay.
-   * @default {5000}
-   */
-  reconnectMaxMs?: number;
-  /**
-   * How far a handshake's timestamp may be from this node's clock.
-   * @default {300000}
-   */
-  maxClockSkewMs?: number;
-  /**
-   * Inbound connections (open or being authenticated) at most; more are refused with 503.
-   * @default {256}
-   */
-  maxInboundConnections?: number;
-  /**
-   * Where reconnection, connection and acknowledgement timers come from.
-   * @default {globalScheduler}
-   */
-  scheduler?: Scheduler;
-  /**
-   * Randomness in `[0, 1)` for the backoff jitter.
-   * @default {Math.random}
-   */
-  random?: () => number;
-  /**
-   * The wall clock for handshake timestamps, in ms since the epoch.
-   * @default {Date.now}
-   */
-  now?: () => number;
-  /**
-   * Where connection events and refused input are logged.
-   * @default {discardLogger}
-   */
-  logger?: Logger;
-}
-
-/**
- * Where a transport listens, as `listen()` returns it.
- *
- * @example Usage
- * ```ts
- * import { WebSocketTransport, type WebSocketTransportAddress } from "./mod.ts";
- * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
- * const addr: WebSocketTransportAddress = await t.listen();
- * if (addr.url !== `ws://127.0.0.1:${addr.port}/raft`) throw new Error("unexpected");
- * await t.close();
- * ```
- */
-export interface WebSocketTransportAddress {
-  /** The address it is bound to. */
-  hostname: string;
-  /** The port it is bound to. */
-  port: number;
-  /** The URL peers dial: `ws://hostname:port/path` (or `wss://`). */
-  url: string;
-}
-
-/**
- * Counters and state of the connections with one peer.
- *
- * @example Finding peers that are not connected
- * ```ts
- * import { WebSocketTransport, type WebSocketPeerMetrics } from "./mod.ts";
- * const t = new WebSocketTransport({
- *   id: 1,
- *   clusterId: "c",
- *   secret: "0123456789abcdef",
- *   peers: new Map([[2, "ws://127.0.0.1:9/raft"]]),
- * });
- * const down: WebSocketPeerMetrics[] = t.metrics().peers.filter((p) => p.state !== "open");
- * if (down.length !== 1) throw new Error("unexpected");
- * await t.close();
- * ```
- */
-export interface WebSocketPeerMetrics {
-  /** The peer's ID. */
-  id: NodeId;
-  /** The peer's URL, if known. */
-  url: string | undefined;
-  /** The state of the outbound connection (`"none"` for a peer only seen inbound). */
-  state: PeerConnectionState | "none";
-  /** Open inbound connections from the peer (0 or 1). */
-  inboundConnections: number;
-  /** Raft messages handed to the socket. */
-  messagesSent: number;
-  /** Bytes handed to the socket. */
-  bytesSent: number;
-  /** WebSocket messages handed to the socket. */
-  framesSent: number;
-  /** Raft messages received and stepped. */
-  messagesReceived: number;
-  /** Bytes received. */
-  bytesReceived: number;
-  /** WebSocket messages received. */
-  framesReceived: number;
-  /** Raft messages dropped (queue full, peer unreachable, too large). */
-  messagesDropped: number;
-  /** Messages waiting in the send queue. */
-  queuedMessages: number;
-  /** Bytes waiting in the send queue. */
-  queuedBytes: number;
-  /** Outbound connections established. */
-  connects: number;
-  /** Outbound connections established after the first. */
-  reconnects: number;
-  /** Outbound connection attempts that failed. */
-  connectFailures: number;
-  /** Established outbound connections that were lost. */
-  disconnects: number;
-  /** Snapshots sent and acknowledged. */
-  snapshotsSent: number;
-  /** Snapshots that could not be sent. */
-  snapshotsFailed: number;
-  /** Snapshots received. */
-  snapshotsReceived: number;
-  /** The last outbound connection error. */
-  lastError: string | undefined;
-}
-
-/**
- * A transport's counters: plain data, ready for `JSON.stringify`.
- *
- * @example Serving metrics over HTTP
- * ```ts
- * import { WebSocketTransport, type WebSocketTransportMetrics } from "./mod.ts";
- * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
- * const handler = (): Response => Response.json(t.metrics() satisfies WebSocketTransportMetrics);
- * const body = await handler().json();
- * if (body.id !== 1) throw new Error("unexpected");
- * await t.close();
- * ```
- */
-export interface WebSocketTransportMetrics {
-  /** This node's ID. */
-  id: NodeId;
-  /** The cluster's name. */
-  clusterId: string;
-  /** The listening URL, once listening. */
-  url: string | undefined;
-  /** The server implementation. */
-  server: ServerKind;
-  /** The client implementation. */
-  client: ClientKind;
-  /** Whether `start()` was called. */
-  started: boolean;
-  /** Whether `close()` was called. */
-  closed: boolean;
-  /** Open inbound connections. */
-  inboundConnections: number;
-  /** Upgrade requests refused (authentication, cluster, limits). */
-  connectionsRefused: number;
-  /** Connections closed because of bad input. */
-  protocolErrors: number;
-  /** Raft messages sent, over all peers. */
-  messagesSent: number;
-  /** Bytes sent, over all peers. */
-  bytesSent: number;
-  /** Raft messages received, over all peers. */
-  messagesReceived: number;
-  /** Bytes received, over all peers. */
-  bytesReceived: number;
-  /** Raft messages dropped, over all peers (and to unknown peers). */
-  messagesDropped: number;
-  /** Per peer, by ascending ID. */
-  peers: WebSocketPeerMetrics[];
-}
-
-// ---------------------------------------------------------------------------
-// Inbound connections
-
-interface InboundSnapshot {
-  streamId: number;
-  message: Message;
-  buf: Uint8Array;
-  received: number;
-}
-
-/** One authenticated inbound connection. */
-class InboundConn {
-  readonly peerId: NodeId;
-  readonly remote: string;
-  socket: ServerSocket | undefined;
-  closed = false;
-  snap: InboundSnapshot | undefined;
-  /** A snapshot stream refused for its size: its chunks are skipped. */
-  refusedStream: number | undefined;
-
-  constructor(peerId: NodeId, remote: string) {
-    this.peerId = peerId;
-    this.remote = remote;
-  }
-}
-
-type UrlSource = "static" | "context" | "advertised";
+type UrlSource = "static" | "context";
 
 const defaultMaxFrameBytes = 16 << 20;
 const wildcardHosts = new Set(["0.0.0.0", "::", "[::]", ""]);
@@ -599,10 +218,6 @@ function validateMs(name: string, v: number): number {
 
 function formatHost(h: string): string {
   return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
-}
-
-function typeName(t: number): string {
-  return (messageTypeNames as Record<number, string>)[t] ?? String(t);
 }
 
 // ---------------------------------------------------------------------------
@@ -658,17 +273,15 @@ export class WebSocketTransport implements Transport {
   readonly #advertiseUrl: string | undefined;
   readonly #tls: TlsConfig | undefined;
   readonly #ca: string | undefined;
-  readonly #serverKind: ServerKind;
+  readonly #serverKind: ServerKind | "none";
   readonly #clientKind: ClientKind;
   readonly #limits: PeerLimits;
-  readonly #maxClockSkewMs: number;
-  readonly #maxInbound: number;
   readonly #scheduler: Scheduler;
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #logger: Logger;
-  readonly #nonces = new NonceCache(4096);
   readonly #env: PeerEnv;
+  readonly #inbound: InboundPeers;
 
   #handler: TransportHandler | undefined;
   #closed = false;
@@ -677,21 +290,18 @@ export class WebSocketTransport implements Transport {
   #server: RunningServer | undefined;
   #closing: Promise<void> | undefined;
 
-  /** Outbound state per peer. */
+  /**
+   * The members (but this node), each with its outbound state: the peers
+   * given at construction and by `addPeer`, until `removePeer`. Only they
+   * may connect, and only they are dialled.
+   */
   readonly #peers = new Map<NodeId, OutboundPeer>();
   readonly #urlSource = new Map<NodeId, UrlSource>();
-  /** Counters per peer (outbound peers and peers seen inbound). */
+  /** Counters per member. */
   readonly #stats = new Map<NodeId, PeerStats>();
-  /** The current inbound connection of each peer. */
-  readonly #inbound = new Map<NodeId, InboundConn>();
-  /** Every open inbound connection (current or being replaced). */
-  readonly #allInbound = new Set<InboundConn>();
-  #pendingUpgrades = 0;
   /** Peers removed from the cluster: their connections are refused. */
   readonly #removed = new Set<NodeId>();
   #unknownDropped = 0;
-  #connectionsRefused = 0;
-  #protocolErrors = 0;
 
   /**
    * Creates a transport; nothing listens or connects until `listen()` or `start()`.
@@ -728,7 +338,7 @@ export class WebSocketTransport implements Transport {
         `Cannot create WebSocketTransport as 'path' must start with '/': current value ${path}`,
       );
     }
-    if (o.advertiseUrl !== undefined && !isWsUrl(o.advertiseUrl)) {
+    if (o.advertiseUrl !== undefined && !isPeerUrl(o.advertiseUrl)) {
       throw new TypeError(
         `Cannot create WebSocketTransport as 'advertiseUrl' must be a ws:// or wss:// URL: current value ${o.advertiseUrl}`,
       );
@@ -784,12 +394,28 @@ export class WebSocketTransport implements Transport {
     this.#ca = o.ca;
     this.#serverKind = o.server === undefined || o.server === "auto" ? detectServer() : o.server;
     this.#clientKind = o.client === undefined || o.client === "auto" ? detectClient() : o.client;
-    this.#maxClockSkewMs = validateMs("maxClockSkewMs", o.maxClockSkewMs ?? 300_000);
-    this.#maxInbound = validateCount("maxInboundConnections", o.maxInboundConnections ?? 256, 1);
+    const maxClockSkewMs = validateMs("maxClockSkewMs", o.maxClockSkewMs ?? 300_000);
+    const maxInbound = validateCount("maxInboundConnections", o.maxInboundConnections ?? 256, 1);
     this.#scheduler = o.scheduler ?? globalScheduler;
     this.#random = o.random ?? Math.random;
     this.#now = o.now ?? Date.now;
     this.#logger = o.logger ?? discardLogger;
+    this.#inbound = new InboundPeers({
+      localId: this.#id,
+      clusterId: this.#clusterId,
+      key: this.#key,
+      maxClockSkewMs,
+      maxInbound,
+      limits: this.#limits,
+      now: this.#now,
+      logger: this.#logger,
+      closed: (): boolean => this.#closed,
+      handler: (): TransportHandler | undefined => this.#handler,
+      isMember: (id: NodeId): boolean => this.#peers.has(id),
+      isRemoved: (id: NodeId): boolean => this.#removed.has(id),
+      statsFor: (id: NodeId): PeerStats => this.#statsFor(id),
+      connected: (id: NodeId): void => this.#peers.get(id)?.retryNow(),
+    });
 
     this.#env = {
       localId: this.#id,
@@ -812,7 +438,7 @@ export class WebSocketTransport implements Transport {
     };
 
     for (const [id, url] of o.peers ?? new Map<NodeId, string>()) {
-      if (!isWsUrl(url)) {
+      if (!isPeerUrl(url)) {
         throw new TypeError(
           `Cannot create WebSocketTransport as the URL of peer ${id} must be a ws:// or wss:// URL: current value ${url}`,
         );
@@ -855,7 +481,8 @@ export class WebSocketTransport implements Transport {
    * Starts listening (idempotent: later calls return the same promise).
    *
    * @returns Where it listens; with `port: 0`, the port picked.
-   * @throws When the address cannot be bound or the transport is closed.
+   * @throws When the address cannot be bound, the transport is closed, or
+   * it has no server of its own (`server: "none"`).
    *
    * @example Picking a free port
    * ```ts
@@ -870,34 +497,29 @@ export class WebSocketTransport implements Transport {
     if (this.#closed) {
       return Promise.reject(new Error("Cannot listen: the transport is closed"));
     }
-    this.#listening ??= this.#listen();
+    if (this.#serverKind === "none") {
+      return Promise.reject(
+        new Error(
+          `Cannot listen: the transport has no server of its own (server: "none"); hand it peers' sockets with acceptPeer()`,
+        ),
+      );
+    }
+    this.#listening ??= this.#listen(this.#serverKind);
     return this.#listening;
   }
 
-  async #listen(): Promise<WebSocketTransportAddress> {
-    const server = await startServer<InboundConn | undefined>(this.#serverKind, {
+  async #listen(kind: ServerKind): Promise<WebSocketTransportAddress> {
+    const server = await startServer(kind, {
       hostname: this.#hostname,
       port: this.#port,
       tls: this.#tls,
       maxMessageBytes: this.#limits.maxFrameBytes,
     }, {
-      upgrade: (req) => this.#onUpgrade(req),
-      open: (conn, socket) => {
-        if (conn !== undefined) this.#onOpen(conn, socket);
-      },
-      message: (conn, data) => {
-        if (conn !== undefined) this.#onMessage(conn, data);
-      },
-      close: (conn, code, reason) => {
-        if (conn !== undefined) this.#onClose(conn, code, reason);
-      },
-      error: (conn, message) => {
-        this.#logger.warning(
-          `${this.#id} connection ${
-            conn === undefined ? "" : `from ${conn.peerId} (${conn.remote}) `
-          }failed: ${message}`,
-        );
-      },
+      upgrade: (req) =>
+        req.path === this.#path
+          ? this.#inbound.upgrade(req)
+          : Promise.resolve(this.#inbound.refuse(req.remoteAddress, 404, `Not Found: ${req.path}`)),
+      error: (message) => this.#inbound.error(undefined, message),
     });
     if (this.#closed) {
       await server.stop();
@@ -916,7 +538,8 @@ export class WebSocketTransport implements Transport {
 
   /**
    * Starts delivering inbound messages to `handler` and connects to the
-   * known peers; starts listening if `listen()` was not called.
+   * known peers; starts listening if `listen()` was not called (unless
+   * `server` is `"none"`).
    *
    * @param handler The node's handler; its `id` must be this transport's.
    * @throws {Error} When already started or closed.
@@ -943,10 +566,102 @@ export class WebSocketTransport implements Transport {
       );
     }
     this.#handler = handler;
-    this.listen().catch((e) => {
-      this.#logger.error(`${this.#id} cannot listen: ${errorText(e)}`);
-    });
+    if (this.#serverKind !== "none") {
+      this.listen().catch((e) => {
+        this.#logger.error(`${this.#id} cannot listen: ${errorText(e)}`);
+      });
+    }
     for (const p of this.#peers.values()) p.activate();
+  }
+
+  /**
+   * Decides on a peer's WebSocket upgrade that another server received, so
+   * that peers can share the application's port (use `server: "none"`).
+   * The handshake is checked as on the transport's own server: the token
+   * must be valid, fresh, not replayed, for this cluster and node, and from
+   * a current member. On acceptance, upgrade the request selecting
+   * `protocol` (the `Sec-WebSocket-Protocol` response header) and feed the
+   * socket's events to `connection`; on refusal, answer `status` with
+   * `reason`. Refusals are counted and logged at a bounded rate with
+   * `remoteAddress`.
+   *
+   * The Hono adapter's `peerSocket()` does this for Hono apps.
+   *
+   * @param request The offered subprotocols and the client's address.
+   * @returns The decision.
+   *
+   * @example Peers on a `Deno.serve` port next to other routes
+   * ```ts
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
+   *
+   * const transport = new WebSocketTransport({
+   *   id: 1,
+   *   clusterId: "c",
+   *   secret: "0123456789abcdef",
+   *   server: "none",
+   *   peers: new Map([[2, "ws://127.0.0.1:8002/raft"]]),
+   * });
+   * const handler = async (req: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => {
+   *   if (new URL(req.url).pathname !== "/raft") return new Response("hello");
+   *   const d = await transport.acceptPeer({
+   *     protocols: req.headers.get("sec-websocket-protocol"),
+   *     remoteAddress: `${info.remoteAddr.hostname}:${info.remoteAddr.port}`,
+   *   });
+   *   if (!d.accept) return new Response(d.reason, { status: d.status });
+   *   const { socket, response } = Deno.upgradeWebSocket(req);
+   *   response.headers.set("sec-websocket-protocol", d.protocol);
+   *   socket.binaryType = "arraybuffer";
+   *   socket.onopen = () => d.connection.onOpen(socket);
+   *   socket.onmessage = (e) => d.connection.onMessage(e.data);
+   *   socket.onclose = (e) => d.connection.onClose(e.code, e.reason);
+   *   socket.onerror = () => d.connection.onError("socket error");
+   *   return response;
+   * };
+   * // Deno.serve({ port: 8001 }, handler); then hand `transport` to RaftNode.start().
+   * const res = await handler(new Request("http://127.0.0.1:8001/raft"), {
+   *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 50000 },
+   *   completed: Promise.resolve(),
+   * });
+   * if (res.status !== 503) throw new Error("refused until started");
+   * await transport.close();
+   * ```
+   *
+   * @example With `Bun.serve` and with `ws`
+   * ```ts ignore
+   * // Bun.serve: decide in fetch, carry the connection in the socket's data.
+   * Bun.serve({
+   *   async fetch(req, server) {
+   *     const d = await transport.acceptPeer({
+   *       protocols: req.headers.get("sec-websocket-protocol"),
+   *       remoteAddress: server.requestIP(req)?.address,
+   *     });
+   *     if (!d.accept) return new Response(d.reason, { status: d.status });
+   *     server.upgrade(req, { data: d.connection, headers: { "sec-websocket-protocol": d.protocol } });
+   *   },
+   *   websocket: {
+   *     open: (ws) => ws.data.onOpen(ws),
+   *     message: (ws, m) => ws.data.onMessage(m),
+   *     close: (ws, code, reason) => ws.data.onClose(code, reason),
+   *   },
+   * });
+   * // ws: decide on the server's "upgrade" event, then handleUpgrade.
+   * const wss = new WebSocketServer({ noServer: true, handleProtocols: () => "raft-ts.v1" });
+   * httpServer.on("upgrade", async (req, sock, head) => {
+   *   const d = await transport.acceptPeer({
+   *     protocols: req.headers["sec-websocket-protocol"],
+   *     remoteAddress: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+   *   });
+   *   if (!d.accept) return sock.end(`HTTP/1.1 ${d.status} Refused\r\n\r\n`);
+   *   wss.handleUpgrade(req, sock, head, (ws) => {
+   *     ws.on("message", (data, isBinary) => d.connection.onMessage(isBinary ? data : String(data)));
+   *     ws.on("close", (code, reason) => d.connection.onClose(code, String(reason)));
+   *     d.connection.onOpen(ws);
+   *   });
+   * });
+   * ```
+   */
+  acceptPeer(request: PeerUpgradeRequest): Promise<PeerUpgradeDecision> {
+    return this.#inbound.upgrade(request);
   }
 
   /**
@@ -995,10 +710,19 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
-   * Learns of a member. When `context` holds a peer context (see
-   * {@linkcode encodePeerContext}), the member is dialed at its URL (unless
-   * `peers` gave it one at construction); an empty context keeps the
-   * address already known, if any.
+   * Learns of a member: from now on it may connect to this node. When
+   * `context` holds a peer context (see {@linkcode encodePeerContext}), the
+   * member is dialed at its URL (unless `peers` gave it one at
+   * construction); an empty context keeps the address already known, if
+   * any.
+   *
+   * The driver calls it when a membership change that adds the member is
+   * applied. A node being added is therefore admitted by each member once
+   * that member applies the change; the leader applies it before it sends
+   * the new node anything, and the new node admits the members it was
+   * configured with (`peers`). A member that refuses the new node before it
+   * applies the change dials the new node itself once it does, which
+   * also cuts short the new node's backoff towards it.
    *
    * @param id The member.
    * @param context The context of the membership change.
@@ -1015,13 +739,12 @@ export class WebSocketTransport implements Transport {
   addPeer(id: NodeId, context: Uint8Array): void {
     if (this.#closed || id === this.#id) return;
     this.#removed.delete(id);
-    let url: string | undefined;
-    if (context.length > 0) {
-      try {
-        url = decodePeerContext(context).url;
-      } catch (e) {
-        this.#logger.warning(`${this.#id} ignores the context of peer ${id}: ${errorText(e)}`);
-      }
+    const ctx = readPeerContext(context);
+    const url = ctx.url;
+    if (context.length > 0 && url === undefined && ctx.apiUrl === undefined) {
+      this.#logger.warning(
+        `${this.#id} ignores the context of peer ${id}: not a peer context with a ws:// or wss:// URL`,
+      );
     }
     const existing = this.#peers.get(id);
     if (existing === undefined) {
@@ -1035,8 +758,9 @@ export class WebSocketTransport implements Transport {
   }
 
   /**
-   * Forgets a removed member: closes the connections with it and refuses
-   * its new ones (until it is added again).
+   * Forgets a removed member: closes the connections with it, stops
+   * dialling it and refuses its new connections (until a later membership
+   * change adds it again).
    *
    * @param id The member.
    *
@@ -1057,10 +781,7 @@ export class WebSocketTransport implements Transport {
     this.#peers.delete(id);
     this.#urlSource.delete(id);
     this.#stats.delete(id);
-    const conn = this.#inbound.get(id);
-    if (conn !== undefined) {
-      this.#closeInbound(conn, CloseCode.PolicyViolation, "removed from the cluster");
-    }
+    this.#inbound.drop(id, CloseCode.PolicyViolation, "removed from the cluster");
   }
 
   /**
@@ -1127,9 +848,9 @@ export class WebSocketTransport implements Transport {
       client: this.#clientKind,
       started: this.#handler !== undefined,
       closed: this.#closed,
-      inboundConnections: this.#allInbound.size,
-      connectionsRefused: this.#connectionsRefused,
-      protocolErrors: this.#protocolErrors,
+      inboundConnections: this.#inbound.count,
+      connectionsRefused: this.#inbound.connectionsRefused,
+      protocolErrors: this.#inbound.protocolErrors,
       ...totals,
       peers,
     };
@@ -1153,9 +874,7 @@ export class WebSocketTransport implements Transport {
     if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     for (const p of this.#peers.values()) p.close("transport closing");
-    for (const c of [...this.#allInbound]) {
-      this.#closeInbound(c, CloseCode.GoingAway, "node stopping");
-    }
+    this.#inbound.closeAll(CloseCode.GoingAway, "node stopping");
     const listening = this.#listening;
     this.#closing = (async () => {
       if (listening !== undefined) {
@@ -1204,249 +923,5 @@ export class WebSocketTransport implements Transport {
       timestampMs: Math.floor(this.#now()),
       advertiseUrl: this.#advertised(),
     });
-  }
-
-  // -------------------------------------------------------------------------
-  // Inbound
-
-  #refuse(req: UpgradeRequest, status: number, reason: string): UpgradeDecision<undefined> {
-    this.#connectionsRefused++;
-    this.#logger.warning(
-      `${this.#id} refused a connection from ${
-        req.remoteAddress || "unknown"
-      }: ${status} ${reason}`,
-    );
-    return { accept: false, status, reason };
-  }
-
-  async #onUpgrade(req: UpgradeRequest): Promise<UpgradeDecision<InboundConn | undefined>> {
-    if (this.#closed) return this.#refuse(req, 503, "Service Unavailable: the node is stopping");
-    if (this.#handler === undefined) {
-      return this.#refuse(req, 503, "Service Unavailable: the node has not started");
-    }
-    if (req.path !== this.#path) return this.#refuse(req, 404, `Not Found: ${req.path}`);
-    const token = req.protocols.find((p) => p.startsWith("rt1."));
-    if (!req.protocols.includes(protocolName) || token === undefined) {
-      return this.#refuse(req, 401, "Unauthorized: no handshake token");
-    }
-    if (this.#allInbound.size + this.#pendingUpgrades >= this.#maxInbound) {
-      return this.#refuse(req, 503, "Service Unavailable: too many connections");
-    }
-    this.#pendingUpgrades++;
-    let claims: HandshakeClaims | { reason: string };
-    try {
-      claims = await verifyToken(
-        await this.#key,
-        token,
-        this.#now(),
-        this.#maxClockSkewMs,
-        this.#nonces,
-      );
-    } finally {
-      this.#pendingUpgrades--;
-    }
-    if (isRefusal(claims)) return this.#refuse(req, 401, `Unauthorized: ${claims.reason}`);
-    if (this.#closed) return this.#refuse(req, 503, "Service Unavailable: the node is stopping");
-    if (claims.clusterId !== this.#clusterId) {
-      return this.#refuse(
-        req,
-        403,
-        `Forbidden: node ${claims.from} is in cluster '${claims.clusterId}', this node is in '${this.#clusterId}'`,
-      );
-    }
-    if (claims.to !== this.#id) {
-      return this.#refuse(
-        req,
-        403,
-        `Forbidden: the connection is meant for node ${claims.to}, this is node ${this.#id}`,
-      );
-    }
-    if (claims.from === this.#id || claims.from === 0) {
-      return this.#refuse(req, 403, `Forbidden: a peer cannot claim node ID ${claims.from}`);
-    }
-    if (this.#removed.has(claims.from)) {
-      return this.#refuse(req, 403, `Forbidden: node ${claims.from} was removed from the cluster`);
-    }
-    if (claims.advertiseUrl !== "") this.#learnUrl(claims.from, claims.advertiseUrl);
-    return { accept: true, conn: new InboundConn(claims.from, req.remoteAddress) };
-  }
-
-  /** Adopts a peer's advertised URL when no better address is known. */
-  #learnUrl(id: NodeId, url: string): void {
-    if (!isWsUrl(url)) return;
-    const p = this.#peers.get(id);
-    if (p === undefined) {
-      this.#addOutbound(id, url, "advertised");
-      this.#logger.info(`${this.#id} learned the address of peer ${id}: ${url}`);
-    } else if (p.url === undefined) {
-      this.#urlSource.set(id, "advertised");
-      p.setUrl(url, this.#handler !== undefined);
-      this.#logger.info(`${this.#id} learned the address of peer ${id}: ${url}`);
-    }
-  }
-
-  #onOpen(conn: InboundConn, socket: ServerSocket): void {
-    conn.socket = socket;
-    if (this.#closed || this.#removed.has(conn.peerId)) {
-      conn.closed = true;
-      socket.close(CloseCode.GoingAway, "node stopping");
-      return;
-    }
-    this.#allInbound.add(conn);
-    const old = this.#inbound.get(conn.peerId);
-    this.#inbound.set(conn.peerId, conn);
-    this.#statsFor(conn.peerId);
-    if (old !== undefined) {
-      this.#closeInbound(old, CloseCode.Normal, "replaced by a newer connection");
-    }
-    this.#logger.debug(`${this.#id} accepted a connection from ${conn.peerId} (${conn.remote})`);
-  }
-
-  #onClose(conn: InboundConn, code: number, reason: string): void {
-    conn.closed = true;
-    conn.snap = undefined;
-    this.#allInbound.delete(conn);
-    if (this.#inbound.get(conn.peerId) === conn) this.#inbound.delete(conn.peerId);
-    this.#logger.debug(
-      `${this.#id} connection from ${conn.peerId} closed (${code}${reason ? `: ${reason}` : ""})`,
-    );
-  }
-
-  #closeInbound(conn: InboundConn, code: number, reason: string): void {
-    if (conn.closed) return;
-    conn.closed = true;
-    conn.snap = undefined;
-    this.#allInbound.delete(conn);
-    if (this.#inbound.get(conn.peerId) === conn) this.#inbound.delete(conn.peerId);
-    conn.socket?.close(code, reason);
-  }
-
-  /** Closes a connection that sent bad input; the node carries on. */
-  #reject(conn: InboundConn, code: number, reason: string): void {
-    this.#protocolErrors++;
-    this.#logger.warning(
-      `${this.#id} closed the connection from ${conn.peerId} (${conn.remote}): ${reason}`,
-    );
-    this.#closeInbound(conn, code, reason);
-  }
-
-  /** Why a message from `conn` must be refused, or undefined. */
-  #invalid(conn: InboundConn, m: Message): string | undefined {
-    if (m.from !== conn.peerId) {
-      return `message claims to be from node ${m.from} but the connection is authenticated as node ${conn.peerId}`;
-    }
-    if (m.to !== this.#id) return `message addressed to node ${m.to}, this is node ${this.#id}`;
-    if (isLocalMsg(m.type)) return `local message type ${typeName(m.type)} from a peer`;
-    return undefined;
-  }
-
-  #onMessage(conn: InboundConn, data: Uint8Array | string): void {
-    if (conn.closed) return;
-    const handler = this.#handler;
-    if (handler === undefined) return;
-    if (typeof data === "string") {
-      this.#reject(conn, CloseCode.UnsupportedData, "text frames are not accepted");
-      return;
-    }
-    const stats = this.#statsFor(conn.peerId);
-    stats.bytesReceived += data.length;
-    stats.framesReceived++;
-    let f: WireFrame;
-    try {
-      f = decodeWire(data, this.#limits.maxFrameBytes);
-    } catch (e) {
-      if (!(e instanceof WireError)) throw e;
-      this.#reject(conn, e.closeCode, e.message);
-      return;
-    }
-    switch (f.kind) {
-      case FrameKind.Messages: {
-        // All or nothing: one bad message refuses the whole batch.
-        for (const m of f.messages) {
-          const why = this.#invalid(conn, m);
-          if (why !== undefined) {
-            this.#reject(conn, CloseCode.PolicyViolation, why);
-            return;
-          }
-        }
-        stats.messagesReceived += f.messages.length;
-        for (const m of f.messages) this.#step(handler, m);
-        return;
-      }
-      case FrameKind.SnapshotBegin: {
-        const m = f.message;
-        const why = this.#invalid(conn, m) ??
-          (m.type !== MessageType.MsgSnap || m.snapshot === undefined
-            ? `snapshot stream header holds a ${typeName(m.type)}`
-            : undefined);
-        if (why !== undefined) {
-          this.#reject(conn, CloseCode.PolicyViolation, why);
-          return;
-        }
-        conn.snap = undefined;
-        if (f.dataBytes > this.#limits.maxSnapshotBytes) {
-          this.#logger.warning(
-            `${this.#id} refused a snapshot of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${this.#limits.maxSnapshotBytes})`,
-          );
-          conn.refusedStream = f.streamId;
-          conn.socket?.send(encodeSnapshotAck(f.streamId, AckStatus.Refused));
-          return;
-        }
-        conn.snap = {
-          streamId: f.streamId,
-          message: m,
-          buf: new Uint8Array(f.dataBytes),
-          received: 0,
-        };
-        if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
-        return;
-      }
-      case FrameKind.SnapshotChunk: {
-        if (f.streamId === conn.refusedStream) return;
-        const s = conn.snap;
-        if (s === undefined || s.streamId !== f.streamId) {
-          this.#reject(
-            conn,
-            CloseCode.ProtocolError,
-            `chunk of unknown snapshot stream ${f.streamId}`,
-          );
-          return;
-        }
-        if (f.offset !== s.received || s.received + f.chunk.length > s.buf.length) {
-          this.#reject(
-            conn,
-            CloseCode.ProtocolError,
-            `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.buf.length})`,
-          );
-          return;
-        }
-        s.buf.set(f.chunk, s.received);
-        s.received += f.chunk.length;
-        if (s.received === s.buf.length) this.#completeSnapshot(conn, handler, stats);
-        return;
-      }
-      case FrameKind.SnapshotAck:
-        this.#reject(conn, CloseCode.ProtocolError, "acknowledgement on an inbound connection");
-        return;
-    }
-  }
-
-  #completeSnapshot(conn: InboundConn, handler: TransportHandler, stats: PeerStats): void {
-    const s = conn.snap!;
-    conn.snap = undefined;
-    const m = s.message;
-    const full: Message = { ...m, snapshot: { ...m.snapshot!, data: s.buf } };
-    stats.messagesReceived++;
-    stats.snapshotsReceived++;
-    this.#step(handler, full);
-    conn.socket?.send(encodeSnapshotAck(s.streamId, AckStatus.Received));
-  }
-
-  #step(handler: TransportHandler, m: Message): void {
-    try {
-      handler.step(m);
-    } catch (e) {
-      this.#logger.error(`${this.#id} handler failed to step a message: ${errorText(e)}`);
-    }
   }
 }

@@ -287,6 +287,7 @@ for (const impl of impls) {
       assert.ok(peerMetrics(p.a, 2).messagesDropped >= 1);
 
       b2 = new WebSocketTransport(testOptions(2, impl, { port }));
+      b2.addPeer(1, new Uint8Array()); // a member; left to dial back by itself
       await b2.listen();
       const rb2 = new Recorder(2);
       b2.start(rb2);
@@ -337,6 +338,44 @@ test("WebSocketTransport backs off exponentially with jitter between reconnectio
 });
 
 for (const impl of [impls[0]!, impls[1]!]) {
+  test(`WebSocketTransport (${impl.name}) dials a peer at once when the peer connects to it during a backoff`, async () => {
+    const port = await deadPort();
+    const logA = new CaptureLogger("a: ");
+    // Backoff of 30 to 60 s: only the peer's own connection can end it within the test.
+    const slow = { reconnectBaseMs: 60_000, reconnectMaxMs: 60_000 };
+    const a = new WebSocketTransport(testOptions(1, impl, {
+      ...slow,
+      logger: logA,
+      peers: new Map([[2, `ws://127.0.0.1:${port}/raft`]]),
+    }));
+    let b: WebSocketTransport | undefined;
+    try {
+      const addrA = await a.listen();
+      a.start(new Recorder(1));
+      await waitFor(() => peerMetrics(a, 2).state === "backoff", "the first attempt to fail");
+      assert.equal(peerMetrics(a, 2).connectFailures, 1);
+
+      // Node 2 comes up on its address and dials node 1.
+      b = new WebSocketTransport(testOptions(2, impl, {
+        ...slow,
+        port,
+        peers: new Map([[1, addrA.url]]),
+      }));
+      await b.listen();
+      const rb = new Recorder(2);
+      b.start(rb);
+      await waitFor(() => peerMetrics(a, 2).state === "open", "node 1 to dial node 2 back", 10_000);
+      a.send([heartbeat(1, 2, 7)]);
+      await waitFor(() => rb.messages.some((m) => m.term === 7), "delivery");
+      assert.equal(peerMetrics(a, 2).connectFailures, 1, "no other attempt was needed");
+      assert.ok(logA.has("peer 2 connected to us; dialling it now"));
+    } finally {
+      await Promise.all([a.close(), b?.close()]);
+    }
+  });
+}
+
+for (const impl of [impls[0]!, impls[1]!]) {
   test(`WebSocketTransport (${impl.name} server) refuses an upgrade without a valid token with 401`, async () => {
     const p = await pair(impl);
     const intruders: WebSocketTransport[] = [];
@@ -374,7 +413,8 @@ for (const impl of [impls[0]!, impls[1]!]) {
       assert.match(peerMetrics(otherCluster, 2).lastError ?? "", /403/);
       assert.ok(p.logB.has("is in cluster 'another-cluster', this node is in 'test-cluster'"));
 
-      // A replayed token.
+      // A replayed token (from a member).
+      p.b.addPeer(6, new Uint8Array());
       const token = await signToken(await importSecret(new TextEncoder().encode(secret)), {
         clusterId,
         from: 6,
@@ -483,6 +523,7 @@ const badInputs: {
 for (const impl of [impls[0]!, impls[1]!]) {
   test(`WebSocketTransport (${impl.name} server) closes a connection that sends bad input and keeps the others`, async () => {
     const p = await pair(impl, {}, { maxFrameBytes: 64 * 1024 });
+    p.b.addPeer(3, new Uint8Array()); // a member without an address, sending bad input
     try {
       let errors = 0;
       for (const c of badInputs) {
@@ -625,6 +666,7 @@ test("WebSocketTransport follows a peer to a new address given in a membership c
     p.a.send([heartbeat(1, 2)]);
     await waitFor(() => p.rb.messages.length === 1, "delivery to the old address");
     const addr2 = await b2.listen();
+    b2.addPeer(1, new Uint8Array());
     const rb2 = new Recorder(2);
     b2.start(rb2);
     p.a.addPeer(2, encodePeerContext({ url: addr2.url }));
@@ -656,21 +698,27 @@ test("WebSocketTransport keeps addresses given at construction over later contex
   }
 });
 
-test("WebSocketTransport learns a peer's address from its handshake", async () => {
+test("WebSocketTransport never dials an address a handshake advertises", async () => {
   const impl = impls[0]!;
   const b = new WebSocketTransport(testOptions(2, impl));
   const c = new WebSocketTransport(testOptions(3, impl));
   try {
-    const [addrB] = await Promise.all([b.listen(), c.listen()]);
+    const [addrB, addrC] = await Promise.all([b.listen(), c.listen()]);
     const rb = new Recorder(2);
     const rc = new Recorder(3);
+    b.addPeer(3, new Uint8Array()); // a member whose address b was not given
     b.start(rb);
     c.addPeer(2, encodePeerContext({ url: addrB.url }));
     c.start(rc);
-    // b never heard of 3; 3 connects to b and advertises its URL.
-    await waitFor(() => b.metrics().peers.some((x) => x.id === 3 && x.url === c.url), "learning");
+    c.send([heartbeat(3, 2, 1)]);
+    await waitFor(() => rb.messages.length === 1, "3's connection, advertising its URL");
+    assert.equal(addrC.url, c.url);
     b.send([heartbeat(2, 3, 4)]);
-    await waitFor(() => rc.messages.length === 1, "delivery to the learned address");
+    const m = peerMetrics(b, 3);
+    assert.equal(m.url, undefined, "the advertised URL was not adopted");
+    assert.equal(m.state, "no-address");
+    assert.equal(m.connects, 0);
+    assert.equal(rc.messages.length, 0);
   } finally {
     await Promise.all([b.close(), c.close()]);
   }

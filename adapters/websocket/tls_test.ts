@@ -71,6 +71,7 @@ for (const server of ["auto", "ws"] as ("auto" | ServerKind)[]) {
         const [, addrB] = await Promise.all([a.listen(), b.listen()]);
         assert.match(addrB.url, /^wss:\/\/127\.0\.0\.1:\d+\/raft$/);
         a.addPeer(2, encodePeerContext({ url: addrB.url }));
+        b.addPeer(1, new Uint8Array()); // a member; b never dials it here
         const rb = new Recorder(2);
         a.start(new Recorder(1));
         b.start(rb);
