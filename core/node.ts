@@ -29,6 +29,7 @@ import {
 import { discardLogger, type Logger } from "./logger.ts";
 import type { Config } from "./raft.ts";
 import { RawNode } from "./raw_node.ts";
+import { checkPeerMessage } from "./node/inbound.ts";
 import {
   type Envelope,
   envelopeHeader,
@@ -61,6 +62,7 @@ import {
   isEmptySnap,
   type Message,
   MessageType,
+  messageTypeNames,
   newMessage,
   type NodeId,
   None,
@@ -991,6 +993,8 @@ export class RaftNode<R = unknown> {
 
   /** Ticks since start; the clock of the request deadlines. */
   #ticks = 0;
+  /** The tick at which a dropped peer message was last logged. */
+  #refusedLoggedAt = -1;
   #tickTimer: TimerHandle = undefined;
   #seq = 0;
 
@@ -1463,7 +1467,7 @@ export class RaftNode<R = unknown> {
     intents: readonly MembershipIntent[] | undefined,
   ): ConfChangeError | undefined {
     return checkIntents(this.#confState, this.#removed, cc.changes, intents) ??
-      this.#rn.checkConfChange(cc);
+      this.#rn.checkConfChange(cc, this.#confState);
   }
 
   /**
@@ -1709,6 +1713,20 @@ export class RaftNode<R = unknown> {
 
   #onMessage(m: Message): void {
     if (this.#closed) return;
+    const refused = checkPeerMessage(m, {
+      term: this.#rn.basicStatus().term,
+      lastIndex: this.#rn.lastIndex(),
+    });
+    if (refused !== undefined) {
+      // At most one line per tick: a misbehaving peer cannot flood the log.
+      if (this.#refusedLoggedAt !== this.#ticks) {
+        this.#refusedLoggedAt = this.#ticks;
+        this.#logger.warning(
+          `${this.#id} dropped a ${messageTypeNames[m.type] ?? m.type} from ${m.from}: ${refused}`,
+        );
+      }
+      return;
+    }
     if (m.type === MessageType.MsgSnap && this.#readyOutstanding) {
       // Restoring a snapshot replaces the configuration; the Ready being
       // handled may still hold older membership changes to apply. Step the
@@ -1962,6 +1980,16 @@ export class RaftNode<R = unknown> {
     }
 
     const snap = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+    // Valid before durable: a state machine rebuilt from snapshots at each
+    // start restores a received snapshot before it is saved, so that one it
+    // cannot restore stops the node without being kept (a restart recovers
+    // from the previous state). One that keeps its own state (appliedIndex)
+    // restores it after, so that it is never ahead of the storage.
+    const restoreFirst = snap !== undefined && this.#sm.appliedIndex === undefined;
+    if (restoreFirst) {
+      await this.#installSnapshot(snap);
+      if (this.#closed) return false;
+    }
     if (hs !== undefined || rd.entries.length > 0 || snap !== undefined) {
       await this.#storage.save({
         hardState: hs,
@@ -1976,7 +2004,7 @@ export class RaftNode<R = unknown> {
       if (this.#closed) return false;
     }
 
-    if (snap !== undefined) await this.#installSnapshot(snap);
+    if (snap !== undefined && !restoreFirst) await this.#installSnapshot(snap);
     if (this.#closed) return false;
 
     this.#send(messages);

@@ -2001,11 +2001,19 @@ export class Raft {
    * Checks a configuration change without applying it.
    *
    * @param cc The change.
+   * @param cs The configuration to check against; the active one by default.
    * @returns Why `applyConfChange(cc)` would fail; `undefined` when it would succeed.
    */
-  checkConfChange(cc: ConfChangeV2): ConfChangeError | undefined {
+  checkConfChange(cc: ConfChangeV2, cs?: ConfState): ConfChangeError | undefined {
     try {
-      this.#changedConfig(cc);
+      let trk = this.trk;
+      if (cs !== undefined) {
+        trk = newProgressTracker(trk.maxInflight, trk.maxInflightBytes);
+        const base = restoreConfig(new Changer(trk, this.raftLog.lastIndex()), cs);
+        trk.config = base.config;
+        trk.progress = base.progress;
+      }
+      this.#changedConfig(cc, trk);
       return undefined;
     } catch (e) {
       if (e instanceof ConfChangeError) return e;
@@ -2013,9 +2021,12 @@ export class Raft {
     }
   }
 
-  /** The configuration and progress `cc` leads to; the tracker is not changed. */
-  #changedConfig(cc: ConfChangeV2): { config: TrackerConfig; progress: ProgressMap } {
-    const changer = new Changer(this.trk, this.raftLog.lastIndex());
+  /** The configuration and progress `cc` leads to from `trk`'s; `trk` is not changed. */
+  #changedConfig(
+    cc: ConfChangeV2,
+    trk: ProgressTracker = this.trk,
+  ): { config: TrackerConfig; progress: ProgressMap } {
+    const changer = new Changer(trk, this.raftLog.lastIndex());
     if (confChangeLeaveJoint(cc)) return changer.leaveJoint();
     const j = confChangeEnterJoint(cc);
     return j !== undefined

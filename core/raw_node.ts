@@ -247,6 +247,9 @@ export class RawNode {
    * invalid changes (on every node alike) instead of stopping.
    *
    * @param cc The change.
+   * @param cs The configuration to check against, for an application that
+   *   applies changes in log order and checks each against the
+   *   configuration it applied last; the active configuration by default.
    * @returns Why the change cannot be applied; `undefined` when it can.
    *
    * @example Refuse a change that would remove the last voter
@@ -269,8 +272,8 @@ export class RawNode {
    * if (err?.code !== "conf_change") throw new Error("expected a refusal");
    * ```
    */
-  checkConfChange(cc: ConfChangeI): ConfChangeError | undefined {
-    return this.#raft.checkConfChange(confChangeAsV2(cc));
+  checkConfChange(cc: ConfChangeI, cs?: ConfState): ConfChangeError | undefined {
+    return this.#raft.checkConfChange(confChangeAsV2(cc), cs);
   }
 
   /**
