@@ -83,6 +83,7 @@ import {
   TransportMonitor,
   type UpgradeWebSocketLike,
 } from "../adapters/hono/mod.ts";
+import { demoRoutes } from "./local_cluster.ts";
 
 // ---------------------------------------------------------------------------
 // The state machine
@@ -306,8 +307,10 @@ export function createKvApp(
     ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
   };
   const app = createRaftApp(node, {
-    page: { title: "raft-ts key-value store", kvPath: "/kv" },
     ...options,
+    page: options.page === false
+      ? false
+      : { title: "raft-ts key-value store", kvPath: "/kv", ...options.page },
     directory,
     metrics,
   });
@@ -574,6 +577,11 @@ export function parseKvServerConfig(
       "Cannot start: --secret (or RAFT_SECRET) must be given, at least 16 bytes, the same on every node",
     );
   }
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
+    throw new RangeError(
+      "Cannot start: --secret (or RAFT_SECRET) is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
+    );
+  }
   const routing = get("routing", "RAFT_ROUTING") ?? "redirect";
   if (routing !== "redirect" && routing !== "forward" && routing !== "error") {
     throw new RangeError(
@@ -830,15 +838,7 @@ export async function startKvServer(
     transportMetrics: () => wsTransport.metrics(),
     maxValueBytes: config.maxValueBytes,
     logger,
-    demo: config.demo
-      ? {
-        stop: async () => {
-          logger.info("stopping (demo stop button)");
-          await close();
-          onStop();
-        },
-      }
-      : false,
+    page: { demo: config.demo },
     ...(separatePeerPort ? {} : {
       peerSocket: {
         upgradeWebSocket: runtime.upgradeWebSocket,
@@ -848,6 +848,21 @@ export async function startKvServer(
     }),
   });
 
+  if (config.demo) {
+    app.route(
+      "/",
+      demoRoutes(node, {
+        directory,
+        monitor,
+        logger,
+        stop: async () => {
+          logger.info("stopping (demo stop button)");
+          await close();
+          onStop();
+        },
+      }),
+    );
+  }
   serving.app = app;
   logger.info(
     `listening on ${url} (peers on ${ownPeerUrl ?? transportUrl}), data ${where}, ` +

@@ -11,7 +11,8 @@
  * (also `bun examples/local_cluster.ts`).
  *
  * The cluster helpers (`LocalCluster`, `KvClient`) are exported for the
- * end-to-end tests.
+ * end-to-end tests; `demoRoutes` serves the page's demo buttons (mounted by
+ * `kv_server.ts --demo`).
  *
  * @module
  */
@@ -24,7 +25,18 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { RaftStatusJson } from "../adapters/hono/mod.ts";
+import { Hono } from "hono";
+import {
+  forwardedByHeader,
+  httpError,
+  type Logger,
+  type MemberDirectory,
+  parseNodeId,
+  type RaftApp,
+  type RaftNodeLike,
+  type RaftStatusJson,
+  type TransportMonitor,
+} from "../adapters/hono/mod.ts";
 import type { KvItem } from "./kv_server.ts";
 
 /** The project's root directory. */
@@ -425,6 +437,112 @@ export class KvClient {
     const urls = this.#urls();
     return urls[this.#next++ % urls.length]!;
   }
+}
+
+// ---------------------------------------------------------------------------
+// The page's demo buttons
+
+/** Options of {@linkcode demoRoutes}. */
+export interface DemoRoutesOptions {
+  /** Where the other members' API URLs are found (a button may act on another node). */
+  directory: MemberDirectory;
+  /** The monitor wrapping the node's transport: it cuts the node off for "partition". */
+  monitor?: TransportMonitor;
+  /**
+   * Stops this node (for a server: close the node and exit the process).
+   * @default {closes the node}
+   */
+  stop?: () => void | Promise<void>;
+  /**
+   * The `fetch` that reaches other members.
+   * @default {globalThis.fetch}
+   */
+  fetch?: (request: Request) => Promise<Response>;
+  /**
+   * How long another member may take to answer.
+   * @default {1000}
+   */
+  memberTimeoutMs?: number;
+  /** Where a failed stop is logged. */
+  logger?: Logger;
+}
+
+/**
+ * The routes behind the cluster page's demo buttons:
+ * `POST /raft/demo/nodes/:id/{partition|heal|stop}`. A request for another
+ * node is passed on to it (one hop). For local demos only: mount them with
+ * `app.route("/", demoRoutes(node, options))` next to `createRaftApp`.
+ *
+ * @param node The node these buttons act on.
+ * @param options The directory, the monitor, and how to stop.
+ * @returns A Hono app to mount.
+ */
+export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): RaftApp {
+  const app = new Hono();
+  const doFetch = options.fetch ?? ((r: Request) => fetch(r));
+  const memberTimeoutMs = options.memberTimeoutMs ?? 1000;
+
+  async function passOn(id: number, action: string): Promise<Response> {
+    const url = options.directory.get(id)?.apiUrl;
+    if (url === undefined) {
+      throw httpError(
+        404,
+        "member_address_unknown",
+        `Cannot reach node ${id}: its API address is unknown`,
+      );
+    }
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), memberTimeoutMs);
+    try {
+      const res = await doFetch(
+        new Request(`${url}/raft/demo/nodes/${id}/${action}`, {
+          method: "POST",
+          headers: { [forwardedByHeader]: String(node.id) },
+          signal: ac.signal,
+        }),
+      );
+      return new Response(res.body, { status: res.status, headers: res.headers });
+    } catch (e) {
+      throw httpError(
+        502,
+        "member_unreachable",
+        `Cannot ${action} node ${id}: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  app.post("/raft/demo/nodes/:id/:action{partition|heal|stop}", async (c) => {
+    const id = parseNodeId(c.req.param("id"), "id");
+    const action = c.req.param("action");
+    if (id !== node.id) {
+      if (c.req.header(forwardedByHeader) !== undefined) {
+        throw httpError(409, "wrong_node", `Cannot ${action} node ${id}: this is node ${node.id}`);
+      }
+      return await passOn(id, action);
+    }
+    if (action === "stop") {
+      const stop = options.stop ?? ((): Promise<void> => node.close());
+      // Answer first, then stop.
+      setTimeout(() => {
+        Promise.resolve().then(stop).catch((e) =>
+          options.logger?.error(`demo stop failed: ${e instanceof Error ? e.message : e}`)
+        );
+      }, 20);
+      return c.json({ id, action, ok: true }, 202);
+    }
+    if (options.monitor === undefined) {
+      throw httpError(
+        501,
+        "not_supported",
+        `Cannot ${action} node ${id}: the app was created without a transport monitor`,
+      );
+    }
+    options.monitor.isolated = action === "partition";
+    return c.json({ id, action, ok: true, isolated: options.monitor.isolated });
+  });
+  return app;
 }
 
 // ---------------------------------------------------------------------------

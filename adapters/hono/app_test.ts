@@ -6,6 +6,7 @@ import {
   leaderOnly,
   MemberDirectory,
   type RaftApp,
+  type RaftAppOptions,
   RaftMetrics,
   type RaftStatusJson,
   TransportMonitor,
@@ -14,6 +15,10 @@ import { RaftNode, type StateMachine } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { StateType } from "../../core/types.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
+import { demoRoutes } from "../../examples/local_cluster.ts";
+
+/** The app's options, plus whether to mount the demo buttons' routes (default: yes). */
+type TestAppOptions = RaftAppOptions & { demo?: boolean };
 
 const secret = "test-secret-0123456789";
 const encoder = new TextEncoder();
@@ -66,8 +71,9 @@ class TestCluster {
   async start(
     ids: number[],
     peers: number[],
-    extra: Parameters<typeof createRaftApp>[1] = {},
+    extra: TestAppOptions = {},
   ): Promise<void> {
+    const { demo = true, ...appOptions } = extra;
     for (const id of ids) {
       const monitor = new TransportMonitor();
       const storage = new MemoryStorage();
@@ -97,15 +103,24 @@ class TestCluster {
           adminSecret: secret,
           monitor,
           fetch: this.fetch,
-          demo: {
+          page: { demo },
+          ...appOptions,
+        }),
+      };
+      if (demo) {
+        member.app.route(
+          "/",
+          demoRoutes(node, {
+            directory,
+            monitor,
+            fetch: this.fetch,
             stop: async () => {
               member.stopped = true;
               await node.close();
             },
-          },
-          ...extra,
-        }),
-      };
+          }),
+        );
+      }
       this.members.set(id, member);
     }
   }
@@ -163,7 +178,7 @@ const auth = { authorization: `Bearer ${secret}` };
 async function withCluster(
   fn: (c: TestCluster) => Promise<void>,
   ids = [1, 2, 3],
-  extra: Parameters<typeof createRaftApp>[1] = {},
+  extra: TestAppOptions = {},
 ): Promise<void> {
   const c = new TestCluster();
   await c.start(ids, ids, extra);

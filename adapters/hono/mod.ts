@@ -45,7 +45,6 @@ export {
   type ClusterJson,
   type ClusterNodeJson,
   createRaftApp,
-  type DemoOptions,
   type MemberProgressJson,
   type MemberStatusJson,
   type PeerSocketOptions,
