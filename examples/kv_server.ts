@@ -5,6 +5,10 @@
  * (`deno run -A examples/kv_server.ts ...`).
  *
  * API (JSON everywhere; errors are `{"error": {"code", "message"}}`):
+ * Keys in paths are percent-decoded exactly once (`/kv/a%2Fb` is the key
+ * `a/b`); a key with a `.` or `..` segment or a control character is
+ * refused with 400 (see `pathKey` of `adapters/hono`).
+ *
  * - `PUT /kv/:key` `{"value": "v"}` — write; acknowledged (200) only once
  *   the write is committed and applied. Compare-and-swap with
  *   `"ifValue": "old"` (or `null`: the key must not exist) and/or
@@ -71,9 +75,11 @@ import { openSqliteStorage, type SqliteStorage } from "../adapters/sqlite/mod.ts
 import { WebSocketTransport } from "../adapters/websocket/mod.ts";
 import {
   createRaftApp,
+  type HonoContext,
   httpError,
   type LeaderRouting,
   MemberDirectory,
+  pathKey,
   type RaftApp,
   type RaftAppOptions,
   RaftMetrics,
@@ -83,7 +89,7 @@ import {
   TransportMonitor,
   type UpgradeWebSocketLike,
 } from "../adapters/hono/mod.ts";
-import { demoRoutes } from "./local_cluster.ts";
+import { demoRoutes, demoTokenOf } from "./local_cluster.ts";
 
 // ---------------------------------------------------------------------------
 // The state machine
@@ -315,17 +321,9 @@ export function createKvApp(
     metrics,
   });
 
-  function keyOf(raw: string): string {
-    const n = utf8.encode(raw).length;
-    if (n === 0 || n > maxKeyBytes) {
-      throw httpError(
-        400,
-        "invalid_key",
-        `Cannot use the key: it must be 1 to ${maxKeyBytes} bytes, not ${n}`,
-      );
-    }
-    return raw;
-  }
+  // Keys in paths: percent-decoded once; '.'/'..' segments and control characters refused.
+  const keyRoute = "/kv/:key{[\\s\\S]+}";
+  const keyOf = (c: HonoContext): string => pathKey(c, "/kv/", maxKeyBytes);
 
   function stale(q: string | undefined): boolean {
     if (q === undefined || q === "linearizable") return false;
@@ -393,8 +391,8 @@ export function createKvApp(
     return c.json(stale(q.consistency) ? list() : await node.read(list));
   });
 
-  app.get("/kv/:key{.+}", async (c) => {
-    const key = keyOf(c.req.param("key"));
+  app.get(keyRoute, async (c) => {
+    const key = keyOf(c);
     const q = c.req.query();
     rejectUnknownFields(q, ["consistency"]);
     const item = stale(q.consistency) ? store.get(key) : await node.read(() => store.get(key));
@@ -402,8 +400,8 @@ export function createKvApp(
     return c.json(item);
   });
 
-  app.put("/kv/:key{.+}", async (c) => {
-    const key = keyOf(c.req.param("key"));
+  app.put(keyRoute, async (c) => {
+    const key = keyOf(c);
     const body = await readJsonObject(c, 2 * maxValueBytes + 4096);
     rejectUnknownFields(body, ["value", "ifValue", "ifRevision"]);
     if (typeof body.value !== "string") {
@@ -432,8 +430,8 @@ export function createKvApp(
     return c.json({ ...r.item!, revision: r.revision, prev: r.prev });
   });
 
-  app.delete("/kv/:key{.+}", async (c) => {
-    const key = keyOf(c.req.param("key"));
+  app.delete(keyRoute, async (c) => {
+    const key = keyOf(c);
     const q = c.req.query();
     rejectUnknownFields(q, ["ifRevision"]);
     const cmd: KvCommand = { op: "delete", key };
@@ -647,6 +645,7 @@ interface BunServeLike {
     port: number;
     fetch: (req: Request, server: unknown) => Response | Promise<Response>;
     websocket: unknown;
+    idleTimeout?: number;
   }): { port: number; stop(closeActive?: boolean): void | Promise<void> };
 }
 
@@ -668,7 +667,9 @@ async function runtimeServer(): Promise<{
     return {
       upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocketLike,
       serve(fetch, hostname, port) {
-        const s = bun.serve({ hostname, port, fetch, websocket });
+        // Bun closes a connection idle this many seconds (slow headers included);
+        // request bodies have their own deadline in the app (408).
+        const s = bun.serve({ hostname, port, fetch, websocket, idleTimeout: 15 });
         return { port: s.port, stop: async () => void (await s.stop(true)) };
       },
     };
@@ -829,6 +830,7 @@ export async function startKvServer(
     return closing;
   };
 
+  const demoToken = await demoTokenOf(config.secret);
   const app = createKvApp(node, store, {
     selfUrl: url,
     directory,
@@ -838,7 +840,7 @@ export async function startKvServer(
     transportMetrics: () => wsTransport.metrics(),
     maxValueBytes: config.maxValueBytes,
     logger,
-    page: { demo: config.demo },
+    page: config.demo ? { demo: true, demoToken } : {},
     ...(separatePeerPort ? {} : {
       peerSocket: {
         upgradeWebSocket: runtime.upgradeWebSocket,
@@ -852,6 +854,7 @@ export async function startKvServer(
     app.route(
       "/",
       demoRoutes(node, {
+        token: demoToken,
         directory,
         monitor,
         logger,

@@ -26,8 +26,10 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Hono } from "hono";
+import { timingSafeEqual } from "hono/utils/buffer";
 import {
   forwardedByHeader,
+  type HonoContext,
   httpError,
   type Logger,
   type MemberDirectory,
@@ -442,8 +444,63 @@ export class KvClient {
 // ---------------------------------------------------------------------------
 // The page's demo buttons
 
+/** The request header that carries the demo token. */
+const demoTokenHeader = "raft-demo-token";
+
+/**
+ * Refuses a demo request from another origin or without the token.
+ *
+ * @throws {HTTPException} 403 `demo_forbidden`.
+ */
+async function checkDemoRequest(c: HonoContext, token: string): Promise<void> {
+  const refuse = (why: string): never => {
+    throw httpError(403, "demo_forbidden", `Cannot run a demo action: ${why}`);
+  };
+  const site = c.req.header("sec-fetch-site");
+  if (site !== undefined && site !== "same-origin" && site !== "none") {
+    refuse(`the request comes from another site (Sec-Fetch-Site: ${site})`);
+  }
+  const origin = c.req.header("origin");
+  if (origin !== undefined) {
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      originHost = undefined;
+    }
+    if (originHost !== host) {
+      refuse(`the request comes from another origin (${origin.slice(0, 100)})`);
+    }
+  }
+  const sent = c.req.header(demoTokenHeader);
+  if (sent === undefined || !(await timingSafeEqual(sent, token))) {
+    refuse(`the '${demoTokenHeader}' header is missing or wrong`);
+  }
+}
+
+/**
+ * The demo token of a cluster, derived from its secret (the same on every
+ * node, and not the secret itself: the page shows it to whoever loads it).
+ *
+ * @param secret The cluster secret.
+ * @returns The token, 64 hex digits.
+ */
+export async function demoTokenOf(secret: string): Promise<string> {
+  const data = new TextEncoder().encode(`raft-ts demo token\n${secret}`);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Options of {@linkcode demoRoutes}. */
 export interface DemoRoutesOptions {
+  /**
+   * The token each request must carry in the `Raft-Demo-Token` header (the
+   * page embeds it: another site cannot read the page, so it cannot press
+   * the buttons). The same on every node, since a button may act on
+   * another node through this one.
+   */
+  token: string;
   /** Where the other members' API URLs are found (a button may act on another node). */
   directory: MemberDirectory;
   /** The monitor wrapping the node's transport: it cuts the node off for "partition". */
@@ -470,8 +527,12 @@ export interface DemoRoutesOptions {
 /**
  * The routes behind the cluster page's demo buttons:
  * `POST /raft/demo/nodes/:id/{partition|heal|stop}`. A request for another
- * node is passed on to it (one hop). For local demos only: mount them with
- * `app.route("/", demoRoutes(node, options))` next to `createRaftApp`.
+ * node is passed on to it (one hop). Each request must come from the same
+ * origin (an `Origin` or `Sec-Fetch-Site` header, when sent, must say so)
+ * and carry the token; others are answered 403 `demo_forbidden`. For local
+ * demos only: mount them with `app.route("/", demoRoutes(node, options))`
+ * next to `createRaftApp` (whose `allowedHosts` check keeps rebound domain
+ * names out), and give the page the same token (`page.demoToken`).
  *
  * @param node The node these buttons act on.
  * @param options The directory, the monitor, and how to stop.
@@ -497,7 +558,7 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
       const res = await doFetch(
         new Request(`${url}/raft/demo/nodes/${id}/${action}`, {
           method: "POST",
-          headers: { [forwardedByHeader]: String(node.id) },
+          headers: { [forwardedByHeader]: String(node.id), [demoTokenHeader]: options.token },
           signal: ac.signal,
         }),
       );
@@ -514,6 +575,7 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
   }
 
   app.post("/raft/demo/nodes/:id/:action{partition|heal|stop}", async (c) => {
+    await checkDemoRequest(c, options.token);
     const id = parseNodeId(c.req.param("id"), "id");
     const action = c.req.param("action");
     if (id !== node.id) {

@@ -56,7 +56,7 @@ export function adminAuth(secret: string | undefined): RaftMiddleware {
       "Cannot create the Raft app as 'adminSecret' must be a Bearer token (letters, digits and -._~+/, then optional '=' padding)",
     );
   }
-  return bearerAuth({
+  const check = bearerAuth({
     token: secret,
     noAuthenticationHeader: { message: unauthorized },
     // A token with characters no secret can hold is a wrong secret.
@@ -65,4 +65,20 @@ export function adminAuth(secret: string | undefined): RaftMiddleware {
     },
     invalidToken: { message: forbidden },
   });
+  return async function requireAdmin(c, next): Promise<void> {
+    await check(c, async () => {
+      authenticated.add(c.req.raw);
+      await next();
+    });
+  };
+}
+
+const authenticated = new WeakSet<Request>();
+
+/**
+ * Whether the request passed the admin check (it may then learn internal
+ * details, such as the fatal error that closed the node).
+ */
+export function isAdminRequest(c: HonoContext): boolean {
+  return authenticated.has(c.req.raw);
 }

@@ -103,6 +103,8 @@ export interface AppContext {
   /** The timeout of membership changes and transfers (empty: the node's own). */
   readonly requestOptions: RequestOptions;
   readonly maxBodyBytes: number;
+  /** How long a request body may take to arrive. */
+  readonly bodyTimeoutMs: number;
   readonly memberStatusTimeoutMs: number;
   readonly activeWindowMs: number;
   readonly now: () => number;

@@ -1,6 +1,7 @@
 /**
  * How the app answers what no route answered: errors thrown by handlers
- * (the driver's and Raft's typed errors become JSON answers), unknown
+ * (the driver's and Raft's typed errors become JSON answers; aborted
+ * request bodies are logged as one line at a bounded rate), unknown
  * routes (404) and wrong methods (405 with `Allow`, through Hono's
  * `methodNotAllowed` middleware).
  *
@@ -12,14 +13,17 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { ConfChangeError, RaftError } from "../../core/errors.ts";
 import type { AppContext } from "./_context.ts";
 import type { HonoContext, RaftApp, RaftMiddleware } from "./_hono_types.ts";
-import { errorResponse } from "./http.ts";
+import { isAdminRequest } from "./_admin.ts";
+import { RateLimitedLog } from "./_security.ts";
+import { BodyAbortedError, errorResponse } from "./http.ts";
 import { routeToLeader } from "./leader.ts";
 
 /**
  * Maps the driver's and Raft's errors to JSON answers; `undefined` for
- * errors that are not theirs.
+ * errors that are not theirs. `detail`: whether the answer may name the
+ * fatal error that closed the node.
  */
-export function nodeErrorResponse(e: unknown): Response | undefined {
+export function nodeErrorResponse(e: unknown, detail: boolean): Response | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message : String(e);
   if (e instanceof ConfChangeError) {
@@ -35,7 +39,12 @@ export function nodeErrorResponse(e: unknown): Response | undefined {
     case "busy":
       return errorResponse(503, "busy", message, {}, { "retry-after": "1" });
     case "node_closed":
-      return errorResponse(503, "node_closed", message);
+      // The fatal error behind it, if any, is for the log and for admins only.
+      return errorResponse(
+        503,
+        "node_closed",
+        detail ? message : "Cannot serve the request: the node is closed",
+      );
     case "not_leader":
       return errorResponse(
         503,
@@ -86,14 +95,21 @@ export function notFound(c: HonoContext): Response {
 export function errorHandler(
   ctx: AppContext,
 ): (e: Error, c: HonoContext) => Promise<Response> {
+  const bodyAborts = new RateLimitedLog(ctx.now);
   return async function onError(e, c): Promise<Response> {
+    if (e instanceof BodyAbortedError) {
+      bodyAborts.warn(
+        ctx.logger,
+        `${ctx.node.id} HTTP ${c.req.method} ${c.req.path}: ${e.message}`,
+      );
+    }
     if (e instanceof HTTPException) return e.getResponse();
     if ((e as { code?: unknown }).code === "not_leader") {
       // Leadership moved while the request was served: route it like one that came too late.
       const res = await routeToLeader(c, ctx.node, ctx.routing).catch(() => undefined);
       if (res !== undefined) return res;
     }
-    const mapped = nodeErrorResponse(e);
+    const mapped = nodeErrorResponse(e, isAdminRequest(c));
     if (mapped !== undefined) return mapped;
     ctx.logger.error(
       `${ctx.node.id} HTTP ${c.req.method} ${c.req.path} failed: ${e.stack ?? e.message}`,

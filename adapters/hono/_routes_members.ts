@@ -23,7 +23,7 @@ interface NewMember {
 }
 
 async function readNewMember(ctx: AppContext, c: HonoContext): Promise<NewMember> {
-  const body = await readJsonObject(c, ctx.maxBodyBytes);
+  const body = await readJsonObject(c, ctx.maxBodyBytes, { timeoutMs: ctx.bodyTimeoutMs });
   rejectUnknownFields(body, ["id", "role", "apiUrl", "peerUrl"]);
   const id = parseNodeId(body.id, "id");
   const role = body.role ?? "voter";
@@ -103,7 +103,7 @@ export function membersRoutes(ctx: AppContext): RaftApp {
   });
 
   app.post("/raft/transfer-leader", admin, async (c) => {
-    const body = await readJsonObject(c, ctx.maxBodyBytes);
+    const body = await readJsonObject(c, ctx.maxBodyBytes, { timeoutMs: ctx.bodyTimeoutMs });
     rejectUnknownFields(body, ["to"]);
     const to = parseNodeId(body.to, "to");
     if (!node.status().confState.voters.includes(to)) {

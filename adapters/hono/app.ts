@@ -21,6 +21,7 @@ import { membersRoutes } from "./_routes_members.ts";
 import { metricsRoutes } from "./_routes_metrics.ts";
 import { pageRoutes } from "./_routes_page.ts";
 import { statusRoutes } from "./_routes_status.ts";
+import { allowedHostsGuard, localHostNames, securityHeaders } from "./_security.ts";
 import { MemberDirectory } from "./directory.ts";
 import type { LeaderRouting } from "./leader.ts";
 import { RaftMetrics, type TransportMetricsLike } from "./metrics.ts";
@@ -102,6 +103,20 @@ export interface RaftAppOptions {
    */
   maxBodyBytes?: number;
   /**
+   * How long a request body may take to arrive; a slower one is answered
+   * 408 `body_timeout`.
+   * @default {10000}
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * The host names this app answers to (the request's `Host`, port
+   * ignored); any other host is answered 421 `host_not_allowed`, so that a
+   * web page cannot reach the node through a domain name it rebinds to the
+   * node's address (DNS rebinding). `false` answers every host.
+   * @default {the host name of `selfUrl` (or of this node's directory entry), localhost, 127.0.0.1 and ::1}
+   */
+  allowedHosts?: readonly string[] | false;
+  /**
    * The timeout of membership changes and leadership transfers.
    * @default {the node's request timeout}
    */
@@ -166,6 +181,10 @@ export interface RaftAppOptions {
  * - `GET /metrics` — Prometheus text;
  * - `GET <peerSocket.path>` — the peers' WebSocket (with `peerSocket`).
  *
+ * Every answer carries Hono's `secureHeaders` (the page also a content
+ * security policy); requests for another host than `allowedHosts` are
+ * answered 421.
+ *
  * Errors are JSON (`{"error": {"code", "message", ...}}`) with a 4xx
  * status for bad requests (malformed JSON 400, unknown field 400, body too
  * large 413, missing secret 401, wrong secret 403, unknown route 404, wrong
@@ -212,6 +231,13 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
       c.res.status,
     );
   });
+  if (options.allowedHosts !== false) {
+    const self = ctx.directory.get(node.id)?.apiUrl;
+    const hosts = options.allowedHosts ??
+      [...localHostNames, ...(self === undefined ? [] : [new URL(self).host])];
+    app.use("*", allowedHostsGuard(hosts));
+  }
+  app.use("*", securityHeaders());
   app.use("*", wrongMethod(app));
 
   if (options.page !== false) app.route("/", pageRoutes(options.page ?? {}));
@@ -256,6 +282,7 @@ function appContext(node: RaftNodeLike, o: RaftAppOptions): AppContext {
     routing: { directory, mode: o.leaderRouting ?? "redirect", fetch },
     requestOptions,
     maxBodyBytes,
+    bodyTimeoutMs: o.bodyTimeoutMs ?? 10_000,
     memberStatusTimeoutMs: o.memberStatusTimeoutMs ?? 1000,
     activeWindowMs: o.activeWindowMs ?? 3000,
     now: o.now ?? Date.now,

@@ -21,6 +21,8 @@ import { demoRoutes } from "../../examples/local_cluster.ts";
 type TestAppOptions = RaftAppOptions & { demo?: boolean };
 
 const secret = "test-secret-0123456789";
+const demoToken = "demo-token-0123456789";
+const demoAuth = { "raft-demo-token": demoToken };
 const encoder = new TextEncoder();
 
 /** A state machine that records commands as strings. */
@@ -103,7 +105,7 @@ class TestCluster {
           adminSecret: secret,
           monitor,
           fetch: this.fetch,
-          page: { demo },
+          page: { demo, demoToken },
           ...appOptions,
         }),
       };
@@ -111,6 +113,7 @@ class TestCluster {
         member.app.route(
           "/",
           demoRoutes(node, {
+            token: demoToken,
             directory,
             monitor,
             fetch: this.fetch,
@@ -510,6 +513,7 @@ test("demo routes partition, heal and stop nodes, also through another node", as
     // Partition the leader from another node's page.
     const res = await other.app.request(`/raft/demo/nodes/${leader.id}/partition`, {
       method: "POST",
+      headers: demoAuth,
     });
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal(leader.monitor.isolated, true);
@@ -527,15 +531,24 @@ test("demo routes partition, heal and stop nodes, also through another node", as
     const st = (await (await leader.app.request("/raft/status")).json()) as RaftStatusJson;
     assert.equal(st.isolated, true);
 
-    const heal = await leader.app.request(`/raft/demo/nodes/${leader.id}/heal`, { method: "POST" });
+    const heal = await leader.app.request(`/raft/demo/nodes/${leader.id}/heal`, {
+      method: "POST",
+      headers: demoAuth,
+    });
     assert.equal(heal.status, 200);
     assert.equal(leader.monitor.isolated, false);
     await until(() => leader.node.status().leaderId === next.id, "old leader rejoins");
 
-    const stop = await next.app.request(`/raft/demo/nodes/${other.id}/stop`, { method: "POST" });
+    const stop = await next.app.request(`/raft/demo/nodes/${other.id}/stop`, {
+      method: "POST",
+      headers: demoAuth,
+    });
     assert.equal(stop.status, 202);
     await until(() => other.node.closed, "node stopped");
-    const bad = await next.app.request(`/raft/demo/nodes/${next.id}/explode`, { method: "POST" });
+    const bad = await next.app.request(`/raft/demo/nodes/${next.id}/explode`, {
+      method: "POST",
+      headers: demoAuth,
+    });
     assert.equal(bad.status, 404);
   });
 });
@@ -543,13 +556,54 @@ test("demo routes partition, heal and stop nodes, also through another node", as
 test("demo routes do not exist without demo mode", async () => {
   await withCluster(
     async (c) => {
-      const res = await c.get(1).app.request("/raft/demo/nodes/1/stop", { method: "POST" });
+      const res = await c.get(1).app.request("/raft/demo/nodes/1/stop", {
+        method: "POST",
+        headers: demoAuth,
+      });
       assert.equal(res.status, 404);
       assert.equal(c.get(1).node.closed, false);
     },
     [1],
     { demo: false },
   );
+});
+
+test("demo routes refuse cross-site requests and requests without the token", async () => {
+  await withCluster(async (c) => {
+    const m = c.get(1);
+    const own = urlOf(1);
+    const cases: [string, Record<string, string>][] = [
+      ["no token", {}],
+      ["wrong token", { "raft-demo-token": "guess" }],
+      ["another origin", { ...demoAuth, origin: "http://evil.example" }],
+      ["a malformed origin", { ...demoAuth, origin: "not a url" }],
+      ["another site", { ...demoAuth, "sec-fetch-site": "cross-site" }],
+      ["a sibling site", { ...demoAuth, "sec-fetch-site": "same-site" }],
+    ];
+    for (const action of ["stop", "partition"]) {
+      for (const [name, headers] of cases) {
+        const res = await m.app.request(`${own}/raft/demo/nodes/1/${action}`, {
+          method: "POST",
+          headers,
+        });
+        assert.equal(res.status, 403, `${action}, ${name}`);
+        assert.equal((await res.json()).error.code, "demo_forbidden", `${action}, ${name}`);
+      }
+    }
+    // Nothing happened: the node runs and is not cut off.
+    await sleep(50);
+    assert.equal(m.node.closed, false);
+    assert.equal(m.monitor.isolated, false);
+    // The page's own request (same origin, with the token) is served.
+    const ok = await m.app.request(`${own}/raft/demo/nodes/1/partition`, {
+      method: "POST",
+      headers: { ...demoAuth, origin: own, "sec-fetch-site": "same-origin" },
+    });
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal(m.monitor.isolated, true);
+    // The page carries the token its buttons send.
+    assert.match(await (await m.app.request("/")).text(), new RegExp(`"demoToken":"${demoToken}"`));
+  }, [1]);
 });
 
 test("GET / serves the cluster page; page: false removes it", async () => {

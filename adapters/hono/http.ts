@@ -90,21 +90,52 @@ export function httpError(
   });
 }
 
+/** Options of {@linkcode readJsonObject}. */
+export interface ReadJsonOptions {
+  /**
+   * How long the whole body may take to arrive, from the first read; a
+   * slower body is answered 408 and its connection's reading is cancelled.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The error a request body's read fails with when the client went away
+ * mid-body: answered 400 `body_aborted` (nobody reads it), and the app
+ * logs it as one short line at a bounded rate.
+ */
+export class BodyAbortedError extends HTTPException {
+  /**
+   * Creates the error.
+   *
+   * @param reason What the runtime said (no stack trace).
+   */
+  constructor(reason: string) {
+    const message = `Cannot read the body: the client closed the connection (${reason})`;
+    super(400, { message, res: errorResponse(400, "body_aborted", message) });
+  }
+}
+
 /**
  * Reads a request body that must be a JSON object. The body size is
- * checked against `maxBytes` before and while it is read.
+ * checked against `maxBytes` before and while it is read, and the whole
+ * body must arrive within `options.timeoutMs`.
  *
  * @param c The Hono context.
  * @param maxBytes The largest accepted body, in bytes.
+ * @param options The read deadline.
  * @returns The parsed object.
  * @throws {HTTPException} 415 `unsupported_media_type` when the content type
- *   is not JSON; 413 `body_too_large`; 400 `malformed_json` when the body
- *   is not JSON; 400 `invalid_body` when it is not an object.
+ *   is not JSON; 413 `body_too_large`; 408 `body_timeout` when the body
+ *   arrives too slowly; 400 `body_aborted` ({@linkcode BodyAbortedError})
+ *   when the client closes the connection mid-body; 400 `malformed_json`
+ *   when the body is not JSON; 400 `invalid_body` when it is not an object.
  *
  * @example In a route
  * ```ts
  * import { Hono } from "hono";
- * import { readJsonObject } from "./http.ts";
+ * import { readJsonObject } from "@raft-ts/raft/hono";
  * const app = new Hono();
  * app.post("/echo", async (c) => c.json(await readJsonObject(c, 1024)));
  * const res = await app.request("/echo", {
@@ -118,6 +149,7 @@ export function httpError(
 export async function readJsonObject(
   c: HonoContext,
   maxBytes: number,
+  options: ReadJsonOptions = {},
 ): Promise<Record<string, unknown>> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
@@ -129,7 +161,7 @@ export async function readJsonObject(
   }
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const bytes = await readLimited(c.req.raw, maxBytes);
+  const bytes = await readLimited(c.req.raw, maxBytes, options.timeoutMs ?? 10_000);
   rememberBody(c.req.raw, bytes);
   let value: unknown;
   try {
@@ -156,21 +188,45 @@ function tooLarge(maxBytes: number): HttpException {
   );
 }
 
-/** Reads a request's body, failing as soon as it exceeds `maxBytes`. */
-async function readLimited(req: Request, maxBytes: number): Promise<Uint8Array> {
+/**
+ * Reads a request's body, failing as soon as it exceeds `maxBytes` or
+ * takes longer than `timeoutMs`.
+ */
+async function readLimited(req: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
   if (req.body === null) return new Uint8Array(0);
   const reader = req.body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        httpError(
+          408,
+          "body_timeout",
+          `Cannot read the body: it did not arrive within ${timeoutMs} ms`,
+          {},
+          { connection: "close" },
+        ),
+      );
+    }, timeoutMs);
+  });
   const parts: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), late]).catch((e) => {
+        if (e instanceof HTTPException) throw e;
+        throw new BodyAbortedError(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+      });
+      if (done) break;
+      size += value.length;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      parts.push(value);
     }
-    parts.push(value);
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
   const out = new Uint8Array(size);
   let pos = 0;
@@ -248,3 +304,67 @@ export function parseNodeId(value: unknown, name: string): number {
   }
   return n;
 }
+
+/**
+ * Reads the key a request names in its path after `prefix`, under one
+ * encoding, the same on every runtime:
+ *
+ * - the key is read from the raw request URL (`c.req.url` as the server
+ *   received it, not a parsed or normalized path), up to `?`;
+ * - it is percent-decoded exactly once (`/kv/%2541` is the key `%41`);
+ *   a malformed escape (`%zz`) is refused;
+ * - a key with a `.` or `..` segment (between slashes, decoded or not, such
+ *   as `a/../b` or `a/%2e%2e/b`) is refused, so that no URL normalization
+ *   can make two runtimes read different keys;
+ * - a key with a control character (U+0000–U+001F, U+007F–U+009F) is refused;
+ * - the key is 1 to `maxBytes` UTF-8 bytes.
+ *
+ * Route such keys with a pattern that also matches line breaks
+ * (`/kv/:key{[\s\S]+}`; Hono's `.+` does not), so that they are refused
+ * here rather than answered 404.
+ *
+ * Bun's server resolves dot segments before the app sees the URL, so there
+ * a request for `/kv/a/../b` reaches the app as `/kv/b`; other runtimes
+ * pass the raw URL and the request is refused.
+ *
+ * @param c The Hono context.
+ * @param prefix The path before the key, such as `"/kv/"`.
+ * @param maxBytes The longest key, in UTF-8 bytes.
+ * @returns The key.
+ * @throws {HTTPException} 400 `invalid_key`.
+ *
+ * @example In a route
+ * ```ts
+ * import { Hono } from "hono";
+ * import { pathKey } from "@raft-ts/raft/hono";
+ * const app = new Hono();
+ * app.get("/kv/:key{[\\s\\S]+}", (c) => c.text(pathKey(c, "/kv/", 1024)));
+ * if (await (await app.request("/kv/a%2Fb")).text() !== "a/b") throw new Error("unexpected");
+ * if ((await app.request("/kv/a%0Ab")).status !== 400) throw new Error("unexpected");
+ * ```
+ */
+export function pathKey(c: HonoContext, prefix: string, maxBytes: number): string {
+  const url = c.req.url;
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  const path = start < 0 ? "/" : url.slice(start, end < 0 ? undefined : end);
+  const invalid = (why: string): HttpException =>
+    httpError(400, "invalid_key", `Cannot use the key: ${why}`);
+  if (!path.startsWith(prefix)) throw invalid(`the path must start with ${prefix}`);
+  let key: string;
+  try {
+    key = decodeURIComponent(path.slice(prefix.length));
+  } catch {
+    throw invalid("it holds a malformed percent-escape");
+  }
+  const n = utf8.encode(key).length;
+  if (n === 0 || n > maxBytes) throw invalid(`it must be 1 to ${maxBytes} bytes, not ${n}`);
+  // deno-lint-ignore no-control-regex -- control characters are what it looks for
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(key)) throw invalid("it holds a control character");
+  if (key.split("/").some((s) => s === "." || s === "..")) {
+    throw invalid("it holds a '.' or '..' segment");
+  }
+  return key;
+}
+
+const utf8 = new TextEncoder();

@@ -60,11 +60,14 @@ export {
   type MembershipSource,
 } from "./directory.ts";
 export {
+  BodyAbortedError,
   type ErrorBody,
   errorResponse,
   httpError,
   parseNodeId,
+  pathKey,
   readJsonObject,
+  type ReadJsonOptions,
   rejectUnknownFields,
 } from "./http.ts";
 export {

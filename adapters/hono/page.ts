@@ -34,6 +34,13 @@ export interface ClusterPageOptions {
    * @default {false}
    */
   demo?: boolean;
+  /**
+   * The token the demo buttons send (header `Raft-Demo-Token`) to the demo
+   * routes, which refuse requests without it: a page from another site
+   * cannot read it, so it cannot press the buttons.
+   * @default {undefined}
+   */
+  demoToken?: string;
 }
 
 function escapeHtml(s: string): string {
@@ -69,6 +76,7 @@ export function clusterPage(options: ClusterPageOptions = {}): string {
     refreshMs,
     kvPath: options.kvPath ?? null,
     demo: options.demo ?? false,
+    demoToken: options.demoToken ?? null,
   }).replaceAll("<", "\\u003c");
   return `<!doctype html>
 <html lang="en">
@@ -142,7 +150,8 @@ function cell(row, text, cls) {
 
 async function act(id, action) {
   try {
-    const res = await fetch("raft/demo/nodes/" + id + "/" + action, { method: "POST" });
+    const headers = config.demoToken ? { "raft-demo-token": config.demoToken } : {};
+    const res = await fetch("raft/demo/nodes/" + id + "/" + action, { method: "POST", headers });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(body.error ? body.error.message : "HTTP " + res.status);
     log("node " + id + ": " + action + " requested");

@@ -7,11 +7,13 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { createKvApp, KvStore } from "../../examples/kv_server.ts";
 import { MemberDirectory, type RaftApp } from "../../adapters/hono/mod.ts";
 import { MemoryNetwork } from "../../adapters/memory/mod.ts";
 import { MemoryStorage, RaftNode, StateType } from "../../mod.ts";
 import type { KvResult } from "../../examples/kv_server.ts";
+import { serve } from "./_serve.ts";
 
 const secret = "bad-requests-secret-0123";
 
@@ -231,6 +233,55 @@ test("the key-value routes read, list, compare-and-swap and delete", async () =>
     const stale = await follower.app.request("/kv/app/x?consistency=stale");
     assert.ok(stale.status === 200 || stale.status === 404);
   } finally {
+    await close();
+  }
+});
+
+/** Sends one raw HTTP/1.1 request (the target exactly as given) and returns the status and body. */
+function rawGet(port: number, target: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const c = connect(port, "127.0.0.1", () => {
+      c.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    });
+    let data = "";
+    c.setEncoding("latin1");
+    c.on("data", (d) => (data += d));
+    c.on("error", reject);
+    c.on("close", () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0);
+      resolve({ status, body: data.slice(data.indexOf("\r\n\r\n") + 4) });
+    });
+  });
+}
+
+test("key paths mean one key on every runtime: decoded once, dot segments and control characters refused", async () => {
+  const { members, close } = await startCluster();
+  const leader = await leaderOf(members);
+  const served = await serve(leader.app);
+  try {
+    for (const [key, value] of [["b", "plain"], ["%zz", "percent"], ["a/b", "slash"]]) {
+      const res = await leader.app.request(
+        `/kv/${encodeURIComponent(key!)}`,
+        json(`{"value":"${value}"}`),
+      );
+      assert.equal(res.status, 200, key);
+    }
+    const valueOf = async (target: string): Promise<string | number> => {
+      const res = await rawGet(served.port, target);
+      return res.status === 200 ? JSON.parse(res.body).value : res.status;
+    };
+    assert.equal(await valueOf("/kv/%25zz"), "percent");
+    assert.equal(await valueOf("/kv/a%2Fb"), "slash");
+    assert.equal(await valueOf("/kv/a/b"), "slash");
+    assert.equal(await valueOf("/kv/%zz"), 400);
+    assert.equal(await valueOf("/kv/a%0Ab"), 400);
+    assert.equal(await valueOf("/kv/a%2F..%2Fb"), 400);
+    // Bun resolves dot segments before the app sees the URL; elsewhere they are refused.
+    const bun = (globalThis as { Bun?: unknown }).Bun !== undefined;
+    assert.equal(await valueOf("/kv/a/../b"), bun ? "plain" : 400);
+    assert.equal(await valueOf("/kv/a/%2e%2e/b"), bun ? "plain" : 400);
+  } finally {
+    await served.stop();
     await close();
   }
 });
