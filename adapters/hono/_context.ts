@@ -110,6 +110,8 @@ export interface AppContext {
   readonly now: () => number;
   readonly fetch: (request: Request) => Promise<Response>;
   readonly logger: Logger;
+  /** Whether the node's transport can dial a member's peer URL. */
+  readonly peerUrlUsable: (url: string) => boolean;
   /** The middleware in front of every admin route. */
   readonly admin: RaftMiddleware;
 }

@@ -51,10 +51,61 @@ async function readNewMember(ctx: AppContext, c: HonoContext): Promise<NewMember
     }
     address[field] = v;
   }
+  let context: Uint8Array;
   try {
-    return { id, role, address, context: encodeMemberContext(address) };
+    context = encodeMemberContext(address);
   } catch (e) {
     throw httpError(400, "invalid_url", `Cannot add the member: ${(e as Error).message}`);
+  }
+  if (role === "voter") {
+    const known = ctx.directory.get(id)?.peerUrl;
+    if (address.peerUrl === undefined && known !== undefined && ctx.peerUrlUsable(known)) {
+      address.peerUrl = known;
+      context = encodeMemberContext(address);
+    }
+    checkVoterPeerUrl(ctx, id, address.peerUrl);
+  }
+  return { id, role, address, context };
+}
+
+/**
+ * Refuses a voter the node's transport could not reach: it would count
+ * toward the quorum while nobody can send it a message.
+ */
+function checkVoterPeerUrl(ctx: AppContext, id: number, peerUrl: string | undefined): void {
+  if (ctx.peerUrlUsable === acceptAnyPeerUrl) return;
+  if (peerUrl === undefined) {
+    throw httpError(
+      400,
+      "peer_url_required",
+      `Cannot add node ${id} as a voter: 'peerUrl' is missing, so no member could reach it and the cluster could lose its quorum; give the URL its transport listens on (or add it as a learner)`,
+      { field: "peerUrl" },
+    );
+  }
+  if (!ctx.peerUrlUsable(peerUrl)) {
+    throw httpError(
+      400,
+      "invalid_peer_url",
+      `Cannot add node ${id} as a voter: the transport cannot dial 'peerUrl' ${
+        JSON.stringify(peerUrl)
+      }, so no member could reach it and the cluster could lose its quorum`,
+      { field: "peerUrl" },
+    );
+  }
+}
+
+/** The check that accepts any peer URL, or none (`peerUrl: false`). */
+export function acceptAnyPeerUrl(): boolean {
+  return true;
+}
+
+/** The default peer URL check: the WebSocket transport dials `ws:` and `wss:` URLs. */
+export function webSocketPeerUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.protocol === "ws:" || u.protocol === "wss:") && u.hostname !== "";
+  } catch {
+    return false;
   }
 }
 

@@ -17,7 +17,7 @@ import { adminAuth } from "./_admin.ts";
 import type { AppContext, RaftNodeLike } from "./_context.ts";
 import { errorHandler, notFound, wrongMethod } from "./_errors.ts";
 import type { RaftApp, UpgradeWebSocketLike } from "./_hono_types.ts";
-import { membersRoutes } from "./_routes_members.ts";
+import { acceptAnyPeerUrl, membersRoutes, webSocketPeerUrl } from "./_routes_members.ts";
 import { metricsRoutes } from "./_routes_metrics.ts";
 import { pageRoutes } from "./_routes_page.ts";
 import { statusRoutes } from "./_routes_status.ts";
@@ -117,6 +117,15 @@ export interface RaftAppOptions {
    */
   allowedHosts?: readonly string[] | false;
   /**
+   * Which peer URLs the node's transport can dial. `POST /raft/members`
+   * refuses (400, nothing changed) a voter without a peer URL (in the body
+   * or already in the directory) or with one this refuses: it would count
+   * toward the quorum while no member can reach it. `false` accepts any
+   * voter (a transport that finds its peers by other means).
+   * @default {`ws:` and `wss:` URLs, as the WebSocket transport dials}
+   */
+  peerUrl?: ((url: string) => boolean) | false;
+  /**
    * The timeout of membership changes and leadership transfers.
    * @default {the node's request timeout}
    */
@@ -172,7 +181,8 @@ export interface RaftAppOptions {
  * - `GET /raft/cluster` — every member's status, fetched from each one;
  * - `GET /raft/members` — the members;
  * - `POST /raft/members` (admin, leader) — add a member:
- *   `{"id": 4, "role": "voter" | "learner", "apiUrl": "http://…", "peerUrl": "ws://…"}`;
+ *   `{"id": 4, "role": "voter" | "learner", "apiUrl": "http://…", "peerUrl": "ws://…"}`
+ *   (a voter needs a `peerUrl` the transport can dial: see the `peerUrl` option);
  * - `DELETE /raft/members/:id` (admin, leader) — remove a member;
  * - `POST /raft/members/:id/promote` (admin, leader) — make a learner a voter;
  * - `POST /raft/transfer-leader` (admin) — `{"to": 2}`;
@@ -288,6 +298,7 @@ function appContext(node: RaftNodeLike, o: RaftAppOptions): AppContext {
     now: o.now ?? Date.now,
     fetch,
     logger: o.logger ?? discardLogger,
+    peerUrlUsable: o.peerUrl === false ? acceptAnyPeerUrl : o.peerUrl ?? webSocketPeerUrl,
     admin: adminAuth(o.adminSecret),
   };
 }

@@ -339,6 +339,55 @@ test("admin routes require the secret and refuse bad bodies without changing any
   });
 });
 
+test("POST /raft/members refuses a voter no member could reach, and changes nothing", async () => {
+  await withCluster(async (c) => {
+    const leader = await c.leader();
+    const follower = c.followers(leader)[0]!;
+    const before = leader.node.status().confState;
+    const cases: [string, Record<string, unknown>, string][] = [
+      ["no peerUrl", { id: 4, apiUrl: urlOf(4) }, "peer_url_required"],
+      ["no peerUrl, role given", { id: 4, role: "voter" }, "peer_url_required"],
+      ["an http peerUrl", { id: 4, peerUrl: "http://node-4.test/raft" }, "invalid_peer_url"],
+      ["an https peerUrl", { id: 4, peerUrl: "https://node-4.test/raft" }, "invalid_peer_url"],
+    ];
+    for (const m of [leader, follower]) {
+      for (const [name, body, code] of cases) {
+        const res = await m.app.request("/raft/members", json(body, auth));
+        assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
+        const err = (await res.json()).error;
+        assert.equal(err.code, code, name);
+        assert.match(err.message, /^Cannot add node 4 as a voter: .*quorum/, name);
+      }
+    }
+    await sleep(50);
+    for (const m of [leader, follower]) assert.deepEqual(m.node.status().confState, before);
+    assert.equal(leader.node.status().pendingProposals, 0);
+
+    // A learner needs no peer URL; a voter with a WebSocket URL is added.
+    const learner = await leader.app.request(
+      "/raft/members",
+      json({ id: 5, role: "learner" }, auth),
+    );
+    assert.equal(learner.status, 201, await learner.clone().text());
+    const voter = await leader.app.request(
+      "/raft/members",
+      json({ id: 4, peerUrl: "ws://node-4.test/raft" }, auth),
+    );
+    assert.equal(voter.status, 201, await voter.clone().text());
+    assert.deepEqual(leader.node.status().confState.voters, [1, 2, 3, 4]);
+  });
+  // A transport that finds its peers by other means: no peer URL needed.
+  await withCluster(
+    async (c) => {
+      const leader = await c.leader();
+      const res = await leader.app.request("/raft/members", json({ id: 2 }, auth));
+      assert.equal(res.status, 201, await res.clone().text());
+    },
+    [1],
+    { peerUrl: false },
+  );
+});
+
 test("admin routes answer 403 when no secret is configured", async () => {
   await withCluster(
     async (c) => {
