@@ -307,10 +307,20 @@ export function createKvApp(
   const maxKeyBytes = options.maxKeyBytes ?? 1024;
   const directory = options.directory ?? new MemberDirectory();
   const metrics = options.metrics ?? new RaftMetrics();
+  const monitor = options.monitor;
   const routing = {
     directory,
     mode: options.leaderRouting ?? "redirect",
     ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+    // A leader not heard from within the election timeout is taken for gone.
+    ...(monitor !== undefined
+      ? {
+        lastHeardFrom: (id: number) => monitor.peer(id)?.lastReceivedAt,
+        now: () => monitor.now(),
+      }
+      : {}),
+    ...(options.leaderTimeoutMs !== undefined ? { leaderTimeoutMs: options.leaderTimeoutMs } : {}),
+    ...(options.leaderWaitMs !== undefined ? { leaderWaitMs: options.leaderWaitMs } : {}),
   };
   const app = createRaftApp(node, {
     ...options,
@@ -836,6 +846,7 @@ export async function startKvServer(
     directory,
     adminSecret: config.secret,
     leaderRouting: config.routing,
+    leaderTimeoutMs: config.tickMs * config.electionTick,
     monitor,
     transportMetrics: () => wsTransport.metrics(),
     maxValueBytes: config.maxValueBytes,

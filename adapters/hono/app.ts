@@ -23,7 +23,7 @@ import { pageRoutes } from "./_routes_page.ts";
 import { statusRoutes } from "./_routes_status.ts";
 import { allowedHostsGuard, localHostNames, securityHeaders } from "./_security.ts";
 import { MemberDirectory } from "./directory.ts";
-import type { LeaderRouting } from "./leader.ts";
+import type { LeaderRouting, LeaderRoutingOptions } from "./leader.ts";
 import { RaftMetrics, type TransportMetricsLike } from "./metrics.ts";
 import type { TransportMonitor } from "./monitor.ts";
 import type { ClusterPageOptions } from "./page.ts";
@@ -78,6 +78,20 @@ export interface RaftAppOptions {
    * @default {"redirect"}
    */
   leaderRouting?: LeaderRouting;
+  /**
+   * A leader this node has not heard from within this time (per the
+   * transport `monitor`) is taken for gone: leader-only requests wait for
+   * the next leader instead of being sent to it. Use the node's election
+   * timeout (`tickMs * electionTick`).
+   * @default {1000}
+   */
+  leaderTimeoutMs?: number;
+  /**
+   * How long a leader-only request on a follower waits for a leader it can
+   * reach before answering 503 `no_leader`.
+   * @default {3000}
+   */
+  leaderWaitMs?: number;
   /**
    * The counters behind `GET /metrics`; pass your own to count your
    * proposals with `metrics.observeProposal()`.
@@ -266,6 +280,28 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
   return app;
 }
 
+/** The app's leader routing: the mode, and the monitor's word on whether the leader is gone. */
+function leaderRoutingOf(
+  o: RaftAppOptions,
+  directory: MemberDirectory,
+  fetch: (r: Request) => Promise<Response>,
+): LeaderRoutingOptions {
+  const monitor = o.monitor;
+  return {
+    directory,
+    mode: o.leaderRouting ?? "redirect",
+    fetch,
+    ...(monitor !== undefined
+      ? {
+        lastHeardFrom: (id: number) => monitor.peer(id)?.lastReceivedAt,
+        now: () => monitor.now(),
+      }
+      : {}),
+    ...(o.leaderTimeoutMs !== undefined ? { leaderTimeoutMs: o.leaderTimeoutMs } : {}),
+    ...(o.leaderWaitMs !== undefined ? { leaderWaitMs: o.leaderWaitMs } : {}),
+  };
+}
+
 /** Resolves the options into what the route modules share. */
 function appContext(node: RaftNodeLike, o: RaftAppOptions): AppContext {
   const directory = o.directory ?? new MemberDirectory();
@@ -289,7 +325,7 @@ function appContext(node: RaftNodeLike, o: RaftAppOptions): AppContext {
     metrics,
     monitor: o.monitor,
     transportMetrics: o.transportMetrics,
-    routing: { directory, mode: o.leaderRouting ?? "redirect", fetch },
+    routing: leaderRoutingOf(o, directory, fetch),
     requestOptions,
     maxBodyBytes,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 10_000,

@@ -61,6 +61,8 @@ const urlOf = (id: number): string => `http://node-${id}.test`;
  */
 class TestCluster {
   readonly net = new MemoryNetwork();
+  /** Added to the monitors' clock: a jump makes every peer look silent for that long. */
+  clockSkewMs = 0;
   readonly members = new Map<number, Member>();
   readonly fetch = async (req: Request): Promise<Response> => {
     const host = new URL(req.url).host;
@@ -77,7 +79,7 @@ class TestCluster {
   ): Promise<void> {
     const { demo = true, ...appOptions } = extra;
     for (const id of ids) {
-      const monitor = new TransportMonitor();
+      const monitor = new TransportMonitor({ now: () => Date.now() + this.clockSkewMs });
       const storage = new MemoryStorage();
       const sm = recorder();
       const node = await RaftNode.start({
@@ -716,6 +718,53 @@ test("leaderOnly() lets the leader serve and errors map to JSON answers", async 
     const closed = await follower.app.request("/unguarded/x", { method: "POST" });
     assert.equal(closed.status, 503);
     assert.equal((await closed.json()).error.code, "node_closed");
+  });
+});
+
+test("a follower does not send writes to a leader it no longer hears from; it waits for the next", async () => {
+  await withCluster(async (c) => {
+    const old = await c.leader();
+    const follower = c.followers(old)[0]!;
+    for (const m of c.members.values()) {
+      m.app.post(
+        "/write/:v",
+        leaderOnly(m.node, {
+          directory: new MemberDirectory([1, 2, 3].map((id) => [id, { apiUrl: urlOf(id) }])),
+          fetch: c.fetch,
+          lastHeardFrom: (id) => m.monitor.peer(id)?.lastReceivedAt,
+          now: () => m.monitor.now(),
+          leaderTimeoutMs: 100,
+          leaderWaitMs: 5000,
+        }),
+        async (ctx) => ctx.json(await m.node.propose(encoder.encode(ctx.req.param("v")))),
+      );
+    }
+    // A healthy leader: the follower redirects to it at once.
+    const before = await follower.app.request("/write/a", { method: "POST" });
+    assert.equal(before.headers.get("location"), `${urlOf(old.id)}/write/a`);
+
+    // The leader falls silent; the follower's clock says it was not heard from for 10 s.
+    c.net.isolate(old.id);
+    c.clockSkewMs = 10_000;
+    assert.equal(follower.node.status().leaderId, old.id, "no election yet");
+    const res = await follower.app.request("/write/b", { method: "POST" });
+    const next = follower.node.status().leaderId;
+    assert.notEqual(next, old.id);
+    assert.notEqual(next, 0);
+    if (next === follower.id) {
+      // The follower was elected while the request waited: it served it.
+      assert.equal(res.status, 200, await res.clone().text());
+    } else {
+      assert.equal(res.status, 307, await res.clone().text());
+      assert.equal(res.headers.get("location"), `${urlOf(next)}/write/b`);
+    }
+    // Forwarded, the write succeeds on the new leader.
+    const fwd = await follower.app.request("/write/c", {
+      method: "POST",
+      headers: { "raft-routing": "forward" },
+    });
+    assert.equal(fwd.status, 200, await fwd.clone().text());
+    assert.equal(await fwd.json(), "c");
   });
 });
 

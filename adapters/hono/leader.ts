@@ -11,8 +11,14 @@
  * - `"error"`: `421 Misdirected Request` with the leader's ID and URL.
  *
  * A client may ask for another mode per request with the header
- * `Raft-Routing: redirect | forward | error`. Without a known leader the
- * answer is `503` with `Retry-After`.
+ * `Raft-Routing: redirect | forward | error`.
+ *
+ * A follower never sends a client to a leader it has reason to think is
+ * gone: when it knows no leader, or has not heard from the one it knows
+ * within `leaderTimeoutMs` (with `lastHeardFrom`, such as a
+ * `TransportMonitor`'s), it waits up to `leaderWaitMs` for a leader it
+ * hears from (or to lead itself), then routes the request; after that the
+ * answer is `503 no_leader` with `Retry-After`.
  *
  * Note that clients following a redirect to another origin drop the
  * `Authorization` header (the Fetch standard requires it); admin clients
@@ -67,6 +73,59 @@ export interface LeaderRoutingOptions {
    * @default {globalThis.fetch}
    */
   fetch?: (input: Request) => Promise<Response>;
+  /**
+   * When this node last heard from a member, on the `now` clock (for
+   * example `(id) => monitor.peer(id)?.lastReceivedAt` with a
+   * `TransportMonitor`); without it, a known leader is never taken for gone.
+   * @default {undefined}
+   */
+  lastHeardFrom?: (id: NodeId) => number | undefined;
+  /**
+   * A leader not heard from within this time is taken for gone (use the
+   * node's election timeout, `tickMs * electionTick`).
+   * @default {1000}
+   */
+  leaderTimeoutMs?: number;
+  /**
+   * How long a request waits for a leader when none is known or the known
+   * one is gone.
+   * @default {3000}
+   */
+  leaderWaitMs?: number;
+  /**
+   * The clock of `lastHeardFrom`, in milliseconds.
+   * @default {Date.now}
+   */
+  now?: () => number;
+}
+
+/** How often a request waiting for a leader looks at the node's status again. */
+const leaderPollMs = 20;
+
+/**
+ * The leader to route to: `undefined` when this node leads, 0 when none
+ * is known (or the known one is gone) after the wait.
+ */
+async function usableLeader(
+  node: LeaderStatusSource,
+  options: LeaderRoutingOptions,
+): Promise<NodeId | undefined> {
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.leaderTimeoutMs ?? 1000;
+  const waitMs = options.leaderWaitMs ?? 3000;
+  const gone = (id: NodeId): boolean => {
+    const heard = options.lastHeardFrom?.(id);
+    return heard !== undefined && now() - heard > timeoutMs;
+  };
+  const polls = Math.ceil(waitMs / leaderPollMs);
+  for (let i = 0;; i++) {
+    const st = node.status();
+    if (st.raftState === States.StateLeader) return undefined;
+    const id = st.leaderId;
+    if (id !== 0 && id !== node.id && !gone(id)) return id;
+    if (i >= polls) return 0;
+    await new Promise((r) => setTimeout(r, leaderPollMs));
+  }
 }
 
 const hopByHop = new Set([
@@ -121,15 +180,15 @@ export async function routeToLeader(
   node: LeaderStatusSource,
   options: LeaderRoutingOptions,
 ): Promise<Response | undefined> {
-  const st = node.status();
-  if (st.raftState === States.StateLeader) return undefined;
+  if (node.status().raftState === States.StateLeader) return undefined;
   const mode = pickMode(c, options.mode ?? "redirect");
-  const leaderId = st.leaderId;
-  if (leaderId === 0 || leaderId === node.id) {
+  const leaderId = await usableLeader(node, options);
+  if (leaderId === undefined) return undefined;
+  if (leaderId === 0) {
     return errorResponse(
       503,
       "no_leader",
-      `Cannot serve the request: node ${node.id} knows no leader (an election may be under way); retry shortly`,
+      `Cannot serve the request: node ${node.id} knows no leader it can reach (an election may be under way); retry shortly`,
       { nodeId: node.id },
       { "retry-after": "1" },
     );

@@ -115,6 +115,21 @@ export class TransportMonitor {
   }
 
   /**
+   * The monitor's clock: the time `lastReceivedAt` is measured on.
+   *
+   * @returns The time, in milliseconds.
+   *
+   * @example Usage
+   * ```ts
+   * import { TransportMonitor } from "@raft-ts/raft/hono";
+   * if (new TransportMonitor({ now: () => 42 }).now() !== 42) throw new Error("unexpected");
+   * ```
+   */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
    * Whether the node is cut off from its peers: while set, messages in both
    * directions are dropped (and counted in `messagesDropped`).
    */
