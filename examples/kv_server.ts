@@ -78,6 +78,7 @@ import {
   type HonoContext,
   httpError,
   type LeaderRouting,
+  leaderRoutingOptions,
   MemberDirectory,
   pathKey,
   type RaftApp,
@@ -307,21 +308,8 @@ export function createKvApp(
   const maxKeyBytes = options.maxKeyBytes ?? 1024;
   const directory = options.directory ?? new MemberDirectory();
   const metrics = options.metrics ?? new RaftMetrics();
-  const monitor = options.monitor;
-  const routing = {
-    directory,
-    mode: options.leaderRouting ?? "redirect",
-    ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
-    // A leader not heard from within the election timeout is taken for gone.
-    ...(monitor !== undefined
-      ? {
-        lastHeardFrom: (id: number) => monitor.peer(id)?.lastReceivedAt,
-        now: () => monitor.now(),
-      }
-      : {}),
-    ...(options.leaderTimeoutMs !== undefined ? { leaderTimeoutMs: options.leaderTimeoutMs } : {}),
-    ...(options.leaderWaitMs !== undefined ? { leaderWaitMs: options.leaderWaitMs } : {}),
-  };
+  // Writes route like the app's own (a leader not heard from is taken for gone).
+  const routing = leaderRoutingOptions(options, directory);
   const app = createRaftApp(node, {
     ...options,
     page: options.page === false

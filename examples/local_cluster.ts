@@ -552,26 +552,19 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
         `Cannot reach node ${id}: its API address is unknown`,
       );
     }
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), memberTimeoutMs);
-    try {
-      const res = await doFetch(
-        new Request(`${url}/raft/demo/nodes/${id}/${action}`, {
-          method: "POST",
-          headers: { [forwardedByHeader]: String(node.id), [demoTokenHeader]: options.token },
-          signal: ac.signal,
-        }),
-      );
-      return new Response(res.body, { status: res.status, headers: res.headers });
-    } catch (e) {
+    const request = new Request(`${url}/raft/demo/nodes/${id}/${action}`, {
+      method: "POST",
+      headers: { [forwardedByHeader]: String(node.id), [demoTokenHeader]: options.token },
+      signal: AbortSignal.timeout(memberTimeoutMs),
+    });
+    const res = await doFetch(request).catch((e) => {
       throw httpError(
         502,
         "member_unreachable",
         `Cannot ${action} node ${id}: ${e instanceof Error ? e.message : String(e)}`,
       );
-    } finally {
-      clearTimeout(timer);
-    }
+    });
+    return new Response(res.body, { status: res.status, headers: res.headers });
   }
 
   app.post("/raft/demo/nodes/:id/:action{partition|heal|stop}", async (c) => {

@@ -74,24 +74,18 @@ async function readNewMember(ctx: AppContext, c: HonoContext): Promise<NewMember
  */
 function checkVoterPeerUrl(ctx: AppContext, id: number, peerUrl: string | undefined): void {
   if (ctx.peerUrlUsable === acceptAnyPeerUrl) return;
-  if (peerUrl === undefined) {
-    throw httpError(
-      400,
-      "peer_url_required",
-      `Cannot add node ${id} as a voter: 'peerUrl' is missing, so no member could reach it and the cluster could lose its quorum; give the URL its transport listens on (or add it as a learner)`,
-      { field: "peerUrl" },
-    );
-  }
-  if (!ctx.peerUrlUsable(peerUrl)) {
-    throw httpError(
-      400,
-      "invalid_peer_url",
-      `Cannot add node ${id} as a voter: the transport cannot dial 'peerUrl' ${
-        JSON.stringify(peerUrl)
-      }, so no member could reach it and the cluster could lose its quorum`,
-      { field: "peerUrl" },
-    );
-  }
+  const [code, why] = peerUrl === undefined
+    ? ["peer_url_required", "'peerUrl' is missing"]
+    : ctx.peerUrlUsable(peerUrl)
+    ? [undefined, ""]
+    : ["invalid_peer_url", `the transport cannot dial 'peerUrl' ${JSON.stringify(peerUrl)}`];
+  if (code === undefined) return;
+  throw httpError(
+    400,
+    code,
+    `Cannot add node ${id} as a voter: ${why}, so no member could reach it and the cluster could lose its quorum; give the URL its transport listens on (or add it as a learner)`,
+    { field: "peerUrl" },
+  );
 }
 
 /** The check that accepts any peer URL, or none (`peerUrl: false`). */

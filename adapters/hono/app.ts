@@ -280,25 +280,48 @@ export function createRaftApp(node: RaftNodeLike, options: RaftAppOptions = {}):
   return app;
 }
 
-/** The app's leader routing: the mode, and the monitor's word on whether the leader is gone. */
-function leaderRoutingOf(
-  o: RaftAppOptions,
+/**
+ * The leader routing {@linkcode createRaftApp} applies, for the
+ * application's own leader-only routes (`routeToLeader`, `leaderOnly`):
+ * the mode, the `fetch`, and, with a transport monitor, its word on
+ * whether the known leader is gone.
+ *
+ * @param options The app's options.
+ * @param directory The directory the app uses.
+ * @returns The routing options.
+ *
+ * @example Routing a write route like the app's own
+ * ```ts
+ * import { Hono } from "hono";
+ * import { leaderOnly, leaderRoutingOptions, MemberDirectory, TransportMonitor } from "@raft-ts/raft/hono";
+ * import { StateType } from "@raft-ts/raft";
+ *
+ * const monitor = new TransportMonitor();
+ * const directory = new MemberDirectory();
+ * const routing = leaderRoutingOptions({ monitor, leaderTimeoutMs: 500 }, directory);
+ * const leader = { id: 1, status: () => ({ leaderId: 1, raftState: StateType.StateLeader }) };
+ * const app = new Hono();
+ * app.post("/write", leaderOnly(leader, routing), (c) => c.text("ok"));
+ * if ((await app.request("/write", { method: "POST" })).status !== 200) throw new Error("unexpected");
+ * ```
+ */
+export function leaderRoutingOptions(
+  options: RaftAppOptions,
   directory: MemberDirectory,
-  fetch: (r: Request) => Promise<Response>,
 ): LeaderRoutingOptions {
-  const monitor = o.monitor;
+  const monitor = options.monitor;
   return {
     directory,
-    mode: o.leaderRouting ?? "redirect",
-    fetch,
+    mode: options.leaderRouting ?? "redirect",
+    fetch: options.fetch ?? ((r: Request) => globalThis.fetch(r)),
     ...(monitor !== undefined
       ? {
         lastHeardFrom: (id: number) => monitor.peer(id)?.lastReceivedAt,
         now: () => monitor.now(),
       }
       : {}),
-    ...(o.leaderTimeoutMs !== undefined ? { leaderTimeoutMs: o.leaderTimeoutMs } : {}),
-    ...(o.leaderWaitMs !== undefined ? { leaderWaitMs: o.leaderWaitMs } : {}),
+    ...(options.leaderTimeoutMs !== undefined ? { leaderTimeoutMs: options.leaderTimeoutMs } : {}),
+    ...(options.leaderWaitMs !== undefined ? { leaderWaitMs: options.leaderWaitMs } : {}),
   };
 }
 
@@ -325,7 +348,7 @@ function appContext(node: RaftNodeLike, o: RaftAppOptions): AppContext {
     metrics,
     monitor: o.monitor,
     transportMetrics: o.transportMetrics,
-    routing: leaderRoutingOf(o, directory, fetch),
+    routing: leaderRoutingOptions(o, directory),
     requestOptions,
     maxBodyBytes,
     bodyTimeoutMs: o.bodyTimeoutMs ?? 10_000,

@@ -45,6 +45,7 @@ export {
   type ClusterJson,
   type ClusterNodeJson,
   createRaftApp,
+  leaderRoutingOptions,
   type MemberProgressJson,
   type MemberStatusJson,
   type PeerSocketOptions,
