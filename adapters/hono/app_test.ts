@@ -349,8 +349,8 @@ test("POST /raft/members refuses a voter no member could reach, and changes noth
     const cases: [string, Record<string, unknown>, string][] = [
       ["no peerUrl", { id: 4, apiUrl: urlOf(4) }, "peer_url_required"],
       ["no peerUrl, role given", { id: 4, role: "voter" }, "peer_url_required"],
-      ["an http peerUrl", { id: 4, peerUrl: "http://node-4.test/raft" }, "invalid_peer_url"],
-      ["an https peerUrl", { id: 4, peerUrl: "https://node-4.test/raft" }, "invalid_peer_url"],
+      // The member context itself holds only WebSocket peer URLs.
+      ["an http peerUrl", { id: 4, peerUrl: "http://node-4.test/raft" }, "invalid_url"],
     ];
     for (const m of [leader, follower]) {
       for (const [name, body, code] of cases) {
@@ -358,7 +358,9 @@ test("POST /raft/members refuses a voter no member could reach, and changes noth
         assert.equal(res.status, 400, `${name}: ${await res.clone().text()}`);
         const err = (await res.json()).error;
         assert.equal(err.code, code, name);
-        assert.match(err.message, /^Cannot add node 4 as a voter: .*quorum/, name);
+        if (code !== "invalid_url") {
+          assert.match(err.message, /^Cannot add node 4 as a voter: .*quorum/, name);
+        }
       }
     }
     await sleep(50);
@@ -378,6 +380,21 @@ test("POST /raft/members refuses a voter no member could reach, and changes noth
     assert.equal(voter.status, 201, await voter.clone().text());
     assert.deepEqual(leader.node.status().confState.voters, [1, 2, 3, 4]);
   });
+  // A transport that dials only some URLs: the others are refused.
+  await withCluster(
+    async (c) => {
+      const leader = await c.leader();
+      const res = await leader.app.request(
+        "/raft/members",
+        json({ id: 2, peerUrl: "ws://node-2.test/raft" }, auth),
+      );
+      assert.equal(res.status, 400, await res.clone().text());
+      assert.equal((await res.json()).error.code, "invalid_peer_url");
+      assert.deepEqual(leader.node.status().confState.voters, [1]);
+    },
+    [1],
+    { peerUrl: (url) => url.startsWith("wss:") },
+  );
   // A transport that finds its peers by other means: no peer URL needed.
   await withCluster(
     async (c) => {
