@@ -103,7 +103,8 @@ export interface ReadJsonOptions {
 /**
  * The error a request body's read fails with when the client went away
  * mid-body: answered 400 `body_aborted` (nobody reads it), and the app
- * logs it as one short line at a bounded rate.
+ * logs it as one short line at a bounded rate. Internal to the adapter
+ * (`mod.ts` does not export it).
  */
 export class BodyAbortedError extends HTTPException {
   /**
@@ -128,7 +129,7 @@ export class BodyAbortedError extends HTTPException {
  * @returns The parsed object.
  * @throws {HTTPException} 415 `unsupported_media_type` when the content type
  *   is not JSON; 413 `body_too_large`; 408 `body_timeout` when the body
- *   arrives too slowly; 400 `body_aborted` ({@linkcode BodyAbortedError})
+ *   arrives too slowly; 400 `body_aborted`
  *   when the client closes the connection mid-body; 400 `malformed_json`
  *   when the body is not JSON; 400 `invalid_body` when it is not an object.
  *

@@ -61,7 +61,6 @@ export {
   type MembershipSource,
 } from "./directory.ts";
 export {
-  BodyAbortedError,
   type ErrorBody,
   errorResponse,
   httpError,
