@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type NodeId, None } from "./types.ts";
+
 /** Codes of the errors raft-ts throws for expected outcomes. */
 export type RaftErrorCode =
   | "compacted"
@@ -14,7 +16,11 @@ export type RaftErrorCode =
   | "proposal_dropped"
   | "step_local_msg"
   | "step_peer_not_found"
-  | "conf_change";
+  | "conf_change"
+  | NodeErrorCode;
+
+/** Codes of the errors the driver (`RaftNode`) rejects requests with. */
+export type NodeErrorCode = "not_leader" | "timeout" | "node_closed" | "busy";
 
 /** Base class of the errors raft-ts throws for expected outcomes. */
 export class RaftError extends Error {
@@ -25,9 +31,10 @@ export class RaftError extends Error {
    *
    * @param code The error's code.
    * @param message The error's message.
+   * @param options The error's cause, if any.
    */
-  constructor(code: RaftErrorCode, message: string) {
-    super(message);
+  constructor(code: RaftErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "RaftError";
     this.code = code;
   }
@@ -130,5 +137,97 @@ export class ConfChangeError extends RaftError {
     super("conf_change", message);
     this.name = "ConfChangeError";
     this.reason = reason;
+  }
+}
+
+/** Base class of the driver's errors. Each carries a literal `code`. */
+export class NodeError extends RaftError {
+  /** Literal code for programmatic checks. */
+  declare readonly code: NodeErrorCode;
+  /**
+   * Creates a driver error.
+   *
+   * @param code The error's code.
+   * @param message The error's message.
+   * @param options The error's cause, if any.
+   */
+  constructor(code: NodeErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = "NodeError";
+  }
+}
+
+/** The request needs the leader and this node is not it. */
+export class NotLeaderError extends NodeError {
+  /** The leader this node knows of, or `0` (None) when it knows none. */
+  readonly leaderId: NodeId;
+  /**
+   * Creates the error.
+   *
+   * @param nodeId This node's ID.
+   * @param leaderId The known leader, or `0`.
+   */
+  constructor(nodeId: NodeId, leaderId: NodeId) {
+    super(
+      "not_leader",
+      `Cannot serve the request: node ${nodeId} is not the leader (${
+        leaderId === None ? "no leader known" : `leader is ${leaderId}`
+      })`,
+    );
+    this.name = "NotLeaderError";
+    this.leaderId = leaderId;
+  }
+}
+
+/**
+ * The request did not complete in time. For proposals and membership
+ * changes the outcome is unknown: the entry may still be applied later.
+ */
+export class TimeoutError extends NodeError {
+  /**
+   * Creates the error.
+   *
+   * @param what The request that timed out.
+   * @param timeoutMs Its timeout.
+   */
+  constructor(what: string, timeoutMs: number) {
+    super("timeout", `Cannot complete ${what}: timed out after ${timeoutMs} ms`);
+    this.name = "TimeoutError";
+  }
+}
+
+/** The node is closed (by `close()`, or by a fatal error, then in `cause`). */
+export class NodeClosedError extends NodeError {
+  /**
+   * Creates the error.
+   *
+   * @param nodeId The node's ID.
+   * @param cause The fatal error that closed the node, if any.
+   */
+  constructor(nodeId: NodeId, cause?: unknown) {
+    super(
+      "node_closed",
+      cause === undefined
+        ? `Cannot serve the request: node ${nodeId} is closed`
+        : `Cannot serve the request: node ${nodeId} is closed after a fatal error: ${
+          cause instanceof Error ? cause.message : String(cause)
+        }`,
+      cause === undefined ? undefined : { cause },
+    );
+    this.name = "NodeClosedError";
+  }
+}
+
+/** Too many requests of this kind are pending; try again later. */
+export class BusyError extends NodeError {
+  /**
+   * Creates the error.
+   *
+   * @param what The kind of request.
+   * @param limit The limit that was reached.
+   */
+  constructor(what: string, limit: number) {
+    super("busy", `Cannot accept the ${what}: ${limit} already pending`);
+    this.name = "BusyError";
   }
 }

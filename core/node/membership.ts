@@ -16,6 +16,11 @@ import { defaultSessionLimits, type SessionLimits, SessionTable } from "./sessio
 
 export type { MembershipIntent } from "./envelope.ts";
 
+/** Whether the configuration is joint (it has outgoing voters). */
+export function isJoint(cs: ConfState): boolean {
+  return cs.votersOutgoing.length > 0;
+}
+
 /** The Raft change type that carries each intent. */
 export function changeTypeOf(intent: MembershipIntent): ConfChangeType {
   switch (intent) {

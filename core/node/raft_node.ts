@@ -1,0 +1,707 @@
+/**
+ * The {@linkcode RaftNode} class: start and recovery, the public API, the
+ * Ready loop (persist, send, install snapshots, apply, advance) and the
+ * snapshot trigger. Request bookkeeping, applying, the snapshot policy and
+ * the events live in their own modules beside it.
+ *
+ * @module
+ */
+
+import { NodeClosedError, NotLeaderError } from "../errors.ts";
+import { discardLogger, type Logger } from "../logger.ts";
+import { RawNode } from "../raw_node.ts";
+import { cloneConfState } from "../storage.ts";
+import {
+  type ConfChangeSingle,
+  ConfChangeTransition,
+  type ConfChangeV2,
+  type ConfState,
+  emptyBytes,
+  type HardState,
+  type Index,
+  isEmptyHardState,
+  type Message,
+  type NodeId,
+  None,
+  type SnapshotStatus,
+  StateType,
+} from "../types.ts";
+import { type AppliedState, Applier } from "./apply.ts";
+import { envelopeHeader, intentEnvelopeHeader, type MembershipIntent, wrap } from "./envelope.ts";
+import {
+  Listeners,
+  memberProgress,
+  type RaftNodeEventName,
+  type RaftNodeEvents,
+  type RaftNodeStatus,
+} from "./events.ts";
+import { changeTypeOf, decodeSnapshotData, intentOf } from "./membership.ts";
+import {
+  type ConfChangeOptions,
+  defaultRand,
+  type Limits,
+  raftConfig,
+  type RaftNodeOptions,
+  type RequestOptions,
+  resolveLimits,
+} from "./options.ts";
+import { ReadyLoop } from "./ready_loop.ts";
+import { Requests, type Waiter } from "./requests.ts";
+import { globalScheduler, type Scheduler, type TimerHandle } from "./scheduler.ts";
+import {
+  type NodeStorage,
+  type StateMachine,
+  toNodeStorage,
+  type Transport,
+  type TransportHandler,
+} from "./seams.ts";
+import { SnapshotPolicy } from "./snapshots.ts";
+
+/**
+ * A Raft node that replicates a state machine: the driver around
+ * {@linkcode RawNode}.
+ *
+ * Proposals are accepted on the leader (followers reject them with
+ * {@linkcode NotLeaderError}, unless `forwardProposals` is set), batched
+ * while a write is in flight (also a synchronous one: before each Ready
+ * that writes, the driver yields to pending I/O once, see
+ * `yieldBeforeSave`), and resolved with the state machine's result once
+ * applied on this node. Reads are linearizable (ReadIndex). Entries and
+ * the HardState are persisted before the messages that depend on them are
+ * sent (a leader sends its appends while it writes); committed entries are
+ * applied in order, exactly once, also across restarts.
+ *
+ * How results find their promise: the driver prefixes each proposal's
+ * data (and each membership change's context, and each ReadIndex request's
+ * context) with a small envelope naming this node, this run of it (a random
+ * incarnation number, so a restarted node never mistakes an earlier run's
+ * entries for its own) and a sequence number. The state machine sees only
+ * the bytes given to `propose()`; storages and the wire carry the envelope.
+ * When an entry is applied, the node that proposed it settles the promise;
+ * when another entry is committed at the index a proposal was appended at,
+ * the proposal is rejected with `ProposalDroppedError`. Proposals whose fate
+ * is unknown (the node lost track of them) end with `TimeoutError`.
+ *
+ * @typeParam R The result of applying one command.
+ *
+ * @example A single-node cluster
+ * ```ts
+ * import { MemoryStorage, RaftNode, type StateMachine, type Transport } from "@raft-ts/raft";
+ *
+ * // A counter: each command adds its first byte; the result is the new total.
+ * let total = 0;
+ * const counter: StateMachine<number> = {
+ *   apply: (cmds) => cmds.map((c) => (total += c.data[0]!)),
+ *   snapshot: () => new Uint8Array([total]),
+ *   restore: (data) => {
+ *     total = data[0] ?? 0;
+ *   },
+ * };
+ * // A single node sends nothing.
+ * const transport: Transport = { start() {}, send() {}, close() {} };
+ *
+ * const node = await RaftNode.start({
+ *   id: 1,
+ *   peers: [1],
+ *   storage: new MemoryStorage(),
+ *   transport,
+ *   stateMachine: counter,
+ *   tickMs: 5,
+ * });
+ * await node.waitForLeader();
+ * const result = await node.propose(new Uint8Array([5]));
+ * await node.read();
+ * await node.close();
+ * if (result !== 5 || total !== 5) throw new Error("unexpected");
+ * ```
+ */
+export class RaftNode<R = unknown> {
+  readonly #id: NodeId;
+  readonly #rn: RawNode;
+  readonly #transport: Transport;
+  readonly #sm: StateMachine<R>;
+  readonly #scheduler: Scheduler;
+  readonly #logger: Logger;
+  readonly #tickMs: number;
+  readonly #forward: boolean;
+  readonly #incarnation: number;
+
+  #tickTimer: TimerHandle = undefined;
+
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+  /**
+   * The log's last index once the node stopped, for `status()` (the
+   * storage may be closed after the node); `undefined` while it runs.
+   */
+  #lastIndexAtClose: Index | undefined = undefined;
+  #error: Error | undefined = undefined;
+
+  /** Requests waiting for their outcome, and the clock of their deadlines. */
+  readonly #requests: Requests<R>;
+  /** When to take a snapshot. */
+  readonly #snapshots: SnapshotPolicy;
+  readonly #events: Listeners;
+  /** The applied state, and applying. */
+  readonly #applier: Applier<R>;
+  readonly #loop: ReadyLoop<R>;
+
+  private constructor(
+    opts: RaftNodeOptions<R>,
+    limits: Limits,
+    storage: NodeStorage,
+    rn: RawNode,
+    init: AppliedState & { incarnation: number; hardState: HardState },
+  ) {
+    this.#id = opts.id;
+    this.#rn = rn;
+    this.#transport = opts.transport;
+    this.#sm = opts.stateMachine;
+    this.#scheduler = opts.scheduler ?? globalScheduler;
+    this.#logger = opts.logger ?? discardLogger;
+    this.#tickMs = limits.tickMs;
+    this.#forward = opts.forwardProposals ?? false;
+    this.#incarnation = init.incarnation;
+    this.#requests = new Requests<R>(limits);
+    this.#snapshots = new SnapshotPolicy(limits, init.applied);
+    this.#events = new Listeners(this.#id, this.#logger);
+    const closed = (): boolean => this.#closed;
+    this.#applier = new Applier<R>({
+      id: this.#id,
+      incarnation: this.#incarnation,
+      rn,
+      sm: this.#sm,
+      transport: this.#transport,
+      logger: this.#logger,
+      requests: this.#requests,
+      snapshots: this.#snapshots,
+      events: this.#events,
+      closed,
+    }, init);
+    const sched = this.#scheduler;
+    this.#loop = new ReadyLoop<R>({
+      id: this.#id,
+      incarnation: this.#incarnation,
+      rn,
+      storage,
+      transport: this.#transport,
+      sm: this.#sm,
+      scheduler: sched,
+      logger: this.#logger,
+      requests: this.#requests,
+      applier: this.#applier,
+      snapshots: this.#snapshots,
+      events: this.#events,
+      forward: this.#forward,
+      maxBatchBytes: limits.maxProposalBatchBytes,
+      yieldToIo: (opts.yieldBeforeSave ?? true) && typeof sched.yieldToIo === "function"
+        ? (fn: () => void): TimerHandle => sched.yieldToIo!(fn)
+        : undefined,
+      closed,
+      fail: (e: unknown): void => this.#fail(e),
+    }, init.hardState);
+  }
+
+  /**
+   * Opens a node on its storage and starts it: recovers the applied state
+   * (from the state machine's `appliedIndex()`, or by restoring the latest
+   * snapshot and replaying the log after it), bootstraps a new cluster
+   * when the storage is empty and `peers` is given, starts the transport
+   * and the tick timer.
+   *
+   * @typeParam R The result of applying one command.
+   * @param options The node's options.
+   * @returns The running node.
+   * @throws {RangeError} When an option is invalid, or the state machine
+   *   claims to have applied entries the log does not hold as committed.
+   * @throws {TypeError} When the storage has no write side.
+   */
+  static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+    const limits = resolveLimits(options);
+    const storage = toNodeStorage(options.storage);
+    const sm = options.stateMachine;
+    const { hardState, confState } = storage.initialState();
+    const snap = storage.snapshot();
+    const snapIndex = snap.metadata.index;
+
+    let smApplied = sm.appliedIndex !== undefined ? await sm.appliedIndex() : undefined;
+    if (smApplied !== undefined && (!Number.isSafeInteger(smApplied) || smApplied < 0)) {
+      throw new RangeError(
+        `Cannot start RaftNode as the state machine's applied index is invalid: current value ${smApplied}`,
+      );
+    }
+    // The driver's replicated state in the snapshot; the state machine's
+    // own is restored unless it kept what it applied.
+    const fromSnapshot = snapIndex > 0 ? decodeSnapshotData(snap.data) : undefined;
+    if (smApplied === undefined || smApplied < snapIndex) {
+      // Start from the latest snapshot and replay the log after it.
+      if (fromSnapshot !== undefined) {
+        await sm.restore(fromSnapshot.data, { index: snapIndex, term: snap.metadata.term });
+      }
+      smApplied = snapIndex;
+    }
+    if (smApplied > Math.max(hardState.commit, snapIndex)) {
+      throw new RangeError(
+        `Cannot start RaftNode as the state machine has applied index ${smApplied}, past the commit index ${hardState.commit} in storage`,
+      );
+    }
+
+    const rand = options.rand ?? defaultRand();
+    const incarnation = Math.floor(rand() * 2 ** 32) * 2 ** 20 + Math.floor(rand() * 2 ** 20);
+
+    // Raft replays from the snapshot: membership changes after it must be
+    // applied to Raft again; commands at or below smApplied are skipped by
+    // the driver.
+    const rn = new RawNode(raftConfig(options, storage, snapIndex, rand));
+    const peers = options.peers ?? [];
+    if (
+      peers.length > 0 && snapIndex === 0 && storage.lastIndex() === 0 &&
+      isEmptyHardState(hardState)
+    ) {
+      rn.bootstrap(peers.map((id) => ({ id })));
+    }
+
+    const node = new RaftNode<R>(options, limits, storage, rn, {
+      incarnation,
+      applied: snapIndex,
+      smApplied,
+      lastAppliedTerm: snap.metadata.term,
+      confState: cloneConfState(confState),
+      removed: fromSnapshot?.removed ?? new Set(),
+      hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
+    });
+    node.#begin();
+    return node;
+  }
+
+  #begin(): void {
+    const handler: TransportHandler = {
+      id: this.#id,
+      step: (m: Message): void => this.#loop.step(m),
+      reportUnreachable: (id: NodeId): void => {
+        if (this.#closed) return;
+        this.#rn.reportUnreachable(id);
+        this.#loop.kick();
+      },
+      reportSnapshot: (id: NodeId, status: SnapshotStatus): void => {
+        if (this.#closed) return;
+        this.#rn.reportSnapshot(id, status);
+        this.#loop.kick();
+      },
+    };
+    this.#transport.start(handler);
+    this.#armTick();
+    this.#loop.kick();
+  }
+
+  // -------------------------------------------------------------------------
+  // Public API
+
+  /** This node's ID. */
+  get id(): NodeId {
+    return this.#id;
+  }
+
+  /** Whether the node is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The fatal error that closed the node, if any. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /**
+   * Proposes a command. Resolves with the state machine's result once the
+   * command is applied on this node.
+   *
+   * @param data The command.
+   * @param options The request's timeout.
+   * @returns The result of applying the command.
+   * @throws {NotLeaderError} This node is not the leader (and forwarding is off).
+   * @throws {ProposalDroppedError} Raft dropped it (leadership transfer in
+   *   progress, size limit), or another entry was committed in its place.
+   * @throws {TimeoutError} No outcome in time; it may still be applied.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   * @throws {TypeError} `data` is not a Uint8Array.
+   */
+  propose(data: Uint8Array, options: RequestOptions = {}): Promise<R> {
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(new TypeError("Cannot propose: 'data' must be a Uint8Array"));
+    }
+    const refused = this.#refuse("proposals", "proposal");
+    if (refused !== undefined) return Promise.reject(refused);
+    const notLeader = this.#notLeaderUnlessForwarding();
+    if (notLeader !== undefined) return Promise.reject(notLeader);
+    const seq = this.#requests.nextSeq();
+    const header = envelopeHeader(this.#id, this.#incarnation, seq);
+    return this.#requests.start<R>(options, (w) => {
+      this.#requests.queueProposal(w, seq, wrap(header, data));
+      this.#loop.kick();
+    });
+  }
+
+  /**
+   * Waits for a linearizable read point: resolves once this node has
+   * applied everything committed when the read was requested (ReadIndex,
+   * confirmed by a heartbeat round or, with `ReadOnlyLeaseBased`, by the
+   * leader's lease). Followers ask the leader. With `query`, runs it at that
+   * point and resolves with its result.
+   *
+   * @typeParam T The query's result.
+   * @param query Reads the state machine; runs before anything else is applied.
+   * @param options The request's timeout.
+   * @returns The query's result, or `undefined` without a query.
+   * @throws {NotLeaderError} No leader is known.
+   * @throws {TimeoutError} No read point in time.
+   * @throws {BusyError} Too many reads are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  read<T = undefined>(query?: () => T, options: RequestOptions = {}): Promise<T> {
+    const refused = this.#refuse("reads", "read");
+    if (refused !== undefined) return Promise.reject(refused);
+    return this.#requests.start<T>(options, (w) => {
+      this.#requests.queueRead(w as Waiter<unknown>, query);
+      this.#loop.kick();
+    });
+  }
+
+  /**
+   * Adds a voter. Resolves with the new membership once the change is
+   * applied on this node.
+   *
+   * @param id The new voter (a learner is promoted).
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} The change is invalid for the membership.
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  addVoter(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "addVoter", nodeId: id }], options);
+  }
+
+  /**
+   * Adds a learner (a non-voting member that receives the log).
+   *
+   * @param id The new learner.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} The change is invalid (for example `id` is a voter).
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  addLearner(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "addLearner", nodeId: id }], options);
+  }
+
+  /**
+   * Promotes a learner to a voter.
+   *
+   * @param id The learner.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} `id` is not a learner.
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  promote(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "promote", nodeId: id }], options);
+  }
+
+  /**
+   * Demotes a voter to a learner (it keeps receiving the log but no longer
+   * votes or counts toward the quorum).
+   *
+   * @param id The voter.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} `id` is not a voter (reason `not_voter`), or
+   *   the change is invalid (for example it demotes the last voter).
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  demote(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "demote", nodeId: id }], options);
+  }
+
+  /**
+   * Removes a voter or learner. Removing the leader makes it step down once
+   * the change is applied.
+   *
+   * @param id The member.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} The change is invalid (for example it removes the last voter).
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  removeNode(id: NodeId, options: ConfChangeOptions = {}): Promise<ConfState> {
+    return this.#changeMembership([{ intent: "remove", nodeId: id }], options);
+  }
+
+  /**
+   * Applies several membership changes at once. More than one voter change
+   * goes through a joint configuration, which Raft leaves on its own; the
+   * promise resolves once it has been left. Changes are proposed one at a
+   * time, once the leader has applied every earlier change.
+   *
+   * @param changes The changes.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   * @throws {ConfChangeError} The changes are invalid for the membership.
+   * @throws {NotLeaderError} This node is not the leader.
+   * @throws {TimeoutError} No outcome in time.
+   * @throws {BusyError} Too many proposals are pending.
+   * @throws {NodeClosedError} The node is closed.
+   * @throws {RangeError} `changes` is empty.
+   */
+  changeMembership(
+    changes: readonly ConfChangeSingle[],
+    options: ConfChangeOptions = {},
+  ): Promise<ConfState> {
+    const intended: { intent: MembershipIntent; nodeId: NodeId }[] = [];
+    for (const c of changes) {
+      const intent = intentOf(this.#applier.confState, c);
+      if (intent === undefined) {
+        return Promise.reject(
+          new RangeError(
+            `Cannot change the membership: change type ${c.type} for node ${c.nodeId} is not supported`,
+          ),
+        );
+      }
+      intended.push({ intent, nodeId: c.nodeId });
+    }
+    return this.#changeMembership(intended, options);
+  }
+
+  #changeMembership(
+    changes: readonly { intent: MembershipIntent; nodeId: NodeId }[],
+    options: ConfChangeOptions,
+  ): Promise<ConfState> {
+    if (changes.length === 0) {
+      return Promise.reject(new RangeError("Cannot change the membership: 'changes' is empty"));
+    }
+    const refused = this.#refuse("proposals", "membership change");
+    if (refused !== undefined) return Promise.reject(refused);
+    const notLeader = this.#notLeaderUnlessForwarding();
+    if (notLeader !== undefined) return Promise.reject(notLeader);
+    const seq = this.#requests.nextSeq();
+    const intents = changes.map((c) => c.intent);
+    const cc: ConfChangeV2 = {
+      transition: ConfChangeTransition.ConfChangeTransitionAuto,
+      changes: changes.map((c) => ({ type: changeTypeOf(c.intent), nodeId: c.nodeId })),
+      context: wrap(
+        intentEnvelopeHeader(this.#id, this.#incarnation, seq, intents),
+        options.context ?? emptyBytes,
+      ),
+    };
+    const invalid = this.#applier.checkChange(cc, intents);
+    if (invalid !== undefined) return Promise.reject(invalid);
+    return this.#requests.start<ConfState>(options, (w) => {
+      this.#requests.queueConfChange(w, seq, cc, intents);
+      this.#loop.kick();
+    });
+  }
+
+  /**
+   * Asks the leader to hand leadership to `to`; resolves once this node
+   * sees `to` as the leader.
+   *
+   * @param to The new leader (a voter).
+   * @param options The request's timeout.
+   * @returns Nothing.
+   * @throws {RangeError} `to` is not a voter.
+   * @throws {TimeoutError} `to` did not become the leader in time.
+   * @throws {BusyError} Too many requests are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  transferLeadership(to: NodeId, options: RequestOptions = {}): Promise<void> {
+    const refused = this.#refuse("reads", "transfer");
+    if (refused !== undefined) return Promise.reject(refused);
+    if (!this.#applier.confState.voters.includes(to)) {
+      return Promise.reject(
+        new RangeError(`Cannot transfer leadership to node ${to}: it is not a voter`),
+      );
+    }
+    if (this.#rn.basicStatus().lead === to) return Promise.resolve();
+    return this.#requests.start<void>(options, (w) => {
+      this.#requests.addTransfer(w, to);
+      this.#rn.transferLeader(to);
+      this.#loop.kick();
+    });
+  }
+
+  /**
+   * Waits until this node knows a leader.
+   *
+   * @param options The request's timeout.
+   * @returns The leader's ID.
+   * @throws {TimeoutError} No leader in time.
+   * @throws {BusyError} Too many requests are pending.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  waitForLeader(options: RequestOptions = {}): Promise<NodeId> {
+    const refused = this.#refuse("reads", "leader wait");
+    if (refused !== undefined) return Promise.reject(refused);
+    const lead = this.#rn.basicStatus().lead;
+    if (lead !== None) return Promise.resolve(lead);
+    return this.#requests.start<NodeId>(options, (w) => {
+      this.#requests.addLeaderWaiter(w);
+    });
+  }
+
+  /**
+   * Starts an election now instead of waiting for the election timeout.
+   * Useful for a single-node cluster and for tests.
+   *
+   * @throws {NodeClosedError} The node is closed.
+   */
+  campaign(): void {
+    if (this.#closed) throw new NodeClosedError(this.#id, this.#error);
+    this.#rn.campaign();
+    this.#loop.kick();
+  }
+
+  /**
+   * The node's state: role, term, indexes, membership, pending requests
+   * and, on the leader, every member's replication progress. Cheap enough
+   * to call on every scrape: it copies one record per member.
+   *
+   * @returns A fresh status object.
+   */
+  status(): RaftNodeStatus {
+    const st = this.#rn.basicStatus();
+    const progress = st.raftState === StateType.StateLeader ? memberProgress(this.#rn) : [];
+    return {
+      id: this.#id,
+      leaderId: st.lead,
+      raftState: st.raftState,
+      term: st.term,
+      vote: st.vote,
+      commit: st.commit,
+      applied: this.#applier.applied,
+      snapshotIndex: this.#snapshots.index,
+      confState: cloneConfState(this.#applier.confState),
+      pendingProposals: this.#requests.proposalCount,
+      pendingReads: this.#requests.readCount,
+      closed: this.#closed,
+      lastIndex: this.#lastIndexAtClose ?? this.#rn.lastIndex(),
+      progress,
+    };
+  }
+
+  /**
+   * Subscribes to an event. Listeners run synchronously inside the driver
+   * and must not throw (a throwing listener is logged and ignored).
+   *
+   * @param event The event's name.
+   * @param fn The listener.
+   * @returns A function that unsubscribes.
+   */
+  on<K extends RaftNodeEventName>(event: K, fn: (e: RaftNodeEvents[K]) => void): () => void {
+    return this.#events.on(event, fn);
+  }
+
+  /**
+   * Stops the node: stops the tick timer, rejects every pending request
+   * with {@linkcode NodeClosedError}, lets an in-flight write finish, then
+   * closes the transport. Idempotent.
+   *
+   * @returns A Promise that settles once the node is fully stopped.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) this.#closing = this.#shutdown(undefined);
+    return this.#closing;
+  }
+
+  // -------------------------------------------------------------------------
+  // Requests
+
+  /** The error that refuses a request now: the node is closed, or too many are pending. */
+  #refuse(kind: "proposals" | "reads", what: string): Error | undefined {
+    if (this.#closed) return new NodeClosedError(this.#id, this.#error);
+    return this.#requests.busy(kind, what);
+  }
+
+  /** The error for a proposal on a follower when forwarding is off; `undefined` if allowed. */
+  #notLeaderUnlessForwarding(): NotLeaderError | undefined {
+    if (this.#forward) return undefined;
+    const ss = this.#rn.basicStatus();
+    return ss.raftState === StateType.StateLeader
+      ? undefined
+      : new NotLeaderError(this.#id, ss.lead);
+  }
+
+  // -------------------------------------------------------------------------
+  // Inputs: ticks and messages
+
+  #armTick(): void {
+    this.#tickTimer = this.#scheduler.setTimeout(() => this.#onTick(), this.#tickMs);
+  }
+
+  #onTick(): void {
+    if (this.#closed) return;
+    this.#requests.tick();
+    try {
+      this.#rn.tick();
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    this.#requests.expire();
+    this.#armTick();
+    this.#loop.kick();
+  }
+
+  // -------------------------------------------------------------------------
+  // Shutdown
+
+  /** Closes the node after a fatal error (storage, state machine, invariant). */
+  #fail(e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.#logger.error(`${this.#id} stopped after a fatal error: ${err.message}`);
+    if (this.#closing === undefined) this.#closing = this.#shutdown(err);
+  }
+
+  async #shutdown(error: Error | undefined): Promise<void> {
+    this.#closed = true;
+    this.#error = error;
+    this.#scheduler.clearTimeout(this.#tickTimer);
+    this.#requests.rejectAll((): NodeClosedError => new NodeClosedError(this.#id, error));
+    // A loop waiting to take a Ready takes none now; let an in-flight
+    // write finish before the transport goes away.
+    await this.#loop.stop();
+    // The log no longer changes; remember its end before the application
+    // closes the storage that `lastIndex()` may read.
+    try {
+      this.#lastIndexAtClose = this.#rn.lastIndex();
+    } catch (e) {
+      this.#lastIndexAtClose = this.#rn.basicStatus().commit;
+      this.#logger.warning(
+        `${this.#id} cannot read the last index at close: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    try {
+      await this.#transport.close();
+    } catch (e) {
+      this.#logger.warning(
+        `${this.#id} transport failed to close: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    this.#events.emit("close", { error });
+    this.#events.clear();
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The seams of the driver: what the application hands `RaftNode` (a
+ * {@linkcode NodeStorage}, a {@linkcode Transport}, a
+ * {@linkcode StateMachine}) and the {@linkcode memoryNodeStorage} wrapper
+ * that gives a `MemoryStorage` the write side.
+ *
+ * @module
+ */
+
+import { MemoryStorage, type Storage } from "../storage.ts";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Index,
+  isEmptySnap,
+  type Message,
+  type NodeId,
+  type Snapshot,
+  type SnapshotStatus,
+  type Term,
+} from "../types.ts";
+
+/** What a transport hands inbound traffic and delivery outcomes to. */
+export interface TransportHandler {
+  /** The local node's ID. */
+  readonly id: NodeId;
+  /**
+   * Steps a message received from a peer. Never throws.
+   *
+   * @param m The message (owned by the node from now on).
+   */
+  step(m: Message): void;
+  /**
+   * Reports that a message to a peer could not be delivered.
+   *
+   * @param id The peer.
+   */
+  reportUnreachable(id: NodeId): void;
+  /**
+   * Reports the outcome of sending a snapshot (a `MsgSnap`) to a peer.
+   *
+   * @param id The peer.
+   * @param status `SnapshotFinish` or `SnapshotFailure`.
+   */
+  reportSnapshot(id: NodeId, status: SnapshotStatus): void;
+}
+
+/**
+ * Carries messages between nodes. Delivery is best effort: messages may be
+ * lost, duplicated or reordered; Raft copes with all of these.
+ */
+export interface Transport {
+  /**
+   * Starts delivering inbound messages to the node. Called once, before
+   * any other method.
+   *
+   * @param handler Where to deliver messages and reports.
+   */
+  start(handler: TransportHandler): void;
+  /**
+   * Sends messages; must not block. The messages must not be modified.
+   *
+   * @param messages The messages, each addressed by its `to` field.
+   */
+  send(messages: readonly Message[]): void;
+  /**
+   * Learns of a new member (called when the membership change is applied).
+   *
+   * @param id The member.
+   * @param context The context of the change, for example an address.
+   */
+  addPeer?(id: NodeId, context: Uint8Array): void;
+  /**
+   * Forgets a removed member.
+   *
+   * @param id The member.
+   */
+  removePeer?(id: NodeId): void;
+  /** Stops delivering and sending; may return a Promise. */
+  close(): void | Promise<void>;
+}
+
+/** One Ready's worth of durable state, written by {@linkcode NodeStorage.save}. */
+export interface StorageUpdate {
+  /** The new HardState, or `undefined` when it did not change. */
+  hardState: HardState | undefined;
+  /** Entries to append; they replace stored entries at the same indexes and after. */
+  entries: readonly Entry[];
+  /** A snapshot to install (replacing the log) before the entries, or `undefined`. */
+  snapshot: Snapshot | undefined;
+  /**
+   * Whether the write must be synced to disk before returning: true when
+   * there are entries, the term or vote changed, or a snapshot is installed.
+   */
+  mustSync: boolean;
+}
+
+/**
+ * The durable storage the driver reads and writes: the synchronous Raft
+ * `Storage` read side, plus the write side. Writes may return a Promise;
+ * the driver awaits it before sending the messages that depend on it.
+ *
+ * `initialState().confState` must be the ConfState of the latest snapshot
+ * (membership changes after it are replayed from the log at restart).
+ */
+export interface NodeStorage extends Storage {
+  /**
+   * Makes one Ready's state durable, atomically if the storage can: first
+   * the snapshot (if any), then the entries, then the HardState.
+   *
+   * @param update What to write.
+   * @returns Nothing, or a Promise that settles once the write is durable.
+   */
+  save(update: StorageUpdate): void | Promise<void>;
+  /**
+   * Records a snapshot of the state machine at `index`, which later
+   * `snapshot()` calls return.
+   *
+   * @param index The applied index the data reflects.
+   * @param confState The membership at `index`.
+   * @param data The state machine's snapshot.
+   * @returns Anything; a Promise is awaited.
+   */
+  createSnapshot(index: Index, confState: ConfState, data: Uint8Array): unknown;
+  /**
+   * Discards the entries up to and including `index` (which stays the
+   * position the log starts after).
+   *
+   * @param index At most the latest snapshot's index.
+   * @returns Anything; a Promise is awaited.
+   */
+  compact(index: Index): unknown;
+}
+
+/** A command handed to the state machine. */
+export interface Command {
+  /** Its log index. */
+  index: Index;
+  /** The term it was proposed in. */
+  term: Term;
+  /** The data given to `propose()`; must not be modified. */
+  data: Uint8Array;
+}
+
+/**
+ * The application's state machine. Apply must be deterministic: every node
+ * applies the same commands in the same order and must reach the same state.
+ *
+ * @typeParam R The result of applying one command, returned by `propose()`.
+ */
+export interface StateMachine<R = unknown> {
+  /**
+   * Applies committed commands, in log order. A command the application
+   * refuses should still be "applied" and produce a result saying so;
+   * throwing is a fatal error that closes the node.
+   *
+   * @param commands The commands; never empty.
+   * @returns One result per command, in the same order (or a Promise of them).
+   */
+  apply(commands: readonly Command[]): readonly R[] | Promise<readonly R[]>;
+  /**
+   * Serializes the state as of the last applied command. Called between
+   * Ready batches (nothing is applied meanwhile); should be quick.
+   *
+   * @returns The snapshot's bytes (or a Promise of them).
+   */
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Replaces the whole state with a snapshot's.
+   *
+   * @param data The snapshot's bytes.
+   * @param meta Where the snapshot sits in the log.
+   * @returns Nothing, or a Promise.
+   */
+  restore(data: Uint8Array, meta: { index: Index; term: Term }): void | Promise<void>;
+  /**
+   * Only for state machines that keep their state across restarts: the
+   * index of the last command applied (or snapshot restored). At restart,
+   * commands up to it are not applied again. Without this method the
+   * driver restores the latest snapshot and replays the log after it.
+   *
+   * @returns The index (or a Promise of it).
+   */
+  appliedIndex?(): Index | Promise<Index>;
+}
+
+/**
+ * Adds the driver's write side to a {@linkcode MemoryStorage}: `save`
+ * applies the snapshot, appends the entries and sets the HardState.
+ * `RaftNode.start` does this on its own when handed a `MemoryStorage`.
+ *
+ * @param ms The memory storage.
+ * @returns A NodeStorage backed by `ms`.
+ *
+ * @example Usage
+ * ```ts
+ * import { memoryNodeStorage, MemoryStorage, newEntry } from "@raft-ts/raft";
+ * const ms = new MemoryStorage();
+ * memoryNodeStorage(ms).save({
+ *   hardState: { term: 1, vote: 1, commit: 1 },
+ *   entries: [newEntry({ term: 1, index: 1 })],
+ *   snapshot: undefined,
+ *   mustSync: true,
+ * });
+ * if (ms.lastIndex() !== 1 || ms.hardState.commit !== 1) throw new Error("unexpected");
+ * ```
+ */
+export function memoryNodeStorage(ms: MemoryStorage): NodeStorage {
+  return {
+    initialState(): { hardState: HardState; confState: ConfState } {
+      return ms.initialState();
+    },
+    entries(lo: Index, hi: Index, maxSize: number): Entry[] {
+      return ms.entries(lo, hi, maxSize);
+    },
+    term(i: Index): Term {
+      return ms.term(i);
+    },
+    lastIndex(): Index {
+      return ms.lastIndex();
+    },
+    firstIndex(): Index {
+      return ms.firstIndex();
+    },
+    snapshot(): Snapshot {
+      return ms.snapshot();
+    },
+    save(u: StorageUpdate): void {
+      if (u.snapshot !== undefined && !isEmptySnap(u.snapshot)) ms.applySnapshot(u.snapshot);
+      if (u.entries.length > 0) ms.append(u.entries);
+      if (u.hardState !== undefined) ms.setHardState(u.hardState);
+    },
+    createSnapshot(index: Index, confState: ConfState, data: Uint8Array): void {
+      ms.createSnapshot(index, confState, data);
+    },
+    compact(index: Index): void {
+      ms.compact(index);
+    },
+  };
+}
+
+/**
+ * The storage `RaftNode` writes to: `s` itself when it has a write side, a
+ * {@linkcode memoryNodeStorage} around a `MemoryStorage`.
+ *
+ * @param s The storage given in the options.
+ * @returns A NodeStorage.
+ * @throws {TypeError} `s` has no `save()` method and is not a `MemoryStorage`.
+ */
+export function toNodeStorage(s: NodeStorage | MemoryStorage): NodeStorage {
+  if (typeof (s as Partial<NodeStorage>).save === "function") return s as NodeStorage;
+  if (s instanceof MemoryStorage) return memoryNodeStorage(s);
+  throw new TypeError("Cannot create RaftNode as 'storage' has no save() method");
+}

@@ -1,0 +1,90 @@
+/**
+ * When the driver takes a snapshot and how far it compacts the log: the
+ * counters of what was applied since the latest snapshot, and whether that
+ * snapshot's membership is stale.
+ *
+ * @module
+ */
+
+import type { Index } from "../types.ts";
+
+/** The snapshot options, validated. */
+export interface SnapshotLimits {
+  /** Entries applied since the last snapshot that trigger one; `0`: never. */
+  snapshotEntries: number;
+  /** Command bytes applied since the last snapshot that trigger one; `0`: never. */
+  snapshotBytes: number;
+  /** Entries kept in the log behind a snapshot. */
+  snapshotCatchUpEntries: number;
+}
+
+/** The snapshot and compaction policy of one node. */
+export class SnapshotPolicy {
+  readonly #limits: SnapshotLimits;
+  /** The index of the latest snapshot in storage. */
+  #index: Index;
+  #entriesSinceSnapshot = 0;
+  #bytesSinceSnapshot = 0;
+  /**
+   * A member was added after the latest snapshot: the next snapshot is
+   * taken at once, because a snapshot whose ConfState lacks a member is
+   * refused by that member, which could then never catch up.
+   */
+  #stale = false;
+
+  /**
+   * Creates the policy.
+   *
+   * @param limits The snapshot options.
+   * @param index The index of the latest snapshot in storage.
+   */
+  constructor(limits: SnapshotLimits, index: Index) {
+    this.#limits = limits;
+    this.#index = index;
+  }
+
+  /** The index of the latest snapshot in storage. */
+  get index(): Index {
+    return this.#index;
+  }
+
+  /** Counts one applied entry of `bytes` command bytes. */
+  applied(bytes: number): void {
+    this.#bytesSinceSnapshot += bytes;
+    this.#entriesSinceSnapshot++;
+  }
+
+  /** A member was added: once a snapshot exists, the next is due at once. */
+  memberAdded(): void {
+    if (this.#index > 0) this.#stale = true;
+  }
+
+  /**
+   * Whether a snapshot at `applied` is due.
+   *
+   * @param applied The applied index.
+   * @returns True when enough was applied since the last snapshot (or it is stale) and `applied` is past it.
+   */
+  due(applied: Index): boolean {
+    const byEntries = this.#limits.snapshotEntries > 0 &&
+      this.#entriesSinceSnapshot >= this.#limits.snapshotEntries;
+    const byBytes = this.#limits.snapshotBytes > 0 &&
+      this.#bytesSinceSnapshot >= this.#limits.snapshotBytes;
+    if (!byEntries && !byBytes && !this.#stale) return false;
+    return applied > this.#index;
+  }
+
+  /**
+   * Records a snapshot at `index` (taken, or installed from the leader).
+   *
+   * @param index The snapshot's index.
+   * @returns The index the log may be compacted up to, keeping `snapshotCatchUpEntries` behind it.
+   */
+  taken(index: Index): Index {
+    this.#index = index;
+    this.#entriesSinceSnapshot = 0;
+    this.#bytesSinceSnapshot = 0;
+    this.#stale = false;
+    return index - this.#limits.snapshotCatchUpEntries;
+  }
+}
