@@ -14,6 +14,7 @@ import {
   type Transport,
   type TransportHandler,
 } from "../../core/node.ts";
+import { checkNumberOption } from "../../core/node/options.ts";
 import { newRand } from "../../core/rand.ts";
 import {
   type Entry,
@@ -299,21 +300,11 @@ export interface NetworkStats {
 export type MessageFilter = (m: Message) => boolean;
 
 function checkRate(name: string, v: number): number {
-  if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
-    throw new RangeError(
-      `Cannot configure MemoryNetwork as '${name}' must be in [0, 1]: current value ${v}`,
-    );
-  }
-  return v;
+  return checkNumberOption("configure MemoryNetwork", name, v, "fraction");
 }
 
 function checkDelay(name: string, v: number): number {
-  if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v)) {
-    throw new RangeError(
-      `Cannot configure MemoryNetwork as '${name}' must be a non-negative number: current value ${v}`,
-    );
-  }
-  return v;
+  return checkNumberOption("configure MemoryNetwork", name, v, "nonNegative");
 }
 
 function ids(x: NodeId | readonly NodeId[]): readonly NodeId[] {

@@ -20,6 +20,7 @@ import {
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "../../core/errors.ts";
 import { discardLogger, type Logger } from "../../core/logger.ts";
 import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+import { checkNumberOption } from "../../core/node/options.ts";
 import { cloneConfState, cloneSnapshot } from "../../core/storage.ts";
 import {
   type ConfState,
@@ -193,11 +194,7 @@ function checkIndex(what: string, v: number): void {
 }
 
 function checkLimit(name: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) {
-    throw new RangeError(
-      `Cannot create SqliteStorage as '${name}' must be a non-negative integer: current value ${v}`,
-    );
-  }
+  checkNumberOption("create SqliteStorage", name, v, "nonNegativeInteger");
 }
 
 /** The record of the entry that marks the compacted position: index and term only. */

@@ -88,6 +88,7 @@
 
 import type { Logger } from "../../core/logger.ts";
 import { discardLogger } from "../../core/logger.ts";
+import { checkNumberOption } from "../../core/node/options.ts";
 import {
   globalScheduler,
   type Scheduler,
@@ -199,21 +200,11 @@ const defaultMaxFrameBytes = 16 << 20;
 const wildcardHosts = new Set(["0.0.0.0", "::", "[::]", ""]);
 
 function validateCount(name: string, v: number, min: number): number {
-  if (!Number.isSafeInteger(v) || v < min) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as '${name}' must be an integer of at least ${min}: current value ${v}`,
-    );
-  }
-  return v;
+  return checkNumberOption("create WebSocketTransport", name, v, { integerAtLeast: min });
 }
 
 function validateMs(name: string, v: number): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as '${name}' must be a positive number: current value ${v}`,
-    );
-  }
-  return v;
+  return checkNumberOption("create WebSocketTransport", name, v, "positive");
 }
 
 function formatHost(h: string): string {
@@ -312,11 +303,7 @@ export class WebSocketTransport implements Transport {
    */
   constructor(options: WebSocketTransportOptions) {
     const o = options;
-    if (!Number.isSafeInteger(o.id) || o.id <= 0) {
-      throw new RangeError(
-        `Cannot create WebSocketTransport as 'id' must be a positive integer: current value ${o.id}`,
-      );
-    }
+    checkNumberOption("create WebSocketTransport", "id", o.id, "positiveInteger");
     if (typeof o.clusterId !== "string" || !/^[\x21-\x7e]{1,64}$/.test(o.clusterId)) {
       throw new RangeError(
         `Cannot create WebSocketTransport as 'clusterId' must be 1 to 64 printable ASCII characters: current value ${

@@ -200,25 +200,28 @@ export interface ConfChangeOptions extends RequestOptions {
 /**
  * What a numeric option must be: `"positive"` (a finite number above 0),
  * `"nonNegative"` (finite, at least 0), `"positiveInteger"` and
- * `"nonNegativeInteger"` (safe integers), `"fraction"` (in `[0, 1]`).
+ * `"nonNegativeInteger"` (safe integers), `"fraction"` (in `[0, 1]`), or
+ * `{ integerAtLeast: n }` (a safe integer of at least `n`).
  */
 export type NumberRule =
   | "positive"
   | "nonNegative"
   | "positiveInteger"
   | "nonNegativeInteger"
-  | "fraction";
+  | "fraction"
+  | { integerAtLeast: number };
 
-const ruleTexts: Readonly<Record<NumberRule, string>> = {
+const ruleTexts = {
   positive: "a positive number",
   nonNegative: "a non-negative number",
   positiveInteger: "a positive integer",
   nonNegativeInteger: "a non-negative integer",
   fraction: "in [0, 1]",
-};
+} as const;
 
 function satisfies(v: number, rule: NumberRule): boolean {
   if (typeof v !== "number" || !Number.isFinite(v)) return false;
+  if (typeof rule === "object") return Number.isSafeInteger(v) && v >= rule.integerAtLeast;
   switch (rule) {
     case "positive":
       return v > 0;
@@ -252,7 +255,9 @@ export function checkNumberOption(
 ): number {
   if (!satisfies(v, rule)) {
     throw new RangeError(
-      `Cannot ${action} as '${name}' must be ${ruleTexts[rule]}: current value ${v}`,
+      `Cannot ${action} as '${name}' must be ${
+        typeof rule === "object" ? `an integer of at least ${rule.integerAtLeast}` : ruleTexts[rule]
+      }: current value ${v}`,
     );
   }
   return v;
