@@ -16,7 +16,7 @@ import { ConfChangeError, ProposalDroppedError } from "./errors.ts";
 import { MemoryStorage } from "./storage.ts";
 import { MessageType, StateType } from "./types.ts";
 import { MemoryNetwork, VirtualScheduler } from "../adapters/memory/mod.ts";
-import { Cluster, cmd, Machine } from "../tests/cluster/harness.ts";
+import { cmd, Machine, withCluster } from "../tests/cluster/harness.ts";
 
 /** A NodeStorage over a MemoryStorage whose writes land only after `delayMs` of virtual time. */
 function slowStorage(
@@ -107,8 +107,7 @@ test("RaftNode runs a cluster on the global timers", async () => {
 });
 
 test("RaftNode hands the state machine the proposed bytes, without the envelope", async () => {
-  const c = await Cluster.create({ size: 1 });
-  try {
+  await withCluster({ size: 1 }, async (c) => {
     const l = await c.leader();
     const seen: Uint8Array[] = [];
     const m = c.machine(1);
@@ -120,14 +119,11 @@ test("RaftNode hands the state machine the proposed bytes, without the envelope"
     const payloads = [new Uint8Array([0xa7, 1, 2]), new Uint8Array(0), new Uint8Array([0, 255])];
     for (const p of payloads) await c.run(l.propose(p));
     assert.deepEqual(seen, payloads);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects requests on a node without a leader with NotLeaderError", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const n = c.node(2);
     assert.equal(n.status().leaderId, 0);
     await assert.rejects(n.propose(cmd("a=1")), (e) => {
@@ -137,14 +133,11 @@ test("RaftNode rejects requests on a node without a leader with NotLeaderError",
     });
     // The node takes the read once its pending yield (a zero-delay timer) fired.
     await assert.rejects(c.run(n.read()), (e) => e instanceof NotLeaderError && e.leaderId === 0);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects a proposal Raft drops (uncommitted size limit) with ProposalDroppedError", async () => {
-  const c = await Cluster.create({ size: 3, node: { maxUncommittedEntriesSize: 64 } });
-  try {
+  await withCluster({ size: 3, node: { maxUncommittedEntriesSize: 64 } }, async (c) => {
     const l = await c.leader();
     c.net.isolate(l.id);
     const small = l.propose(cmd("s=1"));
@@ -152,14 +145,11 @@ test("RaftNode rejects a proposal Raft drops (uncommitted size limit) with Propo
     // Let the small one be stepped on its own (a batch is accepted or dropped whole).
     await c.clock.advance(1);
     await assert.rejects(c.run(l.propose(new Uint8Array(200))), ProposalDroppedError);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects a proposal whose log position another entry took with ProposalDroppedError", async () => {
-  const c = await Cluster.create({ size: 3, node: { requestTimeoutMs: 60_000 } });
-  try {
+  await withCluster({ size: 3, node: { requestTimeoutMs: 60_000 } }, async (c) => {
     const old = await c.leader();
     await c.run(old.propose(cmd("base=1")));
     const others = [...c.nodes.keys()].filter((id) => id !== old.id);
@@ -175,14 +165,11 @@ test("RaftNode rejects a proposal whose log position another entry took with Pro
     assert.ok(outcome instanceof ProposalDroppedError, `got ${outcome}`);
     await c.converge(2);
     assert.deepEqual(c.machine(old.id).history, ["base=1", "winner=1"]);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects with TimeoutError when a proposal cannot commit in time", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     c.net.isolate(l.id);
     const start = c.clock.now;
@@ -199,49 +186,50 @@ test("RaftNode rejects with TimeoutError when a proposal cannot commit in time",
     const f = c.follower(nl.id);
     c.net.cutLink(f.id, nl.id);
     await assert.rejects(c.run(f.read(undefined, { timeoutMs: 100 })), TimeoutError);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects requests beyond its bounds with BusyError", async () => {
-  const c = await Cluster.create({ size: 3, node: { maxPendingProposals: 2, maxPendingReads: 1 } });
-  try {
-    const l = await c.leader();
-    c.net.isolate(l.id);
-    const pending = [l.propose(cmd("a=1")), l.propose(cmd("b=1")), l.read()];
-    for (const p of pending) p.catch(() => {});
-    await assert.rejects(l.propose(cmd("c=1")), (e) => e instanceof BusyError && e.code === "busy");
-    await assert.rejects(l.addVoter(4), BusyError);
-    await assert.rejects(l.read(), BusyError);
-    await assert.rejects(l.waitForLeader(), BusyError);
-    assert.equal(l.status().pendingProposals, 2);
-    assert.equal(l.status().pendingReads, 1);
-  } finally {
-    await c.close();
-  }
+  await withCluster(
+    { size: 3, node: { maxPendingProposals: 2, maxPendingReads: 1 } },
+    async (c) => {
+      const l = await c.leader();
+      c.net.isolate(l.id);
+      const pending = [l.propose(cmd("a=1")), l.propose(cmd("b=1")), l.read()];
+      for (const p of pending) p.catch(() => {});
+      await assert.rejects(
+        l.propose(cmd("c=1")),
+        (e) => e instanceof BusyError && e.code === "busy",
+      );
+      await assert.rejects(l.addVoter(4), BusyError);
+      await assert.rejects(l.read(), BusyError);
+      await assert.rejects(l.waitForLeader(), BusyError);
+      assert.equal(l.status().pendingProposals, 2);
+      assert.equal(l.status().pendingReads, 1);
+    },
+  );
 });
 
 test("RaftNode.close() rejects pending requests and later ones with NodeClosedError", async () => {
-  const c = await Cluster.create({ size: 3 });
-  const l = await c.leader();
-  c.net.isolate(l.id);
-  const p = l.propose(cmd("a=1"));
-  const r = l.read();
-  let closed = 0;
-  l.on("close", (e) => {
-    assert.equal(e.error, undefined);
-    closed++;
+  await withCluster({ size: 3 }, async (c) => {
+    const l = await c.leader();
+    c.net.isolate(l.id);
+    const p = l.propose(cmd("a=1"));
+    const r = l.read();
+    let closed = 0;
+    l.on("close", (e) => {
+      assert.equal(e.error, undefined);
+      closed++;
+    });
+    await l.close();
+    await l.close(); // idempotent
+    assert.equal(closed, 1);
+    await assert.rejects(p, (e) => e instanceof NodeClosedError && e.code === "node_closed");
+    await assert.rejects(r, NodeClosedError);
+    await assert.rejects(l.propose(cmd("b=1")), NodeClosedError);
+    await assert.rejects(l.transferLeadership(2), NodeClosedError);
+    assert.throws(() => l.campaign(), NodeClosedError);
   });
-  await l.close();
-  await l.close(); // idempotent
-  assert.equal(closed, 1);
-  await assert.rejects(p, (e) => e instanceof NodeClosedError && e.code === "node_closed");
-  await assert.rejects(r, NodeClosedError);
-  await assert.rejects(l.propose(cmd("b=1")), NodeClosedError);
-  await assert.rejects(l.transferLeadership(2), NodeClosedError);
-  assert.throws(() => l.campaign(), NodeClosedError);
-  await c.close();
 });
 
 test("RaftNode stops with the error when storage fails, rejecting pending work", async () => {
@@ -286,41 +274,37 @@ test("RaftNode stops with the error when storage fails, rejecting pending work",
 });
 
 test("RaftNode stops with the error when the state machine throws", async () => {
-  const c = await Cluster.create({ size: 1 });
-  try {
+  await withCluster({ size: 1 }, async (c) => {
     const l = await c.leader();
     c.machine(1).apply = () => {
       throw new Error("bad command");
     };
     await assert.rejects(c.run(l.propose(cmd("x=1"))), NodeClosedError);
     assert.equal(l.error?.message, "bad command");
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode awaits an asynchronous save before a follower acknowledges or votes", async () => {
-  const c = await Cluster.create({ size: 0 });
-  const saves = new Map<number, StorageUpdate[]>();
-  const stores = new Map<number, MemoryStorage>();
-  const violations: string[] = [];
-  c.net.setFilter((m) => {
-    const ms = stores.get(m.from);
-    if (ms === undefined) return true;
-    if (m.type === MessageType.MsgAppResp && !m.reject && m.index > ms.lastIndex()) {
-      violations.push(`${m.from} acked ${m.index} with ${ms.lastIndex()} durable`);
-    }
-    if (m.type === MessageType.MsgVoteResp && !m.reject) {
-      const hs = ms.hardState;
-      if (hs.term !== m.term || hs.vote !== m.to) {
-        violations.push(
-          `${m.from} voted for ${m.to} at ${m.term} with ${JSON.stringify(hs)} durable`,
-        );
+  await withCluster({ size: 0 }, async (c) => {
+    const saves = new Map<number, StorageUpdate[]>();
+    const stores = new Map<number, MemoryStorage>();
+    const violations: string[] = [];
+    c.net.setFilter((m) => {
+      const ms = stores.get(m.from);
+      if (ms === undefined) return true;
+      if (m.type === MessageType.MsgAppResp && !m.reject && m.index > ms.lastIndex()) {
+        violations.push(`${m.from} acked ${m.index} with ${ms.lastIndex()} durable`);
       }
-    }
-    return true;
-  });
-  try {
+      if (m.type === MessageType.MsgVoteResp && !m.reject) {
+        const hs = ms.hardState;
+        if (hs.term !== m.term || hs.vote !== m.to) {
+          violations.push(
+            `${m.from} voted for ${m.to} at ${m.term} with ${JSON.stringify(hs)} durable`,
+          );
+        }
+      }
+      return true;
+    });
     for (const id of [1, 2, 3]) {
       const ms = new MemoryStorage();
       stores.set(id, ms);
@@ -342,17 +326,14 @@ test("RaftNode awaits an asynchronous save before a follower acknowledges or vot
     const withEntries = saves.get(l.id)!.filter((u) => u.entries.length > 0).length;
     assert.ok(withEntries < 10, `${withEntries} writes for 30 proposals`);
     for (const id of [1, 2, 3]) assert.deepEqual(c.machine(id).history, c.machine(l.id).history);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode restarts a single node from storage with its term and applied state", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 1,
     node: { snapshotEntries: 5, snapshotCatchUpEntries: 1 },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     for (let i = 0; i < 12; i++) await c.run(l.propose(cmd(`k=${i}`)));
     const term = l.status().term;
@@ -366,17 +347,14 @@ test("RaftNode restarts a single node from storage with its term and applied sta
     assert.equal(n.status().term, term);
     assert.equal(c.machine(1).kv.get("k"), "11");
     assert.equal(c.machine(1).history.length, 12);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode snapshots by entry count and keeps snapshotCatchUpEntries behind it", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 1,
     node: { snapshotEntries: 10, snapshotCatchUpEntries: 3 },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     const snaps: number[] = [];
     l.on("snapshot", (e) => snaps.push(e.index));
@@ -387,27 +365,21 @@ test("RaftNode snapshots by entry count and keeps snapshotCatchUpEntries behind 
     assert.equal(ms.snapshot().metadata.index, last);
     assert.equal(ms.firstIndex(), last - 3 + 1);
     assert.equal(l.status().snapshotIndex, last);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode snapshots by applied bytes when snapshotBytes is set", async () => {
-  const c = await Cluster.create({ size: 1, node: { snapshotEntries: 0, snapshotBytes: 500 } });
-  try {
+  await withCluster({ size: 1, node: { snapshotEntries: 0, snapshotBytes: 500 } }, async (c) => {
     const l = await c.leader();
     for (let i = 0; i < 3; i++) await c.run(l.propose(new Uint8Array(100)));
     assert.equal(c.machine(1).snapshots, 0);
     for (let i = 0; i < 3; i++) await c.run(l.propose(new Uint8Array(100)));
     assert.equal(c.machine(1).snapshots, 1);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode refuses invalid membership changes with ConfChangeError", async () => {
-  const c = await Cluster.create({ size: 1 });
-  try {
+  await withCluster({ size: 1 }, async (c) => {
     const l = await c.leader();
     await assert.rejects(
       l.removeNode(1),
@@ -416,14 +388,11 @@ test("RaftNode refuses invalid membership changes with ConfChangeError", async (
     await assert.rejects(l.promote(1), /not a learner/);
     await assert.rejects(l.changeMembership([]), RangeError);
     assert.deepEqual(l.status().confState.voters, [1]);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode tells the transport about added and removed peers, with the context", async () => {
-  const c = await Cluster.create({ size: 0 });
-  try {
+  await withCluster({ size: 0 }, async (c) => {
     const calls: string[] = [];
     const t = c.net.connect(1);
     const transport: Transport = {
@@ -448,14 +417,11 @@ test("RaftNode tells the transport about added and removed peers, with the conte
     await c.run(n.removeNode(5));
     assert.deepEqual(calls, ["add 5 10.0.0.5:7000", "remove 5"]);
     await n.close();
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.on() delivers leader and applied events until unsubscribed", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const leaders: number[] = [];
     const applied: number[] = [];
     const n = c.node(1);
@@ -473,14 +439,11 @@ test("RaftNode.on() delivers leader and applied events until unsubscribed", asyn
     await c.run(l.propose(cmd("e=2")));
     await c.converge(2);
     assert.equal(applied.length, count);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects a transfer or leader wait that cannot complete with TimeoutError", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     c.net.isolate(f.id);
@@ -488,14 +451,11 @@ test("RaftNode rejects a transfer or leader wait that cannot complete with Timeo
     await assert.rejects(l.transferLeadership(9), /not a voter/);
     const lone = await c.start(9);
     await assert.rejects(c.run(lone.waitForLeader({ timeoutMs: 100 })), TimeoutError);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.status() gives the leader every member's progress, caught up to its commit", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     const other = [1, 2, 3].find((id) => id !== l.id && id !== f.id)!;
@@ -525,14 +485,11 @@ test("RaftNode.status() gives the leader every member's progress, caught up to i
     c.net.heal();
     await c.clock.until(() => l.status().progress.every((p) => p.match === l.status().commit));
     assert.equal(l.status().progress.find((p) => p.id === f.id)!.match, cut.commit);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.status() gives followers an empty progress list", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     await c.run(l.propose(cmd("a=1")));
     await c.converge(1);
@@ -543,9 +500,7 @@ test("RaftNode.status() gives followers an empty progress list", async () => {
       assert.deepEqual(st.progress, []);
       assert.equal(st.lastIndex, l.status().lastIndex);
     }
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.status() reports a lastIndex that grows with proposals and survives closed storage", async () => {

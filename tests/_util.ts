@@ -86,3 +86,22 @@ export function newTestRand(seed: number): TestRand {
     },
   };
 }
+
+/**
+ * Runs `fn` on a resource (a cluster, a server) and closes the resource
+ * afterwards, whatever `fn` does.
+ *
+ * @param resource What to use and close.
+ * @param fn What to do with it.
+ * @returns What `fn` returns.
+ */
+export async function closing<T extends { close(): unknown }, R>(
+  resource: T,
+  fn: (r: T) => Promise<R>,
+): Promise<R> {
+  try {
+    return await fn(resource);
+  } finally {
+    await resource.close();
+  }
+}

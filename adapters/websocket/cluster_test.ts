@@ -12,6 +12,7 @@ import { RaftNode, type RaftNodeOptions } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import type { NodeId } from "../../core/types.ts";
 import { encodePeerContext, WebSocketTransport, type WebSocketTransportOptions } from "./mod.ts";
+import { closing } from "../../tests/_util.ts";
 import { CaptureLogger, ListMachine, testOptions, waitFor } from "./_test_util.ts";
 
 const enc = new TextEncoder();
@@ -138,13 +139,24 @@ class Cluster {
   }
 }
 
+/** Runs `fn` on a new cluster (see `Cluster.create`) and closes the cluster afterwards. */
+async function withCluster(
+  options: {
+    size: number;
+    node?: Partial<RaftNodeOptions<number>>;
+    transport?: Partial<WebSocketTransportOptions>;
+  },
+  fn: (c: Cluster) => Promise<void>,
+): Promise<void> {
+  await closing(await Cluster.create(options.size, options.node, options.transport), fn);
+}
+
 function names(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 }
 
 test("RaftNode over WebSocket: a 3-node cluster elects a leader and replicates", async () => {
-  const c = await Cluster.create(3);
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const leader = await c.leader();
     await c.propose(leader, "a", 20);
     await c.converge(names("a", 20));
@@ -155,14 +167,11 @@ test("RaftNode over WebSocket: a 3-node cluster elects a leader and replicates",
       assert.ok(t.messagesSent > 0 && t.messagesReceived > 0, `node ${m.id} exchanged messages`);
       assert.ok(t.peers.every((p) => p.state === "open"), `node ${m.id} connected to all`);
     }
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode over WebSocket: a node whose server stops and restarts catches up", async () => {
-  const c = await Cluster.create(3);
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const leader = await c.leader();
     await c.propose(leader, "a", 10);
     await c.converge(names("a", 10));
@@ -183,9 +192,7 @@ test("RaftNode over WebSocket: a node whose server stops and restarts catches up
     assert.ok(seen.reconnects >= 1, "the leader reconnected to the restarted node");
     await c.propose(leader, "c", 1);
     await c.converge([...names("a", 10), ...names("b", 10), "c0"]);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it is up, whatever its backoff", async () => {
@@ -219,8 +226,7 @@ test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it
 test("RaftNode over WebSocket: a node added at run time catches up by snapshot", async () => {
   const compact = { snapshotEntries: 10, snapshotCatchUpEntries: 2 };
   const chunks = { snapshotChunkBytes: 64 };
-  const c = await Cluster.create(3, compact, chunks);
-  try {
+  await withCluster({ size: 3, node: compact, transport: chunks }, async (c) => {
     const leader = await c.leader();
     await c.propose(leader, "a", 30);
     await c.converge(names("a", 30));
@@ -270,7 +276,5 @@ test("RaftNode over WebSocket: a node added at run time catches up by snapshot",
     // The four of them replicate new entries.
     await c.propose(leader, "b", 5);
     await c.converge([...names("a", 30), ...names("b", 5)]);
-  } finally {
-    await c.close();
-  }
+  });
 });

@@ -12,7 +12,7 @@ import {
   EntryType,
   newConfState,
 } from "../types.ts";
-import { Cluster, Machine } from "../../tests/cluster/harness.ts";
+import { Machine, withCluster } from "../../tests/cluster/harness.ts";
 import { recordingLogger } from "../../tests/_util.ts";
 import { MemoryNetwork, VirtualScheduler } from "../../adapters/memory/mod.ts";
 import { intentEnvelopeHeader, type MembershipIntent, wrap } from "./envelope.ts";
@@ -126,8 +126,7 @@ test("encodeSnapshotData() round-trips the removed IDs and the state machine's d
 });
 
 test("RaftNode refuses each membership change whose intent does not hold, and changes nothing", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     await c.run(l.addLearner(4));
     const before = l.status().confState;
@@ -149,17 +148,14 @@ test("RaftNode refuses each membership change whose intent does not hold, and ch
     assert.deepEqual(l.status().confState.learners, [3, 4]);
     await c.run(l.promote(3));
     assert.deepEqual(l.status().confState.voters, [1, 2, 3]);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode never admits a removed ID again, also after a snapshot and a restart", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 1,
     node: { snapshotEntries: 4, snapshotCatchUpEntries: 0 },
-  });
-  try {
+  }, async (c) => {
     let l = await c.leader();
     await c.run(l.addLearner(2));
     await c.run(l.removeNode(2));
@@ -178,14 +174,11 @@ test("RaftNode never admits a removed ID again, also after a snapshot and a rest
     assert.deepEqual(l.status().confState.learners, []);
     await c.run(l.addLearner(3));
     assert.deepEqual(l.status().confState.learners, [3]);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode refuses a queued promote once the learner's removal applied (sim seed 701428)", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     await c.run(l.addLearner(6));
     // Both are accepted now; the promote waits until the removal is applied.
@@ -195,9 +188,7 @@ test("RaftNode refuses a queued promote once the learner's removal applied (sim 
     refusedAs("not_learner", /node 6.*it was removed/)(promotion.reason);
     assert.deepEqual(l.status().confState.voters, [1, 2, 3]);
     assert.deepEqual(l.status().confState.learners, []);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode refuses a committed change whose intent no longer holds when it applies, on every node alike", async () => {

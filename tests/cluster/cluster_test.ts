@@ -6,7 +6,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Cluster, cmd } from "./harness.ts";
+import { type Cluster, cmd, withCluster } from "./harness.ts";
 import { NotLeaderError } from "../../core/node.ts";
 import { ConfChangeType, MessageType, StateType } from "../../core/types.ts";
 
@@ -20,8 +20,7 @@ function assertSameHistory(c: Cluster, ref: number): void {
 
 for (const size of [3, 5]) {
   test(`RaftNode elects exactly one leader in a ${size}-node cluster`, async () => {
-    const c = await Cluster.create({ size, seed: size });
-    try {
+    await withCluster({ size, seed: size }, async (c) => {
       const l = await c.leader();
       const term = l.status().term;
       const leaders = [...c.nodes.values()].filter((n) =>
@@ -36,19 +35,16 @@ for (const size of [3, 5]) {
       await c.clock.advance(2000);
       assert.equal(l.status().raftState, StateType.StateLeader);
       assert.equal(l.status().term, term);
-    } finally {
-      await c.close();
-    }
+    });
   });
 
   test(`RaftNode applies proposals on every node of ${size} in the same order`, async () => {
     // Jitter reorders messages; loss forces retransmissions.
-    const c = await Cluster.create({
+    await withCluster({
       size,
       seed: 10 + size,
       net: { delayMs: 1, jitterMs: 8, dropRate: 0.05 },
-    });
-    try {
+    }, async (c) => {
       const l = await c.leader();
       const n = 60;
       const results = await c.run(
@@ -62,15 +58,12 @@ for (const size of [3, 5]) {
       assertSameHistory(c, l.id);
       assert.equal(c.machine(l.id).history.length, n, "each command applied exactly once");
       assert.ok(c.net.stats.dropped > 0, "the network lost messages");
-    } finally {
-      await c.close();
-    }
+    });
   });
 }
 
 test("RaftNode.read() on a follower waits until the read index is applied there", async () => {
-  const c = await Cluster.create({ size: 3, seed: 3 });
-  try {
+  await withCluster({ size: 3, seed: 3 }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     await c.run(l.propose(cmd("x=1")));
@@ -91,32 +84,26 @@ test("RaftNode.read() on a follower waits until the read index is applied there"
     c.net.setFilter(undefined);
     await c.run(read);
     assert.equal(seen, "2", "the read observes the write that completed before it");
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.read() with ReadOnlyLeaseBased serves reads on leader and followers", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 3,
     seed: 4,
     node: { readOnlyOption: 1, checkQuorum: true },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     await c.run(l.propose(cmd("y=7")));
     for (const n of c.nodes.values()) {
       const v = await c.run(n.read(() => c.machine(n.id).kv.get("y")));
       assert.equal(v, "7", `node ${n.id}`);
     }
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode batches reads issued together into one ReadIndex request", async () => {
-  const c = await Cluster.create({ size: 3, seed: 5 });
-  try {
+  await withCluster({ size: 3, seed: 5 }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     let readIndexMsgs = 0;
@@ -127,18 +114,15 @@ test("RaftNode batches reads issued together into one ReadIndex request", async 
     const reads = Array.from({ length: 10 }, () => f.read());
     await c.run(Promise.all(reads));
     assert.equal(readIndexMsgs, 1);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode adds a voter that catches up by snapshot after compaction", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 3,
     seed: 6,
     node: { snapshotEntries: 20, snapshotCatchUpEntries: 5 },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     for (let i = 0; i < 50; i++) await c.run(l.propose(cmd(`a${i}=${i}`)));
     await c.converge(50);
@@ -156,14 +140,11 @@ test("RaftNode adds a voter that catches up by snapshot after compaction", async
     await c.run(l.propose(cmd("after=join")));
     await c.converge(51);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode adds a learner, promotes it, then removes a voter", async () => {
-  const c = await Cluster.create({ size: 3, seed: 7 });
-  try {
+  await withCluster({ size: 3, seed: 7 }, async (c) => {
     const l = await c.leader();
     await c.start(4);
     let cs = await c.run(l.addLearner(4));
@@ -184,14 +165,11 @@ test("RaftNode adds a learner, promotes it, then removes a voter", async () => {
     await c.run(l.propose(cmd("l=2")));
     await c.converge(2);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode replaces the leader: it removes itself and the rest elect a new one", async () => {
-  const c = await Cluster.create({ size: 3, seed: 8 });
-  try {
+  await withCluster({ size: 3, seed: 8 }, async (c) => {
     const old = await c.leader();
     await c.run(old.propose(cmd("before=1")));
     await c.start(4);
@@ -210,14 +188,11 @@ test("RaftNode replaces the leader: it removes itself and the rest elect a new o
     await c.run(l.propose(cmd("after=1")));
     await c.converge(2);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.changeMembership() swaps two voters through a joint configuration", async () => {
-  const c = await Cluster.create({ size: 3, seed: 9 });
-  try {
+  await withCluster({ size: 3, seed: 9 }, async (c) => {
     const l = await c.leader();
     await c.start(4);
     const victim = c.follower(l.id).id;
@@ -235,14 +210,11 @@ test("RaftNode.changeMembership() swaps two voters through a joint configuration
     await c.run(l.propose(cmd("j=1")));
     await c.converge(1);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode.transferLeadership() hands leadership to the chosen node", async () => {
-  const c = await Cluster.create({ size: 5, seed: 10 });
-  try {
+  await withCluster({ size: 5, seed: 10 }, async (c) => {
     const l = await c.leader();
     const target = [...c.nodes.keys()].find((id) => id !== l.id)!;
     await c.run(l.propose(cmd("t=1")));
@@ -253,14 +225,11 @@ test("RaftNode.transferLeadership() hands leadership to the chosen node", async 
     await c.run(nl.propose(cmd("t=2")));
     await c.converge(2);
     assertSameHistory(c, target);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode loses no acknowledged entry when the leader crashes", async () => {
-  const c = await Cluster.create({ size: 5, seed: 11, net: { delayMs: 1, jitterMs: 3 } });
-  try {
+  await withCluster({ size: 5, seed: 11, net: { delayMs: 1, jitterMs: 3 } }, async (c) => {
     const old = await c.leader();
     const acked = await c.run(
       Promise.all(Array.from({ length: 20 }, (_, i) => old.propose(cmd(`c${i}=${i}`)))),
@@ -281,14 +250,11 @@ test("RaftNode loses no acknowledged entry when the leader crashes", async () =>
     await c.converge(21);
     assertSameHistory(c, l.id);
     assert.equal(c.node(old.id).status().leaderId, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode restarts every node from storage with term, vote, log and state intact", async () => {
-  const c = await Cluster.create({ size: 3, seed: 12 });
-  try {
+  await withCluster({ size: 3, seed: 12 }, async (c) => {
     const l = await c.leader();
     for (let i = 0; i < 10; i++) await c.run(l.propose(cmd(`r${i}=${i}`)));
     await c.converge(10);
@@ -314,14 +280,11 @@ test("RaftNode restarts every node from storage with term, vote, log and state i
     await c.converge(11);
     assertSameHistory(c, nl.id);
     assert.equal(c.machine(nl.id).history.length, 11);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode does not re-apply commands a persistent state machine already holds", async () => {
-  const c = await Cluster.create({ size: 3, seed: 13, persistent: true });
-  try {
+  await withCluster({ size: 3, seed: 13, persistent: true }, async (c) => {
     const l = await c.leader();
     for (let i = 0; i < 8; i++) await c.run(l.propose(cmd(`p${i}=${i}`)));
     await c.converge(8);
@@ -333,18 +296,15 @@ test("RaftNode does not re-apply commands a persistent state machine already hol
     await c.run(c.node(l.id).propose(cmd("p8=8")));
     await c.converge(9);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode catches a partitioned follower up by snapshot after compaction", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 3,
     seed: 14,
     node: { snapshotEntries: 10, snapshotCatchUpEntries: 2 },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     await c.run(l.propose(cmd("s0=0")));
@@ -357,28 +317,22 @@ test("RaftNode catches a partitioned follower up by snapshot after compaction", 
     await c.converge(40);
     assert.ok(c.machine(f.id).restores > 0, "the follower installed a snapshot");
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode forwards a follower's proposal to the leader when forwardProposals is set", async () => {
-  const c = await Cluster.create({ size: 3, seed: 15, node: { forwardProposals: true } });
-  try {
+  await withCluster({ size: 3, seed: 15, node: { forwardProposals: true } }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     const r = await c.run(f.propose(cmd("fwd=1")));
     assert.match(r, /^fwd=1@\d+$/);
     await c.converge(1);
     assertSameHistory(c, l.id);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode rejects a follower's proposal with NotLeaderError naming the leader", async () => {
-  const c = await Cluster.create({ size: 3, seed: 16 });
-  try {
+  await withCluster({ size: 3, seed: 16 }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     await assert.rejects(f.propose(cmd("x=1")), (e) => {
@@ -388,19 +342,16 @@ test("RaftNode rejects a follower's proposal with NotLeaderError naming the lead
       return true;
     });
     await assert.rejects(f.addVoter(9), NotLeaderError);
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode keeps histories identical under loss, duplication, reordering and partitions", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 5,
     seed: 17,
     net: { delayMs: 1, jitterMs: 10, dropRate: 0.1, duplicateRate: 0.1 },
     node: { requestTimeoutMs: 2000, snapshotEntries: 25, snapshotCatchUpEntries: 5 },
-  });
-  try {
+  }, async (c) => {
     let ok = 0;
     for (let round = 0; round < 6; round++) {
       const l = await c.leader(undefined, 30_000);
@@ -420,21 +371,16 @@ test("RaftNode keeps histories identical under loss, duplication, reordering and
     assert.ok(n >= ok + 1, "every acknowledged proposal is in the history");
     const seen = new Set(c.machine(l.id).history);
     assert.equal(seen.size, n, "no command applied twice");
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode runs deterministically on virtual time: same seed, same history", async () => {
   const run = async (): Promise<string> => {
-    const c = await Cluster.create({ size: 3, seed: 18, net: { delayMs: 1, jitterMs: 5 } });
-    try {
+    return await withCluster({ size: 3, seed: 18, net: { delayMs: 1, jitterMs: 5 } }, async (c) => {
       const l = await c.leader();
       await c.run(Promise.all([1, 2, 3].map((i) => l.propose(cmd(`d=${i}`)))));
       return JSON.stringify([l.id, l.status().term, c.clock.now, c.machine(l.id).indexes]);
-    } finally {
-      await c.close();
-    }
+    });
   };
   assert.equal(await run(), await run());
 });
@@ -443,13 +389,12 @@ for (let seed = 1; seed <= 12; seed++) {
   test(`RaftNode survives a seeded fault schedule (seed ${seed})`, async () => {
     const size = seed % 2 === 0 ? 3 : 5;
     const ids = Array.from({ length: size }, (_, i) => i + 1);
-    const c = await Cluster.create({
+    await withCluster({
       size,
       seed: 1000 + seed,
       net: { delayMs: 1, jitterMs: 15, dropRate: 0.2, duplicateRate: 0.1, codec: true },
       node: { requestTimeoutMs: 1000, snapshotEntries: 15, snapshotCatchUpEntries: 3 },
-    });
-    try {
+    }, async (c) => {
       let acked = 0;
       for (let round = 0; round < 8; round++) {
         const l = await c.leader(undefined, 60_000);
@@ -477,8 +422,6 @@ for (let seed = 1; seed <= 12; seed++) {
         n.status().raftState === StateType.StateLeader
       );
       assert.equal(leaders.length, 1);
-    } finally {
-      await c.close();
-    }
+    });
   });
 }

@@ -18,6 +18,7 @@ import {
   type StateMachine,
 } from "../../core/node.ts";
 import { newRand } from "../../core/rand.ts";
+import { closing } from "../_util.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { type Index, type NodeId, StateType, type Term } from "../../core/types.ts";
 
@@ -95,6 +96,21 @@ export interface ClusterOptions {
   net?: Omit<MemoryNetworkOptions, "scheduler">;
   /** Use state machines that survive restarts (they report `appliedIndex`). */
   persistent?: boolean;
+}
+
+/**
+ * Runs `fn` on a new cluster and closes the cluster afterwards, whatever
+ * `fn` does.
+ *
+ * @param options The cluster's options.
+ * @param fn What to do with the cluster.
+ * @returns What `fn` returns.
+ */
+export async function withCluster<T>(
+  options: ClusterOptions,
+  fn: (c: Cluster) => Promise<T>,
+): Promise<T> {
+  return closing(await Cluster.create(options), fn);
 }
 
 /** A cluster of RaftNodes on virtual time. */
