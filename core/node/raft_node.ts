@@ -26,7 +26,7 @@ import {
   type SnapshotStatus,
   StateType,
 } from "../types.ts";
-import { type AppliedState, Applier } from "./apply.ts";
+import { type AppliedState, Applier, type ApplyContext } from "./apply.ts";
 import { envelopeHeader, intentEnvelopeHeader, type MembershipIntent, wrap } from "./envelope.ts";
 import {
   Listeners,
@@ -165,39 +165,30 @@ export class RaftNode<R = unknown> {
     this.#requests = new Requests<R>(limits);
     this.#snapshots = new SnapshotPolicy(limits, init.applied);
     this.#events = new Listeners(this.#id, this.#logger);
-    const closed = (): boolean => this.#closed;
-    this.#applier = new Applier<R>({
-      id: this.#id,
-      incarnation: this.#incarnation,
-      rn,
-      sm: this.#sm,
-      transport: this.#transport,
-      logger: this.#logger,
-      requests: this.#requests,
-      snapshots: this.#snapshots,
-      events: this.#events,
-      closed,
-    }, init);
     const sched = this.#scheduler;
-    this.#loop = new ReadyLoop<R>({
+    const parts: ApplyContext<R> = {
       id: this.#id,
       incarnation: this.#incarnation,
       rn,
-      storage,
-      transport: this.#transport,
       sm: this.#sm,
-      scheduler: sched,
+      transport: this.#transport,
       logger: this.#logger,
       requests: this.#requests,
-      applier: this.#applier,
       snapshots: this.#snapshots,
       events: this.#events,
+      closed: (): boolean => this.#closed,
+    };
+    this.#applier = new Applier<R>(parts, init);
+    this.#loop = new ReadyLoop<R>({
+      ...parts,
+      storage,
+      scheduler: sched,
+      applier: this.#applier,
       forward: this.#forward,
       maxBatchBytes: limits.maxProposalBatchBytes,
       yieldToIo: (opts.yieldBeforeSave ?? true) && typeof sched.yieldToIo === "function"
         ? (fn: () => void): TimerHandle => sched.yieldToIo!(fn)
         : undefined,
-      closed,
       fail: (e: unknown): void => this.#fail(e),
     }, init.hardState);
   }
@@ -331,10 +322,8 @@ export class RaftNode<R = unknown> {
     if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError("Cannot propose: 'data' must be a Uint8Array"));
     }
-    const refused = this.#refuse("proposals", "proposal");
+    const refused = this.#refuseProposal("proposal");
     if (refused !== undefined) return Promise.reject(refused);
-    const notLeader = this.#notLeaderUnlessForwarding();
-    if (notLeader !== undefined) return Promise.reject(notLeader);
     const seq = this.#requests.nextSeq();
     const header = envelopeHeader(this.#id, this.#incarnation, seq);
     return this.#requests.start<R>(options, (w) => {
@@ -494,10 +483,8 @@ export class RaftNode<R = unknown> {
     if (changes.length === 0) {
       return Promise.reject(new RangeError("Cannot change the membership: 'changes' is empty"));
     }
-    const refused = this.#refuse("proposals", "membership change");
+    const refused = this.#refuseProposal("membership change");
     if (refused !== undefined) return Promise.reject(refused);
-    const notLeader = this.#notLeaderUnlessForwarding();
-    if (notLeader !== undefined) return Promise.reject(notLeader);
     const seq = this.#requests.nextSeq();
     const intents = changes.map((c) => c.intent);
     const cc: ConfChangeV2 = {
@@ -634,6 +621,14 @@ export class RaftNode<R = unknown> {
   #refuse(kind: "proposals" | "reads", what: string): Error | undefined {
     if (this.#closed) return new NodeClosedError(this.#id, this.#error);
     return this.#requests.busy(kind, what);
+  }
+
+  /**
+   * The error that refuses a proposal or membership change now: closed,
+   * busy, or a follower with forwarding off; `undefined` if allowed.
+   */
+  #refuseProposal(what: string): Error | undefined {
+    return this.#refuse("proposals", what) ?? this.#notLeaderUnlessForwarding();
   }
 
   /** The error for a proposal on a follower when forwarding is off; `undefined` if allowed. */

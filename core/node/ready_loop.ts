@@ -14,8 +14,6 @@ import {
   StepLocalMsgError,
   StepPeerNotFoundError,
 } from "../errors.ts";
-import type { Logger } from "../logger.ts";
-import type { RawNode } from "../raw_node.ts";
 import { cloneConfState } from "../storage.ts";
 import {
   type Entry,
@@ -35,15 +33,13 @@ import {
   StateType,
   type Term,
 } from "../types.ts";
-import type { Applier } from "./apply.ts";
+import type { Applier, ApplyContext } from "./apply.ts";
 import { type Envelope, envelopeHeader, readEnvelope } from "./envelope.ts";
 import { checkPeerMessage } from "./inbound.ts";
-import type { Listeners } from "./events.ts";
 import { encodeSnapshotData, isJoint } from "./membership.ts";
-import type { PendingProposal, Requests } from "./requests.ts";
+import type { PendingProposal } from "./requests.ts";
 import type { Scheduler, TimerHandle } from "./scheduler.ts";
-import type { NodeStorage, StateMachine, Transport } from "./seams.ts";
-import type { SnapshotPolicy } from "./snapshots.ts";
+import type { NodeStorage } from "./seams.ts";
 
 /** How many snapshot messages wait for an outstanding Ready; older ones are dropped. */
 const heldSnapshotsMax = 4;
@@ -51,28 +47,16 @@ const heldSnapshotsMax = 4;
 const readiesPerRunMax = 64;
 
 /** The node's parts the loop works with. */
-export interface LoopContext<R> {
-  readonly id: NodeId;
-  /** This run's incarnation, written into the envelope of ReadIndex requests. */
-  readonly incarnation: number;
-  readonly rn: RawNode;
+export interface LoopContext<R> extends ApplyContext<R> {
   readonly storage: NodeStorage;
-  readonly transport: Transport;
-  readonly sm: StateMachine<R>;
   readonly scheduler: Scheduler;
-  readonly logger: Logger;
-  readonly requests: Requests<R>;
   readonly applier: Applier<R>;
-  readonly snapshots: SnapshotPolicy;
-  readonly events: Listeners;
   /** Whether followers forward proposals to the leader. */
   readonly forward: boolean;
   /** Bytes of proposals stepped into Raft as one message at most. */
   readonly maxBatchBytes: number;
   /** The scheduler's `yieldToIo`, taken before a Ready that writes; `undefined`: never yield. */
   readonly yieldToIo: ((fn: () => void) => TimerHandle) | undefined;
-  /** Whether the node closed. */
-  closed(): boolean;
   /** Closes the node after a fatal error. */
   fail(e: unknown): void;
 }
