@@ -198,29 +198,33 @@ test("RaftNode over WebSocket: a node whose server stops and restarts catches up
 test("RaftNode over WebSocket: the leader reaches a restarted node as soon as it is up, whatever its backoff", async () => {
   // Backoffs of 15 to 60 s: within the test, only the restarted node's own
   // connection to the leader can end the leader's wait.
-  const c = await Cluster.create(3, {}, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
-  try {
-    const leader = await c.leader();
-    await c.propose(leader, "a", 5);
-    await c.converge(names("a", 5));
-    const down = [...c.members.values()].find((m) => m.id !== leader.id)!;
-    const toDown = () => leader.transport.metrics().peers.find((p) => p.id === down.id)!;
-    await down.node.close();
-    await waitFor(() => toDown().state === "backoff", "the leader to back off");
-    const failures = toDown().connectFailures + toDown().disconnects;
-    await c.propose(leader, "b", 5);
+  await withCluster(
+    { size: 3, transport: { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 } },
+    async (c) => {
+      const leader = await c.leader();
+      await c.propose(leader, "a", 5);
+      await c.converge(names("a", 5));
+      const down = [...c.members.values()].find((m) => m.id !== leader.id)!;
+      const toDown = () => leader.transport.metrics().peers.find((p) => p.id === down.id)!;
+      await down.node.close();
+      await waitFor(() => toDown().state === "backoff", "the leader to back off");
+      const failures = toDown().connectFailures + toDown().disconnects;
+      await c.propose(leader, "b", 5);
 
-    await c.restart(down, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
-    await waitFor(() => toDown().state === "open", "the leader to dial the restarted node", 10_000);
-    await c.converge([...names("a", 5), ...names("b", 5)]);
-    assert.equal(
-      toDown().connectFailures + toDown().disconnects,
-      failures,
-      "no retry was needed",
-    );
-  } finally {
-    await c.close();
-  }
+      await c.restart(down, { reconnectBaseMs: 30_000, reconnectMaxMs: 60_000 });
+      await waitFor(
+        () => toDown().state === "open",
+        "the leader to dial the restarted node",
+        10_000,
+      );
+      await c.converge([...names("a", 5), ...names("b", 5)]);
+      assert.equal(
+        toDown().connectFailures + toDown().disconnects,
+        failures,
+        "no retry was needed",
+      );
+    },
+  );
 });
 
 test("RaftNode over WebSocket: a node added at run time catches up by snapshot", async () => {

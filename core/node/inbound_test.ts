@@ -14,7 +14,7 @@ import {
 import { envelopeHeader, wrap } from "./envelope.ts";
 import { encodeSnapshotData } from "./membership.ts";
 import { checkEntry, checkPeerMessage, termAheadMax } from "./inbound.ts";
-import { Cluster } from "../../tests/cluster/harness.ts";
+import { withCluster } from "../../tests/cluster/harness.ts";
 
 const view = { term: 5, lastIndex: 10 };
 const cmd = (index: number, term = 5): Entry => ({
@@ -97,8 +97,7 @@ test("checkPeerMessage() refuses a snapshot without the driver's header or witho
 });
 
 test("RaftNode drops a peer's message that would wedge the cluster or commit what it cannot apply", async () => {
-  const c = await Cluster.create({ size: 3 });
-  try {
+  await withCluster({ size: 3 }, async (c) => {
     const l = await c.leader();
     await c.run(l.propose(new TextEncoder().encode("a")));
     const f = c.follower(l.id);
@@ -145,17 +144,14 @@ test("RaftNode drops a peer's message that would wedge the cluster or commit wha
     assert.equal(f.closed, false);
     assert.equal(c.machine(f.id).history.join(","), c.machine(l.id).history.join(","));
     hostile.close();
-  } finally {
-    await c.close();
-  }
+  });
 });
 
 test("RaftNode keeps nothing of a snapshot its state machine cannot restore, and a restart recovers", async () => {
-  const c = await Cluster.create({
+  await withCluster({
     size: 3,
     node: { snapshotEntries: 5, snapshotCatchUpEntries: 0 },
-  });
-  try {
+  }, async (c) => {
     const l = await c.leader();
     const f = c.follower(l.id);
     const fid = f.id;
@@ -177,7 +173,5 @@ test("RaftNode keeps nothing of a snapshot its state machine cannot restore, and
     await c.start(fid);
     await c.converge(12, [fid]);
     assert.deepEqual(c.machine(fid).history, c.machine(l.id).history);
-  } finally {
-    await c.close();
-  }
+  });
 });
