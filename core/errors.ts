@@ -20,7 +20,7 @@ export type RaftErrorCode =
   | NodeErrorCode;
 
 /** Codes of the errors the driver (`RaftNode`) rejects requests with. */
-export type NodeErrorCode = "not_leader" | "timeout" | "node_closed" | "busy";
+export type NodeErrorCode = "not_leader" | "timeout" | "node_closed" | "busy" | "leader_changed";
 
 /** Base class of the errors raft-ts throws for expected outcomes. */
 export class RaftError extends Error {
@@ -215,6 +215,28 @@ export class NodeClosedError extends NodeError {
       cause === undefined ? undefined : { cause },
     );
     this.name = "NodeClosedError";
+  }
+}
+
+/**
+ * The leader changed, or stopped answering, while a request waited on it.
+ * For a proposal or membership change forwarded to that leader the outcome
+ * is unknown, as after a timeout: it may still be applied. Retry through
+ * the current leader (with a client session, a retry cannot apply twice).
+ */
+export class LeaderChangedError extends NodeError {
+  /**
+   * Creates the error.
+   *
+   * @param what The request.
+   * @param previous The leader it was sent to.
+   */
+  constructor(what: string, previous: NodeId) {
+    super(
+      "leader_changed",
+      `Cannot complete ${what}: leader ${previous} changed or stopped answering while it was in flight; the outcome is unknown`,
+    );
+    this.name = "LeaderChangedError";
   }
 }
 

@@ -122,17 +122,37 @@ test("RaftNode hands the state machine the proposed bytes, without the envelope"
   });
 });
 
-test("RaftNode rejects requests on a node without a leader with NotLeaderError", async () => {
+test("RaftNode holds requests on a node without a leader until one is elected, then serves them", async () => {
   await withCluster({ size: 3 }, async (c) => {
     const n = c.node(2);
     assert.equal(n.status().leaderId, 0);
-    await assert.rejects(n.propose(cmd("a=1")), (e) => {
-      assert.ok(e instanceof NotLeaderError && e instanceof NodeError);
-      assert.equal(e.leaderId, 0);
-      return true;
-    });
-    // The node takes the read once its pending yield (a zero-delay timer) fired.
-    await assert.rejects(c.run(n.read()), (e) => e instanceof NotLeaderError && e.leaderId === 0);
+    assert.equal(n.status().leaderContactAgeMs, undefined);
+    const read = n.read(() => "read");
+    const write = n.propose(cmd("a=1"));
+    write.catch(() => {});
+    assert.equal(await c.run(read), "read");
+    const lead = n.status().leaderId;
+    assert.notEqual(lead, 0);
+    if (lead === n.id) {
+      assert.match(await c.run(write), /^a=1@/);
+    } else {
+      // A follower that does not forward names the leader it now knows.
+      await assert.rejects(c.run(write), (e) => {
+        assert.ok(e instanceof NotLeaderError && e instanceof NodeError);
+        assert.equal(e.leaderId, lead);
+        return true;
+      });
+    }
+  });
+});
+
+test("RaftNode fails a request held without a leader at its own timeout", async () => {
+  await withCluster({ size: 3 }, async (c) => {
+    const n = c.node(2);
+    c.net.isolate(n.id);
+    await assert.rejects(c.run(n.read(undefined, { timeoutMs: 300 })), TimeoutError);
+    await assert.rejects(c.run(n.propose(cmd("a=1"), { timeoutMs: 300 })), TimeoutError);
+    assert.equal(n.status().leaderId, 0);
   });
 });
 
@@ -256,7 +276,12 @@ test("RaftNode stops with the error when storage fails, rejecting pending work",
   await clock.run(node.waitForLeader());
   await clock.run(node.propose(cmd("ok=1")));
   let closeError: Error | undefined;
-  node.on("close", (e) => (closeError = e.error));
+  const events: string[] = [];
+  node.on("fatal", (e) => events.push(`fatal: ${e.error.message}`));
+  node.on("close", (e) => {
+    closeError = e.error;
+    events.push("close");
+  });
   fail = true;
   await assert.rejects(clock.run(node.propose(cmd("lost=1"))), (e) => {
     assert.ok(e instanceof NodeClosedError);
@@ -267,6 +292,10 @@ test("RaftNode stops with the error when storage fails, rejecting pending work",
   assert.equal(node.closed, true);
   assert.equal(node.error?.message, "disk full");
   assert.equal(closeError?.message, "disk full");
+  assert.deepEqual(events, ["fatal: disk full", "close"]);
+  // A stopped node says so: it leads nothing any more.
+  assert.equal(node.status().raftState, StateType.StateFollower);
+  assert.equal(node.status().leaderId, 0);
   // Bootstrap entry, the leader's empty entry, "ok=1": nothing after the failure.
   assert.equal(ms.lastIndex(), 3);
   await assert.rejects(node.propose(cmd("x=1")), /fatal error: disk full/);
@@ -539,5 +568,10 @@ test("RaftNode.status() reports a lastIndex that grows with proposals and surviv
   assert.throws(() => storage.lastIndex());
   const st = node.status();
   assert.equal(st.lastIndex, before + 4);
-  assert.deepEqual(st.progress.map((p) => [p.id, p.match]), [[1, before + 4]]);
+  // A closed node leads nothing, whatever Raft's state was at close.
+  assert.equal(st.closed, true);
+  assert.equal(st.raftState, StateType.StateFollower);
+  assert.equal(st.leaderId, 0);
+  assert.equal(st.leaderContactAgeMs, undefined);
+  assert.deepEqual(st.progress, []);
 });

@@ -177,7 +177,7 @@ export function statusJson(ctx: AppContext): RaftStatusJson {
   return {
     id: node.id,
     apiUrl: directory.get(node.id)?.apiUrl ?? null,
-    role: roleName(st.raftState),
+    role: st.closed ? "stopped" : roleName(st.raftState),
     term: st.term,
     vote: st.vote,
     leaderId: st.leaderId,

@@ -49,9 +49,11 @@ export interface LeaderStatusSource {
   /**
    * The node's role and known leader.
    *
-   * @returns At least the leader's ID and this node's role.
+   * @returns At least the leader's ID and this node's role, and whether
+   *   the node is closed (a closed node routes nowhere: the route runs and
+   *   answers with the node's own error).
    */
-  status(): { leaderId: NodeId; raftState: StateType };
+  status(): { leaderId: NodeId; raftState: StateType; closed?: boolean };
 }
 
 /** Options of {@linkcode routeToLeader} and {@linkcode leaderOnly}. */
@@ -180,7 +182,8 @@ export async function routeToLeader(
   node: LeaderStatusSource,
   options: LeaderRoutingOptions,
 ): Promise<Response | undefined> {
-  if (node.status().raftState === States.StateLeader) return undefined;
+  const st = node.status();
+  if (st.raftState === States.StateLeader || st.closed === true) return undefined;
   const mode = pickMode(c, options.mode ?? "redirect");
   const leaderId = await usableLeader(node, options);
   if (leaderId === undefined) return undefined;

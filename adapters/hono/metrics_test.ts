@@ -6,6 +6,8 @@ import type { RaftNodeStatus } from "../../core/node.ts";
 const status: RaftNodeStatus = {
   id: 3,
   leaderId: 1,
+  leaderContactAgeMs: 0,
+  electionTimeoutMs: 1000,
   raftState: 0,
   term: 7,
   vote: 1,

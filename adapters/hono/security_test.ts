@@ -121,6 +121,11 @@ test("a closed node's 503 names its fatal error to admins only", async () => {
     const adminBody = await admin.json();
     assert.equal(adminBody.error.code, "node_closed");
     assert.match(adminBody.error.message, /secret-path/);
+
+    // It was the leader; stopped, it says so.
+    const status = await (await app.request("/raft/status")).json();
+    assert.equal(status.role, "stopped");
+    assert.equal(status.leaderId, 0);
   });
 });
 

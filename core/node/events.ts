@@ -15,10 +15,19 @@ import type { ConfChangeSingle, ConfState, Index, NodeId, StateType, Term } from
 export interface RaftNodeStatus {
   /** This node's ID. */
   id: NodeId;
-  /** The leader this node knows of, or 0. */
+  /** The leader this node knows of, or 0 (also once the node is closed). */
   leaderId: NodeId;
-  /** This node's role. */
+  /** This node's role (`StateFollower` once the node is closed: see `closed`). */
   raftState: StateType;
+  /**
+   * How long ago this node last heard from the leader it knows, in ms
+   * (counted in ticks: a multiple of `tickMs`); 0 on the leader itself;
+   * `undefined` when no leader is known. A follower that has not heard
+   * from its leader for `electionTimeoutMs` has reason to think it gone.
+   */
+  leaderContactAgeMs: number | undefined;
+  /** The election timeout, in ms (`electionTick` ticks of `tickMs`). */
+  electionTimeoutMs: number;
   /** The current term. */
   term: Term;
   /** The vote in the current term, or 0. */
@@ -101,6 +110,13 @@ export interface RaftNodeEvents {
   };
   /** A snapshot was taken and the log compacted. */
   snapshot: { index: Index };
+  /**
+   * The node stopped after a fatal error (storage or state machine
+   * failed, or a broken invariant): it serves nothing more, and a `close`
+   * event follows. A process should exit (or restart the node on its
+   * storage) rather than keep running it.
+   */
+  fatal: { error: Error };
   /** The node closed; `error` is the fatal error, if any. */
   close: { error: Error | undefined };
 }

@@ -123,6 +123,7 @@ export class RaftNode<R = unknown> {
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
   readonly #tickMs: number;
+  readonly #electionTick: number;
   readonly #forward: boolean;
   readonly #incarnation: number;
 
@@ -160,6 +161,7 @@ export class RaftNode<R = unknown> {
     this.#scheduler = opts.scheduler ?? globalScheduler;
     this.#logger = opts.logger ?? discardLogger;
     this.#tickMs = limits.tickMs;
+    this.#electionTick = opts.electionTick ?? 10;
     this.#forward = opts.forwardProposals ?? false;
     this.#incarnation = init.incarnation;
     this.#requests = new Requests<R>(limits);
@@ -571,11 +573,19 @@ export class RaftNode<R = unknown> {
    */
   status(): RaftNodeStatus {
     const st = this.#rn.basicStatus();
-    const progress = st.raftState === StateType.StateLeader ? memberProgress(this.#rn) : [];
+    const closed = this.#closed;
+    const progress = st.raftState === StateType.StateLeader && !closed
+      ? memberProgress(this.#rn)
+      : [];
+    const leaderId = closed ? None : st.lead;
     return {
       id: this.#id,
-      leaderId: st.lead,
-      raftState: st.raftState,
+      leaderId,
+      raftState: closed ? StateType.StateFollower : st.raftState,
+      leaderContactAgeMs: leaderId === None
+        ? undefined
+        : (this.#requests.ticks - this.#loop.leaderContactTick) * this.#tickMs,
+      electionTimeoutMs: this.#electionTick * this.#tickMs,
       term: st.term,
       vote: st.vote,
       commit: st.commit,
@@ -632,10 +642,11 @@ export class RaftNode<R = unknown> {
   }
 
   /** The error for a proposal on a follower when forwarding is off; `undefined` if allowed. */
+  /** A follower that knows its leader and does not forward refuses at once; without a leader, requests wait for one. */
   #notLeaderUnlessForwarding(): NotLeaderError | undefined {
     if (this.#forward) return undefined;
     const ss = this.#rn.basicStatus();
-    return ss.raftState === StateType.StateLeader
+    return ss.raftState === StateType.StateLeader || ss.lead === None
       ? undefined
       : new NotLeaderError(this.#id, ss.lead);
   }
@@ -657,6 +668,9 @@ export class RaftNode<R = unknown> {
       return;
     }
     this.#requests.expire();
+    // A ReadIndex request unanswered for an election timeout went to a
+    // leader that is gone or cut off: ask the current one again.
+    this.#requests.requeueReadIndexes({ ageTicks: this.#electionTick });
     this.#armTick();
     this.#loop.kick();
   }
@@ -668,7 +682,9 @@ export class RaftNode<R = unknown> {
   #fail(e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
     this.#logger.error(`${this.#id} stopped after a fatal error: ${err.message}`);
-    if (this.#closing === undefined) this.#closing = this.#shutdown(err);
+    if (this.#closing !== undefined) return;
+    this.#closing = this.#shutdown(err);
+    this.#events.emit("fatal", { error: err });
   }
 
   async #shutdown(error: Error | undefined): Promise<void> {

@@ -9,6 +9,7 @@
 
 import { decodeConfChangeV2 } from "../codec.ts";
 import {
+  LeaderChangedError,
   NotLeaderError,
   ProposalDroppedError,
   StepLocalMsgError,
@@ -93,6 +94,8 @@ export class ReadyLoop<R> {
   #raftState: StateType = StateType.StateFollower;
   /** The tick at which a dropped peer message was last logged. */
   #refusedLoggedAt = -1;
+  /** The tick at which this node last heard from the leader it knows (or led). */
+  #leaderContactTick = 0;
 
   /**
    * Creates the loop; it runs once kicked.
@@ -131,12 +134,17 @@ export class ReadyLoop<R> {
    *
    * @param m The message.
    */
+  /** The tick at which this node last heard from its leader, or was the leader. */
+  get leaderContactTick(): number {
+    return this.#raftState === StateType.StateLeader
+      ? this.#c.requests.ticks
+      : this.#leaderContactTick;
+  }
+
   step(m: Message): void {
     if (this.#c.closed()) return;
-    const refused = checkPeerMessage(m, {
-      term: this.#c.rn.basicStatus().term,
-      lastIndex: this.#c.rn.lastIndex(),
-    });
+    const st = this.#c.rn.basicStatus();
+    const refused = checkPeerMessage(m, { term: st.term, lastIndex: this.#c.rn.lastIndex() });
     if (refused !== undefined) {
       // At most one line per tick: a misbehaving peer cannot flood the log.
       const ticks = this.#c.requests.ticks;
@@ -158,6 +166,7 @@ export class ReadyLoop<R> {
       this.#heldSnapshots.push(m);
       return;
     }
+    if (m.from === st.lead && m.term >= st.term) this.#leaderContactTick = this.#c.requests.ticks;
     try {
       this.#c.rn.step(m);
     } catch (e) {
@@ -261,17 +270,28 @@ export class ReadyLoop<R> {
   }
 
   #hasWork(): boolean {
+    if (this.#c.rn.hasReady()) return true;
+    // Requests wait, queued, while no leader is known.
+    if (this.#c.rn.basicStatus().lead === None) return false;
     const r = this.#c.requests;
-    return this.#c.rn.hasReady() || r.hasQueuedProposals || r.hasQueuedReads ||
+    return r.hasQueuedProposals || r.hasQueuedReads ||
       (r.hasQueuedConfChanges && this.#confReady());
   }
 
   /** Steps queued proposals, membership changes and read requests into Raft. */
+  /**
+   * Steps queued proposals, membership changes and read requests into
+   * Raft. While no leader is known they stay queued (until one is, or
+   * until their deadline); a follower that does not forward proposals
+   * refuses them, naming the leader.
+   */
   #flushRequests(): void {
     const st = this.#c.rn.basicStatus();
     const isLeader = st.raftState === StateType.StateLeader;
     const lead = st.lead;
-    const canPropose = isLeader || (this.#c.forward && lead !== None);
+    if (lead === None) return;
+    const canPropose = isLeader || this.#c.forward;
+    const forwardedTo = isLeader ? undefined : lead;
 
     const r = this.#c.requests;
     if (r.hasQueuedProposals) {
@@ -290,6 +310,7 @@ export class ReadyLoop<R> {
             bytes = 0;
           }
           batch.push(p);
+          p.forwardedTo = forwardedTo;
           bytes += p.data.length;
         }
         if (batch.length > 0) this.#stepProposals(batch);
@@ -312,6 +333,7 @@ export class ReadyLoop<R> {
         continue;
       }
       r.confInFlight = p;
+      p.forwardedTo = forwardedTo;
       try {
         this.#c.rn.proposeConfChange(p.cc);
       } catch (e) {
@@ -321,15 +343,11 @@ export class ReadyLoop<R> {
     }
 
     if (r.hasQueuedReads) {
+      // One ReadIndex request serves every read queued meanwhile.
       const queue = r.takeReads();
-      if (lead === None) {
-        for (const w of queue) w.reject(new NotLeaderError(this.#c.id, None));
-      } else {
-        // One ReadIndex request serves every read queued meanwhile.
-        const seq = r.nextSeq();
-        r.awaitReadIndex(seq, queue);
-        this.#c.rn.readIndex(new Uint8Array(envelopeHeader(this.#c.id, this.#c.incarnation, seq)));
-      }
+      const seq = r.nextSeq();
+      r.awaitReadIndex(seq, queue, lead);
+      this.#c.rn.readIndex(new Uint8Array(envelopeHeader(this.#c.id, this.#c.incarnation, seq)));
     }
   }
 
@@ -443,6 +461,17 @@ export class ReadyLoop<R> {
     this.#lead = ss.lead;
     this.#raftState = ss.raftState;
     if (prevLead === ss.lead) return;
+    this.#leaderContactTick = this.#c.requests.ticks;
+    // Requests that waited on the previous leader: reads are asked again of
+    // the next one; forwarded writes it may or may not have taken fail now
+    // rather than at their deadline.
+    const r = this.#c.requests;
+    r.requeueReadIndexes({ leader: ss.lead });
+    r.rejectForwarded(
+      ss.lead,
+      (p) =>
+        new LeaderChangedError("cc" in p ? "membership change" : "proposal", p.forwardedTo ?? None),
+    );
     this.#c.events.emit("leader", {
       leaderId: ss.lead,
       term: term ?? this.#c.rn.basicStatus().term,

@@ -29,6 +29,8 @@ export interface Waiter<T> {
 /** A proposal, from `propose()` until its outcome. */
 export interface PendingProposal<R> extends Waiter<R> {
   seq: number;
+  /** The leader a follower forwarded it to; `undefined` until forwarded. */
+  forwardedTo: NodeId | undefined;
   /** The entry data, envelope included. */
   data: Uint8Array;
   /** The index the entry was appended at, once seen in a Ready. */
@@ -38,6 +40,8 @@ export interface PendingProposal<R> extends Waiter<R> {
 /** A membership change, from the request until its outcome. */
 export interface PendingConfChange extends Waiter<ConfState> {
   seq: number;
+  /** The leader a follower forwarded it to; `undefined` until forwarded. */
+  forwardedTo: NodeId | undefined;
   cc: ConfChangeV2;
   intents: readonly MembershipIntent[];
   index: Index | undefined;
@@ -108,6 +112,8 @@ export class Requests<R> {
   #readQueue: ReadWaiter[] = [];
   /** Reads by the sequence number of their ReadIndex request. */
   readonly #readRequests = new Map<number, ReadWaiter[]>();
+  /** When and to which leader each ReadIndex request in `#readRequests` was sent. */
+  readonly #readSent = new Map<number, { tick: number; leader: NodeId }>();
   /** Reads with a known read index, waiting for it to be applied. */
   #readsWaiting: ReadWaiter[] = [];
   #transfers: TransferWaiter[] = [];
@@ -181,7 +187,7 @@ export class Requests<R> {
 
   /** Files a proposal, to be stepped into Raft by the loop. */
   queueProposal(w: Waiter<R>, seq: number, data: Uint8Array): void {
-    const p: PendingProposal<R> = { ...w, seq, data, index: undefined };
+    const p: PendingProposal<R> = { ...w, seq, data, index: undefined, forwardedTo: undefined };
     this.#pending.set(seq, p);
     this.#proposalQueue.push(p);
   }
@@ -193,7 +199,14 @@ export class Requests<R> {
     cc: ConfChangeV2,
     intents: readonly MembershipIntent[],
   ): void {
-    const p: PendingConfChange = { ...w, seq, cc, intents, index: undefined };
+    const p: PendingConfChange = {
+      ...w,
+      seq,
+      cc,
+      intents,
+      index: undefined,
+      forwardedTo: undefined,
+    };
     this.#pending.set(seq, p);
     this.#confQueue.push(p);
   }
@@ -237,8 +250,12 @@ export class Requests<R> {
     this.#readsWaiting = expireWaiters(this.#readsWaiting, now, "read");
     for (const [seq, ws] of this.#readRequests) {
       const keep = expireWaiters(ws, now, "read");
-      if (keep.length === 0) this.#readRequests.delete(seq);
-      else this.#readRequests.set(seq, keep);
+      if (keep.length > 0) {
+        this.#readRequests.set(seq, keep);
+      } else {
+        this.#readRequests.delete(seq);
+        this.#readSent.delete(seq);
+      }
     }
     this.#transfers = expireWaiters(this.#transfers, now, "leadership transfer");
     this.#leaderWaiters = expireWaiters(this.#leaderWaiters, now, "wait for a leader");
@@ -318,8 +335,58 @@ export class Requests<R> {
   }
 
   /** Files reads under the sequence number of the ReadIndex request that serves them. */
-  awaitReadIndex(seq: number, reads: ReadWaiter[]): void {
+  awaitReadIndex(seq: number, reads: ReadWaiter[], leader: NodeId): void {
     this.#readRequests.set(seq, reads);
+    this.#readSent.set(seq, { tick: this.#ticks, leader });
+  }
+
+  /**
+   * Puts the reads of some ReadIndex requests back in the queue, to be
+   * asked again of the current leader; a late answer to an old request is
+   * ignored. Which: those sent at least `ageTicks` ago, or those sent to
+   * another leader than `leader`.
+   *
+   * @returns How many reads were queued again.
+   */
+  requeueReadIndexes(which: { ageTicks: number } | { leader: NodeId }): number {
+    let n = 0;
+    const again: ReadWaiter[] = [];
+    for (const [seq, ws] of this.#readRequests) {
+      const sent = this.#readSent.get(seq)!;
+      if (
+        "ageTicks" in which
+          ? this.#ticks - sent.tick < which.ageTicks
+          : sent.leader === which.leader
+      ) {
+        continue;
+      }
+      this.#readRequests.delete(seq);
+      this.#readSent.delete(seq);
+      again.push(...ws);
+      n += ws.length;
+    }
+    if (n > 0) this.#readQueue = [...again, ...this.#readQueue];
+    return n;
+  }
+
+  /**
+   * Rejects the proposals and membership changes forwarded to another
+   * leader than `leader`, which this node has not seen appended: their
+   * outcome is unknown.
+   *
+   * @param leader The current leader.
+   * @param error Makes the error for one of them.
+   */
+  rejectForwarded(
+    leader: NodeId,
+    error: (p: PendingProposal<R> | PendingConfChange) => Error,
+  ): void {
+    for (const [seq, p] of [...this.#pending]) {
+      if (p.forwardedTo === undefined || p.forwardedTo === leader || p.index !== undefined) {
+        continue;
+      }
+      this.settle(seq, (q) => q.reject(error(q)));
+    }
   }
 
   /**
@@ -332,6 +399,7 @@ export class Requests<R> {
     const ws = this.#readRequests.get(seq);
     if (ws === undefined) return false;
     this.#readRequests.delete(seq);
+    this.#readSent.delete(seq);
     for (const w of ws) w.index = index;
     this.#readsWaiting.push(...ws);
     return true;
@@ -431,6 +499,7 @@ export class Requests<R> {
     this.#readQueue = [];
     this.#readsWaiting = [];
     this.#readRequests.clear();
+    this.#readSent.clear();
     this.#transfers = [];
     this.#leaderWaiters = [];
     for (const w of waiters) w.reject(error());
