@@ -1,14 +1,21 @@
 /**
  * Small helpers shared by the unit tests beside core/ and by the harnesses
  * under tests/: a recording Logger, entry (index, term) pairs, and a seeded
- * generator with Go's `rand.Intn`/`rand.Perm` shape. Not published.
+ * generator with Go's `rand.Intn`/`rand.Perm` shape, and the storage
+ * checks registered as tests. Not published.
  *
  * @module
  */
 
+import { test } from "node:test";
 import type { Logger } from "../core/logger.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import type { Entry } from "../core/types.ts";
+import {
+  checkNodeStorage,
+  nodeStorageChecks,
+  type NodeStorageFactory,
+} from "../testing/storage_check.ts";
 
 /** A Logger that keeps every line it is given, as `"<LEVEL> <message>"`. */
 export interface RecordingLogger extends Logger {
@@ -103,5 +110,20 @@ export async function closing<T extends { close(): unknown }, R>(
     return await fn(resource);
   } finally {
     await resource.close();
+  }
+}
+
+/**
+ * Registers one test per check of `checkNodeStorage` (a crash check passes
+ * as skipped when the instance cannot crash).
+ *
+ * @param label The storage's name, which starts each test's name.
+ * @param factory Creates the storages under test.
+ */
+export function storageChecks(label: string, factory: NodeStorageFactory): void {
+  for (const check of nodeStorageChecks) {
+    test(`${label} ${check}`, { timeout: 60_000 }, async () => {
+      await checkNodeStorage(factory, { checks: [check] });
+    });
   }
 }
