@@ -119,9 +119,14 @@ export async function closing<T extends { close(): unknown }, R>(
  *
  * @param label The storage's name, which starts each test's name.
  * @param factory Creates the storages under test.
+ * @param checks The checks to register; all by default.
  */
-export function storageChecks(label: string, factory: NodeStorageFactory): void {
-  for (const check of nodeStorageChecks) {
+export function storageChecks(
+  label: string,
+  factory: NodeStorageFactory,
+  checks: readonly string[] = nodeStorageChecks,
+): void {
+  for (const check of checks) {
     test(`${label} ${check}`, { timeout: 60_000 }, async () => {
       await checkNodeStorage(factory, { checks: [check] });
     });
