@@ -49,6 +49,8 @@ export interface ClusterAccess<S, R> {
    * clients draw them) is carried out; a skipped one is drawn and dropped.
    */
   keepOp(seq: number, client: number, describe: () => string): boolean;
+  /** A liveness probe (always carried out) is about to run. */
+  probing(describe: string): void;
 }
 
 /** Options of {@linkcode Clients}. */
@@ -177,6 +179,7 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
         `Cannot probe liveness: the workload drew no write in ${probeDrawsMax} operations`,
       );
     }
+    this.#access.probing(this.#describe(input));
     const out = await this.#run(0, rand, input, timeoutMs, { leader: 0 });
     return out.kind === "ok";
   }

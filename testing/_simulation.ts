@@ -400,7 +400,7 @@ export interface SimStats {
 export interface SimEvent {
   /** What it is. */
   readonly kind: "fault" | "op";
-  /** Its number among the run's faults or operations (see {@linkcode SimKeep}). */
+  /** Its number among the run's faults or operations (see {@linkcode SimKeep}); 0 for a liveness probe. */
   readonly seq: number;
   /** The virtual time it happened at, in ms. */
   readonly time: number;
@@ -611,6 +611,7 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
           if (kept) this.#event("op", seq, `client ${client}: ${what()}`);
           return kept;
         },
+        probing: (what) => this.#event("op", 0, `liveness probe: ${what}`),
       },
       this.#rand.fork(),
       clientsOptions,

@@ -11,6 +11,7 @@ import { test } from "node:test";
 import type { Logger } from "../core/logger.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import type { Entry } from "../core/types.ts";
+import type { NodeStorage } from "../core/node.ts";
 import {
   checkNodeStorage,
   nodeStorageChecks,
@@ -131,4 +132,27 @@ export function storageChecks(
       await checkNodeStorage(factory, { checks: [check] });
     });
   }
+}
+
+/**
+ * A NodeStorage that forwards to `s`, with some methods replaced (to plant
+ * a storage bug).
+ *
+ * @param s The storage to forward to.
+ * @param replace The methods to replace.
+ * @returns The wrapper.
+ */
+export function wrapStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
+  return {
+    initialState: () => s.initialState(),
+    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
+    term: (i) => s.term(i),
+    lastIndex: () => s.lastIndex(),
+    firstIndex: () => s.firstIndex(),
+    snapshot: () => s.snapshot(),
+    save: (u) => s.save(u),
+    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
+    compact: (i) => s.compact(i),
+    ...replace,
+  };
 }

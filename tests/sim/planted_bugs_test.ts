@@ -30,8 +30,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Command, NodeStorage } from "../../core/node.ts";
+import type { Command } from "../../core/node.ts";
 import { ciSweep, cliReplay, sweepTimeoutMs } from "./_sweep.ts";
+import { wrapStorage } from "../_util.ts";
 import {
   formatFailure,
   type InvariantName,
@@ -51,22 +52,6 @@ import {
 type SimHooks = Partial<
   Pick<SimSetup<KvStateMachine, KvResult, KvInput, KvOutput, KvState>, "storage" | "stateMachine">
 >;
-
-/** A NodeStorage that forwards to `s`, with some methods replaced. */
-function wrapStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
-  return {
-    initialState: () => s.initialState(),
-    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
-    term: (i) => s.term(i),
-    lastIndex: () => s.lastIndex(),
-    firstIndex: () => s.firstIndex(),
-    snapshot: () => s.snapshot(),
-    save: (u) => s.save(u),
-    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
-    compact: (i) => s.compact(i),
-    ...replace,
-  };
-}
 
 /** Bug 1: `save` never waits for a sync. */
 const ackBeforeDurable: SimHooks = {

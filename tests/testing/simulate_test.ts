@@ -18,6 +18,7 @@ import {
   type SimulateOptions,
   type Workload,
 } from "../../testing/mod.ts";
+import { wrapStorage } from "../_util.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -112,19 +113,11 @@ const accounts: Omit<SimulateOptions<Accounts, number, Op, number, number>, "see
 
 /** Bug 3: `save` returns at once and syncs in the background (a write-behind cache). */
 function ackBeforeSync(disk: NodeStorage): NodeStorage {
-  return {
-    initialState: () => disk.initialState(),
-    entries: (lo, hi, maxSize) => disk.entries(lo, hi, maxSize),
-    term: (i) => disk.term(i),
-    lastIndex: () => disk.lastIndex(),
-    firstIndex: () => disk.firstIndex(),
-    snapshot: () => disk.snapshot(),
+  return wrapStorage(disk, {
     save: (u) => {
       void disk.save(u);
     },
-    createSnapshot: (i, cs, data) => disk.createSnapshot(i, cs, data),
-    compact: (i) => disk.compact(i),
-  };
+  });
 }
 
 const seeds = 50;
@@ -189,10 +182,13 @@ for (const p of planted) {
     assert.match(f.text, /^replay: RAFT_SIM_REPLAY=\S+ deno test -A$/m);
     // The shrunk run keeps no more faults or operations than the one found.
     const count = (r: typeof f.found, kind: string): number =>
-      r.events.filter((e) => e.kind === kind).length;
+      r.events.filter((e) => e.kind === kind && e.seq > 0).length;
     assert.ok(count(f.result, "fault") <= count(f.found, "fault"));
     assert.ok(count(f.result, "op") <= count(f.found, "op"));
-    if (p.needsOps) assert.ok(count(f.result, "op") > 0, "no operation left");
+    if (p.needsOps) {
+      // A state machine bug needs a command: a client's, or the liveness probe's.
+      assert.ok(f.result.events.some((e) => e.kind === "op"), "no operation left");
+    }
     console.log(
       `planted ${p.name}: seed ${f.seed}, ${f.shrinkRuns} shrink runs, ${
         count(f.found, "fault")
@@ -204,7 +200,12 @@ for (const p of planted) {
     const token = /RAFT_SIM_REPLAY=(\S+)/.exec(f.replayCommand)?.[1];
     assert.ok(token !== undefined);
     assert.equal(token, f.replay);
-    const again = await simulate({ ...p.options, replay: token });
+    // A bug that reads the clock replays only as often as the clock differs
+    // between replicas: up to five tries.
+    let again = await simulate({ ...p.options, replay: token });
+    for (let t = 1; t < 5 && !p.deterministic && again.ok; t++) {
+      again = await simulate({ ...p.options, replay: token });
+    }
     assert.ok(!again.ok && again.failure !== undefined, "the replay passed");
     assert.deepEqual(again.seeds, [f.seed]);
     assert.equal(again.failure.invariant, p.invariant, again.failure.text);
