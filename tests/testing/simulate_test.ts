@@ -242,3 +242,24 @@ test("simulate() refuses malformed seeds", async () => {
   await assert.rejects(() => simulate({ ...accounts, seeds: 0 }), RangeError);
   await assert.rejects(() => simulate({ ...accounts, seeds: 1.5 }), RangeError);
 });
+
+test("simulate() catches a result that depends on the replica", { timeout: 300_000 }, async () => {
+  // The state is the same everywhere; only what apply returns differs.
+  class Local extends Accounts {
+    constructor(readonly nodeId: number) {
+      super();
+    }
+    override apply(commands: readonly Command[]): number[] {
+      return super.apply(commands).map((v) => v * 100 + this.nodeId);
+    }
+  }
+  const report = await simulate({
+    ...accounts,
+    stateMachine: (node) => new Local(node.nodeId),
+    seeds: 5,
+    steps: 2000,
+    shrinkRunsMax: 0,
+  });
+  assert.equal(report.failure?.invariant, "state-consistent", report.failure?.text);
+  assert.match(report.failure.message, /command \d+ returned a different result on node/);
+});
