@@ -1,14 +1,22 @@
 /**
  * Small helpers shared by the unit tests beside core/ and by the harnesses
  * under tests/: a recording Logger, entry (index, term) pairs, and a seeded
- * generator with Go's `rand.Intn`/`rand.Perm` shape. Not published.
+ * generator with Go's `rand.Intn`/`rand.Perm` shape, and the storage
+ * checks registered as tests. Not published.
  *
  * @module
  */
 
+import { test } from "node:test";
 import type { Logger } from "../core/logger.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import type { Entry } from "../core/types.ts";
+import type { NodeStorage } from "../core/node.ts";
+import {
+  checkNodeStorage,
+  nodeStorageChecks,
+  type NodeStorageFactory,
+} from "../testing/storage_check.ts";
 
 /** A Logger that keeps every line it is given, as `"<LEVEL> <message>"`. */
 export interface RecordingLogger extends Logger {
@@ -104,4 +112,47 @@ export async function closing<T extends { close(): unknown }, R>(
   } finally {
     await resource.close();
   }
+}
+
+/**
+ * Registers one test per check of `checkNodeStorage` (a crash check passes
+ * as skipped when the instance cannot crash).
+ *
+ * @param label The storage's name, which starts each test's name.
+ * @param factory Creates the storages under test.
+ * @param checks The checks to register; all by default.
+ */
+export function storageChecks(
+  label: string,
+  factory: NodeStorageFactory,
+  checks: readonly string[] = nodeStorageChecks,
+): void {
+  for (const check of checks) {
+    test(`${label} ${check}`, { timeout: 60_000 }, async () => {
+      await checkNodeStorage(factory, { checks: [check] });
+    });
+  }
+}
+
+/**
+ * A NodeStorage that forwards to `s`, with some methods replaced (to plant
+ * a storage bug).
+ *
+ * @param s The storage to forward to.
+ * @param replace The methods to replace.
+ * @returns The wrapper.
+ */
+export function wrapStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
+  return {
+    initialState: () => s.initialState(),
+    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
+    term: (i) => s.term(i),
+    lastIndex: () => s.lastIndex(),
+    firstIndex: () => s.firstIndex(),
+    snapshot: () => s.snapshot(),
+    save: (u) => s.save(u),
+    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
+    compact: (i) => s.compact(i),
+    ...replace,
+  };
 }

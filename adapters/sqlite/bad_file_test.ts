@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { encodeEntryFrames, encodeFrame, encodeHardState } from "../../core/codec.ts";
 import { newRand, randomIntN } from "../../core/rand.ts";
 import { newConfState, newEntry } from "../../core/types.ts";
-import { type StorageView, viewOf } from "../../tests/storage_suite.ts";
+import { type StorageView, viewOf } from "../../testing/storage_check.ts";
 import { openSqliteStorage, SqliteStorageError, type SqliteStorageErrorCode } from "./mod.ts";
 import { withRawDatabase, withTempDir } from "./_test_util.ts";
 

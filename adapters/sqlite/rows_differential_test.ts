@@ -26,7 +26,7 @@ import {
   newSnapshot,
   type Snapshot,
 } from "../../core/types.ts";
-import { viewOf } from "../../tests/storage_suite.ts";
+import { viewOf } from "../../testing/storage_check.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStorage, SqliteStorageError } from "./mod.ts";
 import { tempDir, withRawDatabase, withTempDir } from "./_test_util.ts";
 

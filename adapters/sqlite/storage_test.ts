@@ -5,13 +5,13 @@ import { RaftInvariantError } from "../../core/_assert.ts";
 import { memoryNodeStorage, RaftNode, type StateMachine } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { type Entry, newEntry, newSnapshot } from "../../core/types.ts";
-import { storageSuite, viewOf } from "../../tests/storage_suite.ts";
+import { viewOf } from "../../testing/storage_check.ts";
+import { storageChecks } from "../../tests/_util.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStorage, SqliteStorageError } from "./mod.ts";
 import { countingDatabase, tempDir } from "./_test_util.ts";
 
-storageSuite({
-  name: "MemoryStorage",
+storageChecks("MemoryStorage", {
   create() {
     const storage = memoryNodeStorage(new MemoryStorage());
     return { storage, reopen: () => storage, dispose() {} };
@@ -19,8 +19,7 @@ storageSuite({
 });
 
 for (const cacheEntriesMax of [4096, 3]) {
-  storageSuite({
-    name: cacheEntriesMax === 3 ? "SqliteStorage (3-entry cache)" : "SqliteStorage",
+  storageChecks(cacheEntriesMax === 3 ? "SqliteStorage (3-entry cache)" : "SqliteStorage", {
     async create() {
       const tmp = tempDir();
       const path = tmp.file("node.db");

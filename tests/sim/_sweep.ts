@@ -14,3 +14,13 @@ export const ciSweep: { readonly first: number; readonly last: number; readonly 
 
 /** Timeout of one sweep-sized test, in ms (bun's default is 5 s). */
 export const sweepTimeoutMs = 300_000;
+
+/**
+ * The command line that replays a run of the key-value simulation.
+ *
+ * @param token A replay token.
+ * @returns The command.
+ */
+export function cliReplay(token: string): string {
+  return `deno task sim --replay ${token}`;
+}

@@ -7,7 +7,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Bitset } from "./_bitset.ts";
+import { Bitset } from "../../testing/_bitset.ts";
 import {
   assertLinearizable,
   checkOperations,
@@ -15,14 +15,14 @@ import {
   LinearizabilityError,
   type Model,
   type Operation,
-} from "./linearizability.ts";
+} from "../../testing/linearizability.ts";
 import {
   type KvInput,
   kvModel,
   type KvOperation,
   type KvOutput,
   type KvValue,
-} from "./kv_model.ts";
+} from "../../testing/kv_model.ts";
 
 // ---------------------------------------------------------------------------
 // History builders. `ret` undefined means indeterminate.

@@ -5,19 +5,32 @@
  * deno run -A tests/sim/main.ts --seed 7 --steps 20000
  * deno run -A tests/sim/main.ts --seeds 1..200 [--steps 20000] [--nodes 5]
  *   [--verbose] [--quiet]
+ * deno run -A tests/sim/main.ts --replay 7:1900:f3.9:o1-4
  * ```
  *
  * Prints one summary line per seed (virtual time, operations, faults by
  * kind, elections, invariant checks, linearizability verdict) and the
  * totals; on a failure, the seed, the violated property (for a
  * linearizability violation, the checker's minimal explanation) and the
- * last events. Exits with status 1 when any seed fails.
+ * last events. Exits with status 1 when any seed fails. `--replay` runs
+ * one run from the replay token of a failure report (a seed, its steps,
+ * and the faults and client operations kept when it was shrunk).
  *
  * @module
  */
 
 import process from "node:process";
-import { faultKinds, formatFailure, formatSummary, runSimulation, type SimResult } from "./sim.ts";
+import {
+  faultKinds,
+  formatFailure,
+  formatSummary,
+  kvSimulation,
+  parseReplay,
+  runSimulation,
+  type SimKeep,
+  type SimResult,
+} from "../../testing/mod.ts";
+import { cliReplay } from "./_sweep.ts";
 
 interface Args {
   from: number;
@@ -27,11 +40,13 @@ interface Args {
   verbose: boolean;
   /** Print only failures and the totals. */
   quiet: boolean;
+  /** What a replay token keeps. */
+  keep: SimKeep;
 }
 
 function usage(msg: string): never {
   console.error(`${msg}
-usage: main.ts (--seed N | --seeds A..B) [--steps M] [--nodes 3|5|7] [--verbose] [--quiet]`);
+usage: main.ts (--seed N | --seeds A..B | --replay TOKEN) [--steps M] [--nodes 3|5|7] [--verbose] [--quiet]`);
   process.exit(2);
 }
 
@@ -49,6 +64,7 @@ function parseArgs(argv: readonly string[]): Args {
     nodes: undefined,
     verbose: false,
     quiet: false,
+    keep: {},
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -67,6 +83,19 @@ function parseArgs(argv: readonly string[]): Args {
         a.from = Number(m[1]);
         a.to = Number(m[2]);
         if (a.to < a.from) usage(`Cannot run --seeds ${v}: empty range`);
+        break;
+      }
+      case "--replay": {
+        const v = value() ?? "";
+        let t: ReturnType<typeof parseReplay>;
+        try {
+          t = parseReplay(v);
+        } catch (e) {
+          usage((e as Error).message);
+        }
+        a.from = a.to = t.seed;
+        a.steps = t.steps;
+        a.keep = t.keep;
         break;
       }
       case "--steps":
@@ -93,22 +122,25 @@ function parseArgs(argv: readonly string[]): Args {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const results: SimResult[] = [];
+  const results: SimResult<unknown, unknown>[] = [];
   const wall0 = performance.now();
   for (let seed = args.from; seed <= args.to; seed++) {
     const r = await runSimulation({
+      ...kvSimulation,
       seed,
+      keep: args.keep,
       steps: args.steps,
       ...(args.nodes !== undefined ? { nodes: args.nodes } : {}),
       ...(args.verbose ? { log: (l: string) => console.log(l) } : {}),
     });
     results.push(r);
     if (!args.quiet || !r.ok) console.log(formatSummary(r));
-    if (!r.ok) console.log(formatFailure(r));
+    if (!r.ok) console.log(formatFailure(r, cliReplay));
   }
   const wallMs = performance.now() - wall0;
   const failed = results.filter((r) => !r.ok);
-  const sum = (f: (r: SimResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+  const sum = (f: (r: SimResult<unknown, unknown>) => number): number =>
+    results.reduce((n, r) => n + f(r), 0);
   const ops = sum((r) => r.stats.ops.started);
   const faults = faultKinds.map((k) => `${k}=${sum((r) => r.stats.faults[k])}`).join(" ");
   const verdicts = new Map<string, number>();

@@ -1,7 +1,7 @@
 /**
  * The simulator catches bugs: each test plants a known bug in a part
  * around the core (the storage a node runs on, its state machine), through
- * the simulator's test-only hooks, and runs the CI sweep's seeds until a run
+ * the simulator's `storage` and `stateMachine` options, and runs the CI sweep's seeds until a run
  * fails, asserting that one does within the sweep's budget, and which
  * property caught it. Where a direct invariant catches the bug at once, a
  * second test turns that invariant off to show that the end-to-end checks
@@ -24,40 +24,34 @@
  *    "sent" is inverted). Unlike bug 1, durability lags only by the disk's
  *    latency.
  * 4. A state machine that applies an entry twice: with a small probability
- *    a batch's first command is applied again at the end of the next batch
- *    (a retry after a falsely reported failure).
+ *    a command is applied again after the next one (a retry after a falsely
+ *    reported failure; the simulator hands commands over one at a time).
  */
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Command, NodeStorage } from "../../core/node.ts";
-import { ciSweep, sweepTimeoutMs } from "./_sweep.ts";
-import type { InvariantName } from "./invariants.ts";
-import { type KvObserver, type KvResult, KvStateMachine } from "./kv_state_machine.ts";
+import type { Command } from "../../core/node.ts";
+import { ciSweep, cliReplay, sweepTimeoutMs } from "./_sweep.ts";
+import { wrapStorage } from "../_util.ts";
 import {
   formatFailure,
-  type HookContext,
+  type InvariantName,
+  type KvInput,
+  type KvOutput,
+  type KvResult,
+  kvSimulation,
+  type KvState,
+  KvStateMachine,
+  type NodeContext,
   runSimulation,
-  type SimHooks,
   type SimResult,
-} from "./sim.ts";
-import type { SimStorage } from "./sim_storage.ts";
+  type SimSetup,
+} from "../../testing/mod.ts";
 
-/** A NodeStorage that forwards to `s`, with some methods replaced. */
-function wrapStorage(s: SimStorage, replace: Partial<NodeStorage>): NodeStorage {
-  return {
-    initialState: () => s.initialState(),
-    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
-    term: (i) => s.term(i),
-    lastIndex: () => s.lastIndex(),
-    firstIndex: () => s.firstIndex(),
-    snapshot: () => s.snapshot(),
-    save: (u) => s.save(u),
-    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
-    compact: (i) => s.compact(i),
-    ...replace,
-  };
-}
+/** What a planted bug replaces in the key-value simulation. */
+type SimHooks = Partial<
+  Pick<SimSetup<KvStateMachine, KvResult, KvInput, KvOutput, KvState>, "storage" | "stateMachine">
+>;
 
 /** Bug 1: `save` never waits for a sync. */
 const ackBeforeDurable: SimHooks = {
@@ -87,12 +81,12 @@ const sendBeforePersist: SimHooks = {
 
 /** Bug 4: a state machine that applies some commands a second time, later. */
 class TwiceKvStateMachine extends KvStateMachine {
-  readonly #ctx: HookContext;
+  readonly #ctx: NodeContext;
   #retry: Command | undefined = undefined;
   #first = true;
 
-  constructor(observer: KvObserver, ctx: HookContext) {
-    super(observer);
+  constructor(ctx: NodeContext) {
+    super();
     this.#ctx = ctx;
   }
 
@@ -115,19 +109,20 @@ class TwiceKvStateMachine extends KvStateMachine {
 }
 
 const appliesTwice: SimHooks = {
-  stateMachine: (observer, ctx) => new TwiceKvStateMachine(observer, ctx),
+  stateMachine: (ctx) => new TwiceKvStateMachine(ctx),
 };
 
 /** Runs the sweep's seeds until one fails; the first failure, or undefined. */
 async function firstCatch(
   hooks: SimHooks,
   disabledInvariants: readonly InvariantName[] = [],
-): Promise<SimResult | undefined> {
+): Promise<SimResult<unknown, unknown> | undefined> {
   for (let seed = ciSweep.first; seed <= ciSweep.last; seed++) {
     const r = await runSimulation({
+      ...kvSimulation,
+      ...hooks,
       seed,
       steps: ciSweep.steps,
-      hooks,
       disabledInvariants,
     });
     assert.equal(r.simError, undefined, `the simulator itself failed on seed ${seed}`);
@@ -214,12 +209,12 @@ for (const c of cases) {
       `not caught in seeds ${ciSweep.first}..${ciSweep.last} of ${ciSweep.steps} steps`,
     );
     const v = r.violation;
-    assert.ok(v !== undefined, formatFailure(r));
+    assert.ok(v !== undefined, formatFailure(r, cliReplay));
     console.log(
       `planted bug "${c.name}": caught by ${v.invariant} on seed ${r.seed} (of ${ciSweep.first}..${ciSweep.last}): ${
         v.message.split("\n").slice(0, 6).join("\n  ")
       }`,
     );
-    assert.ok(c.expected.includes(v.invariant), formatFailure(r));
+    assert.ok(c.expected.includes(v.invariant), formatFailure(r, cliReplay));
   });
 }

@@ -63,7 +63,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatFailure, runSimulation } from "./sim.ts";
+import { formatFailure, kvSimulation, runSimulation } from "../../testing/mod.ts";
+import { cliReplay } from "./_sweep.ts";
 
 const steps = 20_000;
 // The order the first bugs were found in predates yieldBeforeSave and
@@ -81,8 +82,14 @@ for (const seed of [22, 97]) {
       async () => {
         // Direct: the MsgAppResp for the snapshot's index must not leave
         // while the snapshot is only in the page cache.
-        const r = await runSimulation({ seed, steps, yieldBeforeSave, membershipRetries });
-        assert.ok(r.ok, formatFailure(r));
+        const r = await runSimulation({
+          ...kvSimulation,
+          seed,
+          steps,
+          yieldBeforeSave,
+          membershipRetries,
+        });
+        assert.ok(r.ok, formatFailure(r, cliReplay));
       },
     );
 
@@ -93,13 +100,14 @@ for (const seed of [22, 97]) {
         // End to end: without the direct check, the lost snapshot surfaced as
         // a follower stopping on a commit index past its log.
         const r = await runSimulation({
+          ...kvSimulation,
           seed,
           steps,
           yieldBeforeSave,
           membershipRetries,
           disabledInvariants: ["durable-before-send"],
         });
-        assert.ok(r.ok, formatFailure(r));
+        assert.ok(r.ok, formatFailure(r, cliReplay));
       },
     );
   }
@@ -111,8 +119,14 @@ for (const seed of [11584, 23132]) {
       `RaftNode does not apply a Ready's membership changes over a snapshot restored meanwhile (seed ${seed}, ${name})`,
       { timeout: 60_000 },
       async () => {
-        const r = await runSimulation({ seed, steps, yieldBeforeSave, membershipRetries });
-        assert.ok(r.ok, formatFailure(r));
+        const r = await runSimulation({
+          ...kvSimulation,
+          seed,
+          steps,
+          yieldBeforeSave,
+          membershipRetries,
+        });
+        assert.ok(r.ok, formatFailure(r, cliReplay));
       },
     );
   }
@@ -126,8 +140,8 @@ test(
     const found = { seed: 701428, steps, membershipRetries: false } as const;
     // Direct: the removed-stays-removed invariant.
     const lines: string[] = [];
-    const r = await runSimulation({ ...found, log: (l) => lines.push(l) });
-    assert.ok(r.ok, formatFailure(r));
+    const r = await runSimulation({ ...kvSimulation, ...found, log: (l) => lines.push(l) });
+    assert.ok(r.ok, formatFailure(r, cliReplay));
     assert.equal(r.profile.nodes, 5);
     // The run still makes the changes that met in the bug: the timed-out
     // removal of learner 6, then a promote of 6, refused once 6 was removed.
@@ -135,8 +149,12 @@ test(
     assert.match(trace, /membership: remove learner 6 failed: TimeoutError/);
     assert.match(trace, /membership: promote 6 failed: ConfChangeError/);
     // End to end: without the direct check, the run ended in a liveness violation.
-    const e2e = await runSimulation({ ...found, disabledInvariants: ["removed-stays-removed"] });
-    assert.ok(e2e.ok, formatFailure(e2e));
+    const e2e = await runSimulation({
+      ...kvSimulation,
+      ...found,
+      disabledInvariants: ["removed-stays-removed"],
+    });
+    assert.ok(e2e.ok, formatFailure(e2e, cliReplay));
   },
 );
 
@@ -144,8 +162,8 @@ test(
   "RaftNode passes seed 701428 with retried membership changes",
   { timeout: 60_000 },
   async () => {
-    const r = await runSimulation({ seed: 701428, steps });
-    assert.ok(r.ok, formatFailure(r));
+    const r = await runSimulation({ ...kvSimulation, seed: 701428, steps });
+    assert.ok(r.ok, formatFailure(r, cliReplay));
     assert.ok(r.stats.membershipRetries > 0);
   },
 );

@@ -7,28 +7,35 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ciSweep, sweepTimeoutMs } from "./_sweep.ts";
-import { faultKinds, formatFailure, formatSummary, runSimulation, type SimResult } from "./sim.ts";
+import { ciSweep, cliReplay, sweepTimeoutMs } from "./_sweep.ts";
+import {
+  faultKinds,
+  formatFailure,
+  formatSummary,
+  kvSimulation,
+  runSimulation,
+  type SimResult,
+} from "../../testing/mod.ts";
 
 /** What must be equal between two runs of one seed. */
-function fingerprint(r: SimResult): unknown {
+function fingerprint(r: SimResult<unknown, unknown>): unknown {
   const { wallMs: _, ...stats } = r.stats;
   return { traceHash: r.traceHash, stats, ok: r.ok, lin: r.linearizability, trace: r.trace };
 }
 
 test("runSimulation() replays a seed event for event", { timeout: 60_000 }, async () => {
   for (const seed of [3, 11]) {
-    const a = await runSimulation({ seed, steps: 4000 });
-    const b = await runSimulation({ seed, steps: 4000 });
-    assert.ok(a.ok, formatFailure(a));
+    const a = await runSimulation({ ...kvSimulation, seed, steps: 4000 });
+    const b = await runSimulation({ ...kvSimulation, seed, steps: 4000 });
+    assert.ok(a.ok, formatFailure(a, cliReplay));
     assert.ok(a.stats.steps >= 4000);
     assert.deepEqual(fingerprint(b), fingerprint(a), `seed ${seed} did not replay`);
   }
 });
 
 test("runSimulation() runs differ between seeds", { timeout: 60_000 }, async () => {
-  const a = await runSimulation({ seed: 21, steps: 2000 });
-  const b = await runSimulation({ seed: 22, steps: 2000 });
+  const a = await runSimulation({ ...kvSimulation, seed: 21, steps: 2000 });
+  const b = await runSimulation({ ...kvSimulation, seed: 22, steps: 2000 });
   assert.notEqual(a.traceHash, b.traceHash);
 });
 
@@ -37,17 +44,18 @@ test(
   { timeout: sweepTimeoutMs },
   async () => {
     const wall0 = performance.now();
-    const results: SimResult[] = [];
+    const results: SimResult<unknown, unknown>[] = [];
     const failures: string[] = [];
     for (let seed = ciSweep.first; seed <= ciSweep.last; seed++) {
-      const r = await runSimulation({ seed, steps: ciSweep.steps });
+      const r = await runSimulation({ ...kvSimulation, seed, steps: ciSweep.steps });
       results.push(r);
       if (!r.ok || r.linearizability !== "ok") {
-        failures.push(`${formatSummary(r)}\n${formatFailure(r)}`);
+        failures.push(`${formatSummary(r)}\n${formatFailure(r, cliReplay)}`);
       }
     }
     const minutes = (performance.now() - wall0) / 60_000;
-    const sum = (f: (r: SimResult) => number): number => results.reduce((n, r) => n + f(r), 0);
+    const sum = (f: (r: SimResult<unknown, unknown>) => number): number =>
+      results.reduce((n, r) => n + f(r), 0);
     const ops = sum((r) => r.stats.ops.started);
     console.log(
       `sim sweep: ${results.length} seeds, ${ops} operations, ${

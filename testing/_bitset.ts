@@ -12,7 +12,7 @@
  * @module
  */
 
-import { assert } from "../../core/_assert.ts";
+import { assert } from "../core/_assert.ts";
 
 const FULL_WORD = 0xffffffff;
 

@@ -17,17 +17,9 @@
  * @module
  */
 
-import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
-import { cloneSnapshot, MemoryStorage } from "../../core/storage.ts";
-import type {
-  ConfState,
-  Entry,
-  HardState,
-  Index,
-  NodeId,
-  Snapshot,
-  Term,
-} from "../../core/types.ts";
+import type { NodeStorage, StorageUpdate } from "../core/node.ts";
+import { cloneSnapshot, MemoryStorage } from "../core/storage.ts";
+import type { ConfState, Entry, HardState, Index, NodeId, Snapshot, Term } from "../core/types.ts";
 import type { SimClock } from "./_clock.ts";
 import type { Prng } from "./_prng.ts";
 

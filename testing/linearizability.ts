@@ -53,7 +53,7 @@
  * @module
  */
 
-import { assert } from "../../core/_assert.ts";
+import { assert } from "../core/_assert.ts";
 import { Bitset, type BitsetSnapshot } from "./_bitset.ts";
 
 /** One recorded client operation. */

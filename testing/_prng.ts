@@ -6,7 +6,7 @@
  * @module
  */
 
-import { newRand } from "../../core/rand.ts";
+import { newRand } from "../core/rand.ts";
 
 /** A seeded pseudo-random generator with the helpers the simulator needs. */
 export class Prng {

@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { Scheduler, TimerHandle } from "../../core/node.ts";
+import type { Scheduler, TimerHandle } from "../core/node.ts";
 import { Hasher } from "./_prng.ts";
-import { nextMacrotask, TimerQueue } from "../../adapters/memory/_timer_queue.ts";
+import { nextMacrotask, TimerQueue } from "../adapters/memory/_timer_queue.ts";
 
 /** Resolves after every microtask queued so far (and those they queue) has run. */
 export const drainMicrotasks: () => Promise<void> = nextMacrotask;

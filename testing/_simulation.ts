@@ -1,17 +1,20 @@
 /**
  * The deterministic simulator: a whole Raft cluster (3, 5 or 7 nodes, plus
  * spares to add) in one process, on virtual time, running the real
- * `RaftNode` driver over the real codec (`MemoryNetwork` with `codec: true`
- * encodes and decodes every message), on simulated disks that lose unsynced
- * writes in a crash (`sim_storage.ts`), under a client workload
- * (`workload.ts`) and faults chosen by the run's seed: message loss,
+ * `RaftNode` driver and the user's state machine over the real codec
+ * (`MemoryNetwork` with `codec: true` encodes and decodes every message),
+ * on simulated disks that lose unsynced writes in a crash
+ * (`_sim_storage.ts`), under the user's client workload (`_clients.ts`)
+ * and faults chosen by the run's seed: message loss,
  * duplication, delay and reordering, symmetric and one-way partitions,
  * isolating the leader, crashes and restarts, slow disks, clock skew,
  * membership changes and leadership transfers, log compaction and snapshot
- * transfer. Raft's safety properties are checked after every step
- * (`invariants.ts`); at the end the faults heal and the cluster must elect
- * a leader and commit a proposal within a bounded virtual time; then the
- * clients' history is checked for linearizability, key by key.
+ * transfer. Raft's safety properties, replica agreement and snapshot
+ * fidelity are checked after every step (`_invariants.ts`,
+ * `_checked_state_machine.ts`); at the end the faults heal and the cluster
+ * must elect a leader and commit a proposal within a bounded virtual time;
+ * then the clients' history is checked for linearizability against the
+ * user's model, partition by partition.
  *
  * Every random choice (the network's, each node run's `rand`, the disks',
  * the clients', the faults') is drawn from one seed: a seed replays its run
@@ -20,16 +23,17 @@
  * @module
  */
 
-import { MemoryNetwork } from "../../adapters/memory/mod.ts";
-import { ConfChangeError, RaftError } from "../../core/errors.ts";
+import { MemoryNetwork } from "../adapters/memory/mod.ts";
+import { ConfChangeError, RaftError } from "../core/errors.ts";
 import {
   NodeError,
   type NodeStorage,
   RaftNode,
+  type StateMachine,
   TimeoutError,
   type Transport,
   type TransportHandler,
-} from "../../core/node.ts";
+} from "../core/node.ts";
 import {
   ConfChangeType,
   type ConfState,
@@ -39,15 +43,24 @@ import {
   MessageType,
   type NodeId,
   StateType,
-} from "../../core/types.ts";
+} from "../core/types.ts";
 import { SimClock } from "./_clock.ts";
-import { Prng } from "./_prng.ts";
-import { InvariantChecker, type InvariantName, InvariantViolation } from "./invariants.ts";
-import { kvModel, type KvOperation } from "./kv_model.ts";
-import { type KvObserver, type KvResult, KvStateMachine } from "./kv_state_machine.ts";
-import { checkOperations, type CheckResult, formatExplanation } from "./linearizability.ts";
-import { type DiskObserver, SimDisk, type SimStorage } from "./sim_storage.ts";
-import { type NodeHandle, Workload, type WorkloadStats } from "./workload.ts";
+import { hashBytes, Prng } from "./_prng.ts";
+import { CheckedStateMachine, type StateMachineObserver } from "./_checked_state_machine.ts";
+import { Clients, type ClientsOptions, type NodeHandle, type WorkloadStats } from "./_clients.ts";
+import { InvariantChecker, type InvariantName, InvariantViolation } from "./_invariants.ts";
+import { type DiskObserver, SimDisk, type SimStorage } from "./_sim_storage.ts";
+import {
+  checkOperations,
+  type CheckResult,
+  formatExplanation,
+  type Model,
+  type Operation,
+  type Partition,
+} from "./linearizability.ts";
+import type { SimRand, Workload, WorkloadShape } from "./workload.ts";
+
+export type { InvariantName, WorkloadStats };
 
 /** The kinds of fault the simulator injects. */
 export type FaultKind =
@@ -194,57 +207,109 @@ export function drawProfile(rand: Prng, nodes?: number): SimProfile {
   };
 }
 
-/** What a hook is told about the node run it wraps a part of. */
-export interface HookContext {
+/** The node run a state machine or storage is created for. */
+export interface NodeContext {
   /** The node. */
   readonly nodeId: NodeId;
   /** Which run of the node (1 for the first). */
   readonly incarnation: number;
-  /** Randomness for the hook's own choices (drawn from the run's seed). */
-  readonly rand: Prng;
-  /** The virtual clock. */
-  readonly clock: SimClock;
+  /** Randomness for the state machine's or storage's own choices (drawn from the run's seed). */
+  readonly rand: SimRand;
+  /** The virtual time, in ms. */
+  now(): number;
 }
 
 /**
- * Test-only seams: what a test changes around the core to plant a bug (a
- * faulty storage or state machine) or to force a profile.
+ * What is simulated: the user's state machine, the clients' workload and,
+ * optionally, the model their history must be linearizable against.
  */
-export interface SimHooks {
+export interface SimSetup<S extends StateMachine<R>, R, I, O, M = unknown> {
   /**
-   * Wraps the storage of a node run.
+   * Creates a node run's state machine, empty. Each run of a node gets a
+   * new one (a crash loses an in-memory state machine; the driver restores
+   * the latest snapshot and replays the log), and so does each fidelity
+   * check.
    *
-   * @param storage The simulated storage.
-   * @param ctx The node run.
-   * @returns The storage the node runs on.
-   */
-  storage?(storage: SimStorage, ctx: HookContext): NodeStorage;
-  /**
-   * Creates the state machine of a node run.
-   *
-   * @param observer Must be passed to the state machine's constructor.
-   * @param ctx The node run.
+   * @param node The node run.
    * @returns The state machine.
    */
-  stateMachine?(observer: KvObserver, ctx: HookContext): KvStateMachine;
+  stateMachine(node: NodeContext): S;
+  /**
+   * Creates the run's workload.
+   *
+   * @param shape The load the seed drew.
+   * @returns The workload.
+   */
+  workload(shape: WorkloadShape): Workload<S, R, I, O>;
+  /**
+   * The sequential specification the clients' history must be linearizable
+   * against. Omitted: no linearizability check.
+   */
+  model?: Model<M, I, O> | undefined;
+  /**
+   * Splits the history into independent objects (the key of a key-value
+   * operation), each checked on its own, when `model` has no `partition`.
+   *
+   * @param input An operation.
+   * @returns The object it acts on.
+   */
+  partitionKey?: ((input: I) => string) | undefined;
+  /**
+   * Describes an operation for the event trace.
+   * Omitted: `model.describeOperation`, else `JSON.stringify`.
+   *
+   * @param input An operation.
+   * @returns A short description.
+   */
+  describe?: ((input: I) => string) | undefined;
+  /**
+   * Wraps the storage of a node run: the simulated disk (it loses what was
+   * not synced in a crash) as a `NodeStorage`, under a layer of the user's
+   * (a cache, a write buffer, an encoding).
+   * Omitted: nodes run on the simulated disk itself.
+   *
+   * @param disk The node run's storage on its simulated disk.
+   * @param node The node run.
+   * @returns The storage the node runs on.
+   */
+  storage?: ((disk: NodeStorage, node: NodeContext) => NodeStorage) | undefined;
+}
+
+/**
+ * Which events of a run happen: faults and client operations are numbered
+ * from 1 in the order the run draws them; one not kept is drawn (so the
+ * randomness of the others is unchanged) and dropped. Used to shrink a
+ * failing run. Omitted: all happen.
+ */
+export interface SimKeep {
+  /** The faults that happen. */
+  readonly faults?: ReadonlySet<number> | undefined;
+  /** The client operations that happen. */
+  readonly ops?: ReadonlySet<number> | undefined;
+}
+
+/** Options of one simulation run. */
+export interface SimOptions<S extends StateMachine<R>, R, I, O, M = unknown>
+  extends SimSetup<S, R, I, O, M> {
+  /** The seed: it decides everything. */
+  seed: number;
+  /** Steps (fired timers) under faults before the faults heal. */
+  steps: number;
+  /** Forces the cluster size (3, 5 or 7). */
+  nodes?: number | undefined;
+  /**
+   * The kinds of fault injected.
+   * @default {faultKinds}
+   */
+  faults?: readonly FaultKind[] | undefined;
+  /** Which faults and operations happen. */
+  keep?: SimKeep | undefined;
   /**
    * Adjusts the drawn profile.
    *
    * @param profile The profile, to modify in place.
    */
-  profile?(profile: SimProfile): void;
-}
-
-/** Options of one simulation run. */
-export interface SimOptions {
-  /** The seed: it decides everything. */
-  seed: number;
-  /** Steps (fired timers) under faults before the faults heal. */
-  steps: number;
-  /** Forces the cluster size. */
-  nodes?: number;
-  /** Test-only seams. */
-  hooks?: SimHooks;
+  profile?: ((profile: SimProfile) => void) | undefined;
   /**
    * Virtual time allowed, after healing, to elect a leader and commit a
    * proposal (and again for every member to catch up). Without PreVote,
@@ -331,8 +396,22 @@ export interface SimStats {
   lostWrites: number;
 }
 
+/** A fault or a client operation of a run, for the failure report. */
+export interface SimEvent {
+  /** What it is. */
+  readonly kind: "fault" | "op";
+  /** Its number among the run's faults or operations (see {@linkcode SimKeep}); 0 for a liveness probe. */
+  readonly seq: number;
+  /** The virtual time it happened at, in ms. */
+  readonly time: number;
+  /** The step it happened at. */
+  readonly step: number;
+  /** A description. */
+  readonly text: string;
+}
+
 /** The outcome of one run. */
-export interface SimResult {
+export interface SimResult<I = unknown, O = unknown> {
   /** The seed. */
   seed: number;
   /** The steps under faults asked for. */
@@ -341,11 +420,11 @@ export interface SimResult {
   profile: SimProfile;
   /** No violation, and the history is not illegal. */
   ok: boolean;
-  /** The first violated property, if any. */
-  violation?: { invariant: InvariantName; message: string; time: number };
+  /** The first violated property, if any, with the virtual time and the step it was seen at. */
+  violation?: { invariant: InvariantName; message: string; time: number; step: number };
   /** A failure of the simulator itself (a bug to fix in tests/sim). */
   simError?: string;
-  /** The linearizability verdict (`skipped` after a violation). */
+  /** The linearizability verdict (`skipped` after a violation, or without a model). */
   linearizability: CheckResult | "skipped";
   /** Hash of every event of the run: equal for equal seeds. */
   traceHash: string;
@@ -354,19 +433,23 @@ export interface SimResult {
   /** The last trace lines. */
   trace: readonly string[];
   /** The clients' recorded history. */
-  history: readonly KvOperation[];
+  history: readonly Operation<I, O>[];
+  /** The faults and client operations that happened, in order. */
+  events: readonly SimEvent[];
+  /** Which faults and operations were kept (as asked). */
+  keep: SimKeep;
 }
 
 type SlotState = "idle" | "running" | "down" | "retired";
 
-interface Slot {
+interface Slot<S, R> {
   id: NodeId;
   disk: SimDisk;
   initial: boolean;
   state: SlotState;
   incarnation: number;
-  raft: RaftNode<KvResult> | undefined;
-  sm: KvStateMachine | undefined;
+  raft: RaftNode<R> | undefined;
+  sm: S | undefined;
   storage: SimStorage | undefined;
   transport: Transport | undefined;
   tickMs: number;
@@ -389,17 +472,34 @@ function isExpectedRequestError(e: unknown): boolean {
 
 const stateNames = ["follower", "candidate", "leader", "pre-candidate"] as const;
 
+/** Partitions a history by a key function, keys sorted. */
+function partitionBy<I, O>(
+  key: (input: I) => string,
+): (history: readonly Operation<I, O>[]) => Partition<I, O>[] {
+  return (history) => {
+    const byKey = new Map<string, Operation<I, O>[]>();
+    for (const op of history) {
+      const k = key(op.input);
+      const list = byKey.get(k);
+      if (list === undefined) byKey.set(k, [op]);
+      else list.push(op);
+    }
+    return [...byKey.keys()].sort().map((k) => ({ key: k, operations: byKey.get(k)! }));
+  };
+}
+
 /** One simulation run; use {@linkcode runSimulation}. */
-class Simulation {
+export class Simulation<S extends StateMachine<R>, R, I, O, M> {
   readonly seed: number;
-  readonly options: SimOptions;
+  readonly options: SimOptions<S, R, I, O, M>;
   readonly profile: SimProfile;
   readonly clock: SimClock = new SimClock();
   readonly net: MemoryNetwork;
   readonly inv: InvariantChecker;
-  readonly workload: Workload;
-  readonly slots: Map<NodeId, Slot> = new Map();
+  readonly workload: Clients<S, R, I, O>;
+  readonly slots: Map<NodeId, Slot<S, R>> = new Map();
   violation: InvariantViolation | undefined = undefined;
+  #violationStep: number | undefined = undefined;
   simError: unknown = undefined;
   readonly faults: Record<FaultKind, number>;
   readonly #rand: Prng;
@@ -410,7 +510,7 @@ class Simulation {
   #faultsActive = true;
   #adminBusy = false;
   /** A membership change that timed out, to be tried again. */
-  #adminRetry: { what: string; run: (raft: RaftNode<KvResult>) => Promise<unknown> } | undefined;
+  #adminRetry: { what: string; run: (raft: RaftNode<R>) => Promise<unknown> } | undefined;
   #latest: { index: Index; conf: ConfState };
   readonly #everMember = new Set<NodeId>();
   readonly #trace: string[] = [];
@@ -420,15 +520,20 @@ class Simulation {
   #membershipRetries = 0;
   #snapshotsSent = 0;
   #compactions = 0;
+  readonly #events: SimEvent[] = [];
+  #faultSeq = 0;
 
-  constructor(options: SimOptions) {
+  constructor(options: SimOptions<S, R, I, O, M>) {
     this.seed = options.seed;
     this.options = options;
     this.#traceMax = options.traceLines ?? 60;
     this.#rand = new Prng(options.seed);
     const profileRand = this.#rand.fork();
     this.profile = drawProfile(profileRand, options.nodes);
-    options.hooks?.profile?.(this.profile);
+    options.profile?.(this.profile);
+    if (options.faults !== undefined) {
+      for (const k of faultKinds) if (!options.faults.includes(k)) this.profile.rates[k] = 0;
+    }
     this.#faultRand = this.#rand.fork();
     this.#adminRand = this.#rand.fork();
     const p = this.profile;
@@ -442,11 +547,7 @@ class Simulation {
       delayMs: p.delayMs,
       jitterMs: p.jitterMs,
     });
-    this.inv = new InvariantChecker(
-      () => this.clock.now,
-      new KvStateMachine().digest(),
-      options.disabledInvariants,
-    );
+    this.inv = new InvariantChecker(() => this.clock.now, options.disabledInvariants);
     const initial = Array.from({ length: p.nodes }, (_, i) => i + 1);
     this.#latest = {
       index: 0,
@@ -489,22 +590,47 @@ class Simulation {
         slowUntil: 0,
       });
     }
-    this.workload = new Workload(
+    const model = options.model;
+    const describe = options.describe ??
+      (model === undefined
+        ? (input: I): string => JSON.stringify(input) ?? String(input)
+        : (input: I): string => model.describeOperation(input, undefined).replace(/ -> \?$/, ""));
+    const clientsOptions: ClientsOptions = {
+      clients: p.clients,
+      thinkMs: p.thinkMs,
+      requestTimeoutMs: p.requestTimeoutMs,
+      opTimeoutMs: p.opTimeoutMs,
+    };
+    this.workload = new Clients<S, R, I, O>(
       {
         clock: this.clock,
         members: () => this.#members(),
         node: (id) => this.#handle(id),
+        keepOp: (seq, client, what) => {
+          const kept = options.keep?.ops?.has(seq) ?? true;
+          if (kept) this.#event("op", seq, `client ${client}: ${what()}`);
+          return kept;
+        },
+        probing: (what) => this.#event("op", 0, `liveness probe: ${what}`),
       },
       this.#rand.fork(),
-      {
-        clients: p.clients,
-        keys: p.keys,
-        thinkMs: p.thinkMs,
-        requestTimeoutMs: p.requestTimeoutMs,
-        opTimeoutMs: p.opTimeoutMs,
-        readShare: p.readShare,
-      },
+      clientsOptions,
+      options.workload({ clients: p.clients, keys: p.keys, readShare: p.readShare }),
+      describe,
     );
+  }
+
+  /** Records a kept fault or operation. */
+  #event(kind: "fault" | "op", seq: number, text: string): void {
+    this.#events.push({ kind, seq, time: this.clock.now, step: this.clock.fired, text });
+  }
+
+  /** Numbers the next fault; records it and returns true when it is kept. */
+  #take(text: string): boolean {
+    const seq = ++this.#faultSeq;
+    const kept = this.options.keep?.faults?.has(seq) ?? true;
+    if (kept) this.#event("fault", seq, text);
+    return kept;
   }
 
   // -------------------------------------------------------------------------
@@ -522,13 +648,19 @@ class Simulation {
     try {
       fn();
     } catch (e) {
-      if (e instanceof InvariantViolation) this.violation ??= e;
+      if (e instanceof InvariantViolation) this.#violate(e);
       else this.simError ??= e;
     }
   }
 
+  #violate(e: InvariantViolation): void {
+    if (this.violation !== undefined) return;
+    this.violation = e;
+    this.#violationStep = this.clock.fired;
+  }
+
   #fail(invariant: InvariantName, detail: string): void {
-    this.violation ??= new InvariantViolation(invariant, this.clock.now, detail);
+    this.#violate(new InvariantViolation(invariant, this.clock.now, detail));
   }
 
   #members(): NodeId[] {
@@ -542,7 +674,7 @@ class Simulation {
       c.learnersNext.includes(id);
   }
 
-  #handle(id: NodeId): NodeHandle | undefined {
+  #handle(id: NodeId): NodeHandle<S, R> | undefined {
     const s = this.slots.get(id);
     if (s === undefined || s.state !== "running" || s.raft === undefined || s.sm === undefined) {
       return undefined;
@@ -551,8 +683,8 @@ class Simulation {
   }
 
   /** The running node that leads the highest term, if any. */
-  #leader(): Slot | undefined {
-    let best: Slot | undefined;
+  #leader(): Slot<S, R> | undefined {
+    let best: Slot<S, R> | undefined;
     let bestTerm = -1;
     for (const s of this.slots.values()) {
       if (s.state !== "running" || s.raft === undefined || s.raft.closed) continue;
@@ -568,7 +700,7 @@ class Simulation {
   // -------------------------------------------------------------------------
   // Node lifecycle
 
-  #transport(s: Slot, inc: number, storage: SimStorage): Transport {
+  #transport(s: Slot<S, R>, inc: number, storage: SimStorage): Transport {
     const ep = this.net.connect(s.id);
     const trace = this.clock.trace;
     const id = s.id;
@@ -597,26 +729,30 @@ class Simulation {
     };
   }
 
-  #start(s: Slot): void {
+  #start(s: Slot<S, R>): void {
     if (s.state === "running" || s.state === "retired") return;
     const inc = ++s.incarnation;
     const id = s.id;
     const storage = s.disk.open();
-    const ctx: HookContext = {
+    const clock = this.clock;
+    const ctx: NodeContext = {
       nodeId: id,
       incarnation: inc,
       rand: this.#rand.fork(),
-      clock: this.clock,
+      now: () => clock.now,
     };
-    const hooks = this.options.hooks;
-    const observer: KvObserver = {
-      applied: (index, term, digest): void =>
-        this.#guard(() => this.inv.observeApplied(id, inc, index, term, digest)),
+    const observer: StateMachineObserver = {
+      applied: (index, term, digest, resultDigest): void =>
+        this.#guard(() => this.inv.observeApplied(id, inc, index, term, digest, resultDigest)),
       restored: (index, lastCommand, digest): void =>
         this.#guard(() => this.inv.observeRestored(id, inc, index, lastCommand, digest)),
+      unfaithful: (where, lastCommand, before, after): void =>
+        this.#guard(() => this.inv.observeUnfaithful(id, where, lastCommand, before, after)),
     };
-    const sm = hooks?.stateMachine?.(observer, ctx) ?? new KvStateMachine(observer);
-    const nodeStorage = hooks?.storage?.(storage, ctx) ?? storage;
+    const setup = this.options;
+    const sm = setup.stateMachine(ctx);
+    const checked = new CheckedStateMachine<R>(sm, () => setup.stateMachine(ctx), observer);
+    const nodeStorage = setup.storage?.(storage, ctx) ?? storage;
     const durable: HardState = { ...s.disk.durable.hardState };
     const empty = durable.term === 0 && durable.vote === 0 && durable.commit === 0 &&
       s.disk.durable.lastIndex() === 0 && s.disk.durable.snap.metadata.index === 0;
@@ -634,12 +770,12 @@ class Simulation {
     this.#note(`start node ${id} (run ${inc}${peers.length > 0 ? ", bootstrap" : ""})`);
     const p = this.profile;
     const nodeRand = this.#rand.fork();
-    RaftNode.start<KvResult>({
+    RaftNode.start<R>({
       id,
       peers,
       storage: nodeStorage,
       transport,
-      stateMachine: sm,
+      stateMachine: checked,
       scheduler: this.clock.scheduler(`n${id}`, s.rate),
       rand: nodeRand.next,
       tickMs: s.tickMs,
@@ -699,7 +835,7 @@ class Simulation {
   }
 
   /** Crashes a node: unsynced writes are lost, in-flight requests fail. */
-  #crash(s: Slot, why: string): void {
+  #crash(s: Slot<S, R>, why: string): void {
     if (s.state !== "running") return;
     s.disk.crash();
     const raft = s.raft;
@@ -772,6 +908,7 @@ class Simulation {
         const k = r.range(1, ids.length - 1);
         const a = ids.slice(0, k).sort((x, y) => x - y);
         const b = ids.slice(k).sort((x, y) => x - y);
+        if (!this.#take(`partition [${a}] | [${b}] for ${duration.toFixed(0)} ms`)) return;
         this.#linkFaults.push({ until: now + duration, apply: (net) => net.partition(a, b) });
         this.#applyLinks();
         this.#note(`partition [${a}] | [${b}] for ${duration.toFixed(0)} ms`);
@@ -786,6 +923,7 @@ class Simulation {
           const [x, y] = r.shuffle(ids);
           links.push([x!, y!]);
         }
+        if (!this.#take(`cut links ${links.map(([x, y]) => `${x}->${y}`).join(" ")}`)) return;
         this.#linkFaults.push({
           until: now + duration,
           apply: (net) => {
@@ -799,6 +937,7 @@ class Simulation {
       case "isolate-leader": {
         const l = this.#leader();
         if (l === undefined) return;
+        if (!this.#take(`isolate leader ${l.id} for ${duration.toFixed(0)} ms`)) return;
         this.#linkFaults.push({ until: now + duration, apply: (net) => net.isolate(l.id) });
         this.#applyLinks();
         this.#note(`isolate leader ${l.id} for ${duration.toFixed(0)} ms`);
@@ -814,8 +953,10 @@ class Simulation {
         if (voters.includes(victim.id) && down + 1 > Math.floor((voters.length - 1) / 2)) return;
         // Some restarts are immediate (a supervisor restarting the process).
         const bounce = r.chance(0.3);
+        const restartAt = now + (bounce ? r.uniform(0.5, 5) : r.uniform(20, 1500));
+        if (!this.#take(`${bounce ? "bounce" : "crash"} node ${victim.id}`)) return;
         this.#crash(victim, bounce ? "bounce" : "crash");
-        victim.restartAt = now + (bounce ? r.uniform(0.5, 5) : r.uniform(20, 1500));
+        victim.restartAt = restartAt;
         if (bounce) {
           this.clock.setTimeout(
             () => {
@@ -831,29 +972,36 @@ class Simulation {
         // Every running node loses power at once; each comes back on its own.
         const running = [...this.slots.values()].filter((s) => s.state === "running");
         if (running.length === 0) return;
+        const restartAt = running.map(() => now + r.uniform(20, 600));
+        if (!this.#take("power loss")) return;
         this.#note("power loss");
-        for (const s of running) {
+        running.forEach((s, k) => {
           this.#crash(s, "power loss:");
-          s.restartAt = now + r.uniform(20, 600);
-        }
+          s.restartAt = restartAt[k]!;
+        });
         break;
       }
       case "slow-disk": {
         const ids = this.#liveIds();
         if (ids.length === 0) return;
         const s = this.slots.get(r.pick(ids))!;
-        s.disk.slowFactor = r.uniform(10, 80);
+        const factor = r.uniform(10, 80);
+        if (!this.#take(`slow disk on node ${s.id} (x${factor.toFixed(0)})`)) return;
+        s.disk.slowFactor = factor;
         s.slowUntil = now + duration;
         this.#note(`slow disk on node ${s.id} (x${s.disk.slowFactor.toFixed(0)})`);
         break;
       }
       case "net-burst": {
         if (this.#burstUntil > 0) return;
-        this.#burstUntil = now + duration;
         const what = r.int(3);
-        if (what === 0) this.net.setDropRate(r.uniform(0.1, 0.5));
-        else if (what === 1) this.net.setDuplicateRate(r.uniform(0.1, 0.5));
-        else this.net.setDelay(r.uniform(5, 50), r.uniform(20, 150));
+        const x = r.uniform(what === 2 ? 5 : 0.1, what === 2 ? 50 : 0.5);
+        const jitter = what === 2 ? r.uniform(20, 150) : 0;
+        if (!this.#take(`network burst (${["loss", "duplication", "delay"][what]})`)) return;
+        this.#burstUntil = now + duration;
+        if (what === 0) this.net.setDropRate(x);
+        else if (what === 1) this.net.setDuplicateRate(x);
+        else this.net.setDelay(x, jitter);
         this.#note(`network burst (${["loss", "duplication", "delay"][what]})`);
         break;
       }
@@ -866,6 +1014,7 @@ class Simulation {
         const others = this.#latest.conf.voters.filter((id) => id !== l.id);
         if (others.length === 0) return;
         const to = r.pick(others);
+        if (!this.#take(`transfer leadership ${l.id} -> ${to}`)) return;
         this.#note(`transfer leadership ${l.id} -> ${to}`);
         l.raft.transferLeadership(to).catch((e) => this.#requestError(e));
         break;
@@ -875,7 +1024,7 @@ class Simulation {
   }
 
   /** The `crash-after-ack` fault: a node dies right after vouching for its state. */
-  #maybeCrashAfterAck(s: Slot, ms: readonly Message[]): void {
+  #maybeCrashAfterAck(s: Slot<S, R>, ms: readonly Message[]): void {
     const p = this.profile.rates["crash-after-ack"];
     if (p === 0 || !this.#faultsActive) return;
     // Votes are rare and the classic moment to lose state: crash there more often.
@@ -891,6 +1040,7 @@ class Simulation {
     if (voters.includes(s.id) && down + 1 > Math.floor((voters.length - 1) / 2)) return;
     const inc = s.incarnation;
     const downMs = this.#faultRand.uniform(0.5, 5);
+    if (!this.#take(`crash node ${s.id} right after it acknowledged`)) return;
     this.clock.setTimeout(
       () => {
         if (s.incarnation !== inc || s.state !== "running" || !this.#faultsActive) return;
@@ -929,7 +1079,8 @@ class Simulation {
       !s.initial && !this.#everMember.has(s.id) && s.state !== "retired"
     );
     let what: string;
-    let run: (raft: RaftNode<KvResult>) => Promise<unknown>;
+    let run: (raft: RaftNode<R>) => Promise<unknown>;
+    let spare: Slot<S, R> | undefined;
     const retry = this.#adminRetry;
     const voterToReplace = retry === undefined && conf.voters.length >= minVoters &&
       spares.length > 0 && r.chance(0.25);
@@ -942,7 +1093,7 @@ class Simulation {
     } else if (voterToReplace) {
       // Two voter changes at once: through a joint configuration.
       const s = spares[0]!;
-      if (s.state !== "running") this.#start(s);
+      spare = s;
       const out = r.pick(conf.voters);
       what = `replace voter ${out} by ${s.id} (joint)`;
       run = (raft) =>
@@ -961,7 +1112,7 @@ class Simulation {
       run = (raft) => raft.promote(id);
     } else if (conf.voters.length < maxVoters && spares.length > 0 && r.chance(0.6)) {
       const s = spares[0]!;
-      if (s.state !== "running") this.#start(s);
+      spare = s;
       const asLearner = r.chance(0.5);
       what = `add ${asLearner ? "learner" : "voter"} ${s.id}`;
       run = (raft) => asLearner ? raft.addLearner(s.id) : raft.addVoter(s.id);
@@ -976,6 +1127,8 @@ class Simulation {
     } else {
       return false;
     }
+    if (!this.#take(`membership: ${what} (via leader ${l.id})`)) return false;
+    if (spare !== undefined && spare.state !== "running") this.#start(spare);
     const change = run(l.raft);
     this.#note(`membership: ${what} (via leader ${l.id})`);
     this.#adminBusy = true;
@@ -1075,7 +1228,7 @@ class Simulation {
     const deadline = this.clock.now + bound;
     const probe = async (): Promise<boolean> => {
       for (let k = 1; this.clock.now < deadline; k++) {
-        if (await this.workload.probe("live", `probe${k}`, deadline - this.clock.now)) return true;
+        if (await this.workload.probe(k, deadline - this.clock.now)) return true;
       }
       return false;
     };
@@ -1096,7 +1249,7 @@ class Simulation {
     this.#note("liveness: probe committed");
     const l = this.#leader();
     const target = l?.raft?.status().commit ?? this.inv.maxCommitted;
-    const lagging = (): Slot[] =>
+    const lagging = (): Slot<S, R>[] =>
       this.#members().map((id) => this.slots.get(id)!).filter((s) =>
         s.state !== "running" || s.raft === undefined || s.raft.status().applied < target
       );
@@ -1144,34 +1297,48 @@ class Simulation {
     }
   }
 
-  #checkHistory(): CheckResult {
-    const report = checkOperations(kvModel, this.workload.history, {
+  #checkHistory(model: Model<M, I, O>): CheckResult {
+    const key = this.options.partitionKey;
+    const m = model.partition === undefined && key !== undefined
+      ? { ...model, partition: partitionBy<I, O>(key) }
+      : model;
+    const report = checkOperations(m, this.workload.history, {
       stepsMax: this.options.checkerStepsMax ?? 50_000_000,
     });
     this.inv.checks++;
     if (report.result === "illegal" && report.explanation !== undefined) {
       this.#fail(
         "linearizability",
-        `the history of key ${report.explanation.key} is not linearizable:\n${
-          formatExplanation(report.explanation)
-        }`,
+        `the history of ${
+          report.explanation.key === "" ? "the clients" : `key ${report.explanation.key}`
+        } is not linearizable:\n${formatExplanation(report.explanation)}`,
       );
     }
     return report.result;
   }
 
   /** Runs the whole simulation. */
-  async run(): Promise<SimResult> {
+  async run(): Promise<SimResult<I, O>> {
     const wall0 = performance.now();
     let lin: CheckResult | "skipped" = "skipped";
     try {
+      const empty = this.options.stateMachine({
+        nodeId: 0,
+        incarnation: 0,
+        rand: new Prng(0),
+        now: () => this.clock.now,
+      });
+      this.inv.emptyDigest = hashBytes(await empty.snapshot());
       for (const s of this.slots.values()) if (s.initial) this.#start(s);
       this.workload.start();
       this.#scheduleFaultTick();
       while (this.clock.fired < this.options.steps && !this.#stop()) await this.#step();
       if (!this.#stop()) await this.#liveness();
       if (!this.#stop()) await this.#drain();
-      if (!this.#stop() && !this.options.skipLinearizability) lin = this.#checkHistory();
+      const model = this.options.model;
+      if (!this.#stop() && !this.options.skipLinearizability && model !== undefined) {
+        lin = this.#checkHistory(model);
+      }
     } catch (e) {
       this.simError ??= e;
     } finally {
@@ -1186,7 +1353,7 @@ class Simulation {
     let lostWrites = 0;
     for (const s of this.slots.values()) lostWrites += s.disk.stats.lostWrites;
     const v = this.violation;
-    const result: SimResult = {
+    const result: SimResult<I, O> = {
       seed: this.seed,
       steps: this.options.steps,
       profile: this.profile,
@@ -1211,9 +1378,16 @@ class Simulation {
       },
       trace: this.#trace.slice(),
       history: this.workload.history,
+      events: this.#events,
+      keep: this.options.keep ?? {},
     };
     if (v !== undefined) {
-      result.violation = { invariant: v.invariant, message: v.message, time: v.time };
+      result.violation = {
+        invariant: v.invariant,
+        message: v.message,
+        time: v.time,
+        step: this.#violationStep ?? this.clock.fired,
+      };
     }
     if (this.simError !== undefined) {
       const e = this.simError;
@@ -1223,54 +1397,4 @@ class Simulation {
     }
     return result;
   }
-}
-
-/**
- * Runs one simulation.
- *
- * @param options The seed, the number of steps, and test-only hooks.
- * @returns The outcome: violation (if any), verdict, counters, trace hash.
- */
-export function runSimulation(options: SimOptions): Promise<SimResult> {
-  return new Simulation(options).run();
-}
-
-/**
- * One line summarizing a run.
- *
- * @param r The run's result.
- * @returns The line.
- */
-export function formatSummary(r: SimResult): string {
-  const s = r.stats;
-  const faults = faultKinds.filter((k) => s.faults[k] > 0).map((k) => `${k}=${s.faults[k]}`)
-    .join(" ");
-  const verdict = r.violation !== undefined
-    ? `VIOLATION ${r.violation.invariant}`
-    : r.simError !== undefined
-    ? "SIMULATOR ERROR"
-    : `linearizability=${r.linearizability}`;
-  return `seed ${r.seed}: ${r.profile.nodes} nodes, ${
-    (s.virtualMs / 1000).toFixed(2)
-  } s virtual, ${s.steps} steps, ` +
-    `${s.ops.started} ops (${s.ops.completed} ok, ${s.ops.indeterminate} indeterminate), ` +
-    `elections=${s.elections} checks=${s.invariantChecks} restarts=${s.restarts} snapshots=${s.snapshotsSent} ` +
-    `faults[${faults}] ${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
-}
-
-/**
- * The failure report of a run: seed, violated property (with the checker's
- * explanation for a linearizability violation) and the last trace lines.
- *
- * @param r A failed run's result.
- * @returns Multi-line text.
- */
-export function formatFailure(r: SimResult): string {
-  const lines = [
-    `FAILED seed ${r.seed} (replay: deno task sim --seed ${r.seed} --steps ${r.steps})`,
-  ];
-  if (r.violation !== undefined) lines.push(r.violation.message);
-  if (r.simError !== undefined) lines.push(`simulator error: ${r.simError}`);
-  lines.push("last events:", ...r.trace.map((l) => `  ${l}`));
-  return lines.join("\n");
 }

@@ -1,5 +1,6 @@
 /**
- * The simulator's replicated key-value store: a deterministic
+ * A replicated key-value store to simulate, and a worked example of what
+ * the simulator needs from a state machine: a deterministic
  * `StateMachine` for `RaftNode` with `put`, `delete` and `cas` commands
  * (reads go through `RaftNode.read()` and {@linkcode KvStateMachine.get}),
  * snapshots and restore.
@@ -7,14 +8,23 @@
  * Besides the values, the state keeps a version per key and a revision (the
  * number of writes applied), like etcd's revisions: applying a command twice
  * changes the state even when it rewrites the same value, so a replica that
- * applies differently from the others is seen in its {@linkcode
- * KvStateMachine.digest}.
+ * applies differently from the others is seen in its snapshot.
+ *
+ * @example Apply a command and read it back
+ * ```ts
+ * import { encodeKvCommand, KvStateMachine } from "@raft-ts/raft/testing";
+ *
+ * const sm = new KvStateMachine();
+ * const data = encodeKvCommand({ op: "put", key: "x", value: "1" });
+ * sm.apply([{ index: 1, term: 1, data }]);
+ * if (sm.get("x") !== "1") throw new Error("unreachable");
+ * ```
  *
  * @module
  */
 
-import type { Command, StateMachine } from "../../core/node.ts";
-import type { Index, Term } from "../../core/types.ts";
+import type { Command, StateMachine } from "../core/node.ts";
+import type { Index, Term } from "../core/types.ts";
 
 /** A write command. */
 export type KvCommand =
@@ -79,26 +89,6 @@ interface Cell {
   version: number;
 }
 
-/** What a KV state machine reports after each command and restore. */
-export interface KvObserver {
-  /**
-   * A command was applied.
-   *
-   * @param index Its log index.
-   * @param term Its term.
-   * @param digest The state's digest after it.
-   */
-  applied(index: Index, term: Term, digest: number): void;
-  /**
-   * The state was replaced by a snapshot's.
-   *
-   * @param index The snapshot's index.
-   * @param lastCommand The index of the last command the snapshot reflects.
-   * @param digest The state's digest.
-   */
-  restored(index: Index, lastCommand: Index, digest: number): void;
-}
-
 /** The serialized form of a snapshot. */
 interface KvSnapshot {
   revision: number;
@@ -111,16 +101,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
   readonly #cells = new Map<string, Cell>();
   #revision = 0;
   #lastCommand: Index = 0;
-  readonly #observer: KvObserver | undefined;
-
-  /**
-   * Creates an empty store.
-   *
-   * @param observer Told about every command applied and every restore.
-   */
-  constructor(observer?: KvObserver) {
-    this.#observer = observer;
-  }
 
   /** Writes applied so far (snapshots included). */
   get revision(): number {
@@ -153,7 +133,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
     for (const c of commands) {
       out.push(this.applyOne(c));
       this.#lastCommand = c.index;
-      this.#observer?.applied(c.index, c.term, this.digest());
     }
     return out;
   }
@@ -209,37 +188,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
    * Replaces the state with a snapshot's.
    *
    * @param data From {@linkcode KvStateMachine.snapshot}.
-   * @param meta The snapshot's position.
+   * @param _meta The snapshot's position.
    */
-  restore(data: Uint8Array, meta: { index: Index; term: Term }): void {
+  restore(data: Uint8Array, _meta: { index: Index; term: Term }): void {
     const snap = JSON.parse(dec.decode(data)) as KvSnapshot;
     this.#cells.clear();
     for (const [k, value, version] of snap.cells) this.#cells.set(k, { value, version });
     this.#revision = snap.revision;
     this.#lastCommand = snap.lastCommand;
-    this.#observer?.restored(meta.index, snap.lastCommand, this.digest());
   }
-
-  /**
-   * A 32-bit digest of the whole state (values, versions, revision).
-   *
-   * @returns The digest.
-   */
-  digest(): number {
-    let h = Math.imul(0x811c9dc5 ^ this.#revision, 0x01000193);
-    const keys = [...this.#cells.keys()].sort();
-    for (const k of keys) {
-      const c = this.#cells.get(k)!;
-      h = mix(h, k);
-      h = mix(h, c.value);
-      h = Math.imul(h ^ c.version, 0x01000193);
-    }
-    return h >>> 0;
-  }
-}
-
-function mix(h: number, s: string): number {
-  h = Math.imul(h ^ s.length, 0x01000193);
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
 }

@@ -1,10 +1,10 @@
 /**
- * The simulated clients: each runs a loop of `get`, `put`, `delete` and
- * `cas` operations on a small key space, as a real client would: it sends
- * a request to the node it believes leads, follows `NotLeaderError` hints,
- * retries requests that certainly did not take effect, and gives up on a
- * write whose outcome it cannot know (a timeout, a crashed node), recording
- * it as indeterminate. Every operation is recorded with its call and return
+ * The simulated clients: each runs a loop of operations drawn by the
+ * user's {@linkcode Workload}, as a real client would: it sends a request
+ * to the node it believes leads, follows `NotLeaderError` hints, retries
+ * requests that certainly did not take effect, and gives up on a write
+ * whose outcome it cannot know (a timeout, a crashed node), recording it as
+ * indeterminate. Every operation is recorded with its call and return
  * times for the linearizability checker.
  *
  * @module
@@ -15,30 +15,26 @@ import {
   NodeClosedError,
   NotLeaderError,
   type RaftNode,
+  type StateMachine,
   TimeoutError,
-} from "../../core/node.ts";
-import { ProposalDroppedError } from "../../core/errors.ts";
-import type { NodeId } from "../../core/types.ts";
+} from "../core/node.ts";
+import { ProposalDroppedError } from "../core/errors.ts";
+import type { NodeId } from "../core/types.ts";
 import type { SimClock } from "./_clock.ts";
 import type { Prng } from "./_prng.ts";
-import type { KvInput, KvOperation, KvOutput } from "./kv_model.ts";
-import {
-  encodeKvCommand,
-  type KvCommand,
-  type KvResult,
-  type KvStateMachine,
-} from "./kv_state_machine.ts";
+import type { Operation } from "./linearizability.ts";
+import type { Workload, WorkloadRequest } from "./workload.ts";
 
 /** A running node, as the clients reach it. */
-export interface NodeHandle {
+export interface NodeHandle<S, R> {
   /** The driver. */
-  readonly raft: RaftNode<KvResult>;
+  readonly raft: RaftNode<R>;
   /** Its state machine (what reads query). */
-  readonly sm: KvStateMachine;
+  readonly sm: S;
 }
 
 /** What the clients need from the simulated cluster. */
-export interface ClusterAccess {
+export interface ClusterAccess<S, R> {
   /** The virtual clock. */
   readonly clock: SimClock;
   /** The members a client may contact (as from its configuration). */
@@ -47,26 +43,29 @@ export interface ClusterAccess {
    * The running node `id`, if it runs (a request to a node that is down
    * fails at once, like a refused connection).
    */
-  node(id: NodeId): NodeHandle | undefined;
+  node(id: NodeId): NodeHandle<S, R> | undefined;
+  /**
+   * Whether the client operation numbered `seq` (from 1, in the order the
+   * clients draw them) is carried out; a skipped one is drawn and dropped.
+   */
+  keepOp(seq: number, client: number, describe: () => string): boolean;
+  /** A liveness probe (always carried out) is about to run. */
+  probing(describe: string): void;
 }
 
-/** Options of a {@linkcode Workload}. */
-export interface WorkloadOptions {
+/** Options of {@linkcode Clients}. */
+export interface ClientsOptions {
   /** Concurrent clients. */
   clients: number;
-  /** Keys in the key space. */
-  keys: number;
   /** Maximum pause between two operations of a client, in ms. */
   thinkMs: number;
   /** Timeout of one request to a node, in ms. */
   requestTimeoutMs: number;
   /** Time a client spends on one operation, retries included, in ms. */
   opTimeoutMs: number;
-  /** Share of reads among operations, in `[0, 1]`. */
-  readShare: number;
 }
 
-/** Counters of a {@linkcode Workload}. */
+/** Counters of the clients. */
 export interface WorkloadStats {
   /** Operations started. */
   started: number;
@@ -84,15 +83,18 @@ export interface WorkloadStats {
   redirects: number;
 }
 
-type Outcome =
-  | { kind: "ok"; output: KvOutput }
+type Outcome<O> =
+  | { kind: "ok"; output: O }
   | { kind: "indeterminate" }
   | { kind: "not-applied" };
 
+/** How often a workload may draw a read while looking for a probe write. */
+const probeDrawsMax = 1000;
+
 /** The clients of one simulation run and the history they record. */
-export class Workload {
+export class Clients<S extends StateMachine<R>, R, I, O> {
   /** The recorded operations. */
-  readonly history: KvOperation[] = [];
+  readonly history: Operation<I, O>[] = [];
   /** Counters. */
   readonly stats: WorkloadStats = {
     started: 0,
@@ -103,25 +105,38 @@ export class Workload {
     requests: 0,
     redirects: 0,
   };
-  readonly #access: ClusterAccess;
+  readonly #access: ClusterAccess<S, R>;
   readonly #rand: Prng;
-  readonly #options: WorkloadOptions;
+  readonly #options: ClientsOptions;
+  readonly #workload: Workload<S, R, I, O>;
+  readonly #describe: (input: I) => string;
+  #opSeq = 0;
   #stopped = false;
   #inFlight = 0;
   /** A client-side error that is not an expected request outcome. */
   error: unknown = undefined;
 
   /**
-   * Creates the clients; {@linkcode Workload.start} starts them.
+   * Creates the clients; {@linkcode Clients.start} starts them.
    *
    * @param access The cluster.
    * @param rand The clients' randomness.
    * @param options Shape of the load.
+   * @param workload What the clients do.
+   * @param describe Describes an operation for the event trace.
    */
-  constructor(access: ClusterAccess, rand: Prng, options: WorkloadOptions) {
+  constructor(
+    access: ClusterAccess<S, R>,
+    rand: Prng,
+    options: ClientsOptions,
+    workload: Workload<S, R, I, O>,
+    describe: (input: I) => string,
+  ) {
     this.#access = access;
     this.#rand = rand;
     this.#options = options;
+    this.#workload = workload;
+    this.#describe = describe;
   }
 
   /** Operations in progress. */
@@ -145,18 +160,27 @@ export class Workload {
   }
 
   /**
-   * Runs one `put` as client 0, for the liveness check.
+   * Runs one write as client 0, for the liveness check.
    *
-   * @param key The key.
-   * @param value The value.
+   * @param attempt 1 for the first try, then 2, 3, ...
    * @param timeoutMs Time allowed, retries included.
-   * @returns Whether the put was acknowledged.
+   * @returns Whether the write was acknowledged.
    */
-  async probe(key: string, value: string, timeoutMs: number): Promise<boolean> {
+  async probe(attempt: number, timeoutMs: number): Promise<boolean> {
     const rand = this.#rand.fork();
-    const out = await this.#run(0, rand, { op: "put", key, value }, timeoutMs, {
-      leader: 0,
-    });
+    const w = this.#workload;
+    let input: I | undefined = w.probe?.(attempt);
+    for (let k = 0; input === undefined && k < probeDrawsMax; k++) {
+      const drawn = w.next(rand, 0);
+      if ("propose" in w.request(drawn)) input = drawn;
+    }
+    if (input === undefined) {
+      throw new TypeError(
+        `Cannot probe liveness: the workload drew no write in ${probeDrawsMax} operations`,
+      );
+    }
+    this.#access.probing(this.#describe(input));
+    const out = await this.#run(0, rand, input, timeoutMs, { leader: 0 });
     return out.kind === "ok";
   }
 
@@ -164,32 +188,14 @@ export class Workload {
     const clock = this.#access.clock;
     const label = `client${client}`;
     const belief = { leader: 0 as NodeId };
-    const seen = new Map<string, string | null>();
-    let seq = 0;
     while (!this.#stopped) {
       await clock.sleep(rand.uniform(0, this.#options.thinkMs), label);
       if (this.#stopped) break;
-      const key = `k${rand.int(this.#options.keys)}`;
-      const r = rand.next();
-      let input: KvInput;
-      if (r < this.#options.readShare) {
-        input = { op: "get", key };
-      } else if (r < this.#options.readShare + (1 - this.#options.readShare) * 0.45) {
-        input = { op: "put", key, value: `${client}.${++seq}` };
-      } else if (r < this.#options.readShare + (1 - this.#options.readShare) * 0.85) {
-        const expected = rand.chance(0.7) ? (seen.get(key) ?? null) : `${client}.${seq}`;
-        input = { op: "cas", key, expected, value: `${client}.${++seq}` };
-      } else {
-        input = { op: "delete", key };
-      }
+      const input = this.#workload.next(rand, client);
+      const seq = ++this.#opSeq;
+      if (!this.#access.keepOp(seq, client, () => this.#describe(input))) continue;
       const out = await this.#run(client, rand, input, this.#options.opTimeoutMs, belief);
-      if (out.kind === "ok") {
-        const o = out.output;
-        if ("value" in o) seen.set(key, o.value);
-        else if (o.ok && input.op === "put") seen.set(key, input.value);
-        else if (o.ok && input.op === "cas") seen.set(key, input.value);
-        else if (o.ok && input.op === "delete") seen.set(key, null);
-      }
+      if (out.kind === "ok") this.#workload.done?.(client, input, out.output);
     }
   }
 
@@ -197,19 +203,20 @@ export class Workload {
   async #run(
     client: number,
     rand: Prng,
-    input: KvInput,
+    input: I,
     opTimeoutMs: number,
     belief: { leader: NodeId },
-  ): Promise<Outcome> {
+  ): Promise<Outcome<O>> {
     const clock = this.#access.clock;
     const call = clock.now;
+    const req = this.#workload.request(input);
     this.stats.started++;
     this.#inFlight++;
-    let out: Outcome;
+    let out: Outcome<O>;
     try {
-      out = input.op === "get"
-        ? await this.#read(client, rand, input.key, call + opTimeoutMs, belief)
-        : await this.#write(client, rand, input, call + opTimeoutMs, belief);
+      out = "read" in req
+        ? await this.#read(client, rand, req.read, call + opTimeoutMs, belief)
+        : await this.#write(client, rand, req, call + opTimeoutMs, belief);
     } finally {
       this.#inFlight--;
     }
@@ -217,7 +224,7 @@ export class Workload {
       this.stats.completed++;
       this.history.push({ clientId: client, call, return: clock.now, input, output: out.output });
     } else if (out.kind === "indeterminate") {
-      if (input.op === "get") this.stats.readsAbandoned++;
+      if ("read" in req) this.stats.readsAbandoned++;
       else this.stats.indeterminate++;
       this.history.push({ clientId: client, call, input });
     } else {
@@ -248,13 +255,12 @@ export class Workload {
   async #write(
     client: number,
     rand: Prng,
-    input: Exclude<KvInput, { op: "get" }>,
+    req: Extract<WorkloadRequest<S, R, O>, { propose: Uint8Array }>,
     deadline: number,
     belief: { leader: NodeId },
-  ): Promise<Outcome> {
+  ): Promise<Outcome<O>> {
     const clock = this.#access.clock;
-    const cmd: KvCommand = input;
-    const data = encodeKvCommand(cmd);
+    const data = req.propose;
     while (clock.now < deadline) {
       const id = this.#target(rand, belief);
       const node = id === undefined ? undefined : this.#access.node(id);
@@ -268,7 +274,7 @@ export class Workload {
       const timeoutMs = Math.max(1, Math.min(this.#options.requestTimeoutMs, deadline - clock.now));
       try {
         const r = await node.raft.propose(data, { timeoutMs });
-        return { kind: "ok", output: { ok: r.ok } };
+        return { kind: "ok", output: req.output(r) };
       } catch (e) {
         if (e instanceof NotLeaderError) {
           this.stats.redirects++;
@@ -293,10 +299,10 @@ export class Workload {
   async #read(
     client: number,
     rand: Prng,
-    key: string,
+    query: (sm: S) => O,
     deadline: number,
     belief: { leader: NodeId },
-  ): Promise<Outcome> {
+  ): Promise<Outcome<O>> {
     const clock = this.#access.clock;
     while (clock.now < deadline) {
       const id = this.#target(rand, belief);
@@ -310,8 +316,8 @@ export class Workload {
       const timeoutMs = Math.max(1, Math.min(this.#options.requestTimeoutMs, deadline - clock.now));
       const sm = node.sm;
       try {
-        const value = await node.raft.read(() => sm.get(key), { timeoutMs });
-        return { kind: "ok", output: { value } };
+        const output = await node.raft.read(() => query(sm), { timeoutMs });
+        return { kind: "ok", output };
       } catch (e) {
         if (e instanceof NotLeaderError) {
           this.stats.redirects++;

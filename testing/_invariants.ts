@@ -19,8 +19,12 @@
  *   commit index never goes back, and never passes its log.
  * - `applied-consistent`: each node applies commands in strictly increasing
  *   index order, and every node applies the same command at an index.
- * - `state-consistent`: every state machine is in the same state after the
- *   same command (and after restoring a snapshot of it).
+ * - `state-consistent` (replica agreement): every state machine is in the
+ *   same state after the same command (its own `snapshot()` gives the same
+ *   bytes), returns the same result for it, and is in that state again
+ *   after restoring a snapshot of it.
+ * - `snapshot-fidelity`: restoring a state machine's snapshot and taking a
+ *   snapshot again gives the same bytes.
  * - `hardstate-monotonic`: a node's term never decreases and its vote never
  *   changes within a term: in memory, on disk, and across restarts.
  * - `durable-before-send`: what a message vouches for is durable when it
@@ -31,8 +35,8 @@
  * @module
  */
 
-import type { RaftNodeStatus } from "../../core/node.ts";
-import type { MemoryStorage } from "../../core/storage.ts";
+import type { RaftNodeStatus } from "../core/node.ts";
+import type { MemoryStorage } from "../core/storage.ts";
 import {
   type Entry,
   type HardState,
@@ -42,9 +46,9 @@ import {
   type NodeId,
   StateType,
   type Term,
-} from "../../core/types.ts";
+} from "../core/types.ts";
 import { hashBytes } from "./_prng.ts";
-import type { JournalOp } from "./sim_storage.ts";
+import type { JournalOp } from "./_sim_storage.ts";
 
 /** The properties the simulator checks, by name. */
 export type InvariantName =
@@ -54,6 +58,7 @@ export type InvariantName =
   | "committed-stable"
   | "applied-consistent"
   | "state-consistent"
+  | "snapshot-fidelity"
   | "hardstate-monotonic"
   | "durable-before-send"
   | "removed-stays-removed"
@@ -137,26 +142,28 @@ export class InvariantChecker {
   readonly #log = new Map<number, LogKey>();
   readonly #committed = new Map<Index, Committed>();
   #maxCommitted: Index = 0;
-  readonly #applied = new Map<Index, { term: Term; digest: number; node: NodeId }>();
+  readonly #applied = new Map<
+    Index,
+    { term: Term; digest: number; resultDigest: number; node: NodeId }
+  >();
   readonly #live = new Map<NodeId, LiveTrack>();
   readonly #views = new Map<NodeId, ViewTrack>();
   readonly #durable = new Map<NodeId, HardState>();
   #pending: PendingLeader[] = [];
   /** Terms whose leader got a leader-completeness check. */
   readonly #leaderChecked = new Set<Term>();
-  readonly #emptyDigest: number;
+  /** The digest of an empty state machine's snapshot. */
+  emptyDigest: number | undefined = undefined;
   readonly #disabled: ReadonlySet<InvariantName>;
 
   /**
    * Creates a checker.
    *
    * @param now The virtual clock, for messages.
-   * @param emptyDigest The digest of an empty state machine.
    * @param disabled Properties not to check (to show that others catch a bug too).
    */
-  constructor(now: () => number, emptyDigest: number, disabled: readonly InvariantName[] = []) {
+  constructor(now: () => number, disabled: readonly InvariantName[] = []) {
     this.#now = now;
-    this.#emptyDigest = emptyDigest;
     this.#disabled = new Set(disabled);
   }
 
@@ -601,6 +608,7 @@ export class InvariantChecker {
    * @param index The command's index.
    * @param term The command's term.
    * @param digest The state's digest after it.
+   * @param resultDigest The digest of the command's result.
    */
   observeApplied(
     node: NodeId,
@@ -608,6 +616,7 @@ export class InvariantChecker {
     index: Index,
     term: Term,
     digest: number,
+    resultDigest: number,
   ): void {
     const t = this.#live.get(node);
     this.checks++;
@@ -624,7 +633,7 @@ export class InvariantChecker {
     const a = this.#applied.get(index);
     this.checks++;
     if (a === undefined) {
-      this.#applied.set(index, { term, digest, node });
+      this.#applied.set(index, { term, digest, resultDigest, node });
       return;
     }
     if (a.term !== term) {
@@ -641,6 +650,41 @@ export class InvariantChecker {
         }) differs from node ${a.node}'s (${hex(a.digest)})`,
       );
     }
+    if (a.resultDigest !== resultDigest) {
+      this.#fail(
+        "state-consistent",
+        `command ${index} returned a different result on node ${node} (digest ${
+          hex(resultDigest)
+        }) than on node ${a.node} (${hex(a.resultDigest)})`,
+      );
+    }
+  }
+
+  /**
+   * A state machine's snapshot changed across a restore and a snapshot.
+   *
+   * @param node The node.
+   * @param where Where it was seen (a fresh copy, or the receiver).
+   * @param lastCommand The last command the snapshot reflects.
+   * @param before The bytes restored.
+   * @param after The bytes of the snapshot taken right after.
+   */
+  observeUnfaithful(
+    node: NodeId,
+    where: string,
+    lastCommand: Index,
+    before: Uint8Array,
+    after: Uint8Array,
+  ): void {
+    this.checks++;
+    this.#fail(
+      "snapshot-fidelity",
+      `node ${node}: a snapshot after command ${lastCommand} (${before.length} bytes, digest ${
+        hex(hashBytes(before))
+      }) restored into ${where} gives a snapshot of ${after.length} bytes (digest ${
+        hex(hashBytes(after))
+      }): ${describeDiff(before, after)}`,
+    );
   }
 
   /**
@@ -668,7 +712,7 @@ export class InvariantChecker {
         `node ${node} restored a snapshot at ${index} reflecting command ${lastCommand}`,
       );
     }
-    const want = lastCommand === 0 ? this.#emptyDigest : this.#applied.get(lastCommand)?.digest;
+    const want = lastCommand === 0 ? this.emptyDigest : this.#applied.get(lastCommand)?.digest;
     if (want !== undefined && want !== digest) {
       this.#fail(
         "state-consistent",
@@ -698,4 +742,21 @@ function messageName(t: MessageType): string {
 
 function hex(n: number): string {
   return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/** Where two byte strings first differ, shown as text when both are UTF-8. */
+function describeDiff(a: Uint8Array, b: Uint8Array): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  const show = (x: Uint8Array): string => {
+    const part = x.subarray(Math.max(0, i - 20), i + 40);
+    try {
+      return JSON.stringify(dec.decode(part));
+    } catch {
+      return `[${[...part].join(",")}]`;
+    }
+  };
+  return `first difference at byte ${i}: ${show(a)} became ${show(b)}`;
 }
