@@ -16,7 +16,9 @@ const bin = (name) => {
 const paths = process.argv.slice(2);
 const roots = paths.length > 0
   ? paths
-  : ["core", "adapters", "tests", "examples", "bench"].filter((p) => existsSync(join(root, p)));
+  : ["core", "adapters", "testing", "tests", "examples", "bench"].filter((p) =>
+    existsSync(join(root, p))
+  );
 
 const runs = [
   { name: "deno", cmd: bin("deno"), args: ["test", "-A", "--doc", ...roots], counts: denoCounts },

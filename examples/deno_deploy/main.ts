@@ -8,7 +8,9 @@
  * Environment:
  * - `RAFT_STORAGE`: `kv` (default where `Deno.openKv` exists) or `memory`;
  * - `RAFT_KV_PREFIX`: the Deno KV key prefix (default `raft`);
- * - `RAFT_SECRET`: enables the admin routes (16+ bytes).
+ * - `RAFT_SECRET`: enables the admin routes (16+ bytes);
+ * - `RAFT_ALLOWED_HOSTS`: the host names to answer, comma-separated
+ *   (default: any; Deploy routes only the project's own domains here).
  *
  * Run locally: `deno run -A --unstable-kv examples/deno_deploy/main.ts`.
  * See README.md beside this file for deploying.
@@ -40,6 +42,11 @@ export interface DeployAppOptions {
   tickMs?: number;
   /** Take a snapshot every this many entries (default 1000). */
   snapshotEntries?: number;
+  /**
+   * The host names the app answers (see the Hono app's `allowedHosts`).
+   * @default false: any, as Deploy routes only the project's domains to it
+   */
+  allowedHosts?: readonly string[] | false;
 }
 
 /** The running single-node service. */
@@ -84,6 +91,7 @@ export async function createDeployApp(
     directory: new MemberDirectory(),
     maxValueBytes: 16 * 1024,
     page: { title: "raft-ts key-value store on Deno Deploy", kvPath: "/kv" },
+    allowedHosts: options.allowedHosts ?? false,
     ...(options.secret !== undefined ? { adminSecret: options.secret } : {}),
     ...(storage instanceof MemoryStorage ? {} : { storage }),
   });
@@ -116,10 +124,12 @@ if (import.meta.main) {
   }
   const secret = D.env.get("RAFT_SECRET");
   const prefix = D.env.get("RAFT_KV_PREFIX");
+  const hosts = D.env.get("RAFT_ALLOWED_HOSTS");
   const service = await createDeployApp({
     kv: kind === "kv" ? await D.openKv!() : undefined,
     ...(prefix !== undefined ? { prefix } : {}),
     ...(secret !== undefined ? { secret } : {}),
+    ...(hosts !== undefined ? { allowedHosts: hosts.split(",").map((h) => h.trim()) } : {}),
   });
   D.serve(service.fetch);
 }
