@@ -29,7 +29,8 @@ import {
 } from "../types.ts";
 import { type MembershipIntent, readEnvelope } from "./envelope.ts";
 import type { Listeners } from "./events.ts";
-import { checkIntents, decodeSnapshotData } from "./membership.ts";
+import { checkIntents } from "./membership.ts";
+import { decodeSnapshotData, type ReplicatedState } from "./replicated.ts";
 import type { PendingProposal, Requests } from "./requests.ts";
 import type { SnapshotPolicy } from "./snapshots.ts";
 import type { Command, StateMachine, Transport } from "./seams.ts";
@@ -56,7 +57,8 @@ export interface AppliedState {
   smApplied: Index;
   lastAppliedTerm: Term;
   confState: ConfState;
-  removed: Set<NodeId>;
+  /** The driver's replicated state as of `applied`. */
+  replicated: ReplicatedState;
 }
 
 /**
@@ -74,8 +76,8 @@ export class Applier<R> {
   #smApplied: Index;
   #lastAppliedTerm: Term;
   #confState: ConfState;
-  /** IDs removed from the cluster, as of the applied index: never admitted again. */
-  #removed: Set<NodeId>;
+  /** The driver's replicated state (removed IDs, member contexts, sessions) as of the applied index. */
+  #state: ReplicatedState;
 
   /**
    * Creates the applier.
@@ -89,7 +91,7 @@ export class Applier<R> {
     this.#smApplied = init.smApplied;
     this.#lastAppliedTerm = init.lastAppliedTerm;
     this.#confState = init.confState;
-    this.#removed = init.removed;
+    this.#state = init.replicated;
   }
 
   /** The last index applied. */
@@ -107,9 +109,48 @@ export class Applier<R> {
     return this.#confState;
   }
 
-  /** The IDs removed from the cluster as of `applied` (not to be modified). */
-  get removed(): ReadonlySet<NodeId> {
-    return this.#removed;
+  /** The driver's replicated state (removed IDs, member contexts, sessions) as of `applied`. */
+  get replicated(): ReplicatedState {
+    return this.#state;
+  }
+
+  /**
+   * Tells the transport the address of every member of the configuration
+   * but this node (as carried in the replicated state), and that the
+   * members of `previous` not in it are gone.
+   *
+   * @param previous The configuration before, if any.
+   */
+  announcePeers(previous?: ConfState): void {
+    const c = this.#c;
+    const members = (cs: ConfState): NodeId[] => [
+      ...cs.voters,
+      ...cs.votersOutgoing,
+      ...cs.learners,
+      ...cs.learnersNext,
+    ];
+    const now = new Set(members(this.#confState));
+    for (const id of previous === undefined ? [] : members(previous)) {
+      if (now.has(id) || id === c.id) continue;
+      this.#tellTransport(id, () => c.transport.removePeer?.(id));
+    }
+    for (const id of now) {
+      const ctx = this.#state.contexts.get(id);
+      if (id === c.id || ctx === undefined) continue;
+      this.#tellTransport(id, () => c.transport.addPeer?.(id, ctx));
+    }
+  }
+
+  #tellTransport(id: NodeId, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#c.logger.warning(
+        `${this.#c.id} transport failed to update peer ${id}: ${
+          err instanceof Error ? err.message : err
+        }`,
+      );
+    }
   }
 
   /**
@@ -122,21 +163,23 @@ export class Applier<R> {
     cc: ConfChangeV2,
     intents: readonly MembershipIntent[] | undefined,
   ): ConfChangeError | undefined {
-    return checkIntents(this.#confState, this.#removed, cc.changes, intents) ??
+    return checkIntents(this.#confState, this.#state.removed, cc.changes, intents) ??
       this.#c.rn.checkConfChange(cc, this.#confState);
   }
 
   /** Restores the state machine from a snapshot Raft installed. */
   async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.metadata;
-    const { removed, data } = decodeSnapshotData(snap.data);
+    const { state, data } = decodeSnapshotData(snap.data);
     await this.#c.sm.restore(data, { index, term });
-    this.#removed = removed;
+    const previous = this.#confState;
+    this.#state = state;
     this.#applied = index;
     this.#smApplied = index;
     this.#lastAppliedTerm = term;
     this.#c.snapshots.taken(index);
     this.#confState = cloneConfState(snap.metadata.confState);
+    this.announcePeers(previous);
     this.#c.requests.forgetIndexesThrough(index);
     this.#c.events.emit("membership", {
       confState: cloneConfState(this.#confState),
@@ -270,7 +313,12 @@ export class Applier<R> {
     const cs = c.rn.applyConfChange(cc);
     this.#confState = cloneConfState(cs);
     for (const ch of cc.changes) {
-      if (ch.type === ConfChangeType.ConfChangeRemoveNode) this.#removed.add(ch.nodeId);
+      if (ch.type === ConfChangeType.ConfChangeRemoveNode) {
+        this.#state.removed.add(ch.nodeId);
+        this.#state.contexts.delete(ch.nodeId);
+      } else if (ch.type !== ConfChangeType.ConfChangeUpdateNode && context.length > 0) {
+        this.#state.contexts.set(ch.nodeId, context.slice());
+      }
     }
     if (
       cc.changes.some((ch) =>
@@ -294,18 +342,12 @@ export class Applier<R> {
   #updatePeers(cc: ConfChangeV2, context: Uint8Array): void {
     const c = this.#c;
     for (const ch of cc.changes) {
-      if (ch.nodeId === c.id || ch.nodeId === None) continue;
-      try {
-        if (ch.type === ConfChangeType.ConfChangeRemoveNode) c.transport.removePeer?.(ch.nodeId);
-        else if (ch.type !== ConfChangeType.ConfChangeUpdateNode) {
-          c.transport.addPeer?.(ch.nodeId, context);
-        }
-      } catch (err) {
-        c.logger.warning(
-          `${c.id} transport failed to update peer ${ch.nodeId}: ${
-            err instanceof Error ? err.message : err
-          }`,
-        );
+      const id = ch.nodeId;
+      if (id === c.id || id === None) continue;
+      if (ch.type === ConfChangeType.ConfChangeRemoveNode) {
+        this.#tellTransport(id, () => c.transport.removePeer?.(id));
+      } else if (ch.type !== ConfChangeType.ConfChangeUpdateNode) {
+        this.#tellTransport(id, () => c.transport.addPeer?.(id, context));
       }
     }
   }

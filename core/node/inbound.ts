@@ -41,7 +41,7 @@ import {
   type Term,
 } from "../types.ts";
 import { readEnvelope } from "./envelope.ts";
-import { decodeSnapshotData } from "./membership.ts";
+import { decodeSnapshotData } from "./replicated.ts";
 
 /** How far above a node's own term a message's term may be. */
 export const termAheadMax = 2 ** 20;

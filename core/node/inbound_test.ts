@@ -12,7 +12,7 @@ import {
   newSnapshot,
 } from "../types.ts";
 import { envelopeHeader, wrap } from "./envelope.ts";
-import { encodeSnapshotData } from "./membership.ts";
+import { emptyReplicatedState, encodeSnapshotData } from "./replicated.ts";
 import { checkEntry, checkPeerMessage, termAheadMax } from "./inbound.ts";
 import { withCluster } from "../../tests/cluster/harness.ts";
 
@@ -89,7 +89,7 @@ test("checkPeerMessage() refuses a snapshot without the driver's header or witho
       type: MessageType.MsgSnap,
       snapshot: newSnapshot({ index: 20, term: 5, confState: newConfState({ voters }), data }),
     });
-  const good = encodeSnapshotData(new Set([9]), new TextEncoder().encode("{}"));
+  const good = encodeSnapshotData(emptyReplicatedState(), new TextEncoder().encode("{}"));
   assert.equal(checkPeerMessage(snap(good), view), undefined);
   assert.match(checkPeerMessage(snap(new TextEncoder().encode("garbage")), view)!, /header/);
   assert.match(checkPeerMessage(snap(good.subarray(0, 5)), view)!, /Cannot read/);

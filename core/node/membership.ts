@@ -2,17 +2,15 @@
  * Membership changes as the driver means them: each change carries an
  * intent, checked when the change is proposed and again, on every node
  * alike, when it is applied; IDs removed from the cluster are never
- * admitted again. The set of removed IDs is replicated state: it is
- * rebuilt from the log and carried in every snapshot, ahead of the state
- * machine's own data, with the session table (see `sessions.ts`).
+ * admitted again. The set of removed IDs is replicated state (see
+ * `replicated.ts`).
  *
  * @module
  */
 
 import { ConfChangeError } from "../errors.ts";
 import { type ConfChangeSingle, ConfChangeType, type ConfState, type NodeId } from "../types.ts";
-import { type MembershipIntent, pushUvarint, readUvarint } from "./envelope.ts";
-import { defaultSessionLimits, type SessionLimits, SessionTable } from "./sessions.ts";
+import type { MembershipIntent } from "./envelope.ts";
 
 export type { MembershipIntent } from "./envelope.ts";
 
@@ -168,60 +166,4 @@ export function checkIntents(
     if (refused !== undefined) return refused;
   }
   return undefined;
-}
-
-// ---------------------------------------------------------------------------
-// Snapshot data: the driver's replicated state, then the state machine's
-
-/** The first bytes of snapshot data written by the driver ("rts" and format 1). */
-const snapshotMagic = [0x72, 0x74, 0x73, 0x01] as const;
-
-/**
- * The snapshot data the driver stores: a header holding the removed IDs
- * and the session table, then the state machine's snapshot.
- */
-export function encodeSnapshotData(
-  removed: ReadonlySet<NodeId>,
-  data: Uint8Array,
-  sessions: SessionTable = new SessionTable(),
-): Uint8Array {
-  const header: number[] = [...snapshotMagic];
-  const ids = [...removed].sort((a, b) => a - b);
-  pushUvarint(header, ids.length);
-  for (const id of ids) pushUvarint(header, id);
-  sessions.encode(header);
-  const out = new Uint8Array(header.length + data.length);
-  out.set(header, 0);
-  out.set(data, header.length);
-  return out;
-}
-
-/**
- * Splits snapshot data written by {@linkcode encodeSnapshotData}.
- *
- * @throws {RangeError} The data does not start with the driver's header.
- */
-export function decodeSnapshotData(
-  b: Uint8Array,
-  limits: SessionLimits = defaultSessionLimits,
-): { removed: Set<NodeId>; sessions: SessionTable; data: Uint8Array } {
-  const fail = (why: string): never => {
-    throw new RangeError(`Cannot read the snapshot: ${why}`);
-  };
-  if (b.length < snapshotMagic.length || snapshotMagic.some((v, k) => b[k] !== v)) {
-    fail("its data does not start with the driver's header (not written by RaftNode)");
-  }
-  let pos: number = snapshotMagic.length;
-  const n = readUvarint(b, pos) ?? fail("its header is truncated");
-  pos = n[1];
-  if (n[0] > b.length - pos) fail("its header names more removed IDs than it holds");
-  const removed = new Set<NodeId>();
-  for (let k = 0; k < n[0]; k++) {
-    const r = readUvarint(b, pos) ?? fail("its header is truncated");
-    if (r[0] <= 0) fail(`its header names an invalid node ID ${r[0]}`);
-    removed.add(r[0]);
-    pos = r[1];
-  }
-  const [sessions, end] = SessionTable.decode(b, pos, limits);
-  return { removed, sessions, data: b.subarray(end) };
 }

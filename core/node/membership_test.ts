@@ -16,7 +16,7 @@ import { Machine, withCluster } from "../../tests/cluster/harness.ts";
 import { recordingLogger } from "../../tests/_util.ts";
 import { MemoryNetwork, VirtualScheduler } from "../../adapters/memory/mod.ts";
 import { intentEnvelopeHeader, type MembershipIntent, wrap } from "./envelope.ts";
-import { checkIntents, decodeSnapshotData, encodeSnapshotData, intentOf } from "./membership.ts";
+import { checkIntents, intentOf } from "./membership.ts";
 
 const cs = (voters: number[], learners: number[] = []): ConfState =>
   newConfState({ voters, learners });
@@ -109,20 +109,6 @@ test("intentOf() reads Raft's change types against the membership", () => {
   );
   assert.equal(intentOf(conf, { type: ConfChangeType.ConfChangeRemoveNode, nodeId: 9 }), "remove");
   assert.equal(intentOf(conf, { type: ConfChangeType.ConfChangeUpdateNode, nodeId: 1 }), undefined);
-});
-
-test("encodeSnapshotData() round-trips the removed IDs and the state machine's data", () => {
-  const data = new TextEncoder().encode("state");
-  for (const removed of [new Set<number>(), new Set([3, 300, 2 ** 40])]) {
-    const got = decodeSnapshotData(encodeSnapshotData(removed, data));
-    assert.deepEqual([...got.removed].sort((a, b) => a - b), [...removed]);
-    assert.deepEqual(got.data, data);
-  }
-  assert.throws(() => decodeSnapshotData(data), /does not start with the driver's header/);
-  assert.throws(
-    () => decodeSnapshotData(encodeSnapshotData(new Set([1, 2]), data).subarray(0, 5)),
-    /names more removed IDs than it holds|truncated/,
-  );
 });
 
 test("RaftNode refuses each membership change whose intent does not hold, and changes nothing", async () => {

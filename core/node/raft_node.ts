@@ -35,7 +35,8 @@ import {
   type RaftNodeEvents,
   type RaftNodeStatus,
 } from "./events.ts";
-import { changeTypeOf, decodeSnapshotData, intentOf } from "./membership.ts";
+import { changeTypeOf, intentOf } from "./membership.ts";
+import { decodeSnapshotData, emptyReplicatedState } from "./replicated.ts";
 import {
   type ConfChangeOptions,
   defaultRand,
@@ -260,7 +261,7 @@ export class RaftNode<R = unknown> {
       smApplied,
       lastAppliedTerm: snap.metadata.term,
       confState: cloneConfState(confState),
-      removed: fromSnapshot?.removed ?? new Set(),
+      replicated: fromSnapshot?.state ?? emptyReplicatedState(),
       hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
     });
     node.#begin();
@@ -283,6 +284,9 @@ export class RaftNode<R = unknown> {
       },
     };
     this.#transport.start(handler);
+    // Members added at run time whose changes were compacted into the
+    // snapshot are known to the transport through the replicated state.
+    this.#applier.announcePeers();
     this.#armTick();
     this.#loop.kick();
   }
