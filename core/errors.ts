@@ -17,7 +17,8 @@ export type RaftErrorCode =
   | "step_local_msg"
   | "step_peer_not_found"
   | "conf_change"
-  | NodeErrorCode;
+  | NodeErrorCode
+  | SessionErrorCode;
 
 /** Codes of the errors the driver (`RaftNode`) rejects requests with. */
 export type NodeErrorCode = "not_leader" | "timeout" | "node_closed" | "busy" | "leader_changed";
@@ -121,6 +122,35 @@ export type ConfChangeRefusal =
   | "not_learner"
   | "not_voter"
   | "removed_id";
+
+/**
+ * Why an exactly-once command was refused (it was not applied by this
+ * attempt):
+ * - `session_expired`: its client session expired or was evicted; an
+ *   earlier attempt may have applied (open a new session);
+ * - `session_stale`: it applied already and the client acknowledged its
+ *   result (or the result was not kept across a restart), so the result
+ *   cannot be returned again;
+ * - `session_busy`: the session holds too many unacknowledged results;
+ * - `key_reused`: its idempotency key names another request.
+ */
+export type SessionErrorCode = "session_expired" | "session_stale" | "session_busy" | "key_reused";
+
+/** An exactly-once command was refused; see {@linkcode SessionErrorCode}. */
+export class SessionError extends RaftError {
+  /** Why the command was refused. */
+  declare readonly code: SessionErrorCode;
+  /**
+   * Creates the error.
+   *
+   * @param code Why.
+   * @param message The explanation.
+   */
+  constructor(code: SessionErrorCode, message: string) {
+    super(code, message);
+    this.name = "SessionError";
+  }
+}
 
 /** A membership change cannot be applied to the current configuration. */
 export class ConfChangeError extends RaftError {

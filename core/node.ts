@@ -19,18 +19,25 @@
  * The driver lives in `core/node/`, a file per concern: `raft_node.ts`
  * (the class), `ready_loop.ts`, `apply.ts`, `requests.ts` (the requests
  * waiting for an outcome), `snapshots.ts` (the snapshot policy),
- * `membership.ts` and `envelope.ts`, `events.ts`, `options.ts`,
- * `seams.ts` and `scheduler.ts`. This file re-exports its public names.
+ * `membership.ts` and `envelope.ts`, `inbound.ts` (checks of peer
+ * messages), `replicated.ts` (removed members, member addresses and the
+ * session table, carried in snapshots), `sessions.ts` and
+ * `client_session.ts` (exactly-once commands), `result_codec.ts`,
+ * `events.ts`, `options.ts`, `seams.ts` and `scheduler.ts`. This file
+ * re-exports its public names.
  *
  * @module
  */
 
 export {
   BusyError,
+  LeaderChangedError,
   NodeClosedError,
   NodeError,
   type NodeErrorCode,
   NotLeaderError,
+  SessionError,
+  type SessionErrorCode,
   TimeoutError,
 } from "./errors.ts";
 export { globalScheduler, type Scheduler, type TimerHandle } from "./node/scheduler.ts";
@@ -43,7 +50,16 @@ export {
   type Transport,
   type TransportHandler,
 } from "./node/seams.ts";
-export type { ConfChangeOptions, RaftNodeOptions, RequestOptions } from "./node/options.ts";
+export type {
+  ConfChangeOptions,
+  ProposeOptions,
+  RaftNodeOptions,
+  RequestOptions,
+} from "./node/options.ts";
+export { ClientSession } from "./node/client_session.ts";
+export { jsonResultCodec, type ResultCodec } from "./node/result_codec.ts";
+export { defaultSessionLimits, type SessionLimits } from "./node/sessions.ts";
+export type { MembershipIntent } from "./node/envelope.ts";
 export type {
   MemberProgress,
   MemberProgressState,

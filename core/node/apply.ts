@@ -27,7 +27,10 @@ import {
   type Snapshot,
   type Term,
 } from "../types.ts";
-import { type MembershipIntent, readEnvelope } from "./envelope.ts";
+import { type Envelope, type MembershipIntent, readEnvelope } from "./envelope.ts";
+import { SessionError } from "../errors.ts";
+import type { ResultCodec } from "./result_codec.ts";
+import type { Admission } from "./sessions.ts";
 import type { Listeners } from "./events.ts";
 import { checkIntents } from "./membership.ts";
 import { decodeSnapshotData, type ReplicatedState } from "./replicated.ts";
@@ -47,9 +50,15 @@ export interface ApplyContext<R> {
   readonly requests: Requests<R>;
   readonly snapshots: SnapshotPolicy;
   readonly events: Listeners;
+  /** Encodes the results of exactly-once commands for the session table. */
+  readonly resultCodec: ResultCodec<R>;
   /** Whether the node closed (applying stops). */
   closed(): boolean;
 }
+
+/** A recorded result: a tag byte (1: the codec's bytes follow; 0: not kept). */
+const resultKept = 1;
+const resultNotKept = new Uint8Array([0]);
 
 /** The applied state the node starts from. */
 export interface AppliedState {
@@ -215,14 +224,23 @@ export class Applier<R> {
     const c = this.#c;
     let cmds: Command[] = [];
     let owners: (number | undefined)[] = [];
+    let records: (((result: R) => void) | undefined)[] = [];
+    let after: (() => void)[] = [];
     let segmentEnd = this.#applied;
     const flush = async (): Promise<void> => {
       if (cmds.length > 0) {
         const batch = cmds;
         const seqs = owners;
+        const recs = records;
         cmds = [];
         owners = [];
-        await this.#applyCommands(batch, seqs);
+        records = [];
+        await this.#applyCommands(batch, seqs, recs);
+      }
+      if (after.length > 0) {
+        const fns = after;
+        after = [];
+        for (const fn of fns) fn();
       }
       if (segmentEnd > this.#applied) {
         this.#applied = segmentEnd;
@@ -247,9 +265,20 @@ export class Applier<R> {
             throw new RangeError(`Cannot apply entry ${e.index}: its data has no driver envelope`);
           }
           if (env.origin === c.id && env.incarnation === c.incarnation) owner = env.seq;
-          if (e.index > this.#smApplied) {
-            cmds.push({ index: e.index, term: e.term, data: e.data.subarray(env.offset) });
-            owners.push(owner !== undefined && c.requests.isPending(owner) ? owner : undefined);
+          const pending = owner !== undefined && c.requests.isPending(owner) ? owner : undefined;
+          const admitted = env.session === undefined
+            ? { record: undefined, notKept: undefined }
+            : this.#admitOnce(e.index, env, pending, (fn) => after.push(fn));
+          if (admitted !== undefined) {
+            if (e.index > this.#smApplied) {
+              cmds.push({ index: e.index, term: e.term, data: e.data.subarray(env.offset) });
+              owners.push(pending);
+              records.push(admitted.record);
+            } else {
+              // Applied before a restart by a state machine that keeps its
+              // state: its result was not kept.
+              admitted.notKept?.();
+            }
           }
           bytes = e.data.length;
         }
@@ -270,8 +299,106 @@ export class Applier<R> {
     if (!c.closed()) c.events.emit("applied", { index: this.#applied });
   }
 
+  /**
+   * Decides, from the session table, whether an exactly-once command (or a
+   * session's start or end) applies. Outcomes that are not a command to
+   * apply settle the proposer's request here, or once this batch is
+   * applied (`later`).
+   *
+   * @returns What to record once the command is applied, or `undefined`
+   *   when it is not applied.
+   */
+  #admitOnce(
+    index: Index,
+    env: Envelope,
+    owner: number | undefined,
+    later: (fn: () => void) => void,
+  ):
+    | { record: ((result: R) => void) | undefined; notKept: (() => void) | undefined }
+    | undefined {
+    const tag = env.session!;
+    const sessions = this.#state.sessions;
+    const settle = (fn: (p: PendingProposal<R>) => void): void => {
+      if (owner !== undefined) this.#c.requests.settle(owner, (p) => fn(p as PendingProposal<R>));
+    };
+    let admission: Admission;
+    let recorded: () => Uint8Array | undefined;
+    let record: (bytes: Uint8Array) => void;
+    switch (tag.kind) {
+      case "register":
+        sessions.register(index, tag.stampMs);
+        settle((p) => p.resolve(index as R));
+        return undefined;
+      case "unregister":
+        sessions.unregister(tag.id, tag.stampMs);
+        settle((p) => p.resolve(undefined as R));
+        return undefined;
+      case "session":
+        admission = sessions.admitSession(tag.id, tag.seq, tag.ackBelow, tag.stampMs);
+        recorded = () => sessions.sessionResult(tag.id, tag.seq);
+        record = (bytes) => sessions.recordSession(tag.id, tag.seq, bytes);
+        break;
+      case "key":
+        admission = sessions.admitKey(tag.key, tag.fingerprint, tag.stampMs);
+        recorded = () => sessions.keyResult(tag.key);
+        record = (bytes) => sessions.recordKey(tag.key, bytes);
+        break;
+    }
+    const answer = (bytes: Uint8Array | undefined): void =>
+      settle((p) => {
+        if (bytes === undefined || bytes[0] !== resultKept) {
+          p.reject(
+            new SessionError(
+              "session_stale",
+              "Cannot return the command's result: it applied already, and its result was not kept (it applied before a restart, or could not be encoded)",
+            ),
+          );
+        } else {
+          p.resolve(this.#c.resultCodec.decode(bytes.subarray(1)));
+        }
+      });
+    switch (admission.kind) {
+      case "apply":
+        return {
+          record: (result: R) => record(this.#encodeResult(result)),
+          notKept: () => record(resultNotKept),
+        };
+      case "duplicate":
+        answer(admission.result);
+        return undefined;
+      case "follows":
+        later(() => answer(recorded()));
+        return undefined;
+      case "refused":
+        settle((p) => p.reject(new SessionError(admission.reason, admission.message)));
+        return undefined;
+    }
+  }
+
+  /** The bytes the session table keeps for a result; the same on every node. */
+  #encodeResult(result: R): Uint8Array {
+    try {
+      const bytes = this.#c.resultCodec.encode(result);
+      const out = new Uint8Array(bytes.length + 1);
+      out[0] = resultKept;
+      out.set(bytes, 1);
+      return out;
+    } catch (e) {
+      this.#c.logger.warning(
+        `${this.#c.id} cannot keep a command's result for retries: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+      return resultNotKept;
+    }
+  }
+
   /** Applies one batch of commands and settles this run's proposals among them. */
-  async #applyCommands(batch: Command[], seqs: (number | undefined)[]): Promise<void> {
+  async #applyCommands(
+    batch: Command[],
+    seqs: (number | undefined)[],
+    records: (((result: R) => void) | undefined)[],
+  ): Promise<void> {
     const results = await this.#c.sm.apply(batch);
     if (!Array.isArray(results) || results.length !== batch.length) {
       throw new TypeError(
@@ -281,6 +408,7 @@ export class Applier<R> {
       );
     }
     this.#smApplied = batch[batch.length - 1]!.index;
+    for (let k = 0; k < records.length; k++) records[k]?.(results[k] as R);
     for (let k = 0; k < seqs.length; k++) {
       const seq = seqs[k];
       if (seq === undefined) continue;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { ResultCodec } from "./result_codec.ts";
+import type { SessionLimits } from "./sessions.ts";
 import { discardLogger, type Logger } from "../logger.ts";
 import type { Config } from "../raft.ts";
 import type { MemoryStorage } from "../storage.ts";
@@ -176,6 +178,19 @@ export interface RaftNodeOptions<R = unknown> {
    * @default {a generator seeded from crypto.getRandomValues}
    */
   rand?: () => number;
+  /**
+   * Bounds of the replicated session table that makes commands exactly-once
+   * (see `openSession()` and `ProposeOptions.idempotencyKey`). Every node
+   * of a cluster must use the same bounds.
+   * @default {defaultSessionLimits}
+   */
+  sessionLimits?: Partial<SessionLimits>;
+  /**
+   * How the results of exactly-once commands are kept for retries (they
+   * travel in snapshots). Must be deterministic.
+   * @default {jsonResultCodec}
+   */
+  resultCodec?: ResultCodec<R>;
 }
 
 /** Per-request options. */
@@ -185,6 +200,24 @@ export interface RequestOptions {
    * @default {the node's requestTimeoutMs}
    */
   timeoutMs?: number;
+}
+
+/** Options of a proposal. */
+export interface ProposeOptions extends RequestOptions {
+  /**
+   * Names the command for exactly-once application (an HTTP request's
+   * `Idempotency-Key`): the first command with this key applies; a later
+   * one with the same key and fingerprint, on any node, gets the first
+   * one's result without applying; one with another fingerprint is refused
+   * with `SessionError` `key_reused`. Keys are kept for
+   * `sessionLimits.keyTtlMs`.
+   */
+  idempotencyKey?: string;
+  /**
+   * What identifies the request under `idempotencyKey`.
+   * @default {a 64-bit hash of the command's bytes}
+   */
+  fingerprint?: Uint8Array;
 }
 
 /** Options of a membership change. */

@@ -37,10 +37,15 @@ import {
 } from "./events.ts";
 import { changeTypeOf, intentOf } from "./membership.ts";
 import { decodeSnapshotData, emptyReplicatedState } from "./replicated.ts";
+import { ClientSession, type SessionHost } from "./client_session.ts";
+import { jsonResultCodec, type ResultCodec } from "./result_codec.ts";
+import { defaultSessionLimits, fingerprintOf, type SessionLimits } from "./sessions.ts";
+import { sessionEnvelopeHeader, type SessionTag } from "./envelope.ts";
 import {
   type ConfChangeOptions,
   defaultRand,
   type Limits,
+  type ProposeOptions,
   raftConfig,
   type RaftNodeOptions,
   type RequestOptions,
@@ -127,6 +132,9 @@ export class RaftNode<R = unknown> {
   readonly #electionTick: number;
   readonly #forward: boolean;
   readonly #incarnation: number;
+  readonly #requestTimeoutMs: number;
+  /** The session table's clock as last seen, and the tick it was seen at. */
+  #stampBase = { clockMs: 0, tick: 0 };
 
   #tickTimer: TimerHandle = undefined;
 
@@ -163,6 +171,7 @@ export class RaftNode<R = unknown> {
     this.#logger = opts.logger ?? discardLogger;
     this.#tickMs = limits.tickMs;
     this.#electionTick = opts.electionTick ?? 10;
+    this.#requestTimeoutMs = limits.requestTimeoutMs;
     this.#forward = opts.forwardProposals ?? false;
     this.#incarnation = init.incarnation;
     this.#requests = new Requests<R>(limits);
@@ -179,6 +188,7 @@ export class RaftNode<R = unknown> {
       requests: this.#requests,
       snapshots: this.#snapshots,
       events: this.#events,
+      resultCodec: opts.resultCodec ?? (jsonResultCodec as ResultCodec<R>),
       closed: (): boolean => this.#closed,
     };
     this.#applier = new Applier<R>(parts, init);
@@ -226,7 +236,8 @@ export class RaftNode<R = unknown> {
     }
     // The driver's replicated state in the snapshot; the state machine's
     // own is restored unless it kept what it applied.
-    const fromSnapshot = snapIndex > 0 ? decodeSnapshotData(snap.data) : undefined;
+    const sessionLimits: SessionLimits = { ...defaultSessionLimits, ...options.sessionLimits };
+    const fromSnapshot = snapIndex > 0 ? decodeSnapshotData(snap.data, sessionLimits) : undefined;
     if (smApplied === undefined || smApplied < snapIndex) {
       // Start from the latest snapshot and replay the log after it.
       if (fromSnapshot !== undefined) {
@@ -261,7 +272,7 @@ export class RaftNode<R = unknown> {
       smApplied,
       lastAppliedTerm: snap.metadata.term,
       confState: cloneConfState(confState),
-      replicated: fromSnapshot?.state ?? emptyReplicatedState(),
+      replicated: fromSnapshot?.state ?? emptyReplicatedState(sessionLimits),
       hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
     });
     node.#begin();
@@ -313,29 +324,132 @@ export class RaftNode<R = unknown> {
    * Proposes a command. Resolves with the state machine's result once the
    * command is applied on this node.
    *
+   * With `idempotencyKey`, the command applies once: a retry with the
+   * same key (and the same bytes), on this node or another, after a
+   * timeout or a leader change, resolves with the first result.
+   *
    * @param data The command.
-   * @param options The request's timeout.
+   * @param options The request's timeout; the command's idempotency key.
    * @returns The result of applying the command.
    * @throws {NotLeaderError} This node is not the leader (and forwarding is off).
    * @throws {ProposalDroppedError} Raft dropped it (leadership transfer in
    *   progress, size limit), or another entry was committed in its place.
    * @throws {TimeoutError} No outcome in time; it may still be applied.
+   * @throws {LeaderChangedError} It was forwarded to a leader that was
+   *   replaced; it may still be applied.
+   * @throws {SessionError} Its idempotency key names another request
+   *   (`key_reused`), or its first result was not kept (`session_stale`).
    * @throws {BusyError} Too many proposals are pending.
    * @throws {NodeClosedError} The node is closed.
    * @throws {TypeError} `data` is not a Uint8Array.
    */
-  propose(data: Uint8Array, options: RequestOptions = {}): Promise<R> {
+  propose(data: Uint8Array, options: ProposeOptions = {}): Promise<R> {
     if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError("Cannot propose: 'data' must be a Uint8Array"));
     }
+    const key = options.idempotencyKey;
+    if (key === undefined) return this.#propose(data, undefined, options);
+    if (typeof key !== "string" || key.length === 0 || key.length > 255) {
+      return Promise.reject(
+        new TypeError("Cannot propose: 'idempotencyKey' must be a string of 1 to 255 characters"),
+      );
+    }
+    return this.#propose(data, {
+      kind: "key",
+      stampMs: this.#stampMs(),
+      key,
+      fingerprint: options.fingerprint ?? fingerprintOf(data),
+    }, options);
+  }
+
+  /**
+   * Opens a client session (Raft thesis §6.3): its commands apply once
+   * each, however often they are retried, across leader changes, restarts
+   * and snapshots. Registering it takes a log entry.
+   *
+   * @param options The registration's timeout.
+   * @returns The session.
+   * @throws {NotLeaderError} This node is a follower and does not forward proposals.
+   * @throws {TimeoutError} The registration did not complete in time.
+   * @throws {NodeClosedError} The node is closed.
+   */
+  async openSession(options: RequestOptions = {}): Promise<ClientSession<R>> {
+    const id = await this.#propose(
+      new Uint8Array(0),
+      { kind: "register", stampMs: this.#stampMs() },
+      options,
+    ) as unknown as number;
+    return new ClientSession<R>(this.#sessionHost(), id);
+  }
+
+  /**
+   * A handle on a session opened earlier (through this node or another,
+   * before a restart): its commands go on from sequence number `nextSeq`,
+   * which must be above every number the session used.
+   *
+   * @param id The session's ID.
+   * @param nextSeq The next sequence number.
+   * @returns The session.
+   * @throws {RangeError} `id` or `nextSeq` is not a positive integer.
+   */
+  resumeSession(id: number, nextSeq: number): ClientSession<R> {
+    for (const [name, v] of [["id", id], ["nextSeq", nextSeq]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) {
+        throw new RangeError(
+          `Cannot resume the session as '${name}' must be a positive integer: current value ${v}`,
+        );
+      }
+    }
+    return new ClientSession<R>(this.#sessionHost(), id, nextSeq);
+  }
+
+  #sessionHost(): SessionHost<R> {
+    return {
+      requestTimeoutMs: this.#requestTimeoutMs,
+      nowMs: (): number => this.#requests.ticks * this.#tickMs,
+      delay: (ms: number): Promise<void> =>
+        new Promise((resolve) => this.#scheduler.setTimeout(resolve, ms)),
+      proposeInSession: (sid, seq, ackBelow, data, opts): Promise<R> =>
+        this.#propose(
+          data,
+          { kind: "session", stampMs: this.#stampMs(), id: sid, seq, ackBelow },
+          opts,
+        ),
+      endSession: async (sid, opts): Promise<void> => {
+        await this.#propose(
+          new Uint8Array(0),
+          { kind: "unregister", stampMs: this.#stampMs(), id: sid },
+          opts,
+        );
+      },
+    };
+  }
+
+  /** Queues a proposal, with its exactly-once name if any. */
+  #propose(data: Uint8Array, tag: SessionTag | undefined, options: RequestOptions): Promise<R> {
     const refused = this.#refuseProposal("proposal");
     if (refused !== undefined) return Promise.reject(refused);
     const seq = this.#requests.nextSeq();
-    const header = envelopeHeader(this.#id, this.#incarnation, seq);
+    const header = tag === undefined
+      ? envelopeHeader(this.#id, this.#incarnation, seq)
+      : sessionEnvelopeHeader(this.#id, this.#incarnation, seq, tag);
     return this.#requests.start<R>(options, (w) => {
       this.#requests.queueProposal(w, seq, wrap(header, data));
       this.#loop.kick();
     });
+  }
+
+  /**
+   * The time an exactly-once entry is stamped with: the session table's
+   * clock as last applied, moved on by this node's ticks since (no wall
+   * clock: the cluster's time goes on from node to node).
+   */
+  #stampMs(): number {
+    const clockMs = this.#applier.replicated.sessions.clockMs;
+    if (clockMs !== this.#stampBase.clockMs) {
+      this.#stampBase = { clockMs, tick: this.#requests.ticks };
+    }
+    return this.#stampBase.clockMs + (this.#requests.ticks - this.#stampBase.tick) * this.#tickMs;
   }
 
   /**

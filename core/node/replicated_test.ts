@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Transport } from "./seams.ts";
-import { MemoryStorage } from "../storage.ts";
+import type { MemoryStorage } from "../storage.ts";
 import { RaftNode } from "../node.ts";
 import { Machine, withCluster } from "../../tests/cluster/harness.ts";
 import { decodeSnapshotData, emptyReplicatedState, encodeSnapshotData } from "./replicated.ts";
