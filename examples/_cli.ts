@@ -119,7 +119,8 @@ export function helpText(usage: string, table: FlagTable, notes: readonly string
   const w0 = Math.max(...rows.map((r) => r[0]!.length));
   const w1 = Math.max(...rows.map((r) => r[1]!.length));
   const lines = rows.map(([a, b, c]) => `  ${a!.padEnd(w0)}  ${b!.padEnd(w1)}  ${c}`.trimEnd());
-  return [`Usage: ${usage}`, "", "Flags (or environment variables):", ...lines, "", ...notes]
+  const title = rows.some((r) => r[1] !== "") ? "Flags (or environment variables):" : "Flags:";
+  return [`Usage: ${usage}`, "", title, ...lines, "", ...notes]
     .join("\n").trimEnd() + "\n";
 }
 
