@@ -868,6 +868,14 @@ function openError(e: unknown, file: string, dir: string): CliError {
       { cause: e },
     );
   }
+  const fsCode = (e as { cause?: { code?: unknown } }).cause?.code;
+  if (typeof fsCode === "string" && /^E[A-Z]+$/.test(fsCode)) {
+    return new CliError(
+      1,
+      `Cannot use --data-dir '${dir}': cannot create '${file}': ${fsReason({ code: fsCode })}`,
+      { cause: e },
+    );
+  }
   const text = e instanceof Error ? e.message.split("\n")[0]! : String(e);
   return new CliError(1, `${text} (--data-dir '${dir}')`, { cause: e });
 }
@@ -890,9 +898,10 @@ export function fatalErrorLine(id: number, error: Error, where: string): string 
   }
   const text = (e: Error): string => e.message.split("\n")[0]!;
   if (storage !== undefined) {
+    const file = storage.message.includes(storage.path) ? "" : ` (file '${storage.path}')`;
     return `node ${id} stopped: its storage failed (${storage.code}): ${
       text(storage)
-    }. Check the disk under '${storage.path}' (free space, permissions, I/O errors), then restart: the node reopens its file and catches up from the cluster.`;
+    }${file}. Check the disk (free space, permissions, I/O errors), then restart it: the node reopens its file and catches up from the cluster.`;
   }
   return `node ${id} stopped after a fatal error: ${
     text(error)

@@ -66,6 +66,17 @@ export function currentRuntime(): ServerRuntime {
   return (globalThis as { Deno?: unknown }).Deno !== undefined ? "deno" : "node";
 }
 
+/**
+ * The command line that runs a script on a runtime.
+ *
+ * @param rt The runtime.
+ * @param script The script's path.
+ * @returns The program and its arguments.
+ */
+export function scriptCommand(rt: ServerRuntime, script: string): [string, string[]] {
+  return [runtimeCommand(rt), rt === "deno" ? ["run", "-A", script] : [script]];
+}
+
 /** The command that runs a runtime: the project's npm-installed binary, or this process's. */
 function runtimeCommand(rt: ServerRuntime): string {
   const local = join(projectRoot, "node_modules", ".bin", rt);
@@ -243,10 +254,10 @@ export class LocalCluster {
     const n = this.#nodes.get(id)!;
     if (n.child !== undefined) throw new Error(`Cannot start node ${id}: it is running`);
     const script = join(projectRoot, "examples", "kv_server.ts");
-    const args = this.runtime === "deno" ? ["run", "-A", script] : [script];
+    const [command, args] = scriptCommand(this.runtime, script);
     const log = createWriteStream(this.logPath(id), { flags: "a" });
     const child = spawn(
-      runtimeCommand(this.runtime),
+      command,
       [
         ...args,
         "--id",
