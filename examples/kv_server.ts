@@ -1130,9 +1130,7 @@ async function start(
     return closing;
   };
   // Fail-stop: a node closed by a fatal error serves nothing any more.
-  node.on("close", ({ error }) => {
-    if (error !== undefined) hooks.onFatal?.(error);
-  });
+  node.on("fatal", ({ error }) => hooks.onFatal?.(error));
 
   const demoToken = await demoTokenOf(secret);
   const app = createKvApp(node, store, {
