@@ -285,6 +285,8 @@ test(
   `kv_server (${runtime}): failures of the environment end in one line naming the port, file or flag, status 1`,
   { timeout: 120_000 },
   withTempDir(async (dir) => {
+    const runOn = (dataDir: string): Promise<Outcome> =>
+      run(kvServer, ["--id", "1", "--listen", "127.0.0.1:0", "--data-dir", dataDir]);
     const check = (name: string, r: Outcome, want: RegExp): void => {
       assert.equal(r.code, 1, `${name}: exit status (${r.stderr})`);
       assert.equal(lines(r.stderr).length, 1, `${name}: one line, got ${r.stderr}`);
@@ -318,7 +320,7 @@ test(
     const shared = join(dir, "shared");
     const first = await startServer(["--id", "1", "--data-dir", shared]);
     try {
-      const r = await run(kvServer, ["--id", "1", "--listen", "127.0.0.1:0", "--data-dir", shared]);
+      const r = await runOn(shared);
       check(
         "database locked",
         r,
@@ -332,14 +334,7 @@ test(
     writeFileSync(join(dir, "file"), "x");
     check(
       "data dir under a file",
-      await run(kvServer, [
-        "--id",
-        "1",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        join(dir, "file", "d"),
-      ]),
+      await runOn(join(dir, "file", "d")),
       /Cannot use --data-dir '.*file\/d': /,
     );
 
@@ -348,14 +343,7 @@ test(
     writeFileSync(join(dir, "garbage", "node-1.db"), "x".repeat(4096));
     check(
       "not a database",
-      await run(kvServer, [
-        "--id",
-        "1",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        join(dir, "garbage"),
-      ]),
+      await runOn(join(dir, "garbage")),
       /garbage\/node-1\.db.*--data-dir/,
     );
 
@@ -368,7 +356,7 @@ test(
     try {
       check(
         "read-only data dir",
-        await run(kvServer, ["--id", "1", "--listen", "127.0.0.1:0", "--data-dir", ro.path]),
+        await runOn(ro.path),
         /Cannot use --data-dir '.*ro': (cannot create '.*ro\/node-1\.db': )?(the file system is read-only|permission denied)/,
       );
     } finally {
