@@ -1,8 +1,9 @@
 /**
  * A replicated key-value store in one file: a Raft node with SQLite storage,
  * peers over WebSocket, and an HTTP API built on the Hono adapter. Runs on
- * Bun (`bun examples/kv_server.ts ...`) and on Deno
- * (`deno run -A examples/kv_server.ts ...`).
+ * Bun (`bun examples/kv_server.ts ...`), Deno
+ * (`deno run -A examples/kv_server.ts ...`) and Node 22.18+ (`node
+ * examples/kv_server.ts ...`, served by `@hono/node-server`, peers by `ws`).
  *
  * API (JSON everywhere; errors are `{"error": {"code", "message"}}`):
  * Keys in paths are percent-decoded exactly once (`/kv/a%2Fb` is the key
@@ -26,42 +27,36 @@
  * forwarded with `--routing forward` or the request header
  * `Raft-Routing: forward`.
  *
- * Configuration: flags or environment variables.
+ * Configuration: flags or environment variables; `--help` prints the
+ * table ({@linkcode kvServerFlags}). A single node needs no secret (it then
+ * refuses peers and admin requests); a cluster shares one secret, given
+ * with `--secret-file` or `RAFT_SECRET` (`--secret` works too, but shows
+ * in `ps`). The data directory is created 0700 and the database 0600.
  *
- * | flag                 | env                  | meaning                                                   |
- * | -------------------- | -------------------- | --------------------------------------------------------- |
- * | `--id`               | `RAFT_ID`            | this node's ID (required)                                 |
- * | `--listen`           | `RAFT_LISTEN`        | `host:port` of the HTTP API (default `127.0.0.1:8080`)    |
- * | `--advertise`        | `RAFT_ADVERTISE`     | the API URL peers and clients use (default: from listen)  |
- * | `--peers`            | `RAFT_PEERS`         | `1=http://h1:8001,2=http://h2:8002,...` (all members)     |
- * | `--peer-listen`      | `RAFT_PEER_LISTEN`   | `host:port` for peers on a second port (default: shared)  |
- * | `--peer-urls`        | `RAFT_PEER_URLS`     | `1=ws://h1:7001/raft,...` with `--peer-listen`            |
- * | `--data-dir`         | `RAFT_DATA_DIR`      | where `node-<id>.db` lives (default `./data`; `:memory:`) |
- * | `--secret`           | `RAFT_SECRET`        | cluster secret, 16+ bytes (peers and admin routes)        |
- * | `--cluster-id`       | `RAFT_CLUSTER_ID`    | cluster name (default `kv`)                               |
- * | `--join`             | `RAFT_JOIN`          | do not bootstrap: wait to be added with POST /raft/members |
- * | `--routing`          | `RAFT_ROUTING`       | `redirect` (default), `forward` or `error`                |
- * | `--tick-ms`          | `RAFT_TICK_MS`       | Raft tick (default 100)                                   |
- * | `--snapshot-entries` | `RAFT_SNAPSHOT_ENTRIES` | entries between snapshots (default 100000, as etcd)   |
- * | `--demo`             | `RAFT_DEMO`          | demo buttons on the page (partition, stop)                |
- * | `--log`              | `RAFT_LOG`           | `debug`, `info` (default), `warn`, `quiet`                |
+ * Startup failures print one line and exit with status 2 (bad
+ * configuration: the flag is named) or 1 (the environment: a port in use,
+ * a database locked by another process, a data directory that cannot be
+ * used). A node whose storage or state machine fails stops (fail-stop),
+ * prints one line (what failed, the file, what to do) and exits with
+ * status 1, so that a supervisor restarts it; SIGTERM and SIGINT stop it
+ * with one line and status 0.
  *
  * @example Three nodes on one machine (one terminal each)
  * ```sh
- * export RAFT_SECRET=change-me-to-something-long RAFT_PEERS=1=http://127.0.0.1:8001,2=http://127.0.0.1:8002,3=http://127.0.0.1:8003
+ * head -c 24 /dev/urandom | base64 > cluster.secret
+ * export RAFT_SECRET_FILE=cluster.secret RAFT_PEERS=1=http://127.0.0.1:8001,2=http://127.0.0.1:8002,3=http://127.0.0.1:8003
  * bun examples/kv_server.ts --id 1 --listen 127.0.0.1:8001
- * bun examples/kv_server.ts --id 2 --listen 127.0.0.1:8002
- * bun examples/kv_server.ts --id 3 --listen 127.0.0.1:8003
+ * deno run -A examples/kv_server.ts --id 2 --listen 127.0.0.1:8002
+ * node examples/kv_server.ts --id 3 --listen 127.0.0.1:8003
  * curl -X PUT -H 'content-type: application/json' -d '{"value":"world"}' -L http://127.0.0.1:8001/kv/hello
  * ```
  *
  * @module
  */
 
-import { mkdirSync } from "node:fs";
+import { accessSync, constants as fsConstants, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import {
   type Command,
   type Logger,
@@ -71,8 +66,12 @@ import {
   type StateMachine,
   type Transport,
 } from "../mod.ts";
-import { openSqliteStorage, type SqliteStorage } from "../adapters/sqlite/mod.ts";
-import { WebSocketTransport } from "../adapters/websocket/mod.ts";
+import {
+  openSqliteStorage,
+  type SqliteStorage,
+  SqliteStorageError,
+} from "../adapters/sqlite/mod.ts";
+import { type PeerAcceptor, WebSocketTransport } from "../adapters/websocket/mod.ts";
 import {
   createRaftApp,
   type HonoContext,
@@ -88,9 +87,18 @@ import {
   rejectUnknownFields,
   routeToLeader,
   TransportMonitor,
-  type UpgradeWebSocketLike,
 } from "../adapters/hono/mod.ts";
 import { demoRoutes, demoTokenOf } from "./local_cluster.ts";
+import {
+  CliError,
+  exitOnStartupError,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  isMainModule,
+  parseFlags,
+} from "./_cli.ts";
+import { type RuntimeServer, runtimeServer } from "./_serve.ts";
 
 // ---------------------------------------------------------------------------
 // The state machine
@@ -448,6 +456,118 @@ export function createKvApp(
 // ---------------------------------------------------------------------------
 // Configuration
 
+/** The flags of `kv_server.ts` and their environment variables (`--help` prints them). */
+export const kvServerFlags = {
+  id: { type: "string", value: "N", env: "RAFT_ID", help: "this node's ID (required)" },
+  listen: {
+    type: "string",
+    value: "host:port",
+    env: "RAFT_LISTEN",
+    help: "where the HTTP API listens (default 127.0.0.1:8080; port 0: any free port)",
+  },
+  advertise: {
+    type: "string",
+    value: "URL",
+    env: "RAFT_ADVERTISE",
+    help: "the API URL peers and clients use (default: this node's --peers URL, else --listen)",
+  },
+  peers: {
+    type: "string",
+    value: "1=URL,2=URL",
+    env: "RAFT_PEERS",
+    help: "every member's API URL (http:// or https://), this node's included",
+  },
+  "peer-listen": {
+    type: "string",
+    value: "host:port",
+    env: "RAFT_PEER_LISTEN",
+    help: "peers on a second port (default: the API's port, path /raft)",
+  },
+  "peer-urls": {
+    type: "string",
+    value: "1=URL,2=URL",
+    env: "RAFT_PEER_URLS",
+    help: "with --peer-listen: every member's ws:// or wss:// URL",
+  },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    env: "RAFT_DATA_DIR",
+    help: "where node-<id>.db lives, created 0700 (default ./data; :memory: keeps nothing)",
+  },
+  "secret-file": {
+    type: "string",
+    value: "FILE",
+    env: "RAFT_SECRET_FILE",
+    help: "a file holding the cluster secret (16+ bytes, the same on every node)",
+  },
+  secret: {
+    type: "string",
+    value: "S",
+    env: "RAFT_SECRET",
+    help: "the cluster secret itself (as a flag it shows in `ps`: prefer the file or variable)",
+  },
+  "cluster-id": {
+    type: "string",
+    value: "NAME",
+    env: "RAFT_CLUSTER_ID",
+    help: "the cluster's name (default kv)",
+  },
+  join: {
+    type: "boolean",
+    env: "RAFT_JOIN",
+    help: "do not bootstrap: wait to be added with POST /raft/members",
+  },
+  routing: {
+    type: "string",
+    value: "MODE",
+    env: "RAFT_ROUTING",
+    help: "how followers answer writes: redirect (default), forward or error",
+  },
+  "tick-ms": { type: "string", value: "MS", env: "RAFT_TICK_MS", help: "Raft tick (default 100)" },
+  "election-tick": {
+    type: "string",
+    value: "N",
+    env: "RAFT_ELECTION_TICK",
+    help: "ticks before an election (default 10)",
+  },
+  "snapshot-entries": {
+    type: "string",
+    value: "N",
+    env: "RAFT_SNAPSHOT_ENTRIES",
+    help: "entries between snapshots (default 100000, as etcd)",
+  },
+  "max-value-bytes": {
+    type: "string",
+    value: "N",
+    env: "RAFT_MAX_VALUE_BYTES",
+    help: "the largest value (default 65536)",
+  },
+  demo: { type: "boolean", env: "RAFT_DEMO", help: "demo buttons on the page (partition, stop)" },
+  log: {
+    type: "string",
+    value: "LEVEL",
+    env: "RAFT_LOG",
+    help: "debug, info (default), warn or quiet",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
+/** The `--help` text of `kv_server.ts`. */
+export const kvServerHelp: string = helpText(
+  "kv_server.ts --id N [--listen host:port] [--peers 1=URL,2=URL,...] [--secret-file FILE] [flags]",
+  kvServerFlags,
+  [
+    "A flag wins over its environment variable. A single node (no --peers, or only itself)",
+    "needs no secret; peers and admin routes are then refused. A cluster needs one secret,",
+    "the same on every node: --secret-file FILE or RAFT_SECRET (--secret shows in `ps`).",
+    "",
+    "Exit status: 0 after SIGTERM/SIGINT, 2 for bad configuration, 1 when the environment",
+    "fails (port in use, database locked, data directory unusable) or the node stops after",
+    "a fatal error (a failing disk): restart it once the cause is fixed.",
+  ],
+);
+
 /** The server's configuration. */
 export interface KvServerConfig {
   /** This node's ID. */
@@ -456,7 +576,7 @@ export interface KvServerConfig {
   hostname: string;
   /** The HTTP API's port (0: any free port). */
   port: number;
-  /** The API URL others use (default: from hostname and port). */
+  /** The API URL others use (default: from `peers`, else from hostname and port). */
   advertiseUrl: string | undefined;
   /** Every member's API URL, by ID (this node's included). */
   peers: Map<number, string>;
@@ -466,8 +586,13 @@ export interface KvServerConfig {
   peerUrls: Map<number, string>;
   /** Where the database lives, or `":memory:"`. */
   dataDir: string;
-  /** The cluster secret. */
-  secret: string;
+  /**
+   * The cluster secret; `undefined` for a single node, which then refuses
+   * peers and admin requests.
+   */
+  secret: string | undefined;
+  /** Where the secret came from (`"flag"`: visible in `ps`). */
+  secretSource: "file" | "flag" | "env" | undefined;
   /** The cluster's name. */
   clusterId: string;
   /** Join an existing cluster instead of bootstrapping. */
@@ -488,23 +613,53 @@ export interface KvServerConfig {
   maxValueBytes: number;
 }
 
+function configError(message: string): CliError {
+  return new CliError(2, message);
+}
+
 function parseHostPort(s: string, what: string): { hostname: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(s);
   const port = m === null ? NaN : Number(m[2]);
   if (m === null || m[1] === "" || port > 65535) {
-    throw new RangeError(`Cannot use ${what}: expected host:port, got '${s}'`);
+    throw configError(`Cannot use ${what}: expected host:port, got '${s}'`);
   }
   return { hostname: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
 }
 
-function parseIdMap(s: string, what: string): Map<number, string> {
+/** A URL with one of `protocols`, a host and no query or fragment; trailing slashes dropped. */
+function checkUrl(url: string, protocols: readonly string[], what: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || !protocols.includes(u.protocol) || u.hostname === "") {
+    throw configError(
+      `Cannot use ${what}: '${url}' is not a ${protocols.map((p) => `${p}//`).join(" or ")} URL`,
+    );
+  }
+  if (u.search !== "" || u.hash !== "" || u.username !== "" || u.password !== "") {
+    throw configError(`Cannot use ${what}: '${url}' must not carry credentials, a query or a #`);
+  }
+  return url.replace(/\/+$/, "");
+}
+
+function parseIdMap(
+  s: string,
+  protocols: readonly string[],
+  what: string,
+): Map<number, string> {
   const out = new Map<number, string>();
   for (const part of s.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
     const m = /^(\d+)=(.+)$/.exec(part);
-    if (m === null || !(Number(m[1]) > 0)) {
-      throw new RangeError(`Cannot use ${what}: expected id=url pairs, got '${part}'`);
+    if (m === null || !Number.isSafeInteger(Number(m[1])) || !(Number(m[1]) > 0)) {
+      throw configError(`Cannot use ${what}: expected id=url pairs, got '${part}'`);
     }
-    out.set(Number(m[1]), m[2]!.replace(/\/+$/, ""));
+    if (out.has(Number(m[1]))) {
+      throw configError(`Cannot use ${what}: node ${m[1]} is given twice`);
+    }
+    out.set(Number(m[1]), checkUrl(m[2]!, protocols, `${what} (node ${m[1]})`));
   }
   return out;
 }
@@ -512,9 +667,40 @@ function parseIdMap(s: string, what: string): Map<number, string> {
 function positiveInt(s: string, what: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n <= 0) {
-    throw new RangeError(`Cannot use ${what}: expected a positive integer, got '${s}'`);
+    throw configError(`Cannot use ${what}: expected a positive integer, got '${s}'`);
   }
   return n;
+}
+
+function readSecretFile(path: string, what: string): string {
+  try {
+    // A trailing newline (as `echo` writes) is not part of the secret.
+    return readFileSync(path, "utf8").replace(/[\r\n]+$/, "");
+  } catch (e) {
+    throw configError(`Cannot read ${what} '${path}': ${fsReason(e)}`);
+  }
+}
+
+/** The secret and where it came from: a flag wins over the environment; a file over a value. */
+function secretOf(
+  values: FlagValues<typeof kvServerFlags>,
+  env: Record<string, string | undefined>,
+): { secret: string | undefined; source: KvServerConfig["secretSource"] } {
+  if (values["secret-file"] !== undefined && values.secret !== undefined) {
+    throw configError("Cannot start: give either --secret-file or --secret, not both");
+  }
+  if (values["secret-file"] !== undefined) {
+    return { secret: readSecretFile(values["secret-file"], "--secret-file"), source: "file" };
+  }
+  if (values.secret !== undefined) return { secret: values.secret, source: "flag" };
+  if (env.RAFT_SECRET_FILE !== undefined && env.RAFT_SECRET !== undefined) {
+    throw configError("Cannot start: set either RAFT_SECRET_FILE or RAFT_SECRET, not both");
+  }
+  if (env.RAFT_SECRET_FILE !== undefined) {
+    return { secret: readSecretFile(env.RAFT_SECRET_FILE, "RAFT_SECRET_FILE"), source: "file" };
+  }
+  if (env.RAFT_SECRET !== undefined) return { secret: env.RAFT_SECRET, source: "env" };
+  return { secret: undefined, source: undefined };
 }
 
 /**
@@ -523,77 +709,80 @@ function positiveInt(s: string, what: string): number {
  * @param args The command-line arguments (without the program).
  * @param env The environment.
  * @returns The configuration.
- * @throws {RangeError} When a value is missing or invalid.
+ * @throws {CliError} With exit status 2 when a flag or value is unknown,
+ *   missing or invalid; the message names it.
  */
 export function parseKvServerConfig(
   args: readonly string[],
   env: Record<string, string | undefined>,
 ): KvServerConfig {
-  const { values } = parseArgs({
-    args: [...args],
-    strict: true,
-    options: {
-      id: { type: "string" },
-      listen: { type: "string" },
-      advertise: { type: "string" },
-      peers: { type: "string" },
-      "peer-listen": { type: "string" },
-      "peer-urls": { type: "string" },
-      "data-dir": { type: "string" },
-      secret: { type: "string" },
-      "cluster-id": { type: "string" },
-      join: { type: "boolean" },
-      routing: { type: "string" },
-      "tick-ms": { type: "string" },
-      "election-tick": { type: "string" },
-      demo: { type: "boolean" },
-      log: { type: "string" },
-      "snapshot-entries": { type: "string" },
-      "max-value-bytes": { type: "string" },
-    },
-  });
-  const get = (flag: keyof typeof values, name: string): string | undefined => {
+  const values = parseFlags(args, kvServerFlags);
+  const get = (flag: keyof typeof values): string | undefined => {
     const v = values[flag];
-    return typeof v === "string" ? v : env[name];
+    const name = kvServerFlags[flag] as { env?: string };
+    return typeof v === "string" ? v : name.env === undefined ? undefined : env[name.env];
   };
-  const flag = (f: "join" | "demo", name: string): boolean =>
-    values[f] === true || ["1", "true", "yes"].includes(env[name] ?? "");
+  const flag = (f: "join" | "demo"): boolean =>
+    values[f] === true || ["1", "true", "yes"].includes(env[kvServerFlags[f].env] ?? "");
 
-  const idText = get("id", "RAFT_ID");
-  if (idText === undefined) throw new RangeError("Cannot start: --id (or RAFT_ID) is required");
+  const idText = get("id");
+  if (idText === undefined) throw configError("Cannot start: --id (or RAFT_ID) is required");
   const id = positiveInt(idText, "--id");
-  const listen = parseHostPort(get("listen", "RAFT_LISTEN") ?? "127.0.0.1:8080", "--listen");
-  const advertiseUrl = get("advertise", "RAFT_ADVERTISE")?.replace(/\/+$/, "");
-  const peers = parseIdMap(get("peers", "RAFT_PEERS") ?? "", "--peers");
-  const peerListenText = get("peer-listen", "RAFT_PEER_LISTEN");
-  const peerUrls = parseIdMap(get("peer-urls", "RAFT_PEER_URLS") ?? "", "--peer-urls");
-  const secret = get("secret", "RAFT_SECRET");
-  if (secret === undefined || utf8.encode(secret).length < 16) {
-    throw new RangeError(
-      "Cannot start: --secret (or RAFT_SECRET) must be given, at least 16 bytes, the same on every node",
+  const listen = parseHostPort(get("listen") ?? "127.0.0.1:8080", "--listen");
+  const advertiseText = get("advertise");
+  const advertiseUrl = advertiseText === undefined
+    ? undefined
+    : checkUrl(advertiseText, ["http:", "https:"], "--advertise");
+  const peers = parseIdMap(get("peers") ?? "", ["http:", "https:"], "--peers");
+  const peerListenText = get("peer-listen");
+  const peerUrls = parseIdMap(get("peer-urls") ?? "", ["ws:", "wss:"], "--peer-urls");
+  const join = flag("join");
+  if (!join && peers.size > 0 && !peers.has(id)) {
+    throw configError(`Cannot start: --peers must include this node (${id})`);
+  }
+  if (peerListenText === undefined && peerUrls.size > 0) {
+    throw configError("Cannot use --peer-urls without --peer-listen");
+  }
+  if (peerListenText !== undefined) {
+    const missing = [...peers.keys(), id].filter((p) => !peerUrls.has(p));
+    if (missing.length > 0) {
+      throw configError(
+        `Cannot use --peer-listen: --peer-urls has no URL for node ${missing.join(", ")}`,
+      );
+    }
+  }
+
+  const { secret, source } = secretOf(values, env);
+  const others = [...peers.keys()].filter((p) => p !== id);
+  if (secret === undefined && (join || others.length > 0)) {
+    throw configError(
+      `Cannot start: ${
+        join ? "joining a cluster" : `a cluster of ${peers.size} nodes`
+      } needs the cluster secret: pass --secret-file FILE (16+ bytes, the same on every node) or set RAFT_SECRET`,
     );
   }
-  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
-    throw new RangeError(
-      "Cannot start: --secret (or RAFT_SECRET) is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
+  if (secret !== undefined && utf8.encode(secret).length < 16) {
+    throw configError(
+      "Cannot start: the cluster secret (--secret-file, RAFT_SECRET or --secret) must be at least 16 bytes",
     );
   }
-  const routing = get("routing", "RAFT_ROUTING") ?? "redirect";
+  if (secret !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
+    throw configError(
+      "Cannot start: the cluster secret is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
+    );
+  }
+  const routing = get("routing") ?? "redirect";
   if (routing !== "redirect" && routing !== "forward" && routing !== "error") {
-    throw new RangeError(
+    throw configError(
       `Cannot use --routing: expected redirect, forward or error, got '${routing}'`,
     );
   }
-  const log = get("log", "RAFT_LOG") ?? "info";
+  const log = get("log") ?? "info";
   if (log !== "debug" && log !== "info" && log !== "warn" && log !== "quiet") {
-    throw new RangeError(`Cannot use --log: expected debug, info, warn or quiet, got '${log}'`);
+    throw configError(`Cannot use --log: expected debug, info, warn or quiet, got '${log}'`);
   }
-  const join = flag("join", "RAFT_JOIN");
-  if (!join && !peers.has(id)) {
-    if (peers.size > 0) {
-      throw new RangeError(`Cannot start: --peers must include this node (${id})`);
-    }
-  }
+  const dataDir = get("data-dir") ?? "./data";
+  if (dataDir === "") throw configError("Cannot use --data-dir: it is empty");
   return {
     id,
     hostname: listen.hostname,
@@ -604,87 +793,123 @@ export function parseKvServerConfig(
       ? undefined
       : parseHostPort(peerListenText, "--peer-listen"),
     peerUrls,
-    dataDir: get("data-dir", "RAFT_DATA_DIR") ?? "./data",
+    dataDir,
     secret,
-    clusterId: get("cluster-id", "RAFT_CLUSTER_ID") ?? "kv",
+    secretSource: source,
+    clusterId: get("cluster-id") ?? "kv",
     join,
     routing,
-    tickMs: positiveInt(get("tick-ms", "RAFT_TICK_MS") ?? "100", "--tick-ms"),
-    electionTick: positiveInt(
-      get("election-tick", "RAFT_ELECTION_TICK") ?? "10",
-      "--election-tick",
-    ),
-    demo: flag("demo", "RAFT_DEMO"),
+    tickMs: positiveInt(get("tick-ms") ?? "100", "--tick-ms"),
+    electionTick: positiveInt(get("election-tick") ?? "10", "--election-tick"),
+    demo: flag("demo"),
     log,
-    snapshotEntries: positiveInt(
-      get("snapshot-entries", "RAFT_SNAPSHOT_ENTRIES") ?? "100000",
-      "--snapshot-entries",
-    ),
-    maxValueBytes: positiveInt(
-      get("max-value-bytes", "RAFT_MAX_VALUE_BYTES") ?? "65536",
-      "--max-value-bytes",
-    ),
+    snapshotEntries: positiveInt(get("snapshot-entries") ?? "100000", "--snapshot-entries"),
+    maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
   };
 }
 
 // ---------------------------------------------------------------------------
-// Serving on Bun or Deno
+// Startup failures, in one line
 
-type FetchHandler = (req: Request, env: unknown) => Response | Promise<Response>;
-
-interface ServedHttp {
-  port: number;
-  stop(): Promise<void>;
-}
-
-interface BunServeLike {
-  serve(o: {
-    hostname: string;
-    port: number;
-    fetch: (req: Request, server: unknown) => Response | Promise<Response>;
-    websocket: unknown;
-    idleTimeout?: number;
-  }): { port: number; stop(closeActive?: boolean): void | Promise<void> };
-}
-
-interface DenoServeLike {
-  serve(
-    o: { hostname: string; port: number; onListen?: () => void },
-    handler: (req: Request, info: unknown) => Response | Promise<Response>,
-  ): { addr: { port: number }; shutdown(): Promise<void> };
-}
-
-/** Hono's WebSocket helpers for the runtime, and a function that serves an app. */
-async function runtimeServer(): Promise<{
-  upgradeWebSocket: UpgradeWebSocketLike;
-  serve(fetch: FetchHandler, hostname: string, port: number): ServedHttp;
-}> {
-  const bun = (globalThis as { Bun?: BunServeLike }).Bun;
-  if (bun !== undefined) {
-    const { upgradeWebSocket, websocket } = await import("hono/bun");
-    return {
-      upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocketLike,
-      serve(fetch, hostname, port) {
-        // Bun closes a connection idle this many seconds (slow headers included);
-        // request bodies have their own deadline in the app (408).
-        const s = bun.serve({ hostname, port, fetch, websocket, idleTimeout: 15 });
-        return { port: s.port, stop: async () => void (await s.stop(true)) };
-      },
-    };
+/** A file-system error, in words. */
+function fsReason(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "the file system is read-only";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "EEXIST":
+      return "it exists and is not a directory";
+    case "ENOSPC":
+      return "the disk is full";
+    case "EISDIR":
+      return "it is a directory";
   }
-  const deno = (globalThis as { Deno?: DenoServeLike }).Deno;
-  if (deno !== undefined) {
-    const { upgradeWebSocket } = await import("hono/deno");
-    return {
-      upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocketLike,
-      serve(fetch, hostname, port) {
-        const s = deno.serve({ hostname, port, onListen() {} }, fetch);
-        return { port: s.addr.port, stop: () => s.shutdown() };
-      },
-    };
-  }
-  throw new TypeError("Cannot serve: this example runs on Bun or Deno");
+  return e instanceof Error ? e.message.split("\n")[0]! : String(e);
 }
+
+/** The one-line failure of a server that cannot listen. */
+function listenError(e: unknown, address: string, flag: string): CliError {
+  const code = (e as { code?: unknown }).code;
+  const why = code === "EADDRINUSE"
+    ? "the port is in use by another process; stop it or pick another port"
+    : code === "EADDRNOTAVAIL"
+    ? "the address is not one of this machine's"
+    : code === "EACCES" || code === "EPERM"
+    ? "permission denied (ports below 1024 need privileges)"
+    : e instanceof Error
+    ? e.message.split("\n")[0]!
+    : String(e);
+  return new CliError(1, `Cannot listen on ${address} (${flag}): ${why}`, { cause: e });
+}
+
+/** Creates the data directory (0700) and checks that it is writable. */
+function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+  } catch (e) {
+    throw new CliError(1, `Cannot use --data-dir '${dir}': ${fsReason(e)}`, { cause: e });
+  }
+}
+
+/** The one-line failure of a database that cannot be opened. */
+function openError(e: unknown, file: string, dir: string): CliError {
+  if (e instanceof SqliteStorageError && e.code === "locked") {
+    return new CliError(
+      1,
+      `Cannot open '${file}': the database is locked by another process (another kv_server on --data-dir '${dir}'?); stop it or pick another --data-dir`,
+      { cause: e },
+    );
+  }
+  const fsCode = (e as { cause?: { code?: unknown } }).cause?.code;
+  if (typeof fsCode === "string" && /^E[A-Z]+$/.test(fsCode)) {
+    return new CliError(
+      1,
+      `Cannot use --data-dir '${dir}': cannot create '${file}': ${fsReason({ code: fsCode })}`,
+      { cause: e },
+    );
+  }
+  const text = e instanceof Error ? e.message.split("\n")[0]! : String(e);
+  return new CliError(1, `${text} (--data-dir '${dir}')`, { cause: e });
+}
+
+/**
+ * The one line a node's fatal error prints: what failed, the file, what to do.
+ *
+ * @param id The node.
+ * @param error The error that closed it.
+ * @param where Its database file, or where its data lives.
+ * @returns The line.
+ */
+export function fatalErrorLine(id: number, error: Error, where: string): string {
+  let storage: SqliteStorageError | undefined;
+  for (let e: unknown = error, i = 0; e instanceof Error && i < 8; e = e.cause, i++) {
+    if (e instanceof SqliteStorageError) {
+      storage = e;
+      break;
+    }
+  }
+  const text = (e: Error): string => e.message.split("\n")[0]!;
+  if (storage !== undefined) {
+    const file = storage.message.includes(storage.path) ? "" : ` (file '${storage.path}')`;
+    return `node ${id} stopped: its storage failed (${storage.code}): ${
+      text(storage)
+    }${file}. Check the disk (free space, permissions, I/O errors), then restart it: the node reopens its file and catches up from the cluster.`;
+  }
+  return `node ${id} stopped after a fatal error: ${
+    text(error)
+  }. Its data (${where}) is as last saved; restart it, and if the error repeats, the log holds a command the state machine cannot apply.`;
+}
+
+// ---------------------------------------------------------------------------
+// Running the server
 
 function consoleLogger(id: number, level: KvServerConfig["log"]): Logger {
   const rank = { debug: 0, info: 1, warn: 2, quiet: 9 }[level];
@@ -712,6 +937,12 @@ function formatHost(h: string): string {
   return h.includes(":") ? `[${h}]` : h;
 }
 
+/** The API URL of a listening address: a wildcard address is reached as `localhost`. */
+function listenUrl(hostname: string, port: number): string {
+  const h = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : formatHost(hostname);
+  return `http://${h}:${port}`;
+}
+
 /** A running key-value server. */
 export interface KvServer {
   /** The node. */
@@ -722,24 +953,58 @@ export interface KvServer {
   app: RaftApp;
   /** The API URL. */
   url: string;
+  /** The database file, or where the data lives. */
+  where: string;
   /** Stops the HTTP server, the node and the storage. */
   close(): Promise<void>;
+}
+
+/** What {@linkcode startKvServer} reports. */
+export interface KvServerHooks {
+  /** Called by the demo "stop" button after the server closed. */
+  onStop?: () => void;
+  /**
+   * Called once when the node stops after a fatal error (its storage or
+   * state machine failed): the server no longer serves and should exit.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /**
  * Starts a key-value server: storage, transport, node and HTTP API.
  *
  * @param config The configuration.
- * @param onStop Called by the demo "stop" button after the server closed.
+ * @param hooks The demo stop button's and a fatal error's callbacks.
  * @returns The running server.
+ * @throws {CliError} With exit status 1 when the environment fails: the
+ *   data directory cannot be used, the database is locked or cannot be
+ *   opened, a port is in use. What was opened is closed again.
  */
 export async function startKvServer(
   config: KvServerConfig,
-  onStop: () => void = () => {},
+  hooks: KvServerHooks = {},
 ): Promise<KvServer> {
   const logger = consoleLogger(config.id, config.log);
   const runtime = await runtimeServer();
+  const cleanups: (() => unknown)[] = [];
+  const undo = async (): Promise<void> => {
+    for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => {});
+  };
+  try {
+    return await start(config, hooks, logger, runtime, cleanups);
+  } catch (e) {
+    await undo();
+    throw e;
+  }
+}
 
+async function start(
+  config: KvServerConfig,
+  hooks: KvServerHooks,
+  logger: Logger,
+  runtime: RuntimeServer,
+  cleanups: (() => unknown)[],
+): Promise<KvServer> {
   let storage: NodeStorage | MemoryStorage;
   let sqlite: SqliteStorage | undefined;
   let where: string;
@@ -747,31 +1012,59 @@ export async function startKvServer(
     storage = new MemoryStorage();
     where = "in memory (lost on exit)";
   } else {
-    mkdirSync(config.dataDir, { recursive: true });
+    prepareDataDir(config.dataDir);
     where = join(config.dataDir, `node-${config.id}.db`);
     // Its save() is synchronous (it fsyncs, blocking the event loop); the
     // node yields to pending I/O before each write (`yieldBeforeSave`, on
     // by default), so requests that arrived meanwhile share the next fsync.
-    sqlite = await openSqliteStorage(where, { logger });
+    try {
+      sqlite = await openSqliteStorage(where, { logger });
+    } catch (e) {
+      throw openError(e, where, config.dataDir);
+    }
+    const opened = sqlite;
+    cleanups.push(() => opened.close());
     storage = sqlite;
   }
+  // Without a secret (a single node), peers and admin requests are refused:
+  // the transport's key is random and the app has no admin secret.
+  const secret = config.secret ?? randomSecret();
+  const separatePeerPort = config.peerListen !== undefined;
+  // On Node, peers' upgrades reach the transport once it exists.
+  const peerAcceptor: PeerAcceptor & { target?: PeerAcceptor } = {
+    acceptPeer(request) {
+      return this.target?.acceptPeer(request) ??
+        Promise.resolve({
+          accept: false,
+          status: 503,
+          reason: "Cannot accept peers yet: starting",
+        });
+    },
+  };
 
   // The API listens first, so that its real port is known (port 0).
   const serving: { app?: RaftApp } = {};
-  const http = runtime.serve(
-    (req, env) =>
-      serving.app === undefined
-        ? new Response('{"error":{"code":"starting","message":"Cannot serve yet: starting"}}', {
-          status: 503,
-          headers: { "content-type": "application/json", "retry-after": "1" },
-        })
-        : serving.app.fetch(req, env),
-    config.hostname,
-    config.port,
-  );
-  const url = config.advertiseUrl ?? `http://${formatHost(config.hostname)}:${http.port}`;
+  // Deno and Bun throw at once when the port is taken; Node rejects.
+  const http = await Promise.resolve().then(() =>
+    runtime.serve(
+      (req, env) =>
+        serving.app === undefined
+          ? new Response('{"error":{"code":"starting","message":"Cannot serve yet: starting"}}', {
+            status: 503,
+            headers: { "content-type": "application/json", "retry-after": "1" },
+          })
+          : serving.app.fetch(req, env),
+      config.hostname,
+      config.port,
+      separatePeerPort ? undefined : { path: "/raft", acceptor: peerAcceptor },
+    )
+  ).catch((e) => {
+    throw listenError(e, `${formatHost(config.hostname)}:${config.port}`, "--listen");
+  });
+  cleanups.push(() => http.stop());
+  const url = config.advertiseUrl ?? config.peers.get(config.id) ??
+    listenUrl(config.hostname, http.port);
 
-  const separatePeerPort = config.peerListen !== undefined;
   const peerWsUrls = new Map<number, string>();
   for (const [id, api] of config.peers) {
     const ws = separatePeerPort ? config.peerUrls.get(id) : toWsUrl(api, "/raft");
@@ -783,7 +1076,7 @@ export async function startKvServer(
   const wsTransport = new WebSocketTransport({
     id: config.id,
     clusterId: config.clusterId,
-    secret: config.secret,
+    secret,
     ...(separatePeerPort
       ? { hostname: config.peerListen!.hostname, port: config.peerListen!.port }
       : { server: "none" as const }),
@@ -791,7 +1084,14 @@ export async function startKvServer(
     ...(ownPeerUrl !== undefined ? { advertiseUrl: ownPeerUrl } : {}),
     logger,
   });
-  const transportUrl = separatePeerPort ? (await wsTransport.listen()).url : undefined;
+  cleanups.push(() => wsTransport.close());
+  peerAcceptor.target = wsTransport;
+  const transportUrl = separatePeerPort
+    ? (await wsTransport.listen().catch((e) => {
+      const { hostname, port } = config.peerListen!;
+      throw listenError(e, `${formatHost(hostname)}:${port}`, "--peer-listen");
+    })).url
+    : undefined;
 
   const monitor = new TransportMonitor();
   const transport: Transport = monitor.wrap(wsTransport);
@@ -801,12 +1101,14 @@ export async function startKvServer(
     storage,
     transport,
     stateMachine: store,
-    peers: config.join ? [] : [...config.peers.keys()],
+    // Without --peers, a cluster of one.
+    peers: config.join ? [] : config.peers.size > 0 ? [...config.peers.keys()] : [config.id],
     tickMs: config.tickMs,
     electionTick: config.electionTick,
     snapshotEntries: config.snapshotEntries,
     logger,
   });
+  cleanups.push(() => node.close());
 
   const directory = new MemberDirectory();
   for (const [id, api] of config.peers) {
@@ -827,12 +1129,14 @@ export async function startKvServer(
     })();
     return closing;
   };
+  // Fail-stop: a node closed by a fatal error serves nothing any more.
+  node.on("fatal", ({ error }) => hooks.onFatal?.(error));
 
-  const demoToken = await demoTokenOf(config.secret);
+  const demoToken = await demoTokenOf(secret);
   const app = createKvApp(node, store, {
     selfUrl: url,
     directory,
-    adminSecret: config.secret,
+    ...(config.secret !== undefined ? { adminSecret: config.secret } : {}),
     leaderRouting: config.routing,
     leaderTimeoutMs: config.tickMs * config.electionTick,
     monitor,
@@ -840,7 +1144,7 @@ export async function startKvServer(
     maxValueBytes: config.maxValueBytes,
     logger,
     page: config.demo ? { demo: true, demoToken } : {},
-    ...(separatePeerPort ? {} : {
+    ...(separatePeerPort || runtime.upgradeWebSocket === undefined ? {} : {
       peerSocket: {
         upgradeWebSocket: runtime.upgradeWebSocket,
         transport: wsTransport,
@@ -860,44 +1164,108 @@ export async function startKvServer(
         stop: async () => {
           logger.info("stopping (demo stop button)");
           await close();
-          onStop();
+          hooks.onStop?.();
         },
       }),
     );
   }
   serving.app = app;
-  logger.info(
-    `listening on ${url} (peers on ${ownPeerUrl ?? transportUrl}), data ${where}, ` +
-      `${
-        config.join ? "joining" : `cluster of ${[...config.peers.keys()].join(",") || config.id}`
-      }`,
-  );
-  return { node, store, app, url, close };
-}
-
-async function main(): Promise<void> {
-  let config: KvServerConfig;
-  try {
-    config = parseKvServerConfig(process.argv.slice(2), process.env);
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
+  if (config.log !== "quiet") {
+    const members = config.join
+      ? "joining a cluster"
+      : config.peers.size > 1
+      ? `cluster of ${[...config.peers.keys()].join(",")}`
+      : `single node${config.secret === undefined ? " (no secret: peers are refused)" : ""}`;
+    const bound = `${formatHost(config.hostname)}:${http.port}`;
     console.error(
-      "Usage: kv_server.ts --id N --listen host:port --peers 1=http://...,2=... --secret S",
+      `[node ${config.id}] serving ${url}${
+        url === listenUrl(config.hostname, http.port) ? "" : ` (listening on ${bound})`
+      }, peers on ${ownPeerUrl ?? transportUrl}, data ${where}, ${members}`,
     );
-    process.exit(2);
   }
-  if (config.peers.size === 0 && !config.join) {
-    config.peers.set(config.id, `http://${formatHost(config.hostname)}:${config.port}`);
-  }
-  const server = await startKvServer(config, () => process.exit(0));
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    server.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  return { node, store, app, url, where, close };
 }
 
-if (import.meta.main) await main();
+function randomSecret(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16)).join("");
+}
+
+/** Runs the server from the command line; see the module's documentation. */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(kvServerHelp);
+    return;
+  }
+  const prefix = "kv_server: ";
+  let config: KvServerConfig;
+  let server: KvServer;
+  const running: { server?: KvServer } = {};
+  try {
+    config = parseKvServerConfig(args, process.env);
+    if (config.secretSource === "flag" && config.log !== "quiet") {
+      console.error(
+        `[node ${config.id}] WARN --secret is visible to every user in \`ps\`; pass --secret-file FILE or set RAFT_SECRET instead`,
+      );
+    }
+    let fatal: Error | undefined;
+    server = await startKvServer(config, {
+      onStop: () => process.exit(0),
+      onFatal: (e) => {
+        fatal = e;
+        exitAfterFatal(config, running.server, e);
+      },
+    });
+    running.server = server;
+    // A node that failed while starting (before the listener was there).
+    if (server.node.closed && fatal === undefined) {
+      exitAfterFatal(config, server, server.node.error ?? new Error("the node closed"));
+    }
+  } catch (e) {
+    exitOnStartupError(e, prefix);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      // A second signal: do not wait for the close.
+      process.exit(1);
+    }
+    stopping = true;
+    server.close().then(
+      () => {
+        if (config.log !== "quiet") {
+          console.error(`[node ${config.id}] stopped on ${signal}; data ${server.where}`);
+        }
+        process.exit(0);
+      },
+      (e) => {
+        console.error(
+          `[node ${config.id}] stopped on ${signal}, but closing failed: ${
+            e instanceof Error ? e.message : e
+          }`,
+        );
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+/**
+ * Fail-stop: one line saying what failed and what to do, then exit status
+ * 1 (a supervisor restarts the process), after closing what can be closed
+ * within a second.
+ */
+function exitAfterFatal(config: KvServerConfig, server: KvServer | undefined, e: Error): void {
+  const where = server?.where ??
+    (config.dataDir === ":memory:" ? "in memory" : join(config.dataDir, `node-${config.id}.db`));
+  console.error(`[node ${config.id}] FATAL ${fatalErrorLine(config.id, e, where)}`);
+  const timer = setTimeout(() => process.exit(1), 1000);
+  void (server?.close() ?? Promise.resolve()).catch(() => {}).finally(() => {
+    clearTimeout(timer);
+    process.exit(1);
+  });
+}
+
+if (isMainModule(import.meta)) await main();

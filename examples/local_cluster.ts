@@ -7,8 +7,9 @@
  * the live page's demo buttons) until Ctrl-C.
  *
  * Run: `npm run demo` (which runs `deno task demo`), or directly
- * `deno run -A examples/local_cluster.ts [--keep] [--data-dir ./data] [--runtime bun|deno]`
- * (also `bun examples/local_cluster.ts`).
+ * `deno run -A examples/local_cluster.ts [--keep] [--data-dir ./data] [--runtime bun|deno|node]`
+ * (also `bun examples/local_cluster.ts`, `node examples/local_cluster.ts`);
+ * `--help` lists the flags.
  *
  * The cluster helpers (`LocalCluster`, `KvClient`) are exported for the
  * end-to-end tests; `demoRoutes` serves the page's demo buttons (mounted by
@@ -24,7 +25,6 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { Hono } from "hono";
 import { timingSafeEqual } from "hono/utils/buffer";
 import {
@@ -40,12 +40,21 @@ import {
   type TransportMonitor,
 } from "../adapters/hono/mod.ts";
 import type { KvItem } from "./kv_server.ts";
+import {
+  CliError,
+  exitOnStartupError,
+  type FlagTable,
+  type FlagValues,
+  helpText,
+  isMainModule,
+  parseFlags,
+} from "./_cli.ts";
 
 /** The project's root directory. */
 export const projectRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The runtime that runs the `kv_server` processes. */
-export type ServerRuntime = "bun" | "deno";
+export type ServerRuntime = "bun" | "deno" | "node";
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -53,7 +62,19 @@ function sleep(ms: number): Promise<void> {
 
 /** The runtime this program runs on. */
 export function currentRuntime(): ServerRuntime {
-  return (globalThis as { Bun?: unknown }).Bun !== undefined ? "bun" : "deno";
+  if ((globalThis as { Bun?: unknown }).Bun !== undefined) return "bun";
+  return (globalThis as { Deno?: unknown }).Deno !== undefined ? "deno" : "node";
+}
+
+/**
+ * The command line that runs a script on a runtime.
+ *
+ * @param rt The runtime.
+ * @param script The script's path.
+ * @returns The program and its arguments.
+ */
+export function scriptCommand(rt: ServerRuntime, script: string): [string, string[]] {
+  return [runtimeCommand(rt), rt === "deno" ? ["run", "-A", script] : [script]];
 }
 
 /** The command that runs a runtime: the project's npm-installed binary, or this process's. */
@@ -113,6 +134,12 @@ export interface LocalClusterOptions {
    * @default {"info"}
    */
   log?: "debug" | "info" | "warn" | "quiet";
+  /**
+   * More flags for some nodes, by ID (they win over the shared ones, e.g.
+   * `--data-dir` on another disk).
+   * @default {{}}
+   */
+  nodeArgs?: Record<number, string[]>;
 }
 
 interface NodeProc {
@@ -121,6 +148,8 @@ interface NodeProc {
   url: string;
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
+  /** How the last process ended. */
+  exit: { code: number | null; signal: string | null } | undefined;
 }
 
 /** Three (or more) `kv_server` processes on loopback, started and stopped together. */
@@ -130,6 +159,7 @@ export class LocalCluster {
   readonly secret: string;
   readonly #nodes = new Map<number, NodeProc>();
   readonly #args: string[];
+  readonly #nodeArgs: Record<number, string[]>;
   readonly #env: Record<string, string>;
 
   private constructor(o: LocalClusterOptions, ports: number[]) {
@@ -147,10 +177,12 @@ export class LocalCluster {
         url: `http://127.0.0.1:${port}`,
         child: undefined,
         exited: undefined,
+        exit: undefined,
       });
     });
     const peers = [...this.#nodes.values()].map((n) => `${n.id}=${n.url}`).join(",");
     this.#args = ["--tick-ms", String(o.tickMs ?? 50), ...(o.demo ? ["--demo"] : [])];
+    this.#nodeArgs = o.nodeArgs ?? {};
     this.#env = {
       RAFT_PEERS: peers,
       RAFT_SECRET: this.secret,
@@ -192,6 +224,17 @@ export class LocalCluster {
     return this.#nodes.get(id)!.child?.pid;
   }
 
+  /**
+   * How a node's last process ended, once it has.
+   *
+   * @param id The node.
+   * @returns Its exit status or the signal that ended it.
+   */
+  exitOf(id: number): { code: number | null; signal: string | null } | undefined {
+    const n = this.#nodes.get(id)!;
+    return n.child === undefined ? n.exit : undefined;
+  }
+
   /** Whether a node's process runs. */
   running(id: number): boolean {
     return this.#nodes.get(id)!.child !== undefined;
@@ -211,11 +254,19 @@ export class LocalCluster {
     const n = this.#nodes.get(id)!;
     if (n.child !== undefined) throw new Error(`Cannot start node ${id}: it is running`);
     const script = join(projectRoot, "examples", "kv_server.ts");
-    const args = this.runtime === "bun" ? [script] : ["run", "-A", script];
+    const [command, args] = scriptCommand(this.runtime, script);
     const log = createWriteStream(this.logPath(id), { flags: "a" });
     const child = spawn(
-      runtimeCommand(this.runtime),
-      [...args, "--id", String(id), "--listen", `127.0.0.1:${n.port}`, ...this.#args],
+      command,
+      [
+        ...args,
+        "--id",
+        String(id),
+        "--listen",
+        `127.0.0.1:${n.port}`,
+        ...this.#args,
+        ...(this.#nodeArgs[id] ?? []),
+      ],
       {
         cwd: projectRoot,
         env: { ...process.env, ...this.#env, NO_COLOR: "1" },
@@ -226,7 +277,8 @@ export class LocalCluster {
     child.stderr?.pipe(log, { end: false });
     n.child = child;
     n.exited = new Promise<void>((res) => {
-      child.once("exit", () => {
+      child.once("exit", (code, signal) => {
+        n.exit = { code, signal };
         if (n.child === child) n.child = undefined;
         log.end();
         res();
@@ -607,18 +659,52 @@ const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefine
 const bold = (s: string): string => (color ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string): string => (color ? `\x1b[2m${s}\x1b[0m` : s);
 
+/** The flags of the demo. */
+const demoFlags = {
+  runtime: {
+    type: "string",
+    value: "bun|deno|node",
+    help: "the runtime of the kv_server processes (default bun when installed, else this one)",
+  },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    help:
+      "keep the nodes' databases and logs in DIR/demo-<time> (default: a temporary directory, removed)",
+  },
+  keep: {
+    type: "boolean",
+    help: "leave the cluster running, with the page's demo buttons, until Ctrl-C",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
 async function demo(): Promise<void> {
-  const { values } = parseArgs({
-    args: process.argv.slice(2),
-    options: {
-      keep: { type: "boolean" },
-      "data-dir": { type: "string" },
-      runtime: { type: "string" },
-    },
-  });
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(helpText(
+      "local_cluster.ts [--runtime bun|deno|node] [--data-dir DIR] [--keep]",
+      demoFlags,
+      [
+        "Starts three kv_server processes on localhost, writes keys, kills the leader, shows the",
+        "new leader and that every acknowledged write survived, restarts the old leader and shows",
+        "it catching up, then stops everything (or keeps it running with --keep).",
+      ],
+    ));
+    return;
+  }
+  let values: FlagValues<typeof demoFlags>;
+  try {
+    values = parseFlags(args, demoFlags);
+  } catch (e) {
+    exitOnStartupError(e, "local_cluster: ");
+  }
   const runtime = values.runtime;
-  if (runtime !== undefined && runtime !== "bun" && runtime !== "deno") {
-    throw new RangeError(`Cannot use --runtime: expected bun or deno, got '${runtime}'`);
+  if (runtime !== undefined && runtime !== "bun" && runtime !== "deno" && runtime !== "node") {
+    exitOnStartupError(
+      new CliError(2, `Cannot use --runtime: expected bun, deno or node, got '${runtime}'`),
+      "local_cluster: ",
+    );
   }
   const keep = values.keep === true;
   const tempDir = values["data-dir"] === undefined;
@@ -770,4 +856,4 @@ async function demo(): Promise<void> {
   }
 }
 
-if (import.meta.main) await demo();
+if (isMainModule(import.meta)) await demo();

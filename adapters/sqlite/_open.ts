@@ -4,7 +4,7 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import { SqliteStorage, type SqliteStorageOptions } from "./_storage.ts";
@@ -25,7 +25,8 @@ export type OpenSqliteStorageOptions = Omit<SqliteStorageOptions, "path">;
 /**
  * Opens an SQLite connection with the runtime's driver: `bun:sqlite` on
  * Bun, `node:sqlite` on Deno and Node 22+ (both loaded on demand, so
- * neither is a static import). The file is created when missing.
+ * neither is a static import). The file is created when missing, readable
+ * and writable by its owner only (0600; SQLite gives its WAL the same mode).
  *
  * @param path The database file.
  * @returns The connection, for {@linkcode SqliteStorage} or for your own tables
@@ -49,6 +50,7 @@ export type OpenSqliteStorageOptions = Omit<SqliteStorageOptions, "path">;
  */
 export async function openSqliteDatabase(path: string): Promise<SqliteDatabaseLike> {
   try {
+    createPrivateFile(path);
     return await openDatabase(path);
   } catch (e) {
     throw toStorageError(e, path, "open database");
@@ -100,4 +102,22 @@ export async function openSqliteStorage(
   }
   const db = await openSqliteDatabase(path);
   return new SqliteStorage(db, { ...options, path });
+}
+
+/**
+ * Creates a missing database file with mode 0600 (an empty file is an
+ * empty database to SQLite), so that the log is not readable by other
+ * users; SQLite creates the WAL and shared-memory files with the mode of
+ * the database. An existing file keeps its mode.
+ */
+function createPrivateFile(path: string): void {
+  if (path === ":memory:" || path === "" || path.startsWith("file:")) return;
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "EEXIST") return;
+    throw e;
+  }
+  closeSync(fd);
 }
