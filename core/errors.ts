@@ -21,7 +21,13 @@ export type RaftErrorCode =
   | SessionErrorCode;
 
 /** Codes of the errors the driver (`RaftNode`) rejects requests with. */
-export type NodeErrorCode = "not_leader" | "timeout" | "node_closed" | "busy" | "leader_changed";
+export type NodeErrorCode =
+  | "not_leader"
+  | "timeout"
+  | "node_closed"
+  | "busy"
+  | "leader_changed"
+  | "paused";
 
 /** Base class of the errors raft-ts throws for expected outcomes. */
 export class RaftError extends Error {
@@ -267,6 +273,31 @@ export class LeaderChangedError extends NodeError {
       `Cannot complete ${what}: leader ${previous} changed or stopped answering while it was in flight; the outcome is unknown`,
     );
     this.name = "LeaderChangedError";
+  }
+}
+
+/**
+ * The node noticed it had been paused (a stopped process, a long GC or VM
+ * stall) for longer than its election timeout while it led: requests that
+ * waited meanwhile were not applied and are answered with this error, as
+ * the cluster may have a new leader. Retry.
+ */
+export class PausedError extends NodeError {
+  /**
+   * Creates the error.
+   *
+   * @param what The request.
+   * @param nodeId The node.
+   * @param pausedMs How long it was paused.
+   */
+  constructor(what: string, nodeId: NodeId, pausedMs: number) {
+    super(
+      "paused",
+      `Cannot complete ${what}: node ${nodeId} was paused for ${
+        Math.round(pausedMs)
+      } ms, longer than its election timeout, and may no longer lead; it was not applied, retry`,
+    );
+    this.name = "PausedError";
   }
 }
 

@@ -36,6 +36,7 @@ export {
   NodeError,
   type NodeErrorCode,
   NotLeaderError,
+  PausedError,
   SessionError,
   type SessionErrorCode,
   TimeoutError,

@@ -38,6 +38,8 @@ export function nodeErrorResponse(e: unknown, detail: boolean): Response | undef
       );
     case "busy":
       return errorResponse(503, "busy", message, {}, { "retry-after": "1" });
+    case "paused":
+      return errorResponse(503, "paused", message, {}, { "retry-after": "1" });
     case "leader_changed":
       return errorResponse(503, "leader_changed", message, {}, { "retry-after": "1" });
     case "node_closed":

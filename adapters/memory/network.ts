@@ -61,6 +61,16 @@ export class VirtualScheduler implements Scheduler {
     return this.#now;
   }
 
+  /**
+   * The current virtual time in milliseconds (the driver's clock: see
+   * `Scheduler.nowMs`).
+   *
+   * @returns The time.
+   */
+  nowMs(): number {
+    return this.#now;
+  }
+
   /** The number of timers waiting to fire. */
   get pendingTimers(): number {
     return this.#timers.size;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { NodeClosedError, NotLeaderError } from "../errors.ts";
+import { NodeClosedError, NotLeaderError, PausedError } from "../errors.ts";
 import { discardLogger, type Logger } from "../logger.ts";
 import { RawNode } from "../raw_node.ts";
 import { cloneConfState } from "../storage.ts";
@@ -23,6 +23,7 @@ import {
   type Message,
   type NodeId,
   None,
+  ReadOnlyOption,
   type SnapshotStatus,
   StateType,
 } from "../types.ts";
@@ -133,6 +134,8 @@ export class RaftNode<R = unknown> {
   readonly #forward: boolean;
   readonly #incarnation: number;
   readonly #requestTimeoutMs: number;
+  /** The scheduler's clock at the last tick, to notice a pause. */
+  #lastTickAtMs: number | undefined = undefined;
   /** The session table's clock as last seen, and the tick it was seen at. */
   #stampBase = { clockMs: 0, tick: 0 };
 
@@ -203,6 +206,7 @@ export class RaftNode<R = unknown> {
         ? (fn: () => void): TimerHandle => sched.yieldToIo!(fn)
         : undefined,
       fail: (e: unknown): void => this.#fail(e),
+      readOnlyOption: opts.readOnlyOption ?? ReadOnlyOption.ReadOnlySafe,
     }, init.hardState);
   }
 
@@ -778,6 +782,15 @@ export class RaftNode<R = unknown> {
 
   #onTick(): void {
     if (this.#closed) return;
+    const now = this.#scheduler.nowMs?.();
+    if (now !== undefined) {
+      const last = this.#lastTickAtMs;
+      this.#lastTickAtMs = now;
+      // One tick of slack: a timer fires late on a busy event loop.
+      if (last !== undefined && now - last > (this.#electionTick + 1) * this.#tickMs) {
+        this.#onPause(now - last);
+      }
+    }
     this.#requests.tick();
     try {
       this.#rn.tick();
@@ -791,6 +804,24 @@ export class RaftNode<R = unknown> {
     this.#requests.requeueReadIndexes({ ageTicks: this.#electionTick });
     this.#armTick();
     this.#loop.kick();
+  }
+
+  /**
+   * The node was paused for longer than an election timeout. A leader may
+   * have been replaced meanwhile: what waited in its queues is answered at
+   * once rather than served late, and it checks its quorum again before
+   * it serves lease-based reads.
+   */
+  #onPause(pausedMs: number): void {
+    const leading = this.#rn.basicStatus().raftState === StateType.StateLeader;
+    this.#logger.warning(
+      `${this.#id} was paused for ${Math.round(pausedMs)} ms, longer than its election timeout${
+        leading ? "; it answers the requests it held and checks its quorum again" : ""
+      }`,
+    );
+    if (!leading) return;
+    this.#requests.rejectQueued((what) => new PausedError(what, this.#id, pausedMs));
+    this.#loop.recheckQuorum(2 * this.#electionTick);
   }
 
   // -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import {
   newMessage,
   type NodeId,
   None,
+  ReadOnlyOption,
   type Ready,
   type SoftState,
   StateType,
@@ -59,6 +60,8 @@ export interface LoopContext<R> extends ApplyContext<R> {
   readonly maxBatchBytes: number;
   /** The scheduler's `yieldToIo`, taken before a Ready that writes; `undefined`: never yield. */
   readonly yieldToIo: ((fn: () => void) => TimerHandle) | undefined;
+  /** How Raft serves reads (lease-based reads wait after a pause). */
+  readonly readOnlyOption: ReadOnlyOption;
   /** Closes the node after a fatal error. */
   fail(e: unknown): void;
 }
@@ -95,6 +98,8 @@ export class ReadyLoop<R> {
   #raftState: StateType = StateType.StateFollower;
   /** The tick at which a dropped peer message was last logged. */
   #refusedLoggedAt = -1;
+  /** Reads are not handed to Raft before this tick (a lease-based leader re-checks its quorum). */
+  #readsHeldUntil = 0;
   /** The tick at which this node last heard from the leader it knows (or led). */
   #leaderContactTick = 0;
 
@@ -135,6 +140,18 @@ export class ReadyLoop<R> {
    *
    * @param m The message.
    */
+  /**
+   * With lease-based reads, holds reads for `ticks` ticks: long enough for
+   * CheckQuorum to run on what the leader hears from now on, so that a
+   * leader that lost its quorum steps down before it serves one.
+   *
+   * @param ticks How long.
+   */
+  recheckQuorum(ticks: number): void {
+    if (this.#c.readOnlyOption !== ReadOnlyOption.ReadOnlyLeaseBased) return;
+    this.#readsHeldUntil = this.#c.requests.ticks + ticks;
+  }
+
   /** The tick at which this node last heard from its leader, or was the leader. */
   get leaderContactTick(): number {
     return this.#raftState === StateType.StateLeader
@@ -275,7 +292,7 @@ export class ReadyLoop<R> {
     // Requests wait, queued, while no leader is known.
     if (this.#c.rn.basicStatus().lead === None) return false;
     const r = this.#c.requests;
-    return r.hasQueuedProposals || r.hasQueuedReads ||
+    return r.hasQueuedProposals || (r.hasQueuedReads && r.ticks >= this.#readsHeldUntil) ||
       (r.hasQueuedConfChanges && this.#confReady());
   }
 
@@ -343,7 +360,7 @@ export class ReadyLoop<R> {
       }
     }
 
-    if (r.hasQueuedReads) {
+    if (r.hasQueuedReads && r.ticks >= this.#readsHeldUntil) {
       // One ReadIndex request serves every read queued meanwhile.
       const queue = r.takeReads();
       const seq = r.nextSeq();

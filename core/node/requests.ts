@@ -370,6 +370,20 @@ export class Requests<R> {
   }
 
   /**
+   * Rejects every request queued and not yet handed to Raft: proposals,
+   * membership changes and reads.
+   *
+   * @param error Makes the error for one of them.
+   */
+  rejectQueued(error: (what: string) => Error): void {
+    for (const p of this.takeProposals()) this.settle(p.seq, (q) => q.reject(error("proposal")));
+    for (const p of this.takeConfChanges()) {
+      this.settle(p.seq, (q) => q.reject(error("membership change")));
+    }
+    for (const w of this.takeReads()) w.reject(error("read"));
+  }
+
+  /**
    * Rejects the proposals and membership changes forwarded to another
    * leader than `leader`, which this node has not seen appended: their
    * outcome is unknown.

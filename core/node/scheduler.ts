@@ -53,6 +53,15 @@ export interface Scheduler {
    * @returns A handle that `clearTimeout` cancels.
    */
   yieldToIo?(fn: () => void): TimerHandle;
+  /**
+   * A monotonic clock, in ms (any origin). The driver reads it at each
+   * tick to notice that it was paused (a stopped process, a long GC or VM
+   * stall): a gap between two ticks longer than the election timeout.
+   * Optional: without it the driver does not notice pauses.
+   *
+   * @returns The time.
+   */
+  nowMs?(): number;
 }
 
 type ImmediateGlobals = {
@@ -71,7 +80,7 @@ class ImmediateHandle {
 /**
  * The scheduler that uses the runtime's global timers. The default.
  * `yieldToIo` uses `setImmediate` where the runtime has it (Node, Bun,
- * Deno), else `setTimeout(fn, 0)`.
+ * Deno), else `setTimeout(fn, 0)`. `nowMs` is `performance.now()`.
  */
 export const globalScheduler: Scheduler = {
   setTimeout(fn: () => void, delayMs: number): TimerHandle {
@@ -88,5 +97,8 @@ export const globalScheduler: Scheduler = {
     const g = globalThis as ImmediateGlobals;
     if (typeof g.setImmediate === "function") return new ImmediateHandle(g.setImmediate(fn));
     return setTimeout(fn, 0);
+  },
+  nowMs(): number {
+    return performance.now();
   },
 };
