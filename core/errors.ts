@@ -119,7 +119,8 @@ export class StepPeerNotFoundError extends RaftError {
  * - `not_learner`: it promotes a node that is not a learner;
  * - `not_voter`: it demotes a node that is not a voter;
  * - `removed_id`: it adds a node ID that was removed from the cluster (a
- *   removed ID is never admitted again: the new node needs a new ID).
+ *   removed ID is never admitted again: the new node needs a new ID);
+ * - `unreachable`: it adds a voter the transport has no address for.
  */
 export type ConfChangeRefusal =
   | "invalid"
@@ -127,7 +128,8 @@ export type ConfChangeRefusal =
   | "not_member"
   | "not_learner"
   | "not_voter"
-  | "removed_id";
+  | "removed_id"
+  | "unreachable";
 
 /**
  * Why an exactly-once command was refused (it was not applied by this

@@ -725,6 +725,36 @@ export class WebSocketTransport implements Transport {
    */
   addPeer(id: NodeId, context: Uint8Array): void {
     if (this.#closed || id === this.#id) return;
+    this.#addPeer(id, context);
+  }
+
+  /**
+   * Whether this transport could dial node `id` once added with
+   * `context`: it knows an address for it already, or `context` carries a
+   * `ws://` or `wss://` URL. `RaftNode` asks before it adds a voter.
+   *
+   * @param id The node to add.
+   * @param context The context of the change.
+   * @returns Why it could not; `undefined` when it could.
+   *
+   * @example A voter without an address
+   * ```ts
+   * import { encodePeerContext, WebSocketTransport } from "@raft-ts/raft/websocket";
+   * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
+   * if (t.checkPeer(2, new Uint8Array()) === undefined) throw new Error("expected a reason");
+   * if (t.checkPeer(2, encodePeerContext({ url: "ws://127.0.0.1:1/raft" })) !== undefined) {
+   *   throw new Error("unexpected");
+   * }
+   * await t.close();
+   * ```
+   */
+  checkPeer(id: NodeId, context: Uint8Array): string | undefined {
+    if (id === this.#id || readPeerContext(context).url !== undefined) return undefined;
+    if (this.#peers.get(id)?.url !== undefined) return undefined;
+    return `this transport has no address for node ${id}: give the change a context with a ws:// or wss:// URL (encodePeerContext({ url }))`;
+  }
+
+  #addPeer(id: NodeId, context: Uint8Array): void {
     this.#removed.delete(id);
     const ctx = readPeerContext(context);
     const url = ctx.url;

@@ -249,3 +249,36 @@ test("RaftNode refuses a committed change whose intent no longer holds when it a
     net.close();
   }
 });
+
+test("RaftNode refuses to add a voter its transport cannot reach, and changes nothing", async () => {
+  await withCluster({ size: 0 }, async (c) => {
+    const t = c.net.connect(1);
+    const reachable = new Set([4]);
+    c.storages.set(1, new MemoryStorage());
+    const n = await RaftNode.start({
+      id: 1,
+      peers: [1],
+      storage: c.storages.get(1)!,
+      transport: {
+        start: (h) => t.start(h),
+        send: (m) => t.send(m),
+        close: () => t.close(),
+        checkPeer: (id) => reachable.has(id) ? undefined : `no address for node ${id}`,
+      },
+      stateMachine: new Machine(),
+      scheduler: c.clock,
+      tickMs: 10,
+    });
+    await c.run(n.waitForLeader());
+    await assert.rejects(
+      c.run(n.addVoter(5)),
+      refusedAs("unreachable", /Cannot add node 5 as a voter: no address for node 5/),
+    );
+    assert.deepEqual(n.status().confState.voters, [1]);
+    // A learner does not count toward the quorum; a reachable voter is added.
+    await c.run(n.addLearner(5));
+    await c.run(n.addVoter(4));
+    assert.deepEqual(n.status().confState.voters, [1, 4]);
+    await n.close();
+  });
+});

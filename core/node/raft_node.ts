@@ -7,7 +7,7 @@
  * @module
  */
 
-import { NodeClosedError, NotLeaderError, PausedError } from "../errors.ts";
+import { ConfChangeError, NodeClosedError, NotLeaderError, PausedError } from "../errors.ts";
 import { discardLogger, type Logger } from "../logger.ts";
 import { RawNode } from "../raw_node.ts";
 import { cloneConfState } from "../storage.ts";
@@ -429,6 +429,21 @@ export class RaftNode<R = unknown> {
     };
   }
 
+  /** A voter to add that the transport cannot reach is refused: it would count toward the quorum. */
+  #checkReachable(
+    changes: readonly { intent: MembershipIntent; nodeId: NodeId }[],
+    options: ConfChangeOptions,
+  ): ConfChangeError | undefined {
+    for (const c of changes) {
+      if (c.intent !== "addVoter") continue;
+      const why = this.#transport.checkPeer?.(c.nodeId, options.context ?? emptyBytes);
+      if (why !== undefined) {
+        return new ConfChangeError(`Cannot add node ${c.nodeId} as a voter: ${why}`, "unreachable");
+      }
+    }
+    return undefined;
+  }
+
   /** Queues a proposal, with its exactly-once name if any. */
   #propose(data: Uint8Array, tag: SessionTag | undefined, options: RequestOptions): Promise<R> {
     const refused = this.#refuseProposal("proposal");
@@ -619,7 +634,8 @@ export class RaftNode<R = unknown> {
         options.context ?? emptyBytes,
       ),
     };
-    const invalid = this.#applier.checkChange(cc, intents);
+    const invalid = this.#applier.checkChange(cc, intents) ??
+      this.#checkReachable(changes, options);
     if (invalid !== undefined) return Promise.reject(invalid);
     return this.#requests.start<ConfState>(options, (w) => {
       this.#requests.queueConfChange(w, seq, cc, intents);

@@ -77,6 +77,16 @@ export interface Transport {
    * @param id The member.
    */
   removePeer?(id: NodeId): void;
+  /**
+   * Whether this transport could reach a node added with `context`, asked
+   * before a voter is added (a voter nobody can reach counts toward the
+   * quorum and can stop the cluster).
+   *
+   * @param id The node to add.
+   * @param context The context of the change.
+   * @returns Why the node could not be reached; `undefined` when it could.
+   */
+  checkPeer?(id: NodeId, context: Uint8Array): string | undefined;
   /** Stops delivering and sending; may return a Promise. */
   close(): void | Promise<void>;
 }
