@@ -9,7 +9,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createKvApp, type KvResult, KvStore } from "../../examples/kv_server.ts";
+import {
+  createKvApp,
+  type KvResult,
+  KvStore,
+  parseKvServerConfig,
+} from "../../examples/kv_server.ts";
 import { MemberDirectory, type RaftApp } from "../../adapters/hono/mod.ts";
 import { MemoryNetwork } from "../../adapters/memory/mod.ts";
 import { MemoryStorage, RaftNode, StateType } from "../../mod.ts";
@@ -254,4 +259,20 @@ test("a malformed Idempotency-Key is refused with 400 before anything is propose
     const ok = await leader.app.request("/kv/c/incr", incr(`"${"k".repeat(255)}"`));
     assert.equal(ok.status, 200);
   });
+});
+
+test("kv_server keeps idempotency keys for --idempotency-ttl-ms (24 h by default)", () => {
+  assert.equal(parseKvServerConfig(["--id", "1"], {}).idempotencyTtlMs, 86_400_000);
+  assert.equal(
+    parseKvServerConfig(["--id", "1", "--idempotency-ttl-ms", "60000"], {}).idempotencyTtlMs,
+    60_000,
+  );
+  assert.equal(
+    parseKvServerConfig(["--id", "1"], { RAFT_IDEMPOTENCY_TTL_MS: "5000" }).idempotencyTtlMs,
+    5000,
+  );
+  assert.throws(
+    () => parseKvServerConfig(["--id", "1", "--idempotency-ttl-ms", "1.5"], {}),
+    /--idempotency-ttl-ms: expected a positive integer/,
+  );
 });
