@@ -130,6 +130,8 @@ async function usableLeader(
     return heard !== undefined && now() - heard > timeoutMs;
   };
   const polls = Math.ceil(waitMs / leaderPollMs);
+  // Let the transport see connections that broke as the request arrived.
+  if (options.unreachable !== undefined) await new Promise((r) => setTimeout(r, 0));
   for (let i = 0;; i++) {
     const st = node.status();
     if (st.raftState === States.StateLeader) return undefined;

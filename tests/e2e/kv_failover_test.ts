@@ -16,10 +16,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { currentRuntime, LocalCluster } from "../../examples/local_cluster.ts";
+import { currentRuntime, type LocalCluster } from "../../examples/local_cluster.ts";
+import { withLocalCluster } from "./_kv_apps.ts";
 
 /** Failover rounds (each kills and restarts the leader). */
 const rounds = 5;
@@ -28,31 +26,6 @@ const requestTimeoutMs = 10_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Runs `fn` on a fresh three-node cluster; prints the nodes' log tails when it fails. */
-async function withLocalCluster(fn: (cluster: LocalCluster) => Promise<void>): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), "raft-ts-failover-"));
-  const cluster = await LocalCluster.start({
-    dataDir,
-    runtime: currentRuntime(),
-    tickMs: 50,
-    log: "warn",
-  });
-  let ok = false;
-  try {
-    await fn(cluster);
-    ok = true;
-  } finally {
-    await cluster.stop();
-    if (!ok) {
-      for (const id of cluster.ids()) {
-        const log = readFileSync(cluster.logPath(id), "utf8").split("\n").slice(-30).join("\n");
-        console.error(`--- node ${id} log (tail)\n${log}`);
-      }
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  }
 }
 
 interface Answer {

@@ -9,67 +9,24 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  createKvApp,
-  type KvResult,
-  KvStore,
-  parseKvServerConfig,
-} from "../../examples/kv_server.ts";
-import { MemberDirectory, type RaftApp } from "../../adapters/hono/mod.ts";
-import { MemoryNetwork } from "../../adapters/memory/mod.ts";
-import { MemoryStorage, RaftNode, StateType } from "../../mod.ts";
-
-interface Member {
-  node: RaftNode<KvResult>;
-  store: KvStore;
-  storage: MemoryStorage;
-  app: RaftApp;
-}
+import { parseKvServerConfig } from "../../examples/kv_server.ts";
+import { type KvMember, leaderOf, startKvApps } from "./_kv_apps.ts";
 
 interface Cluster {
-  leader: Member;
-  follower: Member;
-  members: Member[];
+  leader: KvMember;
+  follower: KvMember;
+  members: KvMember[];
 }
 
 /** Three nodes whose apps reach each other in memory; closed after `fn`. */
 async function withKvCluster(fn: (c: Cluster) => Promise<void>): Promise<void> {
-  const net = new MemoryNetwork();
-  const ids = [1, 2, 3];
-  const members: Member[] = [];
-  const apps = new Map<string, RaftApp>();
+  const { members, close } = await startKvApps();
   try {
-    for (const id of ids) {
-      const storage = new MemoryStorage();
-      const store = new KvStore();
-      const node = await RaftNode.start<KvResult>({
-        id,
-        peers: ids,
-        storage,
-        transport: net.connect(id),
-        stateMachine: store,
-        tickMs: 10,
-      });
-      const directory = new MemberDirectory(ids.map((i) => [i, { apiUrl: `http://node-${i}` }]));
-      const app = createKvApp(node, store, {
-        directory,
-        selfUrl: `http://node-${id}`,
-        fetch: async (r) => await apps.get(new URL(r.url).host)!.fetch(r),
-      });
-      apps.set(`node-${id}`, app);
-      members.push({ node, store, storage, app });
-    }
-    let leader: Member | undefined;
-    for (let i = 0; i < 500 && leader === undefined; i++) {
-      leader = members.find((m) => m.node.status().raftState === StateType.StateLeader);
-      if (leader === undefined) await new Promise((r) => setTimeout(r, 10));
-    }
-    assert.ok(leader !== undefined, "a leader is elected");
+    const leader = await leaderOf(members);
     await Promise.all(members.map((m) => m.node.read()));
     await fn({ leader, follower: members.find((m) => m !== leader)!, members });
   } finally {
-    await Promise.all(members.map((m) => m.node.close()));
-    net.close();
+    await close();
   }
 }
 
@@ -88,7 +45,7 @@ async function answer(res: Response): Promise<{ status: number; body: unknown }>
   return { status: res.status, body: await res.json() };
 }
 
-async function counter(m: Member, key: string): Promise<string | undefined> {
+async function counter(m: KvMember, key: string): Promise<string | undefined> {
   return (await m.node.read(() => m.store.get(key)))?.value;
 }
 
