@@ -274,6 +274,9 @@ test("kv_http.ts: keys are 8 distinct characters, and the flags parse", () => {
   assert.equal(o.client, "http");
   assert.equal(o.peerPort, true);
   assert.equal(o.runtime, "bun");
+  assert.equal(o.idempotencyKey, "off");
+  assert.equal(parseKvHttpArgs(["--idempotency-key", "both"]).idempotencyKey, "both");
+  assert.throws(() => parseKvHttpArgs(["--idempotency-key", "yes"]), RangeError);
   assert.equal(parseKvHttpArgs(["--total", "7"]).total(100), 7);
   assert.throws(() => parseKvHttpArgs(["--runtime", "node"]), RangeError);
   assert.throws(() => parseKvHttpArgs(["--bogus"]), /unknown/);

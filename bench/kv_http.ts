@@ -26,7 +26,10 @@
  * script with kv_server's flags), `--server-flags "--cpu-prof ..."` (runtime
  * flags for the servers, to profile them), `--server-args "..."` (more
  * kv_server flags, e.g. `--snapshot-entries 100000`), `--data-dir` (parent of the
- * temporary data directory), `--json` (one JSON object per run on stdout, progress
+ * temporary data directory), `--idempotency-key off|on|both` (send every put
+ * with a distinct `Idempotency-Key`, so that it applies exactly once; `both`
+ * interleaves the runs without and with it, to measure its cost in one
+ * run; `off` by default), `--json` (one JSON object per run on stdout, progress
  * on stderr).
  *
  * The server processes are always stopped (SIGTERM, then SIGKILL after
@@ -85,6 +88,8 @@ export interface KvHttpOptions {
   serverFlags: string[];
   /** Extra kv_server flags (e.g. `--snapshot-entries 100000`). */
   serverArgs: string[];
+  /** Puts without an `Idempotency-Key`, with one, or runs of both, interleaved. */
+  idempotencyKey: "off" | "on" | "both";
   /** Print JSON objects only (progress on stderr). */
   json: boolean;
 }
@@ -115,6 +120,8 @@ export interface KvHttpResult {
   val_size: number;
   /** The leader's node ID. */
   leader: number;
+  /** Whether every put carried an `Idempotency-Key`. */
+  idempotency_key: boolean;
   /** CPU seconds during the run: this process, the leader, the followers (Linux). */
   cpu_client_s?: number;
   cpu_leader_s?: number;
@@ -341,15 +348,22 @@ export class KvCluster {
 /** Sends one put; resolves with whether it was acknowledged (200). */
 type PutFn = (url: string, key: string) => Promise<boolean>;
 
-function makeClient(kind: "fetch" | "http", concurrency: number, body: string): {
+function makeClient(kind: "fetch" | "http", concurrency: number, body: string, keyed: boolean): {
   put: PutFn;
   close(): void;
 } {
-  const headers = { "content-type": "application/json" };
+  const plain = { "content-type": "application/json" };
+  // Each key is written once, so it names its put.
+  const headersOf = (key: string): Record<string, string> =>
+    keyed ? { ...plain, "idempotency-key": `"w5-${key}"` } : plain;
   if (kind === "fetch") {
     return {
       async put(url, key) {
-        const res = await fetch(`${url}/kv/${key}`, { method: "PUT", headers, body });
+        const res = await fetch(`${url}/kv/${key}`, {
+          method: "PUT",
+          headers: headersOf(key),
+          body,
+        });
         await res.arrayBuffer();
         return res.status === 200;
       },
@@ -368,7 +382,7 @@ function makeClient(kind: "fetch" | "http", concurrency: number, body: string): 
           path: `/kv/${key}`,
           method: "PUT",
           agent,
-          headers: { ...headers, "content-length": length },
+          headers: { ...headersOf(key), "content-length": length },
         }, (r) => {
           r.on("data", () => {});
           r.on("end", () => res(r.statusCode === 200));
@@ -513,10 +527,17 @@ export async function runKvHttp(
     progress(`W5: leader node ${leader} (${url}), up in ${(performance.now() - t0).toFixed(0)} ms`);
     const client = clientName(o.client);
     let first = 0;
+    const keyedRuns = o.idempotencyKey === "both" ? [false, true] : [o.idempotencyKey === "on"];
     for (const conc of o.concurrency) {
-      const c = makeClient(o.client, conc, JSON.stringify({ value: "v".repeat(o.valueSize) }));
+      const body = JSON.stringify({ value: "v".repeat(o.valueSize) });
+      const variants = keyedRuns.map((keyed) => ({
+        keyed,
+        c: makeClient(o.client, conc, body, keyed),
+        label: `W5 kv-http ${o.runtime} c${conc}${keyed ? " idempotency-key" : ""}`,
+        runs: [] as KvHttpResult[],
+      }));
       try {
-        if (o.warmup > 0) {
+        for (const { c } of o.warmup > 0 ? variants : []) {
           const w = await load(
             c.put,
             url,
@@ -534,9 +555,10 @@ export async function runKvHttp(
             );
           }
         }
-        const label = `W5 kv-http ${o.runtime} c${conc}`;
-        const runs: KvHttpResult[] = [];
-        for (let run = 1; run <= o.runs && !abort.aborted; run++) {
+        const schedule = Array.from({ length: o.runs }, (_, i) => i + 1)
+          .flatMap((run) => variants.map((v) => ({ run, ...v })));
+        for (const { run, keyed, c, label, runs } of schedule) {
+          if (abort.aborted) break;
           const total = o.total(conc);
           const pids = [leader, ...followers].map((id) => cluster!.pid(id));
           const cpu0 = pids.map(processCpu);
@@ -582,6 +604,7 @@ export async function runKvHttp(
             key_size: o.keySize,
             val_size: o.valueSize,
             leader,
+            idempotency_key: keyed,
             cpu_client_s: r2((me.user + me.system) / 1e6),
           };
           if (cpu.every((x) => x !== undefined)) {
@@ -602,9 +625,11 @@ export async function runKvHttp(
             progress(`W5: run bounded by time: ${l.count + l.errors} of ${total} requests sent`);
           }
         }
-        if (!o.json && runs.length > 0) print(summaryLine(label, runs));
+        for (const { label, runs } of variants) {
+          if (!o.json && runs.length > 0) print(summaryLine(label, runs));
+        }
       } finally {
-        c.close();
+        for (const { c } of variants) c.close();
       }
       if (abort.aborted) throw new Error(`W5: stopped after ${o.timeoutSeconds} s (--timeout)`);
     }
@@ -649,7 +674,7 @@ function summaryLine(label: string, rs: readonly KvHttpResult[]): string {
 const usage = "usage: kv_http.ts [--runtime bun|deno] [--concurrency 1,100] [--total N] " +
   "[--runs R] [--warmup W] [--seconds S] [--timeout S] [--client fetch|http] [--peer-port] " +
   "[--tick-ms T] [--server FILE] [--server-flags F] [--server-args A] [--data-dir DIR] [--quick] " +
-  "[--json]";
+  "[--idempotency-key off|on|both] [--json]";
 
 /**
  * Parses the command line.
@@ -678,6 +703,7 @@ export function parseKvHttpArgs(argv: readonly string[]): KvHttpOptions {
     "server-args",
     "key-size",
     "val-size",
+    "idempotency-key",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const body = argv[i]!.replace(/^--?/, "");
@@ -719,6 +745,12 @@ export function parseKvHttpArgs(argv: readonly string[]): KvHttpOptions {
     }
     return n;
   });
+  const idempotencyKey = vals.get("idempotency-key") ?? "off";
+  if (idempotencyKey !== "off" && idempotencyKey !== "on" && idempotencyKey !== "both") {
+    throw new RangeError(
+      `Cannot use --idempotency-key ${idempotencyKey}: expected off, on or both`,
+    );
+  }
   const totalFlag = vals.has("total") ? int("total", 1) : undefined;
   const scale = quick ? 10 : 1;
   return {
@@ -738,6 +770,7 @@ export function parseKvHttpArgs(argv: readonly string[]): KvHttpOptions {
     dataParent: vals.get("data-dir"),
     serverFlags: (vals.get("server-flags") ?? "").split(" ").filter((f) => f !== ""),
     serverArgs: (vals.get("server-args") ?? "").split(" ").filter((f) => f !== ""),
+    idempotencyKey,
     json: bools.has("json"),
   };
 }
@@ -753,8 +786,11 @@ if (import.meta.main) {
   try {
     const rs = await runKvHttp(o);
     if (!o.json) {
-      const byC = new Map<number, number[]>();
-      for (const r of rs) byC.set(r.concurrency, [...(byC.get(r.concurrency) ?? []), r.per_sec]);
+      const byC = new Map<string, number[]>();
+      for (const r of rs) {
+        const k = `${r.concurrency}${r.idempotency_key ? " idempotency-key" : ""}`;
+        byC.set(k, [...(byC.get(k) ?? []), r.per_sec]);
+      }
       console.error(
         `W5 ${o.runtime}: ` +
           [...byC].map(([c, v]) => `c${c} ${formatRate(spread(v).median)} puts/s`).join(", "),

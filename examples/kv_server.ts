@@ -18,6 +18,10 @@
  * - `GET /kv/:key` — read, linearizable by default; `?consistency=stale`
  *   reads this node's state without asking the leader.
  * - `DELETE /kv/:key` (optionally `?ifRevision=n`).
+ * - `POST /kv/:key/incr` (optionally `{"by": n}`, default 1) — adds to an
+ *   integer counter (a missing key counts as 0) and answers as `PUT`
+ *   does; a value that is not an integer answers 409 `not_an_integer`.
+ *   Not idempotent: send it with an `Idempotency-Key` to retry safely.
  * - `GET /kv?prefix=user/` or `GET /kv?start=a&end=m` (end exclusive),
  *   `&limit=100` — sorted listing.
  * - Plus the cluster API of `adapters/hono` (`/raft/status`, `/metrics`,
@@ -26,6 +30,21 @@
  * Writes that reach a follower are redirected to the leader (307), or
  * forwarded with `--routing forward` or the request header
  * `Raft-Routing: forward`.
+ *
+ * Exactly-once writes: `PUT`, `DELETE` and `POST .../incr` honour an
+ * `Idempotency-Key` request header (IETF
+ * `draft-ietf-httpapi-idempotency-key-header`; `"key"` or `key`, 1 to 255
+ * printable ASCII characters). The first request with a key applies; the
+ * same key with the same request (method, path with query, body bytes),
+ * sent again to any node, also after a leader change, gets the first
+ * answer (status and body) without applying again; a retry that arrives
+ * while the first is still in flight waits for its answer. The same key
+ * with another request answers 422 `idempotency_key_reused`, a malformed
+ * key 400 `invalid_idempotency_key`. Keys live in the replicated state
+ * (they travel in snapshots) for `--idempotency-ttl-ms` (24 h by default),
+ * counted on the leaders' clocks as stamped in the log, at most 100,000
+ * keys (the oldest is dropped first). Answers that never reached the log
+ * (400, 503 `no_leader`, ...) are not kept: a retry runs anew.
  *
  * Configuration: flags or environment variables; `--help` prints the
  * table ({@linkcode kvServerFlags}). A single node needs no secret (it then
@@ -59,6 +78,7 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   type Command,
+  defaultSessionLimits,
   type Logger,
   MemoryStorage,
   type NodeStorage,
@@ -76,6 +96,8 @@ import {
   createRaftApp,
   type HonoContext,
   httpError,
+  type IdempotencyOptions,
+  idempotencyOptions,
   type LeaderRouting,
   leaderRoutingOptions,
   MemberDirectory,
@@ -120,12 +142,14 @@ export interface KvItem {
 /** A command, as proposed through Raft. */
 export type KvCommand =
   | { op: "put"; key: string; value: string; ifRevision?: number; ifValue?: string | null }
-  | { op: "delete"; key: string; ifRevision?: number };
+  | { op: "delete"; key: string; ifRevision?: number }
+  | { op: "incr"; key: string; by: number };
 
 /** What applying a command produced. */
 export type KvResult =
   | { ok: true; revision: number; item: KvItem | null; prev: KvItem | null }
   | { ok: false; revision: number; reason: "precondition_failed"; current: KvItem | null }
+  | { ok: false; revision: number; reason: "not_an_integer"; current: KvItem | null }
   | { ok: false; revision: number; reason: "not_found" | "invalid_command"; current: null };
 
 /** Options of a range listing. */
@@ -141,6 +165,13 @@ export interface KvRange {
 }
 
 type Rec = Omit<KvItem, "key">;
+
+/** The value of a counter: a decimal safe integer, or `undefined`. */
+function integerOf(value: string): number | undefined {
+  if (!/^-?(?:0|[1-9][0-9]{0,15})$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
 
 /**
  * A sorted in-memory map, replicated by applying the same commands in the
@@ -226,7 +257,8 @@ export class KvStore implements StateMachine<KvResult> {
       return { ok: false, revision: c.index, reason: "invalid_command", current: null };
     }
     const prev = this.get(cmd.key);
-    const failed = (cmd.ifRevision !== undefined && (prev?.modRevision ?? 0) !== cmd.ifRevision) ||
+    const ifRevision = cmd.op === "incr" ? undefined : cmd.ifRevision;
+    const failed = (ifRevision !== undefined && (prev?.modRevision ?? 0) !== ifRevision) ||
       (cmd.op === "put" && cmd.ifValue !== undefined && (prev?.value ?? null) !== cmd.ifValue);
     if (failed) {
       return { ok: false, revision: c.index, reason: "precondition_failed", current: prev };
@@ -239,11 +271,23 @@ export class KvStore implements StateMachine<KvResult> {
       this.#keys.splice(this.#lowerBound(cmd.key), 1);
       return { ok: true, revision: c.index, item: null, prev };
     }
-    if (cmd.op !== "put" || typeof cmd.value !== "string") {
+    let value: string;
+    if (cmd.op === "incr") {
+      const n = integerOf(prev?.value ?? "0");
+      if (!Number.isSafeInteger(cmd.by)) {
+        return { ok: false, revision: c.index, reason: "invalid_command", current: null };
+      }
+      if (n === undefined || !Number.isSafeInteger(n + cmd.by)) {
+        return { ok: false, revision: c.index, reason: "not_an_integer", current: prev };
+      }
+      value = String(n + cmd.by);
+    } else if (cmd.op === "put" && typeof cmd.value === "string") {
+      value = cmd.value;
+    } else {
       return { ok: false, revision: c.index, reason: "invalid_command", current: null };
     }
     const rec: Rec = {
-      value: cmd.value,
+      value,
       createRevision: prev?.createRevision ?? c.index,
       modRevision: c.index,
       version: (prev?.version ?? 0) + 1,
@@ -354,8 +398,10 @@ export function createKvApp(
     return n;
   }
 
-  async function propose(cmd: KvCommand): Promise<KvResult> {
-    return await metrics.observeProposal(node.propose(utf8.encode(JSON.stringify(cmd))));
+  async function propose(cmd: KvCommand, options: IdempotencyOptions): Promise<KvResult> {
+    return await metrics.observeProposal(
+      node.propose(utf8.encode(JSON.stringify(cmd)), options),
+    );
   }
 
   function failure(r: KvResult & { ok: false }, key: string): never {
@@ -366,6 +412,14 @@ export function createKvApp(
         `Cannot write '${key}': the comparison failed (current revision ${
           r.current?.modRevision ?? 0
         })`,
+        { current: r.current },
+      );
+    }
+    if (r.reason === "not_an_integer") {
+      throw httpError(
+        409,
+        "not_an_integer",
+        `Cannot increment '${key}': its value is not an integer, or the sum is out of the safe integer range`,
         { current: r.current },
       );
     }
@@ -429,9 +483,30 @@ export function createKvApp(
     const ifRevision = revisionParam(body.ifRevision, "ifRevision");
     if (ifRevision !== undefined) cmd.ifRevision = ifRevision;
     if (body.ifValue !== undefined) cmd.ifValue = body.ifValue as string | null;
+    const once = await idempotencyOptions(c);
     const redirect = await routeToLeader(c, node, routing);
     if (redirect !== undefined) return redirect;
-    const r = await propose(cmd);
+    const r = await propose(cmd, once);
+    if (!r.ok) failure(r, key);
+    return c.json({ ...r.item!, revision: r.revision, prev: r.prev });
+  });
+
+  app.post(`${keyRoute}/incr`, async (c) => {
+    const key = pathKey(c, "/kv/", maxKeyBytes, { suffix: "/incr" });
+    // The body is optional: none means `{"by": 1}`.
+    const bodyless = c.req.header("content-type") === undefined &&
+      (c.req.header("content-length") ?? "0") === "0" &&
+      c.req.header("transfer-encoding") === undefined;
+    const body = bodyless ? {} : await readJsonObject(c, 4096);
+    rejectUnknownFields(body, ["by"]);
+    const by = body.by ?? 1;
+    if (typeof by !== "number" || !Number.isSafeInteger(by)) {
+      throw httpError(400, "invalid_by", "Cannot increment: 'by' must be an integer");
+    }
+    const once = await idempotencyOptions(c);
+    const redirect = await routeToLeader(c, node, routing);
+    if (redirect !== undefined) return redirect;
+    const r = await propose({ op: "incr", key, by }, once);
     if (!r.ok) failure(r, key);
     return c.json({ ...r.item!, revision: r.revision, prev: r.prev });
   });
@@ -443,9 +518,10 @@ export function createKvApp(
     const cmd: KvCommand = { op: "delete", key };
     const ifRevision = revisionParam(q.ifRevision, "ifRevision");
     if (ifRevision !== undefined) cmd.ifRevision = ifRevision;
+    const once = await idempotencyOptions(c);
     const redirect = await routeToLeader(c, node, routing);
     if (redirect !== undefined) return redirect;
-    const r = await propose(cmd);
+    const r = await propose(cmd, once);
     if (!r.ok) failure(r, key);
     return c.json({ key, deleted: true, revision: r.revision, prev: r.prev });
   });
@@ -543,6 +619,13 @@ export const kvServerFlags = {
     env: "RAFT_MAX_VALUE_BYTES",
     help: "the largest value (default 65536)",
   },
+  "idempotency-ttl-ms": {
+    type: "string",
+    value: "MS",
+    env: "RAFT_IDEMPOTENCY_TTL_MS",
+    help:
+      "how long an Idempotency-Key's first answer is kept (default 86400000: 24 h; the same on every node)",
+  },
   demo: { type: "boolean", env: "RAFT_DEMO", help: "demo buttons on the page (partition, stop)" },
   log: {
     type: "string",
@@ -611,6 +694,8 @@ export interface KvServerConfig {
   snapshotEntries: number;
   /** The largest value. */
   maxValueBytes: number;
+  /** How long an `Idempotency-Key`'s first answer is kept (the node's `sessionLimits.keyTtlMs`). */
+  idempotencyTtlMs: number;
 }
 
 function configError(message: string): CliError {
@@ -805,6 +890,10 @@ export function parseKvServerConfig(
     log,
     snapshotEntries: positiveInt(get("snapshot-entries") ?? "100000", "--snapshot-entries"),
     maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
+    idempotencyTtlMs: positiveInt(
+      get("idempotency-ttl-ms") ?? String(defaultSessionLimits.keyTtlMs),
+      "--idempotency-ttl-ms",
+    ),
   };
 }
 
@@ -1106,6 +1195,7 @@ async function start(
     tickMs: config.tickMs,
     electionTick: config.electionTick,
     snapshotEntries: config.snapshotEntries,
+    sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
     logger,
   });
   cleanups.push(() => node.close());

@@ -57,6 +57,14 @@ export function nodeErrorResponse(e: unknown, detail: boolean): Response | undef
         { leaderId: (e as { leaderId?: number }).leaderId ?? 0 },
         { "retry-after": "1" },
       );
+    case "key_reused":
+      // IETF draft-ietf-httpapi-idempotency-key-header: a key reused for another request.
+      return errorResponse(422, "idempotency_key_reused", message);
+    case "session_stale":
+    case "session_expired":
+    case "session_busy":
+      // Retrying the same command cannot help.
+      return errorResponse(409, code, message);
     case "proposal_dropped":
       return errorResponse(
         503,

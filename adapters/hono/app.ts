@@ -317,6 +317,7 @@ export function leaderRoutingOptions(
     ...(monitor !== undefined
       ? {
         lastHeardFrom: (id: number) => monitor.peer(id)?.lastReceivedAt,
+        unreachable: (id: number) => !monitor.reachable(id),
         now: () => monitor.now(),
       }
       : {}),

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Hono } from "hono";
 import {
   type ClusterJson,
   createRaftApp,
@@ -783,6 +784,41 @@ test("a follower does not send writes to a leader it no longer hears from; it wa
     assert.equal(fwd.status, 200, await fwd.clone().text());
     assert.equal(await fwd.json(), "c");
   });
+});
+
+test("a follower does not send writes to a leader its transport lost; it waits for the next", async () => {
+  // A follower that still names node 1 as leader (heard from it just now),
+  // whose transport lost the connection to it; node 3 wins the election later.
+  let leaderId = 1;
+  const follower = {
+    id: 2,
+    status: () => ({ leaderId, raftState: StateType.StateFollower }),
+  };
+  const directory = new MemberDirectory([1, 2, 3].map((id) => [id, { apiUrl: urlOf(id) }]));
+  const route = (unreachable?: (id: number) => boolean) => {
+    const app = new Hono();
+    app.post(
+      "/w",
+      leaderOnly(follower, {
+        directory,
+        lastHeardFrom: () => 0,
+        now: () => 0,
+        ...(unreachable !== undefined ? { unreachable } : {}),
+      }),
+      (c) => c.text("never"),
+    );
+    return app;
+  };
+  const plain = await route().request("/w", { method: "POST" });
+  assert.equal(plain.headers.get("location"), `${urlOf(1)}/w`, "without the transport's word");
+  const elected = setTimeout(() => (leaderId = 3), 100);
+  try {
+    const res = await route((id) => id === 1).request("/w", { method: "POST" });
+    assert.equal(res.status, 307);
+    assert.equal(res.headers.get("location"), `${urlOf(3)}/w`);
+  } finally {
+    clearTimeout(elected);
+  }
 });
 
 test("a follower without a known leader answers 503 no_leader", async () => {

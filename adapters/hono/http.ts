@@ -306,6 +306,15 @@ export function parseNodeId(value: unknown, name: string): number {
   return n;
 }
 
+/** Options of {@linkcode pathKey}. */
+export interface PathKeyOptions {
+  /**
+   * The path after the key (raw, as in the URL), such as `"/incr"`.
+   * @default {""}
+   */
+  suffix?: string;
+}
+
 /**
  * Reads the key a request names in its path after `prefix`, under one
  * encoding, the same on every runtime:
@@ -328,9 +337,13 @@ export function parseNodeId(value: unknown, name: string): number {
  * a request for `/kv/a/../b` reaches the app as `/kv/b`; other runtimes
  * pass the raw URL and the request is refused.
  *
+ * With `options.suffix` (such as `"/incr"` for `/kv/:key{[\s\S]+}/incr`),
+ * the key ends where the raw path's last `suffix` begins.
+ *
  * @param c The Hono context.
  * @param prefix The path before the key, such as `"/kv/"`.
  * @param maxBytes The longest key, in UTF-8 bytes.
+ * @param options The path after the key.
  * @returns The key.
  * @throws {HTTPException} 400 `invalid_key`.
  *
@@ -343,8 +356,23 @@ export function parseNodeId(value: unknown, name: string): number {
  * if (await (await app.request("/kv/a%2Fb")).text() !== "a/b") throw new Error("unexpected");
  * if ((await app.request("/kv/a%0Ab")).status !== 400) throw new Error("unexpected");
  * ```
+ *
+ * @example A key before a suffix
+ * ```ts
+ * import { Hono } from "hono";
+ * import { pathKey } from "@raft-ts/raft/hono";
+ * const app = new Hono();
+ * app.post("/kv/:key{[\\s\\S]+}/incr", (c) => c.text(pathKey(c, "/kv/", 1024, { suffix: "/incr" })));
+ * const res = await app.request("/kv/a/incr/incr", { method: "POST" });
+ * if (await res.text() !== "a/incr") throw new Error("unexpected");
+ * ```
  */
-export function pathKey(c: HonoContext, prefix: string, maxBytes: number): string {
+export function pathKey(
+  c: HonoContext,
+  prefix: string,
+  maxBytes: number,
+  options: PathKeyOptions = {},
+): string {
   const url = c.req.url;
   const start = url.indexOf("/", url.indexOf("//") + 2);
   const end = url.indexOf("?", start);
@@ -352,9 +380,13 @@ export function pathKey(c: HonoContext, prefix: string, maxBytes: number): strin
   const invalid = (why: string): HttpException =>
     httpError(400, "invalid_key", `Cannot use the key: ${why}`);
   if (!path.startsWith(prefix)) throw invalid(`the path must start with ${prefix}`);
+  const suffix = options.suffix ?? "";
+  if (!path.endsWith(suffix) || path.length < prefix.length + suffix.length) {
+    throw invalid(`the path must end with ${suffix}`);
+  }
   let key: string;
   try {
-    key = decodeURIComponent(path.slice(prefix.length));
+    key = decodeURIComponent(path.slice(prefix.length, path.length - suffix.length));
   } catch {
     throw invalid("it holds a malformed percent-escape");
   }

@@ -16,7 +16,8 @@
  * A follower never sends a client to a leader it has reason to think is
  * gone: when it knows no leader, or has not heard from the one it knows
  * within `leaderTimeoutMs` (with `lastHeardFrom`, such as a
- * `TransportMonitor`'s), it waits up to `leaderWaitMs` for a leader it
+ * `TransportMonitor`'s), or its transport lost the leader's connection
+ * since (with `unreachable`), it waits up to `leaderWaitMs` for a leader it
  * hears from (or to lead itself), then routes the request; after that the
  * answer is `503 no_leader` with `Retry-After`.
  *
@@ -83,6 +84,14 @@ export interface LeaderRoutingOptions {
    */
   lastHeardFrom?: (id: NodeId) => number | undefined;
   /**
+   * Whether the transport lost a member since it last heard from it (for
+   * example `(id) => !monitor.reachable(id)` with a `TransportMonitor`): a
+   * leader so lost is taken for gone at once, without waiting out
+   * `leaderTimeoutMs` (a killed leader's connections break at once).
+   * @default {undefined}
+   */
+  unreachable?: (id: NodeId) => boolean;
+  /**
    * A leader not heard from within this time is taken for gone (use the
    * node's election timeout, `tickMs * electionTick`).
    * @default {1000}
@@ -116,10 +125,13 @@ async function usableLeader(
   const timeoutMs = options.leaderTimeoutMs ?? 1000;
   const waitMs = options.leaderWaitMs ?? 3000;
   const gone = (id: NodeId): boolean => {
+    if (options.unreachable?.(id) === true) return true;
     const heard = options.lastHeardFrom?.(id);
     return heard !== undefined && now() - heard > timeoutMs;
   };
   const polls = Math.ceil(waitMs / leaderPollMs);
+  // Let the transport see connections that broke as the request arrived.
+  if (options.unreachable !== undefined) await new Promise((r) => setTimeout(r, 0));
   for (let i = 0;; i++) {
     const st = node.status();
     if (st.raftState === States.StateLeader) return undefined;

@@ -66,10 +66,17 @@ export {
   httpError,
   parseNodeId,
   pathKey,
+  type PathKeyOptions,
   readJsonObject,
   type ReadJsonOptions,
   rejectUnknownFields,
 } from "./http.ts";
+export {
+  idempotencyKeyHeader,
+  type IdempotencyOptions,
+  idempotencyOptions,
+  parseIdempotencyKey,
+} from "./idempotency.ts";
 export {
   forwardedByHeader,
   leaderOnly,

@@ -28,6 +28,11 @@ export interface PeerActivity {
   messagesReceived: number;
   /** When a message from the peer last arrived (`now()` units), or `undefined`. */
   lastReceivedAt: number | undefined;
+  /**
+   * When the transport last reported the peer unreachable (a lost
+   * connection, a failed dial, a dropped message; `now()` units), or `undefined`.
+   */
+  unreachableAt: number | undefined;
 }
 
 /** The monitor's counters. */
@@ -164,7 +169,10 @@ export class TransportMonitor {
           this.#onReceive(m);
           handler.step(m);
         },
-        reportUnreachable: (id: NodeId): void => handler.reportUnreachable(id),
+        reportUnreachable: (id: NodeId): void => {
+          this.#activity(id).unreachableAt = this.#now();
+          handler.reportUnreachable(id);
+        },
         reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
           handler.reportSnapshot(id, status),
       });
@@ -205,6 +213,26 @@ export class TransportMonitor {
   }
 
   /**
+   * Whether a peer may be reached: `false` when the transport reported it
+   * unreachable (its connection lost, for example) later than the last
+   * message heard from it.
+   *
+   * @param id The peer.
+   * @returns Whether nothing says the peer is unreachable.
+   *
+   * @example A peer never reported unreachable
+   * ```ts
+   * import { TransportMonitor } from "@raft-ts/raft/hono";
+   * if (!new TransportMonitor().reachable(2)) throw new Error("unexpected");
+   * ```
+   */
+  reachable(id: NodeId): boolean {
+    const p = this.#peers.get(id);
+    if (p?.unreachableAt === undefined) return true;
+    return p.lastReceivedAt !== undefined && p.lastReceivedAt >= p.unreachableAt;
+  }
+
+  /**
    * What is known about every peer.
    *
    * @returns Copies, by ascending ID.
@@ -236,6 +264,7 @@ export class TransportMonitor {
         messagesSent: 0,
         messagesReceived: 0,
         lastReceivedAt: undefined,
+        unreachableAt: undefined,
       };
       this.#peers.set(id, p);
     }

@@ -48,6 +48,7 @@ test("TransportMonitor counts traffic per peer, notes when peers were heard from
     messagesSent: 1,
     messagesReceived: 0,
     lastReceivedAt: undefined,
+    unreachableAt: undefined,
   });
   const resp = (index: number, term: number, reject = false) =>
     newMessage({ type: MessageType.MsgAppResp, from: 2, to: 1, term, index, reject });
@@ -61,6 +62,7 @@ test("TransportMonitor counts traffic per peer, notes when peers were heard from
     messagesSent: 1,
     messagesReceived: 3,
     lastReceivedAt: 2000,
+    unreachableAt: undefined,
   });
   assert.deepEqual(mon.peers().map((p) => p.id), [2, 3]);
   assert.equal(stepped.length, 4);
@@ -77,4 +79,28 @@ test("TransportMonitor counts traffic per peer, notes when peers were heard from
   assert.deepEqual(s.sentByType, { MsgApp: 1 });
   assert.deepEqual(s.receivedByType, { MsgAppResp: 3, MsgHeartbeatResp: 1 });
   assert.throws(() => mon.wrap(inner), TypeError);
+});
+
+test("TransportMonitor.reachable() is false from a report of unreachability until the peer is heard again", () => {
+  let now = 1000;
+  const mon = new TransportMonitor({ now: () => now });
+  const inner = fakeTransport();
+  const unreachable: number[] = [];
+  mon.wrap(inner).start({
+    id: 1,
+    step() {},
+    reportUnreachable: (id) => unreachable.push(id),
+    reportSnapshot() {},
+  });
+  assert.equal(mon.reachable(2), true, "nothing known");
+  inner.handler!.step(newMessage({ type: MessageType.MsgHeartbeatResp, from: 2, to: 1, term: 1 }));
+  now = 1050;
+  inner.handler!.reportUnreachable(2);
+  assert.deepEqual(unreachable, [2], "the report reaches the node");
+  assert.equal(mon.peer(2)!.unreachableAt, 1050);
+  assert.equal(mon.reachable(2), false);
+  assert.equal(mon.reachable(3), true);
+  now = 1100;
+  inner.handler!.step(newMessage({ type: MessageType.MsgHeartbeatResp, from: 2, to: 1, term: 1 }));
+  assert.equal(mon.reachable(2), true, "heard from again");
 });

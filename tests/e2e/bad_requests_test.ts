@@ -8,62 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "node:net";
-import { createKvApp, KvStore } from "../../examples/kv_server.ts";
-import { MemberDirectory, type RaftApp } from "../../adapters/hono/mod.ts";
-import { MemoryNetwork } from "../../adapters/memory/mod.ts";
-import { MemoryStorage, RaftNode, StateType } from "../../mod.ts";
-import type { KvResult } from "../../examples/kv_server.ts";
 import { serve } from "./_serve.ts";
+import { leaderOf, startKvApps } from "./_kv_apps.ts";
 
 const secret = "bad-requests-secret-0123";
 
-interface Member {
-  node: RaftNode<KvResult>;
-  store: KvStore;
-  storage: MemoryStorage;
-  app: RaftApp;
-}
-
-async function startCluster(): Promise<{ members: Member[]; close(): Promise<void> }> {
-  const net = new MemoryNetwork();
-  const ids = [1, 2, 3];
-  const members: Member[] = [];
-  for (const id of ids) {
-    const storage = new MemoryStorage();
-    const store = new KvStore();
-    const node = await RaftNode.start<KvResult>({
-      id,
-      peers: ids,
-      storage,
-      transport: net.connect(id),
-      stateMachine: store,
-      tickMs: 10,
-    });
-    const directory = new MemberDirectory(ids.map((i) => [i, { apiUrl: `http://node-${i}` }]));
-    const app = createKvApp(node, store, {
-      directory,
-      selfUrl: `http://node-${id}`,
-      adminSecret: secret,
-      maxValueBytes: 1024,
-    });
-    members.push({ node, store, storage, app });
-  }
-  return {
-    members,
-    async close() {
-      await Promise.all(members.map((m) => m.node.close()));
-      net.close();
-    },
-  };
-}
-
-async function leaderOf(members: Member[]): Promise<Member> {
-  for (let i = 0; i < 500; i++) {
-    const l = members.find((m) => m.node.status().raftState === StateType.StateLeader);
-    if (l !== undefined) return l;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("no leader");
+function startCluster(): ReturnType<typeof startKvApps> {
+  return startKvApps({ adminSecret: secret, maxValueBytes: 1024 });
 }
 
 const json = (body: string, method = "PUT", headers: Record<string, string> = {}): RequestInit => ({

@@ -187,6 +187,11 @@ test(
       { name: "positional", args: ["--id", "1", "extra"], want: /'extra'/ },
       { name: "no id", args: [], want: /--id \(or RAFT_ID\) is required/ },
       { name: "bad id", args: ["--id", "x"], want: /--id: expected a positive integer/ },
+      {
+        name: "bad idempotency TTL",
+        args: ["--id", "1", "--idempotency-ttl-ms", "0"],
+        want: /--idempotency-ttl-ms: expected a positive integer/,
+      },
       { name: "bad listen", args: ["--id", "1", "--listen", "nope"], want: /--listen/ },
       {
         name: "bad peer URL",
