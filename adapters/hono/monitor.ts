@@ -195,6 +195,9 @@ export class TransportMonitor {
         this.#peers.delete(id);
         inner.removePeer?.(id);
       },
+      checkPeer(id: NodeId, context: Uint8Array): string | undefined {
+        return inner.checkPeer?.(id, context);
+      },
       close(): void | Promise<void> {
         return inner.close();
       },

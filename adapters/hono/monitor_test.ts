@@ -104,3 +104,21 @@ test("TransportMonitor.reachable() is false from a report of unreachability unti
   inner.handler!.step(newMessage({ type: MessageType.MsgHeartbeatResp, from: 2, to: 1, term: 1 }));
   assert.equal(mon.reachable(2), true, "heard from again");
 });
+
+test("TransportMonitor passes the transport's reachability check through", () => {
+  const mon = new TransportMonitor();
+  const inner = {
+    start() {},
+    send() {},
+    close() {},
+    checkPeer: (id: number) => id === 9 ? "no address for node 9" : undefined,
+  };
+  const wrapped = mon.wrap(inner);
+  assert.equal(wrapped.checkPeer!(9, new Uint8Array()), "no address for node 9");
+  assert.equal(wrapped.checkPeer!(2, new Uint8Array()), undefined);
+  // A transport without the check answers nothing.
+  assert.equal(
+    mon.wrap({ start() {}, send() {}, close() {} }).checkPeer!(9, new Uint8Array()),
+    undefined,
+  );
+});
