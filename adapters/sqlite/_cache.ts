@@ -12,7 +12,8 @@ import { entrySize } from "../../core/util.ts";
 /**
  * The most recent entries of the log, a contiguous run that always ends at
  * the log's last index, bounded by a count and a byte size (the oldest
- * entries are evicted first).
+ * entries are evicted first), except that entries at or after `pinFrom`
+ * are never evicted.
  */
 export class TailCache {
   /** Most entries kept. */
@@ -24,6 +25,13 @@ export class TailCache {
   #head = 0;
   #start: Index;
   #bytes = 0;
+  /**
+   * Entries at this index and after stay whatever the bounds (they are not
+   * readable anywhere else yet); `Infinity` pins none. Lowering it never
+   * brings back an evicted entry; the cache shrinks back to its bounds at
+   * the next `push` after it was raised.
+   */
+  pinFrom: Index = Infinity;
 
   /**
    * Creates an empty cache.
@@ -119,13 +127,13 @@ export class TailCache {
    * @param e The entry; its index must be `end`.
    */
   push(e: Entry): void {
-    if (this.entriesMax === 0) {
-      this.#start = e.index + 1;
-      return;
-    }
     this.#ents.push(e);
     this.#bytes += entrySize(e);
-    while (this.length > this.entriesMax || (this.#bytes > this.bytesMax && this.length > 0)) {
+    const pinFrom = this.pinFrom;
+    while (
+      (this.length > this.entriesMax || (this.#bytes > this.bytesMax && this.length > 0)) &&
+      this.#start < pinFrom
+    ) {
       this.#shift();
     }
     this.#tidy();

@@ -28,6 +28,8 @@ import { CodecError } from "../../core/codec.ts";
  * - `"wal_unavailable"`: the database cannot be put in WAL mode.
  * - `"write_failed"`: a write failed; its outcome on disk is unknown, so the
  *   storage refuses further writes until it is reopened.
+ * - `"busy"`: a storage with a writer thread has `writesInFlightMax` writes
+ *   in flight; await some before writing more.
  * - `"closed"`: the storage was closed.
  * - `"sqlite"`: any other error reported by SQLite.
  */
@@ -46,6 +48,7 @@ export type SqliteStorageErrorCode =
   | "locked"
   | "wal_unavailable"
   | "write_failed"
+  | "busy"
   | "closed"
   | "sqlite";
 

@@ -62,7 +62,9 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabaseLi
  * driver; see {@linkcode SqliteStorage} for what is checked on opening.
  *
  * @param path The database file, one per node.
- * @param options Whether to create the file, cache bounds, locking.
+ * @param options Whether to create the file, cache bounds, locking, where
+ *   writes run (`writer: "worker"`: on a thread of their own; this waits
+ *   until that thread has opened the file).
  * @returns The storage; `close()` it when done.
  * @throws {SqliteStorageError} When the file is missing and `create` is
  *   false (`"not_found"`), or cannot be used as a raft-ts log.
@@ -101,7 +103,20 @@ export async function openSqliteStorage(
     );
   }
   const db = await openSqliteDatabase(path);
-  return new SqliteStorage(db, { ...options, path });
+  const storage = new SqliteStorage(db, { ...options, path });
+  if (options.writer !== "worker") return storage;
+  try {
+    // The writer thread opened its connection (and took the lock) or failed to.
+    await storage.flush();
+  } catch (e) {
+    try {
+      await storage.close();
+    } catch {
+      // The open error is the one to report.
+    }
+    throw e;
+  }
+  return storage;
 }
 
 /**

@@ -38,6 +38,16 @@ import { entrySize } from "../../core/util.ts";
 import { TailCache } from "./_cache.ts";
 import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { asRow, type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
+import {
+  metaHardState,
+  metaLogStart,
+  metaSnapshot,
+  preallocateWal,
+  SqliteWriter,
+  type WritePlan,
+} from "./_writer.ts";
+import { WriterThread } from "./_writer_thread.ts";
 
 /**
  * The `application_id` (SQLite header field, `PRAGMA application_id`) that
@@ -118,6 +128,32 @@ export interface SqliteStorageOptions {
    */
   walPreallocateBytes?: number;
   /**
+   * Where writes run. `"inline"`: on the calling thread; every write call
+   * returns once it is durable, and blocks the event loop meanwhile (the
+   * sync included). `"worker"`: on a thread of its own, with its own
+   * connection to the file (`path` must name it), so the event loop keeps
+   * running during a sync: every write call updates what the read side
+   * returns at once, and `save`, `append`, `setHardState` and
+   * `applySnapshot` return a Promise that resolves once the write is
+   * durable; `createSnapshot` and `compact` return as before and are
+   * durable when a later write's Promise, or `flush()`, resolves (writes
+   * are durable in the order they were made). A write that fails on the
+   * thread, or a thread that stops, rejects that Promise and every later
+   * write with a `SqliteStorageError` `"write_failed"`. With `exclusive`,
+   * the file is locked against other processes through a lock file beside
+   * it (`<path>-lock`), since the two connections share the database.
+   * Open it with {@linkcode openSqliteStorage}, which waits for the thread.
+   * @default {"inline"}
+   */
+  writer?: "inline" | "worker";
+  /**
+   * With `writer: "worker"`: most writes in flight (made and not yet
+   * durable); one more is refused with code `"busy"`. Entries written and
+   * not yet durable stay in memory whatever the cache bounds.
+   * @default {64}
+   */
+  writesInFlightMax?: number;
+  /**
    * Where broken invariants are logged before a `RaftInvariantError` is thrown.
    * @default {discardLogger}
    */
@@ -138,53 +174,19 @@ PRAGMA application_id = ${sqliteApplicationId};
 PRAGMA user_version = ${sqliteSchemaVersion};
 `;
 
-const metaHardState = "hard_state";
-const metaSnapshot = "snapshot";
-/** The compacted position: an entry record holding only its index and term. */
-const metaLogStart = "log_start";
-
 /** Decoded rows kept for reads below the tail cache (see `#rowHolding`). */
 const keptRowsMax = 4;
 
 /** Rows read per query when scanning or reading a range of the log. */
 const scanChunkRows = 512;
 
+/** The read statements (the writes are `SqliteWriter`'s). */
 interface Statements {
   getMeta: SqliteStatementLike;
-  /** Rewrites an existing meta record: (record, key). */
-  putMeta: SqliteStatementLike;
-  /** (first, last, record). */
-  insertRow: SqliteStatementLike;
-  /** Shortens a row: (last, record, first). */
-  updateRow: SqliteStatementLike;
-  /** Rows that start at or after an index. */
-  deleteFrom: SqliteStatementLike;
-  /** Rows that end at or before an index. */
-  deleteThrough: SqliteStatementLike;
-  deleteRow: SqliteStatementLike;
-  deleteAll: SqliteStatementLike;
   /** (i, limit): the rows that start at or after `i`. */
   selectAfter: SqliteStatementLike;
   /** (i): the last row that starts before `i` (with `i + 1`: the row that may hold `i`). */
   selectBefore: SqliteStatementLike;
-}
-
-/**
- * One row of the log: the entries `first..last`, written by one call, as
- * consecutive checksummed frames (one per entry) in `record`.
- */
-interface LogRow {
-  first: Index;
-  last: Index;
-  record: unknown;
-}
-
-/** A row's entries, checked and decoded; `ends[k]` is the byte offset just past entry `first + k`'s frame. */
-interface DecodedRow {
-  first: Index;
-  last: Index;
-  entries: Entry[];
-  ends: number[];
 }
 
 function checkIndex(what: string, v: number): void {
@@ -200,10 +202,6 @@ function checkLimit(name: string, v: number): void {
 /** The record of the entry that marks the compacted position: index and term only. */
 function dummyRecord(index: Index, term: Term): Uint8Array {
   return encodeFrame(encodeEntry(newEntry({ index, term })));
-}
-
-function asRow(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : undefined;
 }
 
 /**
@@ -284,15 +282,15 @@ export class SqliteStorage implements NodeStorage {
   /** The tail of the log; always ends at `#last`, never holds `#offset` or older. */
   readonly #cache: TailCache;
   #closed = false;
-  /** Set when a write failed: its outcome on disk is unknown. */
-  #failure: SqliteStorageError | undefined;
+  /** The inline writer (on `#db`), when `writer` is `"inline"`. */
+  #writer: SqliteWriter | undefined;
+  /** The writer thread, when `writer` is `"worker"`. */
+  #thread: WriterThread | undefined;
   /**
    * The rows `entries()` and `term()` read last (below the cache), most
    * recent last, at most `keptRowsMax`; dropped by every write and by `close()`.
    */
   #keptRows: DecodedRow[] = [];
-  /** Whether the connection is at `synchronous=FULL` (else NORMAL, after an unsynced save). */
-  #syncFull = true;
 
   /**
    * Opens the storage on a connection: checks that the database is a raft-ts
@@ -312,10 +310,32 @@ export class SqliteStorage implements NodeStorage {
     const cacheEntriesMax = options.cacheEntriesMax ?? 4096;
     const cacheBytesMax = options.cacheBytesMax ?? 8 * 1024 * 1024;
     const walBytes = options.walPreallocateBytes ?? 4 * 1024 * 1024;
+    const writesInFlightMax = options.writesInFlightMax ?? 64;
+    const worker = options.writer === "worker";
     try {
       checkLimit("cacheEntriesMax", cacheEntriesMax);
       checkLimit("cacheBytesMax", cacheBytesMax);
       checkLimit("walPreallocateBytes", walBytes);
+      checkLimit("writesInFlightMax", writesInFlightMax);
+      if (options.writer !== undefined && options.writer !== "inline" && !worker) {
+        throw new RangeError(
+          `Cannot create SqliteStorage as 'writer' must be "inline" or "worker": current value ${
+            String(options.writer)
+          }`,
+        );
+      }
+      if (worker && (options.path === undefined || options.path === ":memory:")) {
+        throw new RangeError(
+          `Cannot create SqliteStorage as 'writer' is "worker" and 'path' names no file: current value ${
+            String(options.path)
+          }`,
+        );
+      }
+      if (worker && writesInFlightMax === 0) {
+        throw new RangeError(
+          "Cannot create SqliteStorage as 'writesInFlightMax' must be at least 1: current value 0",
+        );
+      }
     } catch (e) {
       // The storage owns the connection, even when it refuses its options.
       try {
@@ -329,8 +349,25 @@ export class SqliteStorage implements NodeStorage {
     this.#path = options.path ?? "(sqlite)";
     this.#logger = options.logger ?? discardLogger;
     this.#cache = new TailCache(cacheEntriesMax, cacheBytesMax, 1);
+    const exclusive = options.exclusive ?? true;
     try {
-      this.#open(options.create ?? true, options.exclusive ?? true, walBytes);
+      this.#open(options.create ?? true, exclusive && !worker, worker ? 0 : walBytes, worker);
+      if (worker) {
+        const thread = new WriterThread(this, this.#path, {
+          exclusive,
+          walPreallocateBytes: walBytes,
+          requestsMax: writesInFlightMax,
+        });
+        thread.onSettled = (): void => {
+          this.#cache.pinFrom = thread.pinFrom();
+        };
+        thread.onWarning = (message): void => {
+          this.#logger.warning(
+            `raft storage '${this.#path}': cannot grow the WAL file: ${message}`,
+          );
+        };
+        this.#thread = thread;
+      }
     } catch (e) {
       this.#closed = true;
       try {
@@ -350,10 +387,12 @@ export class SqliteStorage implements NodeStorage {
   // -------------------------------------------------------------------------
   // Opening
 
-  #open(create: boolean, exclusive: boolean, walBytes: number): void {
+  #open(create: boolean, exclusive: boolean, walBytes: number, worker: boolean): void {
     const db = this.#db;
     const path = this.#path;
     if (exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
+    // With a writer thread, reads may briefly wait for its checkpoints.
+    if (worker) db.exec("PRAGMA busy_timeout=5000");
     // Identify the file before changing anything in it.
     const appId = this.#pragmaInt("application_id");
     const version = this.#pragmaInt("user_version");
@@ -442,20 +481,6 @@ export class SqliteStorage implements NodeStorage {
     const stmts: Partial<Statements> = {};
     this.#stmts = stmts as Statements;
     stmts.getMeta = db.prepare("SELECT record FROM raft_meta WHERE key = ?");
-    // An UPDATE, not INSERT OR REPLACE: both records exist (the schema is
-    // created with them, and #load refuses a file without them), and a
-    // REPLACE in this WITHOUT ROWID table reads the other record's overflow
-    // pages, so every HardState write cost time in proportion to the
-    // snapshot's size (1.9 ms with a 10 MB snapshot, against 7 µs).
-    stmts.putMeta = db.prepare("UPDATE raft_meta SET record = ? WHERE key = ?");
-    stmts.insertRow = db.prepare("INSERT INTO raft_log (first, last, record) VALUES (?, ?, ?)");
-    stmts.updateRow = db.prepare("UPDATE raft_log SET last = ?, record = ? WHERE first = ?");
-    stmts.deleteFrom = db.prepare("DELETE FROM raft_log WHERE first >= ?");
-    // `first <= ?` bounds the scan by the primary key (rows never overlap, so
-    // a row that ends at or before an index also begins at or before it).
-    stmts.deleteThrough = db.prepare("DELETE FROM raft_log WHERE first <= ? AND last <= ?");
-    stmts.deleteRow = db.prepare("DELETE FROM raft_log WHERE first = ?");
-    stmts.deleteAll = db.prepare("DELETE FROM raft_log");
     stmts.selectAfter = db.prepare(
       "SELECT first, last, record FROM raft_log WHERE first >= ? ORDER BY first LIMIT ?",
     );
@@ -463,37 +488,12 @@ export class SqliteStorage implements NodeStorage {
       "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
     );
     this.#load();
-    if (mode === "wal") this.#preallocateWal(walBytes);
-  }
-
-  /**
-   * Grows the WAL file to about `bytes` (see `walPreallocateBytes`): a
-   * transaction writes a blob of that size with a page cache too small to
-   * hold it, so SQLite spills its pages into the WAL, then rolls back.
-   * Recovery ignores frames that no commit covers, and later commits
-   * overwrite them. A failure (a full disk) only costs the speed-up.
-   */
-  #preallocateWal(bytes: number): void {
-    if (bytes === 0) return;
-    const db = this.#db;
-    const cacheSize = this.#pragmaInt("cache_size");
-    try {
-      // A 64 KiB cache: all but the last 64 KiB of the blob go to the WAL.
-      db.exec("PRAGMA cache_size=-64");
-      db.exec("BEGIN IMMEDIATE");
-      db.exec("CREATE TABLE raft_wal_preallocate (b BLOB)");
-      db.exec(`INSERT INTO raft_wal_preallocate VALUES (zeroblob(${bytes + 65536}))`);
-    } catch (e) {
-      this.#logger.warning(
-        `raft storage '${this.#path}': cannot grow the WAL file: ${(e as Error).message}`,
-      );
-    } finally {
-      try {
-        db.exec("ROLLBACK");
-      } catch {
-        // No transaction was open.
-      }
-      db.exec(`PRAGMA cache_size=${cacheSize}`);
+    if (worker) return;
+    this.#writer = new SqliteWriter(db, path);
+    if (mode !== "wal") return;
+    const failed = preallocateWal(db, walBytes);
+    if (failed !== undefined) {
+      this.#logger.warning(`raft storage '${path}': cannot grow the WAL file: ${failed}`);
     }
   }
 
@@ -552,9 +552,9 @@ export class SqliteStorage implements NodeStorage {
     // From the smallest bound, so that a row with a negative index is seen (and refused).
     let cursor = Number.MIN_SAFE_INTEGER;
     for (;;) {
-      const rows = this.#toRows(this.#stmts!.selectAfter.all(cursor, scanChunkRows));
+      const rows = toRows(this.#path, this.#stmts!.selectAfter.all(cursor, scanChunkRows));
       for (const row of rows) {
-        const d = this.#decodeRow(row, "open raft storage");
+        const d = decodeRow(this.#path, row, "open raft storage");
         cursor = d.first + 1;
         if (d.first <= prevLast) {
           throw new SqliteStorageError(
@@ -648,95 +648,6 @@ export class SqliteStorage implements NodeStorage {
     return f.payload;
   }
 
-  /**
-   * Checks and decodes a row: every frame's checksum, one entry per index
-   * from `first` to `last`, nothing after the last frame. The decoded
-   * entries' data alias the row's bytes.
-   */
-  #decodeRow(row: LogRow, action: string): DecodedRow {
-    const path = this.#path;
-    const { first, last, record } = row;
-    const corrupt = (index: Index, why: string, cause?: unknown): SqliteStorageError =>
-      new SqliteStorageError(
-        "corrupt_record",
-        path,
-        `Cannot ${action} '${path}': ${why}`,
-        cause !== undefined ? { index, cause } : { index },
-      );
-    if (last < first) {
-      throw corrupt(first, `the row of entries ${first}..${last} ends before it begins`);
-    }
-    if (!(record instanceof Uint8Array)) {
-      throw corrupt(first, `the record of entries ${first}..${last} is not a blob`);
-    }
-    const entries: Entry[] = [];
-    const ends: number[] = [];
-    let pos = 0;
-    for (let i = first; i <= last; i++) {
-      const what = `the record of entry ${i}`;
-      if (pos === record.length) {
-        throw corrupt(i, `${what} is missing from the row of entries ${first}..${last}`);
-      }
-      let payload: Uint8Array;
-      try {
-        const f = decodeFrame(record, pos, { complete: true, maxPayloadBytes: record.length })!;
-        payload = f.payload;
-        pos = f.next;
-      } catch (e) {
-        throw corrupt(i, `${what} fails its check: ${(e as Error).message}`, e);
-      }
-      let e: Entry;
-      try {
-        e = decodeEntry(payload, { aliasBytes: true });
-      } catch (err) {
-        throw corrupt(i, `${what} cannot be decoded: ${(err as Error).message}`, err);
-      }
-      if (e.index !== i) {
-        throw corrupt(i, `${what} holds entry ${e.index} at term ${e.term}`);
-      }
-      entries.push(e);
-      ends.push(pos);
-    }
-    if (pos !== record.length) {
-      const extra = record.length - pos;
-      throw corrupt(
-        last,
-        `the row of entries ${first}..${last} has ${extra} extra byte${
-          extra === 1 ? "" : "s"
-        } after entry ${last}`,
-      );
-    }
-    return { first, last, entries, ends };
-  }
-
-  #toRows(raw: unknown[]): LogRow[] {
-    const rows: LogRow[] = [];
-    for (const r of raw) {
-      const row = asRow(r);
-      const first = this.#rowInt(row?.["first"], "first index of a row");
-      rows.push({
-        first,
-        last: this.#rowInt(row?.["last"], `last index of the row at ${first}`),
-        record: row?.["record"],
-      });
-    }
-    return rows;
-  }
-
-  #rowInt(v: unknown, what: string): number {
-    const n = typeof v === "bigint" && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
-      throw new SqliteStorageError(
-        "corrupt_record",
-        this.#path,
-        `Cannot read raft storage '${this.#path}': the ${what} is not a non-negative integer: ${
-          String(v)
-        }`,
-      );
-    }
-    return n;
-  }
-
   // -------------------------------------------------------------------------
   // The read side (Storage)
 
@@ -817,13 +728,13 @@ export class SqliteStorage implements NodeStorage {
     }
     let rows: LogRow[];
     try {
-      rows = this.#toRows(this.#stmts!.selectBefore.all(i + 1));
+      rows = toRows(this.#path, this.#stmts!.selectBefore.all(i + 1));
     } catch (e) {
       throw toStorageError(e, this.#path, "read raft storage");
     }
     const row = rows[0];
     if (row === undefined || row.first > i || row.last < i) this.#missing(i, "read raft storage");
-    const d = this.#decodeRow(row, "read raft storage");
+    const d = decodeRow(this.#path, row, "read raft storage");
     if (kept.length === keptRowsMax) kept.shift();
     kept.push(d);
     return d;
@@ -903,26 +814,31 @@ export class SqliteStorage implements NodeStorage {
    * Makes one Ready's state durable in one transaction: installs the
    * snapshot (if any and not empty), appends the entries (replacing stored
    * entries from the first new index on), then sets the HardState (if any).
-   * Returns after SQLite synced the transaction, unless `mustSync` allows
-   * otherwise (below).
+   * Inline, returns after SQLite synced the transaction, unless `mustSync`
+   * allows otherwise (below). With a writer thread, the read side sees the
+   * write at once, and the returned Promise resolves once it (and every
+   * earlier write) is durable.
    *
    * @param update What to write. With `mustSync: false` and neither entries
    *   nor a snapshot (only the commit index moved), the transaction is not
    *   synced: it becomes durable with the next synced write, and a crash
    *   may lose it (Raft allows it; a synced write is never lost).
+   * @returns Nothing (inline), or a Promise (writer thread) that rejects
+   *   with `SqliteStorageError` `"write_failed"` when the write fails.
    * @throws {SnapOutOfDateError} When the snapshot is not newer than the stored one.
    * @throws {RaftInvariantError} When the entries are not consecutive, leave
    *   a gap, or the HardState would commit past the last entry. Nothing is written.
    * @throws {RangeError} When a value is not a non-negative safe integer.
    * @throws {SqliteStorageError} When the write fails (`"write_failed"`; the
-   *   storage must then be reopened) or the storage is closed.
+   *   storage must then be reopened), an earlier one failed, too many are in
+   *   flight (`"busy"`), or the storage is closed.
    */
-  save(update: StorageUpdate): void {
+  save(update: StorageUpdate): void | Promise<void> {
     const snap = update.snapshot !== undefined && !isEmptySnap(update.snapshot)
       ? update.snapshot
       : undefined;
     const sync = update.mustSync || update.entries.length > 0 || snap !== undefined;
-    this.#update("save raft state", update.hardState, update.entries, snap, sync);
+    return this.#update("save raft state", update.hardState, update.entries, snap, sync);
   }
 
   /**
@@ -930,24 +846,26 @@ export class SqliteStorage implements NodeStorage {
    * after the first new index; entries already compacted away are skipped.
    *
    * @param entries Consecutive entries.
+   * @returns Nothing (inline), or a Promise of its durability (writer thread).
    * @throws {RaftInvariantError} When the entries are not consecutive, or
    *   would leave a gap after the last stored entry, or would cut the log
    *   below the saved commit index.
    * @throws {SqliteStorageError} When the write fails or the storage is closed.
    */
-  append(entries: readonly Entry[]): void {
-    this.#update("append entries", undefined, entries, undefined);
+  append(entries: readonly Entry[]): void | Promise<void> {
+    return this.#update("append entries", undefined, entries, undefined);
   }
 
   /**
    * Saves the HardState.
    *
    * @param st The HardState (copied).
+   * @returns Nothing (inline), or a Promise of its durability (writer thread).
    * @throws {RaftInvariantError} When `st.commit` is past the last index.
    * @throws {SqliteStorageError} When the write fails or the storage is closed.
    */
-  setHardState(st: HardState): void {
-    this.#update("save HardState", st, [], undefined);
+  setHardState(st: HardState): void | Promise<void> {
+    return this.#update("save HardState", st, [], undefined);
   }
 
   /**
@@ -955,12 +873,26 @@ export class SqliteStorage implements NodeStorage {
    * starts after the snapshot's index.
    *
    * @param snap The snapshot.
+   * @returns Nothing (inline), or a Promise of its durability (writer thread).
    * @throws {SnapOutOfDateError} When the stored snapshot is not empty and
    *   at least as new as `snap`.
    * @throws {SqliteStorageError} When the write fails or the storage is closed.
    */
-  applySnapshot(snap: Snapshot): void {
-    this.#update("apply snapshot", undefined, [], snap);
+  applySnapshot(snap: Snapshot): void | Promise<void> {
+    return this.#update("apply snapshot", undefined, [], snap);
+  }
+
+  /**
+   * Waits until every write made so far is durable.
+   *
+   * @returns A Promise that resolves then; inline, at once.
+   * @throws {SqliteStorageError} (as a rejection) When a write failed, or
+   *   the writer thread stopped.
+   */
+  flush(): Promise<void> {
+    if (this.#thread !== undefined) return this.#thread.flush();
+    if (this.#writer?.failure !== undefined) return Promise.reject(this.#writer.failure);
+    return Promise.resolve();
   }
 
   #update(
@@ -969,7 +901,7 @@ export class SqliteStorage implements NodeStorage {
     entries: readonly Entry[],
     snap: Snapshot | undefined,
     sync = true,
-  ): void {
+  ): void | Promise<void> {
     this.#checkWritable(action);
     let offset = this.#offset;
     let offsetTerm = this.#offsetTerm;
@@ -1025,24 +957,27 @@ export class SqliteStorage implements NodeStorage {
       this.#panic(`${action}: commit index ${hs.commit} is past the last index ${last}`);
     }
     const hsRecord = hardState !== undefined ? encodeFrame(encodeHardState(hs)) : undefined;
-    if (snapRecord === undefined && record === undefined && hsRecord === undefined) return;
+    if (snapRecord === undefined && record === undefined && hsRecord === undefined) {
+      return this.#thread?.flush();
+    }
 
-    const st = this.#stmts!;
+    const plan: WritePlan = {
+      action,
+      sync,
+      clearLog: snapRecord !== undefined,
+      compactThrough: undefined,
+      logStart: snapRecord !== undefined ? dummyRecord(offset, offsetTerm) : undefined,
+      snapshot: snapRecord,
+      cut: record !== undefined && start <= lastBeforeAppend ? { start, offset } : undefined,
+      row: record !== undefined ? { first: start, last, record } : undefined,
+      hardState: hsRecord,
+    };
     this.#keptRows = [];
-    this.#transaction(action, () => {
-      if (snapRecord !== undefined) {
-        st.deleteAll.run();
-        this.#putMeta(metaLogStart, dummyRecord(offset, offsetTerm));
-        this.#putMeta(metaSnapshot, snapRecord);
-      }
-      if (record !== undefined) {
-        if (start <= lastBeforeAppend) this.#cutLog(start, offset);
-        st.insertRow.run(start, last, record);
-      }
-      if (hsRecord !== undefined) this.#putMeta(metaHardState, hsRecord);
-    }, sync);
+    // Inline: durable first, then the view. With a writer thread: the view
+    // first (reads must see the write at once), entries pinned in memory
+    // until the thread's connection has them.
+    this.#writer?.write(plan);
 
-    // Durable: now update the view.
     if (newSnap !== undefined) {
       this.#snap = newSnap;
       this.#cache.reset(offset + 1);
@@ -1051,35 +986,18 @@ export class SqliteStorage implements NodeStorage {
     this.#offsetTerm = offsetTerm;
     if (record !== undefined) {
       this.#cache.truncateFrom(start);
+      if (this.#thread !== undefined && start < this.#cache.pinFrom) this.#cache.pinFrom = start;
       for (let k = skip; k < n; k++) this.#cache.push(entries[k]!);
     }
     this.#last = last;
     this.#hardState = hs;
-  }
-
-  /**
-   * Within a write transaction: removes entries `start` and after, so that
-   * an append can replace them. The row that holds `start` keeps the
-   * entries before it (its frames are cut after entry `start - 1`), or
-   * goes when they are all compacted away.
-   */
-  #cutLog(start: Index, offset: Index): void {
-    const st = this.#stmts!;
-    st.deleteFrom.run(start);
-    const row = this.#toRows(st.selectBefore.all(start))[0];
-    if (row === undefined || row.last < start) return;
-    if (start - 1 <= offset) {
-      st.deleteRow.run(row.first);
-      return;
-    }
-    const d = this.#decodeRow(row, "append entries");
-    const cut = d.ends[start - 1 - d.first]!;
-    st.updateRow.run(start - 1, (row.record as Uint8Array).slice(0, cut), row.first);
+    return this.#thread?.write(plan, record !== undefined ? start : Infinity, true);
   }
 
   /**
    * Records a snapshot of the state machine at index `i`, which later
    * `snapshot()` calls return; the same checks as `MemoryStorage.createSnapshot`.
+   * With a writer thread, durable once a later write's Promise (or `flush()`) resolves.
    *
    * @param i The index the snapshot covers; at most `lastIndex()`.
    * @param cs The ConfState at `i`, or `undefined` to keep the stored one.
@@ -1105,9 +1023,9 @@ export class SqliteStorage implements NodeStorage {
         term: this.#termAt(i),
       },
     };
-    const record = encodeFrame(encodeSnapshot(snap));
-    this.#transaction(action, () => {
-      this.#putMeta(metaSnapshot, record);
+    this.#write({
+      ...emptyPlan(action),
+      snapshot: encodeFrame(encodeSnapshot(snap)),
     });
     this.#snap = snap;
     return cloneSnapshot(snap);
@@ -1116,7 +1034,8 @@ export class SqliteStorage implements NodeStorage {
   /**
    * Discards the entries before `compactIndex`; entry `compactIndex` becomes
    * the compacted position, so afterwards `firstIndex()` is
-   * `compactIndex + 1`. The same checks as `MemoryStorage.compact`.
+   * `compactIndex + 1`. The same checks as `MemoryStorage.compact`. With a
+   * writer thread, durable once a later write's Promise (or `flush()`) resolves.
    *
    * @param compactIndex The new compacted position.
    * @throws {CompactedError} When `compactIndex <= firstIndex() - 1`.
@@ -1133,36 +1052,55 @@ export class SqliteStorage implements NodeStorage {
       this.#panic(`compact ${compactIndex} is out of bound lastindex(${last})`);
     }
     const term = this.#termAt(compactIndex);
-    const st = this.#stmts!;
     this.#keptRows = [];
-    this.#transaction(action, () => {
-      st.deleteThrough.run(compactIndex, compactIndex);
-      this.#putMeta(metaLogStart, dummyRecord(compactIndex, term));
+    this.#write({
+      ...emptyPlan(action),
+      compactThrough: compactIndex,
+      logStart: dummyRecord(compactIndex, term),
     });
     this.#offset = compactIndex;
     this.#offsetTerm = term;
     this.#cache.dropBefore(compactIndex + 1);
   }
 
+  /** Runs a plan that writes no entries: inline, or sent to the thread without waiting. */
+  #write(plan: WritePlan): void {
+    if (this.#writer !== undefined) this.#writer.write(plan);
+    else this.#thread!.write(plan, Infinity, false);
+  }
+
   /**
    * Closes the storage and its connection. Further calls throw
    * `SqliteStorageError` with code `"closed"`; closing twice does nothing.
+   * With a writer thread, the writes in flight finish first.
    *
+   * @returns Nothing (inline), or a Promise that resolves once the writer
+   *   thread and both connections are closed.
    * @throws {SqliteStorageError} When the connection fails to close.
    */
-  close(): void {
-    if (this.#closed) return;
+  close(): void | Promise<void> {
+    if (this.#closed) return this.#closing;
     this.#closed = true;
     this.#cache.reset(this.#last + 1);
     this.#keptRows = [];
-    this.#closeDatabase("close raft storage");
+    const thread = this.#thread;
+    if (thread === undefined) {
+      this.#closeDatabase("close raft storage");
+      return;
+    }
+    this.#closing = thread.close().finally(() => this.#closeDatabase("close raft storage"));
+    return this.#closing;
   }
+
+  /** With a writer thread: settles once `close()` is done. */
+  #closing: Promise<void> | undefined;
 
   /** Frees the statements, then closes the connection. */
   #closeDatabase(action: string): void {
     const stmts = this.#stmts;
     this.#stmts = undefined;
     try {
+      this.#writer?.close();
       if (stmts !== undefined) {
         for (const st of Object.values(stmts) as (SqliteStatementLike | undefined)[]) {
           st?.finalize?.();
@@ -1177,56 +1115,6 @@ export class SqliteStorage implements NodeStorage {
   // -------------------------------------------------------------------------
   // Helpers
 
-  /**
-   * Runs `body` in one transaction, committed with `synchronous=FULL`
-   * (synced before it returns) or, when `sync` is false, `NORMAL` (in WAL
-   * mode: not synced; durable with the next synced commit, which syncs the
-   * whole WAL). The mode is switched only when it changes.
-   */
-  #transaction(action: string, body: () => void, sync = true): void {
-    const db = this.#db;
-    try {
-      if (this.#syncFull !== sync) {
-        db.exec(sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-        this.#syncFull = sync;
-      }
-      db.exec("BEGIN IMMEDIATE");
-    } catch (e) {
-      throw toStorageError(e, this.#path, action);
-    }
-    try {
-      body();
-      db.exec("COMMIT");
-    } catch (e) {
-      try {
-        db.exec("ROLLBACK");
-      } catch {
-        // The transaction may already be gone.
-      }
-      const cause = toStorageError(e, this.#path, action);
-      this.#failure = new SqliteStorageError(
-        "write_failed",
-        this.#path,
-        `${cause.message}; the outcome on disk is unknown, reopen the storage`,
-        { cause: e },
-      );
-      throw this.#failure;
-    }
-  }
-
-  /** Rewrites a meta record; throws when the row is gone (where the driver reports changes). */
-  #putMeta(key: string, record: Uint8Array): void {
-    const r = asRow(this.#stmts!.putMeta.run(record, key));
-    const changes = r?.["changes"];
-    if (changes === 0 || changes === 0n) {
-      throw new SqliteStorageError(
-        "missing_record",
-        this.#path,
-        `Cannot write raft storage '${this.#path}': the ${key} record is missing`,
-      );
-    }
-  }
-
   #checkOpen(action: string): void {
     if (this.#closed) {
       throw new SqliteStorageError(
@@ -1239,12 +1127,17 @@ export class SqliteStorage implements NodeStorage {
 
   #checkWritable(action: string): void {
     this.#checkOpen(action);
-    if (this.#failure !== undefined) {
+    if (this.#thread !== undefined) {
+      this.#thread.checkWritable(action);
+      return;
+    }
+    const failure = this.#writer?.failure;
+    if (failure !== undefined) {
       throw new SqliteStorageError(
         "write_failed",
         this.#path,
-        `Cannot ${action} '${this.#path}': an earlier write failed (${this.#failure.message})`,
-        { cause: this.#failure },
+        `Cannot ${action} '${this.#path}': an earlier write failed (${failure.message})`,
+        { cause: failure },
       );
     }
   }
@@ -1253,4 +1146,19 @@ export class SqliteStorage implements NodeStorage {
     this.#logger.panic(msg);
     throw new RaftInvariantError(msg);
   }
+}
+
+/** A plan that writes nothing yet. */
+function emptyPlan(action: string): WritePlan {
+  return {
+    action,
+    sync: true,
+    clearLog: false,
+    compactThrough: undefined,
+    logStart: undefined,
+    snapshot: undefined,
+    cut: undefined,
+    row: undefined,
+    hardState: undefined,
+  };
 }

@@ -1,0 +1,370 @@
+/**
+ * The main side of a storage's writer thread (`writer: "worker"`): starts
+ * `_writer_worker.ts`, sends it write plans, and settles one pending write
+ * per answer, in order. A bounded queue; a thread that fails or stops
+ * fails every pending write and all later ones with one typed error.
+ *
+ * @module
+ */
+
+import type { Index } from "../../core/types.ts";
+import { SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
+import type { WritePlan } from "./_writer.ts";
+
+/** What the storage sends its writer thread. */
+export type WriterRequest =
+  | { type: "open"; path: string; exclusive: boolean; walPreallocateBytes: number }
+  | { type: "write"; plan: WritePlan }
+  | { type: "close" };
+
+/** The writer thread's answer to one request, in the order of the requests. */
+export type WriterReply =
+  | { type: "done"; warning: string | undefined }
+  | {
+    type: "failed";
+    code: SqliteStorageErrorCode;
+    message: string;
+    index: number | undefined;
+    cause: string | undefined;
+  };
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: SqliteStorageError) => void;
+}
+
+interface PendingRequest {
+  kind: "open" | "write" | "close";
+  /** The first log index it writes (entries from there on must stay in memory); `Infinity` for none. */
+  pin: Index;
+  /** Who waits for it to settle. */
+  waiters: Waiter[];
+}
+
+/** The part of a worker both `Worker` kinds offer, as this module uses it. */
+interface ThreadHandle {
+  post(req: WriterRequest, transfer: ArrayBuffer[]): void;
+  terminate(): void;
+}
+
+type WebWorkerLike = {
+  postMessage(m: unknown, transfer: ArrayBuffer[]): void;
+  addEventListener(
+    type: string,
+    fn: (ev: Event & { data?: unknown; message?: string }) => void,
+  ): void;
+  terminate(): void;
+};
+
+type NodeWorkerLike = {
+  postMessage(m: unknown, transfer: ArrayBuffer[]): void;
+  on(event: string, fn: (arg: unknown) => void): void;
+  terminate(): unknown;
+  unref(): void;
+  ref(): void;
+};
+
+const workerUrl = new URL("./_writer_worker.ts", import.meta.url);
+
+const threads = new WeakMap<object, WriterThread>();
+
+/**
+ * The writer thread a storage uses (for tests that make it fail).
+ *
+ * @param storage The storage.
+ * @returns Its thread, or `undefined` for an inline writer.
+ */
+export function writerThreadOf(storage: object): WriterThread | undefined {
+  return threads.get(storage);
+}
+
+/** Whole buffers among a plan's records, which can move to the thread without a copy. */
+function transferables(plan: WritePlan): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const b of [plan.logStart, plan.snapshot, plan.row?.record, plan.hardState]) {
+    if (
+      b !== undefined && b.byteOffset === 0 && b.buffer instanceof ArrayBuffer &&
+      b.byteLength === b.buffer.byteLength && !out.includes(b.buffer)
+    ) {
+      out.push(b.buffer);
+    }
+  }
+  return out;
+}
+
+/** A storage's writer thread. */
+export class WriterThread {
+  readonly #path: string;
+  readonly #handle: ThreadHandle;
+  /** Requests sent and not answered yet, oldest first; at most `requestsMax + 2` (open, close). */
+  #pending: PendingRequest[] = [];
+  /** Most writes in flight. */
+  readonly requestsMax: number;
+  /** Set when a write or the thread failed: every later write fails with it. */
+  failure: SqliteStorageError | undefined;
+  /** Called after a request settled (the pinned range may have shrunk). */
+  onSettled: () => void = () => {};
+  /** Called with a warning the thread reported. */
+  onWarning: (message: string) => void = () => {};
+  #stopped = false;
+
+  /**
+   * Starts the thread, which opens its own connection to `path`.
+   *
+   * @param owner The storage (see {@linkcode writerThreadOf}).
+   * @param path The database file.
+   * @param options Lock the file against other processes; WAL bytes to grow; most writes in flight.
+   */
+  constructor(
+    owner: object,
+    path: string,
+    options: { exclusive: boolean; walPreallocateBytes: number; requestsMax: number },
+  ) {
+    this.#path = path;
+    this.requestsMax = options.requestsMax;
+    this.#handle = this.#spawn();
+    threads.set(owner, this);
+    this.#send(
+      {
+        type: "open",
+        path,
+        exclusive: options.exclusive,
+        walPreallocateBytes: options.walPreallocateBytes,
+      },
+      "open",
+      Infinity,
+      [],
+    );
+  }
+
+  #spawn(): ThreadHandle {
+    const WebWorker = (globalThis as { Worker?: new (url: URL, o: object) => WebWorkerLike })
+      .Worker;
+    if (WebWorker !== undefined) {
+      const w = new WebWorker(workerUrl, { type: "module" });
+      w.addEventListener("message", (ev) => this.#onReply(ev.data as WriterReply));
+      w.addEventListener("error", (ev) => {
+        // Handled here: the thread's failure is the storage's, not the process's.
+        ev.preventDefault();
+        this.#died(ev.message ?? "an uncaught error");
+      });
+      w.addEventListener("messageerror", (ev) => {
+        ev.preventDefault();
+        this.#died("a message could not be read");
+      });
+      return {
+        post: (req, transfer) => w.postMessage(req, transfer),
+        terminate: () => w.terminate(),
+      };
+    }
+    return this.#spawnNode();
+  }
+
+  #spawnNode(): ThreadHandle {
+    // Node has no global Worker; node:worker_threads is loaded only there.
+    const req = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+      .process?.getBuiltinModule?.("node:worker_threads") as
+        | { Worker: new (url: URL) => NodeWorkerLike }
+        | undefined;
+    if (req === undefined) {
+      throw new SqliteStorageError(
+        "sqlite",
+        this.#path,
+        `Cannot open raft storage '${this.#path}': this runtime offers no worker threads for writer "worker"`,
+      );
+    }
+    const w = new req.Worker(workerUrl);
+    w.on("message", (m) => this.#onReply(m as WriterReply));
+    w.on("error", (e) => this.#died((e as Error).message));
+    w.on("exit", (code) => this.#died(`it exited with code ${String(code)}`));
+    return {
+      post: (r, transfer) => w.postMessage(r, transfer),
+      terminate: () => void w.terminate(),
+    };
+  }
+
+  /** Requests sent and not answered yet. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * The first log index a pending write writes: entries from there on are
+   * not readable through another connection yet.
+   *
+   * @returns The index, or `Infinity` when none is pending.
+   */
+  pinFrom(): Index {
+    let pin = Infinity;
+    for (const p of this.#pending) if (p.pin < pin) pin = p.pin;
+    return pin;
+  }
+
+  /**
+   * Throws when a write cannot be sent now: the thread failed or stopped,
+   * or `requestsMax` writes are in flight.
+   *
+   * @param action What is being done, after "Cannot ".
+   * @throws {SqliteStorageError} `"write_failed"` or `"busy"`.
+   */
+  checkWritable(action: string): void {
+    const f = this.failure;
+    if (f !== undefined) {
+      throw new SqliteStorageError(
+        "write_failed",
+        this.#path,
+        `Cannot ${action} '${this.#path}': an earlier write failed (${f.message})`,
+        { cause: f },
+      );
+    }
+    if (this.#stopped) {
+      throw new SqliteStorageError(
+        "closed",
+        this.#path,
+        `Cannot ${action} '${this.#path}': the storage is closed`,
+      );
+    }
+    if (this.#pending.length >= this.requestsMax) {
+      throw new SqliteStorageError(
+        "busy",
+        this.#path,
+        `Cannot ${action} '${this.#path}': ${this.#pending.length} writes are in flight (writesInFlightMax)`,
+      );
+    }
+  }
+
+  /**
+   * Sends a write plan (after `checkWritable`).
+   *
+   * @param plan The plan; its whole buffers are transferred, so the caller must not keep them.
+   * @param pin The first log index it writes, or `Infinity`.
+   * @param wait Whether to return a Promise of its outcome.
+   * @returns A Promise that settles once it committed (synced when `plan.sync`), or `undefined`.
+   */
+  write(plan: WritePlan, pin: Index, wait: boolean): Promise<void> | undefined {
+    const p = wait ? this.#waitFor() : undefined;
+    this.#send({ type: "write", plan }, "write", pin, transferables(plan), p?.waiter);
+    return p?.promise;
+  }
+
+  /**
+   * Waits for every request sent so far.
+   *
+   * @returns A Promise that settles when the last one did: rejected with the
+   *   failure when one failed (or had failed before).
+   */
+  flush(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const last = this.#pending[this.#pending.length - 1];
+    if (last === undefined) return Promise.resolve();
+    const p = this.#waitFor();
+    last.waiters.push(p.waiter);
+    return p.promise;
+  }
+
+  /**
+   * Lets the pending writes finish, closes the thread's connection and stops it.
+   *
+   * @returns A Promise that settles once the thread closed; rejected when
+   *   it failed to close its connection.
+   */
+  close(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    if (this.failure !== undefined) {
+      this.#stop();
+      return Promise.resolve();
+    }
+    const p = this.#waitFor();
+    this.#send({ type: "close" }, "close", Infinity, [], p.waiter);
+    return p.promise.finally(() => this.#stop());
+  }
+
+  /**
+   * Stops the thread now, failing what is pending (as a thread that crashed).
+   *
+   * @param why Why, for the error.
+   */
+  kill(why: string): void {
+    this.#died(why);
+  }
+
+  #stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#handle.terminate();
+  }
+
+  #waitFor(): { promise: Promise<void>; waiter: Waiter } {
+    let waiter!: Waiter;
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    return { promise, waiter };
+  }
+
+  #send(
+    req: WriterRequest,
+    kind: PendingRequest["kind"],
+    pin: Index,
+    transfer: ArrayBuffer[],
+    waiter?: Waiter,
+  ): void {
+    this.#pending.push({ kind, pin, waiters: waiter !== undefined ? [waiter] : [] });
+    this.#handle.post(req, transfer);
+  }
+
+  #onReply(r: WriterReply): void {
+    const head = this.#pending.shift();
+    if (head === undefined) return;
+    if (r.type === "done") {
+      if (r.warning !== undefined) this.onWarning(r.warning);
+      for (const w of head.waiters) w.resolve();
+      this.onSettled();
+      return;
+    }
+    const cause = new SqliteStorageError(
+      r.code,
+      this.#path,
+      r.message,
+      r.cause !== undefined || r.index !== undefined
+        ? {
+          ...(r.index !== undefined ? { index: r.index } : {}),
+          ...(r.cause !== undefined ? { cause: new Error(r.cause) } : {}),
+        }
+        : undefined,
+    );
+    // The storage's view already holds what failed to be written, so
+    // whatever the cause, only a reopened storage is trustworthy.
+    const failure = head.kind === "write" && r.code !== "write_failed"
+      ? new SqliteStorageError(
+        "write_failed",
+        this.#path,
+        `${r.message}; the outcome on disk is unknown, reopen the storage`,
+        { cause, ...(r.index !== undefined ? { index: r.index } : {}) },
+      )
+      : cause;
+    this.#fail(failure, head);
+  }
+
+  #died(why: string): void {
+    if (this.#stopped) return;
+    this.#fail(
+      new SqliteStorageError(
+        "write_failed",
+        this.#path,
+        `Cannot write raft storage '${this.#path}': its writer thread stopped (${why}); the outcome of pending writes is unknown, reopen the storage`,
+      ),
+      undefined,
+    );
+    this.#stop();
+  }
+
+  /** Fails `head` (already taken off the queue) and everything pending. */
+  #fail(failure: SqliteStorageError, head: PendingRequest | undefined): void {
+    if (this.failure === undefined) this.failure = failure;
+    const all = head !== undefined ? [head, ...this.#pending] : this.#pending;
+    this.#pending = [];
+    for (const p of all) for (const w of p.waiters) w.reject(failure);
+    this.onSettled();
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The writer thread of a `SqliteStorage` opened with `writer: "worker"`: it
+ * holds its own connection to the storage's file and runs the storage's
+ * write plans on it, in the order they arrive, answering each with `done`
+ * or `failed` once its transaction committed (synced) or failed.
+ *
+ * Started by `_writer_thread.ts` as a Web Worker (Deno, Bun) or a
+ * `node:worker_threads` worker (Node); not an entry point of its own.
+ *
+ * @module
+ */
+
+import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
+import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
+import type { WriterReply, WriterRequest } from "./_writer_thread.ts";
+
+interface Port {
+  post(reply: WriterReply): void;
+  listen(fn: (req: WriterRequest) => void): void;
+  close(): void;
+}
+
+async function port(): Promise<Port> {
+  const self = globalThis as unknown as {
+    postMessage?: (m: unknown) => void;
+    addEventListener?: (type: string, fn: (ev: { data: unknown }) => void) => void;
+    close?: () => void;
+  };
+  if (typeof self.postMessage === "function" && typeof self.addEventListener === "function") {
+    // A Web Worker (Deno, Bun).
+    return {
+      post: (r) => self.postMessage!(r),
+      listen: (fn) => self.addEventListener!("message", (ev) => fn(ev.data as WriterRequest)),
+      close: () => self.close?.(),
+    };
+  }
+  const { parentPort } = await import("node:worker_threads");
+  if (parentPort === null) {
+    throw new TypeError("Cannot run the SQLite writer: not in a worker thread");
+  }
+  return {
+    post: (r) => parentPort.postMessage(r),
+    listen: (fn) => parentPort.on("message", fn),
+    close: () => parentPort.close(),
+  };
+}
+
+const io = await port();
+let db: SqliteDatabaseLike | undefined;
+let lock: SqliteDatabaseLike | undefined;
+let writer: SqliteWriter | undefined;
+/** Requests that arrived while the connection was opening. */
+let waiting: WriterRequest[] | undefined = [];
+
+function failed(e: unknown, path: string, action: string): WriterReply {
+  const err = toStorageError(e, path, action);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return {
+    type: "failed",
+    code: err.code,
+    message: err.message,
+    index: err.index,
+    cause: cause !== err.message ? cause : undefined,
+  };
+}
+
+async function open(path: string, exclusive: boolean, walBytes: number): Promise<WriterReply> {
+  try {
+    if (exclusive) {
+      // The storage's connections share the file, so neither can lock it
+      // against other processes; this one holds a lock file instead.
+      lock = await openDatabase(`${path}-lock`);
+      lock.exec("PRAGMA locking_mode=EXCLUSIVE");
+      try {
+        lock.exec("BEGIN EXCLUSIVE");
+        lock.exec("COMMIT");
+      } catch (e) {
+        const err = toStorageError(e, path, "open raft storage");
+        throw new SqliteStorageError(
+          err.code,
+          path,
+          `Cannot open raft storage '${path}': another connection holds its lock file '${path}-lock' (${
+            (e as Error).message
+          })`,
+          { cause: e },
+        );
+      }
+    }
+    db = await openDatabase(path);
+    db.exec("PRAGMA busy_timeout=5000");
+    db.exec("PRAGMA synchronous=FULL");
+    db.exec("PRAGMA cell_size_check=ON");
+    db.exec("PRAGMA journal_size_limit=67108864");
+    writer = new SqliteWriter(db, path);
+    const warning = preallocateWal(db, walBytes);
+    return { type: "done", warning };
+  } catch (e) {
+    return failed(e, path, "open raft storage");
+  }
+}
+
+function closeAll(): void {
+  writer?.close();
+  writer = undefined;
+  const conns = [db, lock];
+  db = undefined;
+  lock = undefined;
+  for (const c of conns) c?.close();
+}
+
+function handle(req: WriterRequest, path: string): void {
+  switch (req.type) {
+    case "write": {
+      if (writer === undefined) {
+        io.post({
+          type: "failed",
+          code: "closed",
+          message: `Cannot ${req.plan.action} '${path}': the writer's connection is not open`,
+          index: undefined,
+          cause: undefined,
+        });
+        return;
+      }
+      try {
+        writer.write(req.plan as WritePlan);
+        io.post({ type: "done", warning: undefined });
+      } catch (e) {
+        io.post(failed(e, path, req.plan.action));
+      }
+      return;
+    }
+    case "close": {
+      try {
+        closeAll();
+        io.post({ type: "done", warning: undefined });
+      } catch (e) {
+        io.post(failed(e, path, "close raft storage"));
+      }
+      io.close();
+      return;
+    }
+    default:
+      // Not a request this thread knows: stop, as a thread that crashed.
+      throw new TypeError(`Cannot handle writer request ${JSON.stringify(req)}`);
+  }
+}
+
+let path = "(sqlite)";
+io.listen((req) => {
+  if (req.type === "open") {
+    path = req.path;
+    void open(req.path, req.exclusive, req.walPreallocateBytes).then((reply) => {
+      io.post(reply);
+      const queued = waiting ?? [];
+      waiting = undefined;
+      for (const r of queued) handle(r, path);
+    });
+    return;
+  }
+  if (waiting !== undefined) waiting.push(req);
+  else handle(req, path);
+});
