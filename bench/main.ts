@@ -26,7 +26,10 @@
  * half before and half after, in place and appending; default 1000, 0 for
  * none), `--overwrite` (fsync mode: rewrite the block in place instead of
  * appending), `--sqlite-pragmas "a=1;b=2"` (with `--fsync`: PRAGMAs run on
- * each fresh database before the storage opens it; for experiments).
+ * each fresh database before the storage opens it; for experiments),
+ * `--writer inline|worker` (with `--fsync` in `single` mode: where
+ * `SqliteStorage` writes; `worker`: on its writer thread, each save awaited
+ * before `advance`).
  *
  * Prints one line per measured run and a SUMMARY line (min / median / max),
  * or with `--json` one JSON object per run and nothing else.
@@ -64,7 +67,7 @@ export type BenchMode = Mode | "fsync";
 
 /** Parsed command line. */
 export interface BenchArgs
-  extends Omit<WorkloadOptions, "mode" | "fsync" | "dir" | "sqlitePragmas"> {
+  extends Omit<WorkloadOptions, "mode" | "fsync" | "dir" | "sqlitePragmas" | "writer"> {
   /** The workload name (derived from the flags when none is given). */
   workload: WorkloadName;
   /** `single`, `cluster3`, or `fsync` (the bare disk probe). */
@@ -81,6 +84,8 @@ export interface BenchArgs
   probeSyncs: number;
   /** With `fsync`: PRAGMAs run on each fresh database first (`;`-separated; experiments). */
   sqlitePragmas: string[];
+  /** With `fsync`: where the storage writes (`worker`: its writer thread). */
+  writer: "inline" | "worker";
   /** Measured runs. */
   runs: number;
   /** Unmeasured warm-up runs. */
@@ -165,7 +170,7 @@ export interface MeasuredRun extends RunResult {
 
 const usage = "usage: main.ts [W1|W2|W2p|W3|W4|M1|disk] [--mode single|cluster3|fsync] [--n N] " +
   "[--batch B] [--window W] [--size S] [--runs R] [--warmup K] [--propmsg] [--codec] [--fsync] " +
-  "[--dir D] [--fsync-size B] [--probe-syncs P] [--overwrite] [--sqlite-pragmas P] [--mem-samples M] " +
+  "[--dir D] [--fsync-size B] [--probe-syncs P] [--overwrite] [--sqlite-pragmas P] [--writer W] [--mem-samples M] " +
   "[--slab-payloads] [--gc] [--label L] [--json]";
 
 const booleanFlags = new Set([
@@ -188,7 +193,7 @@ const numberFlags = new Set([
   "fsync-size",
   "probe-syncs",
 ]);
-const stringFlags = new Set(["mode", "label", "dir", "sqlite-pragmas"]);
+const stringFlags = new Set(["mode", "label", "dir", "sqlite-pragmas", "writer"]);
 
 function parseBool(name: string, v: string): boolean {
   if (v === "true" || v === "1") return true;
@@ -313,7 +318,14 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   const overwrite = bools.get("overwrite") ?? false;
   const dir = strs.get("dir");
   const memorySamples = nums.get("mem-samples") ?? (isM1 ? 10 : 0);
-  const fsyncTag = fsync ? " fsync=true" : "";
+  const writer = strs.get("writer") ?? "inline";
+  if (writer !== "inline" && writer !== "worker") {
+    throw new RangeError(`Cannot parse --writer: not inline or worker: ${writer}`);
+  }
+  if (writer === "worker" && (!fsync || mode !== "single")) {
+    throw new RangeError("Cannot run: --writer worker needs --fsync in single mode (W4)");
+  }
+  const fsyncTag = fsync ? ` fsync=true${writer === "worker" ? " writer=worker" : ""}` : "";
   const label = strs.get("label") ??
     (mode === "fsync"
       ? `disk fsync n=${n} write=${fsyncSize}B+fdatasync ${overwrite ? "overwrite" : "append"}`
@@ -339,6 +351,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     sqlitePragmas: (strs.get("sqlite-pragmas") ?? "").split(";").map((p) => p.trim()).filter((
       p,
     ) => p !== ""),
+    writer,
     runs: nums.get("runs") ?? 3,
     warmup: nums.get("warmup") ?? 1,
     label,
@@ -548,6 +561,7 @@ export async function main(
       freshPayloads: a.freshPayloads,
       memorySamples: a.memorySamples,
       sqlitePragmas: a.sqlitePragmas,
+      writer: a.writer,
       fsync: a.fsync,
       ...(dir !== undefined ? { dir } : {}),
     };

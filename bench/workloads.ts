@@ -49,7 +49,7 @@ import {
   type Ready,
   StateType,
 } from "../core/types.ts";
-import { openSqliteDatabase, SqliteStorage } from "../adapters/sqlite/mod.ts";
+import { openSqliteDatabase, openSqliteStorage, SqliteStorage } from "../adapters/sqlite/mod.ts";
 import { removeDatabase } from "./_disk.ts";
 import { latencyStats } from "./stats.ts";
 
@@ -95,6 +95,8 @@ export interface WorkloadOptions {
    * opens it (for experiments, e.g. `wal_autocheckpoint=4000`).
    */
   sqlitePragmas?: readonly string[];
+  /** With `fsync` in `single` mode: where the storage writes (`worker`: its writer thread). */
+  writer?: "inline" | "worker";
 }
 
 /** One memory sample of an M1 run. */
@@ -192,8 +194,10 @@ class BenchNode {
   readonly sql: SqliteStorage | undefined;
   applied = 1;
   lastCompacted = 1;
-  /** Time spent in `SqliteStorage.save`, ms. */
+  /** Time spent in `SqliteStorage.save` (and awaiting it), ms. */
   persistMs = 0;
+  /** With a writer thread: the last save, until it is durable. */
+  pending: Promise<void> | undefined;
 
   /**
    * Creates a node bootstrapped from a snapshot at index 1 carrying the
@@ -239,8 +243,14 @@ class BenchNode {
         : undefined;
       if (hardState === undefined && rd.entries.length === 0 && snapshot === undefined) return 0;
       const t0 = performance.now();
-      sql.save({ hardState, entries: rd.entries, snapshot, mustSync: rd.mustSync });
-      this.persistMs += performance.now() - t0;
+      const p = sql.save({ hardState, entries: rd.entries, snapshot, mustSync: rd.mustSync });
+      if (p !== undefined) {
+        this.pending = p.then(() => {
+          this.persistMs += performance.now() - t0;
+        });
+      } else {
+        this.persistMs += performance.now() - t0;
+      }
       return 1;
     }
     const ms = this.ms!;
@@ -249,6 +259,13 @@ class BenchNode {
     if (!isEmptySnap(rd.snapshot)) ms.applySnapshot(rd.snapshot!);
     if (rd.entries.length > 0) ms.append(rd.entries);
     return 0;
+  }
+
+  /** Waits for the last save to be durable. */
+  takePending(): Promise<void> {
+    const p = this.pending ?? Promise.resolve();
+    this.pending = undefined;
+    return p;
   }
 
   /** The entries the storage holds. */
@@ -297,23 +314,28 @@ async function openStorages(
       removeDatabase(path);
       const db = await openSqliteDatabase(path);
       for (const p of o.sqlitePragmas ?? []) db.exec(`PRAGMA ${p}`);
-      out.push(new SqliteStorage(db, { path }));
+      if (o.writer === "worker") {
+        db.close();
+        out.push(await openSqliteStorage(path, { writer: "worker" }));
+      } else {
+        out.push(new SqliteStorage(db, { path }));
+      }
     }
   } catch (e) {
-    closeStorages(o, ids, out);
+    await closeStorages(o, ids, out);
     throw e;
   }
   return out;
 }
 
 /** Closes the storages and removes their files. */
-function closeStorages(
+async function closeStorages(
   o: WorkloadOptions,
   ids: readonly number[],
   storages: readonly SqliteStorage[] | undefined,
-): void {
+): Promise<void> {
   if (storages === undefined) return;
-  for (const s of storages) s.close();
+  for (const s of storages) await s.close();
   for (const id of ids) removeDatabase(databasePath(o.dir!, id));
 }
 
@@ -500,21 +522,27 @@ function finish(
 export async function runSingle(o: WorkloadOptions): Promise<RunResult> {
   const storages = await openStorages(o, [1]);
   try {
-    return singleLoop(o, new BenchNode(1, [1], storages?.[0]));
+    const node = new BenchNode(1, [1], storages?.[0]);
+    return await singleLoop(o, node);
   } finally {
-    closeStorages(o, [1], storages);
+    await closeStorages(o, [1], storages);
   }
 }
 
-function singleLoop(o: WorkloadOptions, n: BenchNode): RunResult {
-  const handle = (rd: Ready): void => {
+/**
+ * W1/W4's loop. With a writer thread, each save is awaited before
+ * `advance` (the only `await`; without one the loop never yields).
+ */
+async function singleLoop(o: WorkloadOptions, n: BenchNode): Promise<RunResult> {
+  n.rn.campaign();
+  while (n.rn.hasReady()) {
+    const rd = n.rn.ready();
     n.persist(rd);
+    if (n.pending !== undefined) await n.takePending();
     const ce = rd.committedEntries;
     if (ce.length > 0) n.applied = ce[ce.length - 1]!.index;
     n.rn.advance(rd);
-  };
-  n.rn.campaign();
-  while (n.rn.hasReady()) handle(n.rn.ready());
+  }
   if (n.rn.basicStatus().raftState !== StateType.StateLeader) {
     throw new Error("single: node 1 did not become leader");
   }
@@ -540,6 +568,7 @@ function singleLoop(o: WorkloadOptions, n: BenchNode): RunResult {
     const rd = n.rn.ready();
     readies++;
     syncs += n.persist(rd);
+    if (n.pending !== undefined) await n.takePending();
     const ce = rd.committedEntries;
     if (ce.length > 0) {
       committed += lat.commit(ce, performance.now() - start);
@@ -569,7 +598,7 @@ export async function runCluster(o: WorkloadOptions): Promise<RunResult> {
   try {
     return clusterLoop(o, voters.map((id, i) => new BenchNode(id, voters, storages?.[i])));
   } finally {
-    closeStorages(o, voters, storages);
+    await closeStorages(o, voters, storages);
   }
 }
 

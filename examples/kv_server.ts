@@ -571,6 +571,12 @@ export const kvServerFlags = {
     env: "RAFT_DATA_DIR",
     help: "where node-<id>.db lives, created 0700 (default ./data; :memory: keeps nothing)",
   },
+  "sqlite-writer": {
+    type: "string",
+    value: "inline|worker",
+    env: "RAFT_SQLITE_WRITER",
+    help: "where SQLite writes: on the event loop (default inline) or on a thread of its own",
+  },
   "secret-file": {
     type: "string",
     value: "FILE",
@@ -669,6 +675,8 @@ export interface KvServerConfig {
   peerUrls: Map<number, string>;
   /** Where the database lives, or `":memory:"`. */
   dataDir: string;
+  /** Where SQLite writes: on the event loop, or on the storage's writer thread. */
+  sqliteWriter: "inline" | "worker";
   /**
    * The cluster secret; `undefined` for a single node, which then refuses
    * peers and admin requests.
@@ -868,6 +876,12 @@ export function parseKvServerConfig(
   }
   const dataDir = get("data-dir") ?? "./data";
   if (dataDir === "") throw configError("Cannot use --data-dir: it is empty");
+  const sqliteWriter = get("sqlite-writer") ?? "inline";
+  if (sqliteWriter !== "inline" && sqliteWriter !== "worker") {
+    throw configError(
+      `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
+    );
+  }
   return {
     id,
     hostname: listen.hostname,
@@ -879,6 +893,7 @@ export function parseKvServerConfig(
       : parseHostPort(peerListenText, "--peer-listen"),
     peerUrls,
     dataDir,
+    sqliteWriter,
     secret,
     secretSource: source,
     clusterId: get("cluster-id") ?? "kv",
@@ -1107,7 +1122,7 @@ async function start(
     // node yields to pending I/O before each write (`yieldBeforeSave`, on
     // by default), so requests that arrived meanwhile share the next fsync.
     try {
-      sqlite = await openSqliteStorage(where, { logger });
+      sqlite = await openSqliteStorage(where, { logger, writer: config.sqliteWriter });
     } catch (e) {
       throw openError(e, where, config.dataDir);
     }
@@ -1215,7 +1230,7 @@ async function start(
     closing ??= (async () => {
       await node.close();
       await http.stop();
-      sqlite?.close();
+      await sqlite?.close();
     })();
     return closing;
   };

@@ -23,6 +23,9 @@ import {
   newSnapshot,
 } from "../../core/types.ts";
 
+/** With a writer thread, the crash writer keeps this many writes in flight. */
+export const crashWritesInFlight = 4;
+
 /** One write call of the workload. */
 export type CrashOp =
   | { kind: "save"; update: StorageUpdate }

@@ -391,8 +391,6 @@ export class SqliteStorage implements NodeStorage {
     const db = this.#db;
     const path = this.#path;
     if (exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
-    // With a writer thread, reads may briefly wait for its checkpoints.
-    if (worker) db.exec("PRAGMA busy_timeout=5000");
     // Identify the file before changing anything in it.
     const appId = this.#pragmaInt("application_id");
     const version = this.#pragmaInt("user_version");
@@ -488,7 +486,12 @@ export class SqliteStorage implements NodeStorage {
       "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
     );
     this.#load();
-    if (worker) return;
+    if (worker) {
+      // Reads may briefly wait for the writer thread (a WAL reset); set
+      // only now, so that a file another process holds is refused at once.
+      db.exec("PRAGMA busy_timeout=5000");
+      return;
+    }
     this.#writer = new SqliteWriter(db, path);
     if (mode !== "wal") return;
     const failed = preallocateWal(db, walBytes);

@@ -25,8 +25,27 @@ export type WriterReply =
     code: SqliteStorageErrorCode;
     message: string;
     index: number | undefined;
-    cause: string | undefined;
+    /** The error under it: a storage error (with its code) or another error's message. */
+    cause: ReplyCause | undefined;
   };
+
+/** The cause of a failure, across the thread boundary. */
+export interface ReplyCause {
+  code: SqliteStorageErrorCode | undefined;
+  message: string;
+  index: number | undefined;
+}
+
+/** Rebuilds a failure's cause on this side. */
+function causeOf(path: string, c: ReplyCause): Error {
+  if (c.code === undefined) return new Error(c.message);
+  return new SqliteStorageError(
+    c.code,
+    path,
+    c.message,
+    c.index !== undefined ? { index: c.index } : undefined,
+  );
+}
 
 interface Waiter {
   resolve: () => void;
@@ -280,12 +299,13 @@ export class WriterThread {
   }
 
   /**
-   * Stops the thread now, failing what is pending (as a thread that crashed).
+   * Sends a request as it is, outside the queue (the thread stops on one
+   * it does not know, as if it crashed).
    *
-   * @param why Why, for the error.
+   * @param req The request.
    */
-  kill(why: string): void {
-    this.#died(why);
+  postRaw(req: unknown): void {
+    this.#handle.post(req as WriterRequest, []);
   }
 
   #stop(): void {
@@ -322,17 +342,10 @@ export class WriterThread {
       this.onSettled();
       return;
     }
-    const cause = new SqliteStorageError(
-      r.code,
-      this.#path,
-      r.message,
-      r.cause !== undefined || r.index !== undefined
-        ? {
-          ...(r.index !== undefined ? { index: r.index } : {}),
-          ...(r.cause !== undefined ? { cause: new Error(r.cause) } : {}),
-        }
-        : undefined,
-    );
+    const cause = new SqliteStorageError(r.code, this.#path, r.message, {
+      ...(r.index !== undefined ? { index: r.index } : {}),
+      ...(r.cause !== undefined ? { cause: causeOf(this.#path, r.cause) } : {}),
+    });
     // The storage's view already holds what failed to be written, so
     // whatever the cause, only a reopened storage is trustworthy.
     const failure = head.kind === "write" && r.code !== "write_failed"

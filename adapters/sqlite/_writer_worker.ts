@@ -55,13 +55,17 @@ let waiting: WriterRequest[] | undefined = [];
 
 function failed(e: unknown, path: string, action: string): WriterReply {
   const err = toStorageError(e, path, action);
-  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  const c = err.cause;
   return {
     type: "failed",
     code: err.code,
     message: err.message,
     index: err.index,
-    cause: cause !== err.message ? cause : undefined,
+    cause: c instanceof SqliteStorageError
+      ? { code: c.code, message: c.message, index: c.index }
+      : c instanceof Error && c.message !== err.message
+      ? { code: undefined, message: c.message, index: undefined }
+      : undefined,
   };
 }
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { memoryNodeStorage } from "../../core/node.ts";
 import { newRand, randomIntN } from "../../core/rand.ts";
 import { MemoryStorage } from "../../core/storage.ts";
-import { applyOp, digest, nextOp } from "./_crash_model.ts";
+import { applyOp, crashWritesInFlight, digest, nextOp } from "./_crash_model.ts";
 import { isBun } from "./_database.ts";
 import { openSqliteStorage } from "./mod.ts";
 import { tempDir } from "./_test_util.ts";
@@ -26,11 +26,18 @@ interface ChildResult {
   stderr: string;
 }
 
+type WriterMode = "inline" | "worker";
+
 /** Runs the writer on `path` with `seed` and kills it with SIGKILL as planned. */
-function runWriter(path: string, seed: number, plan: KillPlan): Promise<ChildResult> {
+function runWriter(
+  path: string,
+  seed: number,
+  plan: KillPlan,
+  mode: WriterMode,
+): Promise<ChildResult> {
   const args = isBun()
-    ? [writer, path, String(seed)]
-    : ["run", "-A", "--no-lock", "--quiet", writer, path, String(seed)];
+    ? [writer, path, String(seed), mode]
+    : ["run", "-A", "--no-lock", "--quiet", writer, path, String(seed), mode];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -72,76 +79,87 @@ function runWriter(path: string, seed: number, plan: KillPlan): Promise<ChildRes
   });
 }
 
-const kills = 60;
+const cases: { mode: WriterMode; kills: number; seed: number; label: string }[] = [
+  { mode: "inline", kills: 60, seed: 0x5ca1ab1e, label: "its writer" },
+  // Kills land while up to `crashWritesInFlight` writes are on the thread.
+  { mode: "worker", kills: 40, seed: 0x7ead, label: "a writer with a writer thread" },
+];
 
-test(
-  `SqliteStorage keeps every acknowledged write across ${kills} SIGKILLs of its writer (seeded)`,
-  // Bun's default of 5 s per test is too short for 60 child processes.
-  { timeout: 60_000 },
-  async () => {
-    const tmp = tempDir();
-    const path = tmp.file("crash.db");
-    const master = newRand(0x5ca1ab1e);
-    const model = memoryNodeStorage(new MemoryStorage());
-    let created = false;
-    let acked = 0;
-    let inFlightLanded = 0;
-    let killedBeforeOpen = 0;
-    try {
-      for (let run = 0; run < kills; run++) {
-        const seed = randomIntN(master, 2 ** 31);
-        const plan: KillPlan = randomIntN(master, 8) === 0
-          ? { afterStartMs: randomIntN(master, 150) }
-          : { afterAcks: randomIntN(master, 25), delayMs: randomIntN(master, 4) };
-        const r = await runWriter(path, seed, plan);
-        const label = `run ${run} (seed ${seed}, plan ${JSON.stringify(plan)}, ${r.lastAck} acks)`;
-        assert.equal(
-          r.signal,
-          "SIGKILL",
-          `${label}: the writer was not killed: exit ${r.code}\n${r.stderr}`,
-        );
-        assert.equal(r.stderr, "", `${label}: the writer reported errors`);
-        if (!r.opened) killedBeforeOpen++;
-        acked += r.lastAck;
+for (const { mode, kills, seed: masterSeed, label: who } of cases) {
+  test(
+    `SqliteStorage keeps every acknowledged write across ${kills} SIGKILLs of ${who} (seeded)`,
+    // Bun's default of 5 s per test is too short for 60 child processes.
+    { timeout: 90_000 },
+    async () => {
+      const tmp = tempDir();
+      const path = tmp.file("crash.db");
+      const master = newRand(masterSeed);
+      const model = memoryNodeStorage(new MemoryStorage());
+      let created = false;
+      let acked = 0;
+      let inFlightLanded = 0;
+      let killedBeforeOpen = 0;
+      try {
+        for (let run = 0; run < kills; run++) {
+          const seed = randomIntN(master, 2 ** 31);
+          const plan: KillPlan = randomIntN(master, 8) === 0
+            ? { afterStartMs: randomIntN(master, 150) }
+            : { afterAcks: randomIntN(master, 25), delayMs: randomIntN(master, 4) };
+          const r = await runWriter(path, seed, plan, mode);
+          const label = `run ${run} (seed ${seed}, plan ${
+            JSON.stringify(plan)
+          }, ${r.lastAck} acks)`;
+          assert.equal(
+            r.signal,
+            "SIGKILL",
+            `${label}: the writer was not killed: exit ${r.code}\n${r.stderr}`,
+          );
+          assert.equal(r.stderr, "", `${label}: the writer reported errors`);
+          if (!r.opened) killedBeforeOpen++;
+          acked += r.lastAck;
 
-        // The file opens without error...
-        const s = await openSqliteStorage(path, { create: !created });
-        try {
-          created = true;
-          const got = digest(s);
-          // ...and holds exactly the state after the last acknowledged write,
-          // or after the one in flight when the writer was killed.
-          const rand = newRand(seed);
-          for (let n = 1; n <= r.lastAck; n++) await applyOp(model, nextOp(rand, model));
-          let want = digest(model);
-          if (got !== want) {
-            await applyOp(model, nextOp(rand, model));
-            const wantNext = digest(model);
+          // The file opens without error...
+          const s = await openSqliteStorage(path, { create: !created });
+          try {
+            created = true;
+            const got = digest(s);
+            // ...and holds exactly the state after the last acknowledged write,
+            const rand = newRand(seed);
+            for (let n = 1; n <= r.lastAck; n++) await applyOp(model, nextOp(rand, model));
+            let want = digest(model);
+            // ...or after some of the writes in flight when it was killed.
+            const inFlightMax = mode === "worker" ? crashWritesInFlight : 1;
+            for (let k = 1; got !== want && k <= inFlightMax; k++) {
+              await applyOp(model, nextOp(rand, model));
+              want = digest(model);
+              if (got === want) inFlightLanded++;
+            }
             assert.equal(
               got,
-              wantNext,
-              `${label}: the file is neither at ack ${r.lastAck} (${want}) nor one write later`,
+              want,
+              `${label}: the file is neither at ack ${r.lastAck} nor up to ${inFlightMax} writes later`,
             );
-            want = wantNext;
-            inFlightLanded++;
+            // The HardState agrees with the log.
+            const hs = s.initialState().hardState;
+            assert.ok(
+              hs.commit <= s.lastIndex(),
+              `${label}: commit ${hs.commit} past ${s.lastIndex()}`,
+            );
+            assert.ok(
+              s.term(s.lastIndex()) <= hs.term,
+              `${label}: last term above the HardState's`,
+            );
+          } finally {
+            s.close();
           }
-          // The HardState agrees with the log.
-          const hs = s.initialState().hardState;
-          assert.ok(
-            hs.commit <= s.lastIndex(),
-            `${label}: commit ${hs.commit} past ${s.lastIndex()}`,
-          );
-          assert.ok(s.term(s.lastIndex()) <= hs.term, `${label}: last term above the HardState's`);
-        } finally {
-          s.close();
         }
+        // The runs did write, and the kills came at different moments.
+        assert.ok(acked >= kills * 5, `only ${acked} writes were acknowledged`);
+        assert.ok(model.lastIndex() > 100, `the log stayed short: ${model.lastIndex()}`);
+        assert.ok(killedBeforeOpen + inFlightLanded < kills, "every kill landed on a boundary");
+      } finally {
+        tmp.remove();
       }
-      // The runs did write, and the kills came at different moments.
-      assert.ok(acked >= kills * 5, `only ${acked} writes were acknowledged`);
-      assert.ok(model.lastIndex() > 100, `the log stayed short: ${model.lastIndex()}`);
-      assert.ok(killedBeforeOpen + inFlightLanded < kills, "every kill landed on a boundary");
-    } finally {
-      tmp.remove();
-    }
-  },
-);
+    },
+  );
+}

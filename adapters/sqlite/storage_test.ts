@@ -18,21 +18,30 @@ storageChecks("MemoryStorage", {
   },
 });
 
-for (const cacheEntriesMax of [4096, 3]) {
-  storageChecks(cacheEntriesMax === 3 ? "SqliteStorage (3-entry cache)" : "SqliteStorage", {
+const sqliteCases: { cacheEntriesMax: number; writer: "inline" | "worker" }[] = [
+  { cacheEntriesMax: 4096, writer: "inline" },
+  { cacheEntriesMax: 3, writer: "inline" },
+  // Without a cache, every read of a durable entry goes to the file.
+  { cacheEntriesMax: 0, writer: "worker" },
+];
+for (const { cacheEntriesMax, writer } of sqliteCases) {
+  const cache = cacheEntriesMax === 4096 ? "" : `${cacheEntriesMax}-entry cache`;
+  const mode = writer === "worker" ? "writer thread" : "";
+  const detail = [cache, mode].filter((x) => x !== "").join(", ");
+  storageChecks(detail === "" ? "SqliteStorage" : `SqliteStorage (${detail})`, {
     async create() {
       const tmp = tempDir();
       const path = tmp.file("node.db");
-      let storage = await openSqliteStorage(path, { cacheEntriesMax });
+      let storage = await openSqliteStorage(path, { cacheEntriesMax, writer });
       return {
         storage,
         async reopen() {
-          storage.close();
-          storage = await openSqliteStorage(path, { create: false, cacheEntriesMax });
+          await storage.close();
+          storage = await openSqliteStorage(path, { create: false, cacheEntriesMax, writer });
           return storage;
         },
-        dispose() {
-          storage.close();
+        async dispose() {
+          await storage.close();
           tmp.remove();
         },
       };
