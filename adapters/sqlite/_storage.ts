@@ -236,7 +236,13 @@ function dummyRecord(index: Index, term: Term): Uint8Array {
  * query.
  *
  * The storage takes the connection over: `close()` closes it, as does a
- * failed constructor. Methods are synchronous, like both SQLite drivers.
+ * failed constructor. Methods are synchronous, like both SQLite drivers,
+ * unless the storage writes on a thread of its own (`writer: "worker"`):
+ * then the event loop keeps running while SQLite commits and syncs, every
+ * write shows in the read side at once (entries not yet durable stay in
+ * memory whatever the cache bounds), and `save`, `append`, `setHardState`
+ * and `applySnapshot` return a Promise of their durability (see
+ * {@linkcode SqliteStorageOptions.writer}).
  *
  * @example A storage on the runtime's SQLite driver
  * ```ts
