@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { RaftNode, type StateMachine } from "../../core/node.ts";
 import { type Entry, newEntry } from "../../core/types.ts";
-import { MemoryNetwork } from "../memory/mod.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStorageError } from "./mod.ts";
 import { withTempDir } from "./_test_util.ts";
 import { writerThreadOf } from "./_writer_thread.ts";
@@ -189,55 +187,3 @@ test("SqliteStorage rejects a writer thread without a file", async () => {
       e instanceof RangeError && /'writer' must be "inline" or "worker"/.test(e.message),
   );
 });
-
-test(
-  "RaftNode on SqliteStorage with a writer thread restarts from its file with the same applied commands",
-  {
-    timeout: 30_000,
-  },
-  async () => {
-    await withTempDir(async (tmp) => {
-      const path = tmp.file("node.db");
-      const run = async (proposals: string[]): Promise<string[]> => {
-        const storage = await openSqliteStorage(path, { writer: "worker", cacheEntriesMax: 4 });
-        const log: string[] = [];
-        const sm: StateMachine<number> = {
-          apply: (cmds) => cmds.map((c) => log.push(new TextDecoder().decode(c.data))),
-          snapshot: () => enc.encode(JSON.stringify(log)),
-          restore: (data) => {
-            log.splice(0, log.length, ...JSON.parse(new TextDecoder().decode(data)));
-          },
-        };
-        const net = new MemoryNetwork();
-        const node = await RaftNode.start({
-          id: 1,
-          peers: [1],
-          storage,
-          transport: net.connect(1),
-          stateMachine: sm,
-          tickMs: 2,
-          snapshotEntries: 20,
-          snapshotCatchUpEntries: 5,
-        });
-        try {
-          await node.waitForLeader();
-          // Concurrent proposals: many in the air while a write is on the thread.
-          await Promise.all(proposals.map((p) => node.propose(enc.encode(p))));
-          await node.read();
-          return log.slice();
-        } finally {
-          await node.close();
-          net.close();
-          await storage.close();
-        }
-      };
-      const first = Array.from({ length: 50 }, (_, k) => `a${k}`);
-      const log1 = await run(first);
-      assert.deepEqual([...log1].sort(), [...first].sort());
-      const second = Array.from({ length: 10 }, (_, k) => `b${k}`);
-      const log2 = await run(second);
-      assert.deepEqual(log2.slice(0, 50), log1);
-      assert.deepEqual(log2.slice(50).sort(), [...second].sort());
-    });
-  },
-);
