@@ -149,3 +149,24 @@ export function toStorageError(
     cause: e,
   });
 }
+
+/**
+ * The error of a write refused because an earlier one failed.
+ *
+ * @param path The database file.
+ * @param action What is being done, after "Cannot ".
+ * @param failure The earlier failure.
+ * @returns The error to throw (`"write_failed"`, caused by `failure`).
+ */
+export function earlierWriteFailed(
+  path: string,
+  action: string,
+  failure: SqliteStorageError,
+): SqliteStorageError {
+  return new SqliteStorageError(
+    "write_failed",
+    path,
+    `Cannot ${action} '${path}': an earlier write failed (${failure.message})`,
+    { cause: failure },
+  );
+}

@@ -37,7 +37,7 @@ import {
 import { entrySize } from "../../core/util.ts";
 import { TailCache } from "./_cache.ts";
 import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
-import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import { asRow, type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
 import {
   metaHardState,
@@ -1142,12 +1142,7 @@ export class SqliteStorage implements NodeStorage {
     }
     const failure = this.#writer?.failure;
     if (failure !== undefined) {
-      throw new SqliteStorageError(
-        "write_failed",
-        this.#path,
-        `Cannot ${action} '${this.#path}': an earlier write failed (${failure.message})`,
-        { cause: failure },
-      );
+      throw earlierWriteFailed(this.#path, action, failure);
     }
   }
 

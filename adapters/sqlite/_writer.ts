@@ -7,7 +7,7 @@
 
 import type { Index } from "../../core/types.ts";
 import type { SqliteDatabaseLike, SqliteStatementLike } from "./_database.ts";
-import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
 
 /** The meta record keys. */
@@ -123,12 +123,7 @@ export class SqliteWriter {
   write(plan: WritePlan): void {
     const action = plan.action;
     if (this.failure !== undefined) {
-      throw new SqliteStorageError(
-        "write_failed",
-        this.#path,
-        `Cannot ${action} '${this.#path}': an earlier write failed (${this.failure.message})`,
-        { cause: this.failure },
-      );
+      throw earlierWriteFailed(this.#path, action, this.failure);
     }
     const db = this.#db;
     try {

@@ -8,7 +8,7 @@
  */
 
 import type { Index } from "../../core/types.ts";
-import { SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
+import { earlierWriteFailed, SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
 import type { WritePlan } from "./_writer.ts";
 
 /** What the storage sends its writer thread. */
@@ -229,12 +229,7 @@ export class WriterThread {
   checkWritable(action: string): void {
     const f = this.failure;
     if (f !== undefined) {
-      throw new SqliteStorageError(
-        "write_failed",
-        this.#path,
-        `Cannot ${action} '${this.#path}': an earlier write failed (${f.message})`,
-        { cause: f },
-      );
+      throw earlierWriteFailed(this.#path, action, f);
     }
     if (this.#stopped) {
       throw new SqliteStorageError(
