@@ -87,6 +87,10 @@ const workerUrl = new URL("./_writer_worker.ts", import.meta.url);
 
 const threads = new WeakMap<object, WriterThread>();
 
+function isDeno(): boolean {
+  return (globalThis as { Deno?: unknown }).Deno !== undefined;
+}
+
 /**
  * The writer thread a storage uses (for tests that make it fail).
  *
@@ -160,7 +164,16 @@ export class WriterThread {
     const WebWorker = (globalThis as { Worker?: new (url: URL, o: object) => WebWorkerLike })
       .Worker;
     if (WebWorker !== undefined) {
-      const w = new WebWorker(workerUrl, { type: "module" });
+      const w = isDeno()
+        // Deno type-checks a worker's static module graph each time one
+        // starts when the program was started with checks on (`deno test`:
+        // seconds per storage); a dynamic import of a name it cannot see
+        // ahead is loaded without. The module is checked with the package.
+        ? new WebWorker(new URL("data:text/javascript,await import(self.name);"), {
+          type: "module",
+          name: workerUrl.href,
+        })
+        : new WebWorker(workerUrl, { type: "module" });
       w.addEventListener("message", (ev) => this.#onReply(ev.data as WriterReply));
       w.addEventListener("error", (ev) => {
         // Handled here: the thread's failure is the storage's, not the process's.

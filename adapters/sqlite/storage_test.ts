@@ -464,7 +464,7 @@ for (const writer of ["inline", "worker"] as const) {
           storage,
           transport: net.connect(1),
           stateMachine: sm,
-          tickMs: 2,
+          tickMs: 10,
           snapshotEntries: 20,
           snapshotCatchUpEntries: 5,
         });
