@@ -110,7 +110,7 @@ import {
   routeToLeader,
   TransportMonitor,
 } from "../adapters/hono/mod.ts";
-import { demoRoutes, demoTokenOf } from "./local_cluster.ts";
+import { demoRoutes, demoTokenOf, restartThrough } from "./local_cluster.ts";
 import {
   CliError,
   exitOnStartupError,
@@ -633,6 +633,12 @@ export const kvServerFlags = {
       "how long an Idempotency-Key's first answer is kept (default 86400000: 24 h; the same on every node)",
   },
   demo: { type: "boolean", env: "RAFT_DEMO", help: "demo buttons on the page (partition, stop)" },
+  "demo-restart-url": {
+    type: "string",
+    value: "URL",
+    env: "RAFT_DEMO_RESTART_URL",
+    help: "with --demo: what restarts stopped nodes (a Restart button; local_cluster.ts sets it)",
+  },
   log: {
     type: "string",
     value: "LEVEL",
@@ -696,6 +702,8 @@ export interface KvServerConfig {
   electionTick: number;
   /** Demo buttons on the page. */
   demo: boolean;
+  /** With `demo`: the route that restarts stopped nodes (see `restartThrough`). */
+  demoRestartUrl: string | undefined;
   /** Log level. */
   log: "debug" | "info" | "warn" | "quiet";
   /** Take a snapshot every this many entries. */
@@ -882,6 +890,10 @@ export function parseKvServerConfig(
       `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
     );
   }
+  const restartText = get("demo-restart-url");
+  if (restartText !== undefined && !flag("demo")) {
+    throw configError("Cannot use --demo-restart-url without --demo");
+  }
   return {
     id,
     hostname: listen.hostname,
@@ -902,6 +914,9 @@ export function parseKvServerConfig(
     tickMs: positiveInt(get("tick-ms") ?? "100", "--tick-ms"),
     electionTick: positiveInt(get("election-tick") ?? "10", "--election-tick"),
     demo: flag("demo"),
+    demoRestartUrl: restartText === undefined
+      ? undefined
+      : checkUrl(restartText, ["http:", "https:"], "--demo-restart-url"),
     log,
     snapshotEntries: positiveInt(get("snapshot-entries") ?? "100000", "--snapshot-entries"),
     maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
@@ -1248,7 +1263,9 @@ async function start(
     transportMetrics: () => wsTransport.metrics(),
     maxValueBytes: config.maxValueBytes,
     logger,
-    page: config.demo ? { demo: true, demoToken } : {},
+    page: config.demo
+      ? { demo: true, demoToken, demoRestart: config.demoRestartUrl !== undefined }
+      : {},
     ...(separatePeerPort || runtime.upgradeWebSocket === undefined ? {} : {
       peerSocket: {
         upgradeWebSocket: runtime.upgradeWebSocket,
@@ -1271,6 +1288,9 @@ async function start(
           await close();
           hooks.onStop?.();
         },
+        ...(config.demoRestartUrl !== undefined
+          ? { restart: restartThrough(config.demoRestartUrl, demoToken) }
+          : {}),
       }),
     );
   }

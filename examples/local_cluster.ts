@@ -13,7 +13,9 @@
  *
  * The cluster helpers (`LocalCluster`, `KvClient`) are exported for the
  * end-to-end tests; `demoRoutes` serves the page's demo buttons (mounted by
- * `kv_server.ts --demo`).
+ * `kv_server.ts --demo`). A `LocalCluster` in demo mode restarts the
+ * processes it started when the page's Restart button asks it to (through
+ * `restartThrough`: its nodes get the URL in `RAFT_DEMO_RESTART_URL`).
  *
  * @module
  */
@@ -26,6 +28,7 @@ import { dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { timingSafeEqual } from "hono/utils/buffer";
 import {
   forwardedByHeader,
@@ -49,6 +52,7 @@ import {
   isMainModule,
   parseFlags,
 } from "./_cli.ts";
+import { runtimeServer, type ServedHttp } from "./_serve.ts";
 
 /** The project's root directory. */
 export const projectRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -125,7 +129,8 @@ export interface LocalClusterOptions {
    */
   secret?: string;
   /**
-   * Enable the page's demo buttons.
+   * Enable the page's demo buttons, Restart included: the cluster then
+   * serves its nodes (only) a loopback route that restarts a stopped one.
    * @default {false}
    */
   demo?: boolean;
@@ -161,6 +166,9 @@ export class LocalCluster {
   readonly #args: string[];
   readonly #nodeArgs: Record<number, string[]>;
   readonly #env: Record<string, string>;
+  /** The route that restarts nodes for the page's Restart button (demo mode). */
+  #restarts: ServedHttp | undefined;
+  #stopping = false;
 
   private constructor(o: LocalClusterOptions, ports: number[]) {
     this.dataDir = o.dataDir;
@@ -201,12 +209,59 @@ export class LocalCluster {
     mkdirSync(options.dataDir, { recursive: true });
     const c = new LocalCluster(options, await freePorts(options.size ?? 3));
     try {
+      if (options.demo === true) await c.#serveRestarts();
       await Promise.all(c.ids().map((id) => c.startNode(id)));
     } catch (e) {
       await c.stop();
       throw e;
     }
     return c;
+  }
+
+  /**
+   * Serves `POST /nodes/:id/restart` on loopback for the nodes' demo routes
+   * (with the demo token; a node whose process still runs 5 s later is
+   * answered 409).
+   */
+  async #serveRestarts(): Promise<void> {
+    const token = await demoTokenOf(this.secret);
+    const app = new Hono();
+    app.post("/nodes/:id/restart", async (c) => {
+      const sent = c.req.header(demoTokenHeader);
+      if (sent === undefined || !(await timingSafeEqual(sent, token))) {
+        throw httpError(
+          403,
+          "demo_forbidden",
+          `Cannot restart a node: the '${demoTokenHeader}' header is missing or wrong`,
+        );
+      }
+      const id = parseNodeId(c.req.param("id"), "id");
+      if (!this.#nodes.has(id)) {
+        throw httpError(404, "unknown_node", `Cannot restart node ${id}: this cluster has no such node`);
+      }
+      if (this.#stopping) {
+        throw httpError(503, "stopping", `Cannot restart node ${id}: the cluster is stopping`);
+      }
+      // A node stopped by its Stop button answers nothing before its process ends.
+      const exited = this.#nodes.get(id)!.exited;
+      if (this.running(id)) await Promise.race([exited, sleep(5000)]);
+      if (this.running(id)) {
+        throw httpError(409, "node_running", `Cannot restart node ${id}: its process runs`);
+      }
+      await this.startNode(id).catch((e) => {
+        throw httpError(500, "restart_failed", e instanceof Error ? e.message : String(e));
+      });
+      return c.json({ id, action: "restart", ok: true, pid: this.pid(id) ?? null });
+    });
+    app.onError((e, c) =>
+      e instanceof HTTPException ? e.getResponse() : c.json(
+        { error: { code: "internal", message: e.message } },
+        500,
+      )
+    );
+    const runtime = await runtimeServer();
+    this.#restarts = await runtime.serve(app.fetch, "127.0.0.1", 0, undefined);
+    this.#env.RAFT_DEMO_RESTART_URL = `http://127.0.0.1:${this.#restarts.port}`;
   }
 
   /** The node IDs. */
@@ -374,6 +429,8 @@ export class LocalCluster {
 
   /** Stops every process (SIGTERM, then SIGKILL after 3 s). */
   async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#restarts?.stop();
     await Promise.all([...this.#nodes.values()].map(async (n) => {
       if (n.child === undefined) return;
       n.child.kill("SIGTERM");
@@ -563,6 +620,13 @@ export interface DemoRoutesOptions {
    */
   stop?: () => void | Promise<void>;
   /**
+   * Restarts a stopped node, any node (it cannot do it itself): resolves
+   * once it runs, or throws (an `HTTPException` is answered as it is).
+   * Without it, `restart` is answered 501 `not_supported`.
+   * @default {undefined}
+   */
+  restart?: (id: number) => Promise<void>;
+  /**
    * The `fetch` that reaches other members.
    * @default {globalThis.fetch}
    */
@@ -578,8 +642,10 @@ export interface DemoRoutesOptions {
 
 /**
  * The routes behind the cluster page's demo buttons:
- * `POST /raft/demo/nodes/:id/{partition|heal|stop}`. A request for another
- * node is passed on to it (one hop). Each request must come from the same
+ * `POST /raft/demo/nodes/:id/{partition|heal|stop|restart}`. A request for
+ * another node is passed on to it (one hop), except `restart`, which the
+ * node that receives it asks its `restart` option to do (the other node is
+ * down). Each request must come from the same
  * origin (an `Origin` or `Sec-Fetch-Site` header, when sent, must say so)
  * and carry the token; others are answered 403 `demo_forbidden`. For local
  * demos only: mount them with `app.route("/", demoRoutes(node, options))`
@@ -619,10 +685,21 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
     return new Response(res.body, { status: res.status, headers: res.headers });
   }
 
-  app.post("/raft/demo/nodes/:id/:action{partition|heal|stop}", async (c) => {
+  app.post("/raft/demo/nodes/:id/:action{partition|heal|stop|restart}", async (c) => {
     await checkDemoRequest(c, options.token);
     const id = parseNodeId(c.req.param("id"), "id");
     const action = c.req.param("action");
+    if (action === "restart") {
+      if (options.restart === undefined) {
+        throw httpError(
+          501,
+          "not_supported",
+          `Cannot restart node ${id}: nothing here can start its process (the app was created without 'restart')`,
+        );
+      }
+      await options.restart(id);
+      return c.json({ id, action, ok: true });
+    }
     if (id !== node.id) {
       if (c.req.header(forwardedByHeader) !== undefined) {
         throw httpError(409, "wrong_node", `Cannot ${action} node ${id}: this is node ${node.id}`);
@@ -650,6 +727,48 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
     return c.json({ id, action, ok: true, isolated: options.monitor.isolated });
   });
   return app;
+}
+
+/**
+ * The `restart` of {@linkcode demoRoutes} for a node that a
+ * {@linkcode LocalCluster} started: asks the cluster's restart route
+ * (`RAFT_DEMO_RESTART_URL`) to start the node's process again.
+ *
+ * @param url The restart route's base URL.
+ * @param token The demo token.
+ * @param fetchFn The `fetch` that reaches it.
+ * @returns The function to pass as `restart`.
+ */
+export function restartThrough(
+  url: string,
+  token: string,
+  fetchFn: (request: Request) => Promise<Response> = (r) => fetch(r),
+): (id: number) => Promise<void> {
+  return async function restart(id: number): Promise<void> {
+    const request = new Request(`${url}/nodes/${id}/restart`, {
+      method: "POST",
+      headers: { [demoTokenHeader]: token },
+      // Starting a process takes up to 20 s (LocalCluster.startNode).
+      signal: AbortSignal.timeout(25_000),
+    });
+    const res = await fetchFn(request).catch((e) => {
+      throw httpError(
+        502,
+        "restart_unreachable",
+        `Cannot restart node ${id}: ${url} does not answer (${e instanceof Error ? e.message : e})`,
+      );
+    });
+    const body = await res.json().catch(() => undefined) as
+      | { error?: { code?: string; message?: string } }
+      | undefined;
+    if (res.ok) return;
+    const status = res.status === 409 || res.status === 404 ? res.status : 502;
+    throw httpError(
+      status,
+      body?.error?.code ?? "restart_failed",
+      body?.error?.message ?? `Cannot restart node ${id}: ${url} answered HTTP ${res.status}`,
+    );
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -827,7 +946,7 @@ async function demo(): Promise<void> {
         `\n${bold("The cluster keeps running.")} Open ${cluster.url(1)}/ for the live page`,
       );
       console.log(
-        `(demo buttons: partition, stop), or try:\n  curl -L -X PUT -H 'content-type: application/json' -d '{"value":"hi"}' ${
+        `(demo buttons: partition, heal, stop, restart), or try:\n  curl -L -X PUT -H 'content-type: application/json' -d '{"value":"hi"}' ${
           cluster.url(1)
         }/kv/greeting\n  curl ${cluster.url(2)}/kv?prefix=user/\nPress Ctrl-C to stop.`,
       );

@@ -1,6 +1,6 @@
 /**
  * `GET /`: the live cluster page, with a content security policy that lets
- * only its own inline script and style run.
+ * only its own inline script and style run; `GET /favicon.ico`: its icon.
  *
  * @module
  */
@@ -8,9 +8,9 @@
 import { Hono } from "hono";
 import type { RaftApp, RaftMiddleware } from "./_hono_types.ts";
 import { pagePolicy } from "./_security.ts";
-import { clusterPage, type ClusterPageOptions } from "./page.ts";
+import { clusterPage, clusterPageIcon, type ClusterPageOptions } from "./page.ts";
 
-/** The page route, to mount with `app.route("/", ...)`. */
+/** The page route and its icon, to mount with `app.route("/", ...)`. */
 export function pageRoutes(options: ClusterPageOptions): RaftApp {
   const html = clusterPage(options);
   let policy: Promise<RaftMiddleware> | undefined;
@@ -22,5 +22,10 @@ export function pageRoutes(options: ClusterPageOptions): RaftApp {
     },
     (c) => c.html(html),
   );
+  app.get("/favicon.ico", (c) =>
+    c.body(clusterPageIcon, 200, {
+      "content-type": "image/svg+xml",
+      "cache-control": "public, max-age=86400",
+    }));
   return app;
 }
