@@ -108,6 +108,7 @@ interface Dom {
     documentElement: { scrollWidth: number };
   };
   innerWidth: number;
+  getComputedStyle(e: El): { display: string };
 }
 
 test(
@@ -254,18 +255,26 @@ test(
       // Wide and narrow screens; at 420 px nothing overflows sideways, long keys included.
       const wideShot = join(shots, "cluster-1280.png");
       await page.screenshot({ path: wideShot, fullPage: true });
-      await page.setViewportSize({ width: 420, height: 900 });
       await page.locator("#keys-prefix").fill("wide/");
       await page.locator("#keys-filter button").click();
       await keysShown([wide]);
       const fits = () =>
         page.evaluate(() => {
           const w = globalThis as unknown as Dom;
-          return { scrollWidth: w.document.documentElement.scrollWidth, innerWidth: w.innerWidth };
+          const row = w.document.querySelector("#nodes tbody tr")!;
+          return {
+            scrollWidth: w.document.documentElement.scrollWidth,
+            innerWidth: w.innerWidth,
+            rowDisplay: w.getComputedStyle(row).display,
+          };
         });
+      assert.equal((await fits()).rowDisplay, "table-row");
+      await page.setViewportSize({ width: 420, height: 900 });
       const narrow = await fits();
       assert.equal(narrow.innerWidth, 420);
       assert.ok(narrow.scrollWidth <= narrow.innerWidth, JSON.stringify(narrow));
+      // One card per node.
+      assert.equal(narrow.rowDisplay, "block");
       const narrowShot = join(shots, "cluster-420.png");
       await page.screenshot({ path: narrowShot, fullPage: true });
       for (const shot of [wideShot, narrowShot]) assert.ok(statSync(shot).size > 1000, shot);
