@@ -1,9 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import {
   type ClusterJson,
   createRaftApp,
+  httpError,
   leaderOnly,
   MemberDirectory,
   type RaftApp,
@@ -16,7 +18,7 @@ import { RaftNode, type StateMachine } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { StateType } from "../../core/types.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
-import { demoRoutes } from "../../examples/local_cluster.ts";
+import { demoRoutes, restartThrough } from "../../examples/local_cluster.ts";
 
 /** The app's options, plus whether to mount the demo buttons' routes (default: yes). */
 type TestAppOptions = RaftAppOptions & { demo?: boolean };
@@ -64,6 +66,8 @@ class TestCluster {
   readonly net = new MemoryNetwork();
   /** Added to the monitors' clock: a jump makes every peer look silent for that long. */
   clockSkewMs = 0;
+  /** The nodes the demo's Restart button asked to restart. */
+  readonly restarted: number[] = [];
   readonly members = new Map<number, Member>();
   readonly fetch = async (req: Request): Promise<Response> => {
     const host = new URL(req.url).host;
@@ -123,6 +127,13 @@ class TestCluster {
             stop: async () => {
               member.stopped = true;
               await node.close();
+            },
+            restart: (id) => {
+              if (this.members.get(id)?.stopped !== true) {
+                throw httpError(409, "node_running", `Cannot restart node ${id}: it runs`);
+              }
+              this.restarted.push(id);
+              return Promise.resolve();
             },
           }),
         );
@@ -622,6 +633,81 @@ test("demo routes partition, heal and stop nodes, also through another node", as
   });
 });
 
+test("the demo's restart is asked of the node that receives it, since the stopped one cannot answer", async () => {
+  await withCluster(async (c) => {
+    const stop = await c.get(1).app.request("/raft/demo/nodes/3/stop", {
+      method: "POST",
+      headers: demoAuth,
+    });
+    assert.equal(stop.status, 202);
+    await until(() => c.get(3).node.closed, "node 3 stopped");
+    const res = await c.get(1).app.request("/raft/demo/nodes/3/restart", {
+      method: "POST",
+      headers: demoAuth,
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual(await res.json(), { id: 3, action: "restart", ok: true });
+    assert.deepEqual(c.restarted, [3]);
+    // The restart's own refusal is the answer.
+    const running = await c.get(1).app.request("/raft/demo/nodes/2/restart", {
+      method: "POST",
+      headers: demoAuth,
+    });
+    assert.equal(running.status, 409);
+    assert.equal((await running.json()).error.code, "node_running");
+    assert.deepEqual(c.restarted, [3]);
+    // Without a way to restart: 501.
+    const bare = demoRoutes(c.get(1).node, { token: demoToken, directory: new MemberDirectory() });
+    const none = await bare.request("/raft/demo/nodes/3/restart", {
+      method: "POST",
+      headers: demoAuth,
+    });
+    assert.equal(none.status, 501);
+    assert.equal((await none.json()).error.code, "not_supported");
+  });
+});
+
+test("restartThrough() asks the restart route with the token and passes its refusals on", async () => {
+  const seen: string[] = [];
+  let answer: () => Promise<Response> = () => Promise.resolve(Response.json({ ok: true }));
+  const restart = restartThrough("http://127.0.0.1:9/x", "tok", (req) => {
+    seen.push(`${req.method} ${req.url} ${req.headers.get("raft-demo-token")}`);
+    return answer();
+  });
+  await restart(2);
+  assert.deepEqual(seen, ["POST http://127.0.0.1:9/x/nodes/2/restart tok"]);
+  const cases: [string, () => Promise<Response>, number, string][] = [
+    [
+      "a running node",
+      () =>
+        Promise.resolve(
+          Response.json({ error: { code: "node_running", message: "runs" } }, { status: 409 }),
+        ),
+      409,
+      "node_running",
+    ],
+    [
+      "a failed start",
+      () =>
+        Promise.resolve(
+          Response.json({ error: { code: "restart_failed", message: "exited" } }, { status: 500 }),
+        ),
+      502,
+      "restart_failed",
+    ],
+    ["no JSON", () => Promise.resolve(new Response("nope", { status: 503 })), 502, "restart_failed"],
+    ["no answer", () => Promise.reject(new TypeError("refused")), 502, "restart_unreachable"],
+  ];
+  for (const [name, a, status, code] of cases) {
+    answer = a;
+    const failure = await restart(2).then(() => undefined, (e: unknown) => e);
+    assert.ok(failure instanceof HTTPException, name);
+    const r = failure.getResponse();
+    assert.equal(r.status, status, name);
+    assert.equal((await r.json()).error.code, code, name);
+  }
+});
+
 test("demo routes do not exist without demo mode", async () => {
   await withCluster(
     async (c) => {
@@ -649,7 +735,7 @@ test("demo routes refuse cross-site requests and requests without the token", as
       ["another site", { ...demoAuth, "sec-fetch-site": "cross-site" }],
       ["a sibling site", { ...demoAuth, "sec-fetch-site": "same-site" }],
     ];
-    for (const action of ["stop", "partition"]) {
+    for (const action of ["stop", "partition", "restart"]) {
       for (const [name, headers] of cases) {
         const res = await m.app.request(`${own}/raft/demo/nodes/1/${action}`, {
           method: "POST",
@@ -659,8 +745,9 @@ test("demo routes refuse cross-site requests and requests without the token", as
         assert.equal((await res.json()).error.code, "demo_forbidden", `${action}, ${name}`);
       }
     }
-    // Nothing happened: the node runs and is not cut off.
+    // Nothing happened: the node runs, is not cut off, and no restart was asked for.
     await sleep(50);
+    assert.deepEqual(c.restarted, []);
     assert.equal(m.node.closed, false);
     assert.equal(m.monitor.isolated, false);
     // The page's own request (same origin, with the token) is served.
@@ -683,10 +770,18 @@ test("GET / serves the cluster page; page: false removes it", async () => {
     const html = await res.text();
     assert.match(html, /raft\/cluster/);
     assert.match(html, /"demo":true/);
+    assert.match(html, /"demoRestart":false/);
+    assert.match(html, /<link rel="icon" href="favicon.ico" type="image\/svg\+xml">/);
+    const icon = await c.get(1).app.request("/favicon.ico");
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get("content-type"), "image/svg+xml");
+    assert.equal(icon.headers.get("x-content-type-options"), "nosniff");
+    assert.match(await icon.text(), /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<\/svg>$/);
   }, [1]);
   await withCluster(
     async (c) => {
       assert.equal((await c.get(1).app.request("/")).status, 404);
+      assert.equal((await c.get(1).app.request("/favicon.ico")).status, 404);
     },
     [1],
     { page: false },
