@@ -237,7 +237,11 @@ export class LocalCluster {
       }
       const id = parseNodeId(c.req.param("id"), "id");
       if (!this.#nodes.has(id)) {
-        throw httpError(404, "unknown_node", `Cannot restart node ${id}: this cluster has no such node`);
+        throw httpError(
+          404,
+          "unknown_node",
+          `Cannot restart node ${id}: this cluster has no such node`,
+        );
       }
       if (this.#stopping) {
         throw httpError(503, "stopping", `Cannot restart node ${id}: the cluster is stopping`);

@@ -695,7 +695,12 @@ test("restartThrough() asks the restart route with the token and passes its refu
       502,
       "restart_failed",
     ],
-    ["no JSON", () => Promise.resolve(new Response("nope", { status: 503 })), 502, "restart_failed"],
+    [
+      "no JSON",
+      () => Promise.resolve(new Response("nope", { status: 503 })),
+      502,
+      "restart_failed",
+    ],
     ["no answer", () => Promise.reject(new TypeError("refused")), 502, "restart_unreachable"],
   ];
   for (const [name, a, status, code] of cases) {

@@ -147,27 +147,39 @@ test(
       const waitFor = <A>(fn: (arg: A) => boolean, arg: A, timeout = 10_000) =>
         page.waitForFunction(fn, arg, { timeout });
       const leaderShown = (notId: number, timeout = 15_000) =>
-        waitFor((not) => {
-          const l = (globalThis as unknown as Dom).document.getElementById("summary")!.dataset
-            .leader;
-          return l !== undefined && l !== "" && l !== "0" && l !== String(not);
-        }, notId, timeout);
+        waitFor(
+          (not) => {
+            const l = (globalThis as unknown as Dom).document.getElementById("summary")!.dataset
+              .leader;
+            return l !== undefined && l !== "" && l !== "0" && l !== String(not);
+          },
+          notId,
+          timeout,
+        );
       const roleShown = (id: number, role: string, timeout = 10_000) =>
-        waitFor(([id, role]) => {
-          const row = (globalThis as unknown as Dom).document.querySelector(
-            `tr[data-node-id="${id}"]`,
-          );
-          return role.startsWith("!")
-            ? row !== null && row.dataset.role !== role.slice(1)
-            : row?.dataset.role === role;
-        }, [id, role] as const, timeout);
+        waitFor(
+          ([id, role]) => {
+            const row = (globalThis as unknown as Dom).document.querySelector(
+              `tr[data-node-id="${id}"]`,
+            );
+            return role.startsWith("!")
+              ? row !== null && row.dataset.role !== role.slice(1)
+              : row?.dataset.role === role;
+          },
+          [id, role] as const,
+          timeout,
+        );
       const keysShown = (keys: string[], timeout = 10_000) =>
-        waitFor((want) => {
-          const rows = (globalThis as unknown as Dom).document.querySelectorAll(
-            "#keys-list tbody tr[data-key]",
-          );
-          return Array.from(rows, (r) => r.dataset.key).join("\n") === want;
-        }, keys.join("\n"), timeout);
+        waitFor(
+          (want) => {
+            const rows = (globalThis as unknown as Dom).document.querySelectorAll(
+              "#keys-list tbody tr[data-key]",
+            );
+            return Array.from(rows, (r) => r.dataset.key).join("\n") === want;
+          },
+          keys.join("\n"),
+          timeout,
+        );
       const disabled = (selector: string): Promise<boolean> =>
         page.locator(selector).getAttribute("disabled").then((v) => v !== null);
 
