@@ -27,7 +27,7 @@ export function nodeErrorResponse(e: unknown, detail: boolean): Response | undef
   const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message : String(e);
   if (e instanceof ConfChangeError) {
-    return errorResponse(409, "invalid_membership_change", message);
+    return errorResponse(409, "invalid_membership_change", message, { reason: e.reason });
   }
   switch (code) {
     case "timeout":

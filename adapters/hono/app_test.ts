@@ -505,6 +505,16 @@ test("membership routes add a learner, promote it and remove it; followers redir
     });
     assert.equal(removed.status, 200);
     assert.deepEqual(leader.node.status().confState.voters, [1, 2, 3]);
+    // A removed ID is never admitted again; the answer says why.
+    const again = await leader.app.request(
+      "/raft/members",
+      json({ id: 4, role: "learner", apiUrl: urlOf(4) }, auth),
+    );
+    assert.equal(again.status, 409);
+    const ab = await again.json();
+    assert.equal(ab.error.code, "invalid_membership_change");
+    assert.equal(ab.error.reason, "removed_id");
+    assert.deepEqual(leader.node.status().confState.learners, []);
   });
 });
 
