@@ -69,6 +69,14 @@ export interface RaftNodeLike {
    */
   promote(id: NodeId, options?: ConfChangeOptions): Promise<ConfState>;
   /**
+   * Demotes a voter to a learner.
+   *
+   * @param id The voter.
+   * @param options Context and timeout.
+   * @returns The membership after the change.
+   */
+  demote(id: NodeId, options?: ConfChangeOptions): Promise<ConfState>;
+  /**
    * Removes a member.
    *
    * @param id The member.

@@ -1,7 +1,8 @@
 /**
  * The membership and leadership routes (admin): `GET /raft/members`,
  * `POST /raft/members`, `DELETE /raft/members/:id`,
- * `POST /raft/members/:id/promote` and `POST /raft/transfer-leader`.
+ * `POST /raft/members/:id/promote`, `POST /raft/members/:id/demote` and
+ * `POST /raft/transfer-leader`.
  *
  * @module
  */
@@ -145,6 +146,21 @@ export function membersRoutes(ctx: AppContext): RaftApp {
     if (redirect !== undefined) return redirect;
     const cs = await node.promote(id, requestOptions);
     return c.json({ promoted: id, members: memberView(ctx, cs) });
+  });
+
+  app.post("/raft/members/:id/demote", admin, async (c) => {
+    const id = parseNodeId(c.req.param("id"), "id");
+    const cs0 = node.status().confState;
+    if (!memberIds(cs0).includes(id)) {
+      throw httpError(404, "member_not_found", `Cannot demote node ${id}: it is not a member`);
+    }
+    if (!cs0.voters.includes(id)) {
+      throw httpError(409, "not_a_voter", `Cannot demote node ${id}: it is not a voter`);
+    }
+    const redirect = await routeToLeader(c, node, ctx.routing);
+    if (redirect !== undefined) return redirect;
+    const cs = await node.demote(id, requestOptions);
+    return c.json({ demoted: id, members: memberView(ctx, cs) });
   });
 
   app.post("/raft/transfer-leader", admin, async (c) => {

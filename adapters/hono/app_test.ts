@@ -518,6 +518,67 @@ test("membership routes add a learner, promote it and remove it; followers redir
   });
 });
 
+test("membership routes refuse each change whose intent does not hold, and change nothing", async () => {
+  await withCluster(async (c) => {
+    const leader = await c.leader();
+    const post = async (path: string, body?: unknown): Promise<Response> =>
+      await leader.app.request(
+        path,
+        body === undefined ? { method: "POST", headers: auth } : json(body, auth),
+      );
+    const added = await post("/raft/members", { id: 4, role: "learner", apiUrl: urlOf(4) });
+    assert.equal(added.status, 201);
+    const before = leader.node.status().confState;
+    const cases: [string, () => Promise<Response>, number, string, RegExp][] = [
+      [
+        "add an existing voter",
+        () => post("/raft/members", { id: 2, role: "voter", peerUrl: "ws://127.0.0.1:1/raft" }),
+        409,
+        "invalid_membership_change",
+        /Cannot add node 2 as a voter: it is already a voter/,
+      ],
+      [
+        "add an existing learner as a learner",
+        () => post("/raft/members", { id: 4, role: "learner" }),
+        409,
+        "invalid_membership_change",
+        /Cannot add node 4 as a learner: it is already a learner/,
+      ],
+      [
+        "promote a voter",
+        () => post("/raft/members/2/promote"),
+        409,
+        "not_a_learner",
+        /not a learner/,
+      ],
+      ["demote a learner", () => post("/raft/members/4/demote"), 409, "not_a_voter", /not a voter/],
+      [
+        "demote a non-member",
+        () => post("/raft/members/9/demote"),
+        404,
+        "member_not_found",
+        /Cannot demote node 9: it is not a member/,
+      ],
+    ];
+    for (const [name, call, status, code, message] of cases) {
+      const res = await call();
+      assert.equal(res.status, status, name);
+      const body = await res.json();
+      assert.equal(body.error.code, code, name);
+      assert.match(body.error.message, message, name);
+      assert.deepEqual(leader.node.status().confState, before, `${name} changed nothing`);
+    }
+    // What holds goes through: demote a follower, then promote it back.
+    const f = c.followers(leader)[0]!.id;
+    const demoted = await post(`/raft/members/${f}/demote`);
+    assert.equal(demoted.status, 200, await demoted.clone().text());
+    assert.deepEqual(leader.node.status().confState.learners, [f, 4].sort());
+    const promoted = await post(`/raft/members/${f}/promote`);
+    assert.equal(promoted.status, 200, await promoted.clone().text());
+    assert.deepEqual(leader.node.status().confState.voters, [1, 2, 3]);
+  });
+});
+
 test("POST /raft/transfer-leader hands leadership over", async () => {
   await withCluster(async (c) => {
     const leader = await c.leader();
