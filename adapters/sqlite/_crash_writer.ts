@@ -5,7 +5,7 @@
  * it). It runs until it is killed.
  *
  * Usage: `deno run -A _crash_writer.ts <file> <seed>` or
- * `bun _crash_writer.ts <file> <seed>`.
+ * `bun _crash_writer.ts <file> <seed>` or `node _crash_writer.ts <file> <seed>`.
  *
  * @module
  */
