@@ -38,6 +38,8 @@ export * from "./core/errors.ts";
 export { RaftInvariantError } from "./core/_assert.ts";
 export type { Logger } from "./core/logger.ts";
 export { discardLogger } from "./core/logger.ts";
+export { consoleLogger } from "./adapters/console/logger.ts";
+export type { ConsoleLoggerOptions, LogLevel } from "./adapters/console/logger.ts";
 export type { Storage } from "./core/storage.ts";
 export { MemoryStorage } from "./core/storage.ts";
 export { mustSync, type Peer, ProgressType, RawNode } from "./core/raw_node.ts";
