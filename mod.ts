@@ -9,7 +9,7 @@
  *
  * @example The Ready loop of a single-node cluster
  * ```ts
- * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "./mod.ts";
+ * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "@raft-ts/raft";
  *
  * const storage = new MemoryStorage();
  * storage.applySnapshot(
