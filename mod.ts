@@ -9,7 +9,7 @@
  *
  * @example The Ready loop of a single-node cluster
  * ```ts
- * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "./mod.ts";
+ * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "@raft-ts/raft";
  *
  * const storage = new MemoryStorage();
  * storage.applySnapshot(
@@ -38,6 +38,8 @@ export * from "./core/errors.ts";
 export { RaftInvariantError } from "./core/_assert.ts";
 export type { Logger } from "./core/logger.ts";
 export { discardLogger } from "./core/logger.ts";
+export { consoleLogger } from "./adapters/console/logger.ts";
+export type { ConsoleLoggerOptions, LogLevel } from "./adapters/console/logger.ts";
 export type { Storage } from "./core/storage.ts";
 export { MemoryStorage } from "./core/storage.ts";
 export { mustSync, type Peer, ProgressType, RawNode } from "./core/raw_node.ts";

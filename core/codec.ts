@@ -92,7 +92,7 @@ export type CodecErrorReason =
  *
  * @example Telling a codec error apart
  * ```ts
- * import { CodecError, decodeMessage } from "./codec.ts";
+ * import { CodecError, decodeMessage } from "@raft-ts/raft";
  * try {
  *   decodeMessage(new Uint8Array([0x08]));
  * } catch (e) {
@@ -1018,8 +1018,12 @@ function readMessageTop(r: Reader, end: number): Message {
  *
  * @example Round trip
  * ```ts
- * import { decodeConfChange, encodeConfChange } from "./codec.ts";
- * import { ConfChangeType, newConfChange } from "./types.ts";
+ * import {
+ *   decodeConfChange,
+ *   encodeConfChange,
+ *   ConfChangeType,
+ *   newConfChange,
+ * } from "@raft-ts/raft";
  * const cc = newConfChange({ type: ConfChangeType.ConfChangeRemoveNode, nodeId: 3 });
  * const back = decodeConfChange(encodeConfChange(cc));
  * if (back.nodeId !== 3 || back.type !== ConfChangeType.ConfChangeRemoveNode) {
@@ -1041,7 +1045,7 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
  *
  * @example Decoding
  * ```ts
- * import { decodeConfChange } from "./codec.ts";
+ * import { decodeConfChange } from "@raft-ts/raft";
  * const cc = decodeConfChange(new Uint8Array([0x18, 0x02])); // nodeId 2
  * if (cc.nodeId !== 2) throw new Error("unexpected");
  * ```
@@ -1061,8 +1065,13 @@ export function decodeConfChange(b: Uint8Array, options?: DecodeOptions): ConfCh
  *
  * @example Round trip
  * ```ts
- * import { decodeConfChangeV2, encodeConfChangeV2 } from "./codec.ts";
- * import { ConfChangeTransition, ConfChangeType, newConfChangeV2 } from "./types.ts";
+ * import {
+ *   decodeConfChangeV2,
+ *   encodeConfChangeV2,
+ *   ConfChangeTransition,
+ *   ConfChangeType,
+ *   newConfChangeV2,
+ * } from "@raft-ts/raft";
  * const cc = newConfChangeV2({
  *   transition: ConfChangeTransition.ConfChangeTransitionJointExplicit,
  *   changes: [{ type: ConfChangeType.ConfChangeAddNode, nodeId: 4 }],
@@ -1088,7 +1097,7 @@ export function encodeConfChangeV2(cc: ConfChangeV2): Uint8Array {
  *
  * @example The empty conf change
  * ```ts
- * import { decodeConfChangeV2 } from "./codec.ts";
+ * import { decodeConfChangeV2 } from "@raft-ts/raft";
  * const cc = decodeConfChangeV2(new Uint8Array(0));
  * if (cc.changes.length !== 0 || cc.transition !== 0) throw new Error("unexpected");
  * ```
@@ -1109,8 +1118,7 @@ export function decodeConfChangeV2(b: Uint8Array, options?: DecodeOptions): Conf
  *
  * @example Building a proposal entry
  * ```ts
- * import { marshalConfChange } from "./codec.ts";
- * import { EntryType, newConfChange } from "./types.ts";
+ * import { marshalConfChange, EntryType, newConfChange } from "@raft-ts/raft";
  * const { type, data } = marshalConfChange(newConfChange({ nodeId: 2 }));
  * if (type !== EntryType.EntryConfChange || data.length === 0) throw new Error("unexpected");
  * ```
@@ -1147,8 +1155,7 @@ export function sizeOfEntry(e: Entry): number {
  *
  * @example Round trip
  * ```ts
- * import { decodeEntry, encodeEntry } from "./codec.ts";
- * import { newEntry } from "./types.ts";
+ * import { decodeEntry, encodeEntry, newEntry } from "@raft-ts/raft";
  * const e = decodeEntry(encodeEntry(newEntry({ term: 2, index: 9, data: new Uint8Array([7]) })));
  * if (e.index !== 9 || e.data[0] !== 7) throw new Error("unexpected");
  * ```
@@ -1205,8 +1212,7 @@ export function sizeOfMessage(m: Message): number {
  *
  * @example Round trip
  * ```ts
- * import { decodeMessage, encodeMessage } from "./codec.ts";
- * import { MessageType, newEntry, newMessage } from "./types.ts";
+ * import { decodeMessage, encodeMessage, MessageType, newEntry, newMessage } from "@raft-ts/raft";
  * const m = newMessage({
  *   type: MessageType.MsgApp, from: 1, to: 2, term: 3, logTerm: 3, index: 10, commit: 9,
  *   entries: [newEntry({ term: 3, index: 11, data: new TextEncoder().encode("x=1") })],
@@ -1231,8 +1237,7 @@ export function encodeMessage(m: Message): Uint8Array {
  *
  * @example Two messages in one buffer
  * ```ts
- * import { encodeMessageInto, sizeOfMessage } from "./codec.ts";
- * import { MessageType, newMessage } from "./types.ts";
+ * import { encodeMessageInto, sizeOfMessage, MessageType, newMessage } from "@raft-ts/raft";
  * const a = newMessage({ type: MessageType.MsgHeartbeat, to: 2, from: 1, term: 4 });
  * const b = newMessage({ type: MessageType.MsgHeartbeat, to: 3, from: 1, term: 4 });
  * const buf = new Uint8Array(sizeOfMessage(a) + sizeOfMessage(b));
@@ -1265,7 +1270,7 @@ export function decodeMessage(b: Uint8Array, options?: DecodeOptions): Message {
  *
  * @example Round trip
  * ```ts
- * import { decodeHardState, encodeHardState } from "./codec.ts";
+ * import { decodeHardState, encodeHardState } from "@raft-ts/raft";
  * const hs = decodeHardState(encodeHardState({ term: 5, vote: 2, commit: 40 }));
  * if (hs.commit !== 40) throw new Error("unexpected");
  * ```
@@ -1294,8 +1299,7 @@ export function decodeHardState(b: Uint8Array): HardState {
  *
  * @example Round trip
  * ```ts
- * import { decodeConfState, encodeConfState } from "./codec.ts";
- * import { newConfState } from "./types.ts";
+ * import { decodeConfState, encodeConfState, newConfState } from "@raft-ts/raft";
  * const cs = decodeConfState(encodeConfState(newConfState({ voters: [1, 2, 3] })));
  * if (cs.voters.length !== 3) throw new Error("unexpected");
  * ```
@@ -1328,8 +1332,7 @@ function readConfStateTop(r: Reader, end: number): ConfState {
  *
  * @example Round trip
  * ```ts
- * import { decodeSnapshot, encodeSnapshot } from "./codec.ts";
- * import { newConfState, newSnapshot } from "./types.ts";
+ * import { decodeSnapshot, encodeSnapshot, newConfState, newSnapshot } from "@raft-ts/raft";
  * const s = newSnapshot({ index: 10, term: 2, confState: newConfState({ voters: [1] }) });
  * const back = decodeSnapshot(encodeSnapshot(s));
  * if (back.metadata.index !== 10 || back.metadata.confState.voters[0] !== 1) {
@@ -1437,7 +1440,7 @@ function checkFramePayloadLength(len: number): void {
  *
  * @example Framing and unframing
  * ```ts
- * import { decodeFrame, encodeFrame } from "./codec.ts";
+ * import { decodeFrame, encodeFrame } from "@raft-ts/raft";
  * const frame = encodeFrame(new Uint8Array([1, 2, 3]));
  * const f = decodeFrame(frame, 0);
  * if (f === undefined || f.payload.length !== 3 || f.next !== frame.length) {
@@ -1466,8 +1469,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
  *
  * @example Two entries, read back frame by frame
  * ```ts
- * import { decodeEntry, decodeFrame, encodeEntryFrames } from "./codec.ts";
- * import { newEntry } from "./types.ts";
+ * import { decodeEntry, decodeFrame, encodeEntryFrames, newEntry } from "@raft-ts/raft";
  * const buf = encodeEntryFrames([newEntry({ term: 1, index: 5 }), newEntry({ term: 1, index: 6 })]);
  * const first = decodeFrame(buf, 0)!;
  * const second = decodeFrame(buf, first.next)!;
@@ -1526,7 +1528,7 @@ export function encodeEntryFrames(
  *
  * @example Reading a stream of frames
  * ```ts
- * import { decodeFrame, encodeFrame } from "./codec.ts";
+ * import { decodeFrame, encodeFrame } from "@raft-ts/raft";
  * const a = encodeFrame(new Uint8Array([1]));
  * const b = encodeFrame(new Uint8Array([2, 2]));
  * const stream = new Uint8Array(a.length + b.length);
@@ -1611,8 +1613,7 @@ export function decodeFrame(
  *
  * @example Round trip
  * ```ts
- * import { decodeMessageFrame, encodeMessageFrame } from "./codec.ts";
- * import { MessageType, newMessage } from "./types.ts";
+ * import { decodeMessageFrame, encodeMessageFrame, MessageType, newMessage } from "@raft-ts/raft";
  * const frame = encodeMessageFrame(newMessage({ type: MessageType.MsgVote, to: 2, term: 7 }));
  * const got = decodeMessageFrame(frame, 0);
  * if (got?.message.term !== 7) throw new Error("unexpected");

@@ -141,7 +141,7 @@ function escapeRune(r: number): string {
  *
  * @example Quoting entry data
  * ```ts
- * import { goQuote } from "./describe.ts";
+ * import { goQuote } from "@raft-ts/raft";
  * const q = goQuote(new Uint8Array([0x61, 0x22, 0x0a, 0xff]));
  * if (q !== '"a\\"\\n\\xff"') throw new Error(q);
  * ```
@@ -202,7 +202,7 @@ function intList(xs: readonly number[]): string {
  *
  * @example Describing targets
  * ```ts
- * import { describeTarget } from "./describe.ts";
+ * import { describeTarget } from "@raft-ts/raft";
  * if (describeTarget(0) !== "None") throw new Error();
  * if (describeTarget(26) !== "1a") throw new Error();
  * ```
@@ -263,7 +263,7 @@ function parseNodeId(s: string): number {
  *
  * @example Parsing a change list
  * ```ts
- * import { confChangesFromString } from "./describe.ts";
+ * import { confChangesFromString } from "@raft-ts/raft";
  * const ccs = confChangesFromString(" v1 r2 ");
  * if (ccs.length !== 2 || ccs[1]!.nodeId !== 2) throw new Error();
  * ```
@@ -307,8 +307,7 @@ export function confChangesFromString(s: string): ConfChangeSingle[] {
  *
  * @example Printing changes
  * ```ts
- * import { confChangesToString } from "./describe.ts";
- * import { ConfChangeType } from "./types.ts";
+ * import { confChangesToString, ConfChangeType } from "@raft-ts/raft";
  * const s = confChangesToString([
  *   { type: ConfChangeType.ConfChangeRemoveNode, nodeId: 1 },
  *   { type: ConfChangeType.ConfChangeAddNode, nodeId: 4 },
@@ -351,8 +350,7 @@ export function confChangesToString(ccs: readonly ConfChangeSingle[]): string {
  *
  * @example Describing a conf change
  * ```ts
- * import { describeConfChange } from "./describe.ts";
- * import { newConfChange } from "./types.ts";
+ * import { describeConfChange, newConfChange } from "@raft-ts/raft";
  * const s = describeConfChange(newConfChange({ nodeId: 3 }));
  * if (s !== "transition:ConfChangeTransitionAuto changes:{type:ConfChangeAddNode node_id:3}") {
  *   throw new Error(s);
@@ -389,8 +387,7 @@ function errorText(err: unknown): string {
  *
  * @example Describing an entry
  * ```ts
- * import { describeEntry } from "./describe.ts";
- * import { newEntry } from "./types.ts";
+ * import { describeEntry, newEntry } from "@raft-ts/raft";
  * const e = newEntry({ term: 1, index: 2, data: new TextEncoder().encode("foo") });
  * if (describeEntry(e) !== '1/2 EntryNormal "foo"') throw new Error(describeEntry(e));
  * ```
@@ -430,8 +427,7 @@ export function describeEntry(e: Entry, f: EntryFormatter = goQuote): string {
  *
  * @example Describing entries
  * ```ts
- * import { describeEntries } from "./describe.ts";
- * import { newEntry } from "./types.ts";
+ * import { describeEntries, newEntry } from "@raft-ts/raft";
  * const s = describeEntries([newEntry({ term: 1, index: 1 }), newEntry({ term: 1, index: 2 })]);
  * if (s !== '1/1 EntryNormal ""\n1/2 EntryNormal ""\n') throw new Error(s);
  * ```
@@ -479,8 +475,7 @@ function describeMessageWithIndent(indent: string, m: Message, f: EntryFormatter
  *
  * @example Describing a message
  * ```ts
- * import { describeMessage } from "./describe.ts";
- * import { MessageType, newMessage } from "./types.ts";
+ * import { describeMessage, MessageType, newMessage } from "@raft-ts/raft";
  * const m = newMessage({ type: MessageType.MsgAppResp, from: 2, to: 1, term: 1, index: 3, reject: true });
  * if (describeMessage(m) !== "2->1 MsgAppResp Term:1 Log:0/3 Rejected (Hint: 0)") throw new Error();
  * ```
@@ -501,7 +496,7 @@ export function describeMessage(m: Message, f: EntryFormatter = goQuote): string
  *
  * @example Describing a HardState
  * ```ts
- * import { describeHardState } from "./describe.ts";
+ * import { describeHardState } from "@raft-ts/raft";
  * if (describeHardState({ term: 1, vote: 0, commit: 0 }) !== "Term:1 Commit:0") throw new Error();
  * ```
  */
@@ -519,8 +514,7 @@ export function describeHardState(hs: HardState): string {
  *
  * @example Describing a SoftState
  * ```ts
- * import { describeSoftState } from "./describe.ts";
- * import { StateType } from "./types.ts";
+ * import { describeSoftState, StateType } from "@raft-ts/raft";
  * const s = describeSoftState({ lead: 1, raftState: StateType.StateLeader });
  * if (s !== "Lead:1 State:StateLeader") throw new Error(s);
  * ```
@@ -539,8 +533,7 @@ export function describeSoftState(ss: SoftState): string {
  *
  * @example Describing a ConfState
  * ```ts
- * import { describeConfState } from "./describe.ts";
- * import { newConfState } from "./types.ts";
+ * import { describeConfState, newConfState } from "@raft-ts/raft";
  * const s = describeConfState(newConfState({ voters: [1, 2] }));
  * if (s !== "Voters:[1 2] VotersOutgoing:[] Learners:[] LearnersNext:[] AutoLeave:false") {
  *   throw new Error(s);
@@ -562,8 +555,7 @@ export function describeConfState(cs: ConfState): string {
  *
  * @example Describing a snapshot
  * ```ts
- * import { describeSnapshot } from "./describe.ts";
- * import { newConfState, newSnapshot } from "./types.ts";
+ * import { describeSnapshot, newConfState, newSnapshot } from "@raft-ts/raft";
  * const s = describeSnapshot(newSnapshot({ index: 4, term: 1, confState: newConfState({ voters: [1] }) }));
  * if (!s.startsWith("Index:4 Term:1 ConfState:Voters:[1] ")) throw new Error(s);
  * ```
@@ -592,8 +584,7 @@ function describeReadStates(rss: readonly ReadState[]): string {
  *
  * @example Describing an empty Ready
  * ```ts
- * import { describeReady } from "./describe.ts";
- * import { newHardState } from "./types.ts";
+ * import { describeReady, newHardState } from "@raft-ts/raft";
  * const s = describeReady({
  *   softState: undefined, hardState: newHardState(), readStates: [], entries: [],
  *   snapshot: undefined, committedEntries: [], messages: [], mustSync: false,

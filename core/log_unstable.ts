@@ -37,8 +37,7 @@ export interface EntryId {
  * @example Usage
  * ```ts
  * import { Unstable } from "./log_unstable.ts";
- * import { discardLogger } from "./logger.ts";
- * import { newEntry } from "./types.ts";
+ * import { discardLogger, newEntry } from "@raft-ts/raft";
  *
  * const u = new Unstable(5, discardLogger);
  * u.truncateAndAppend([newEntry({ index: 5, term: 1 }), newEntry({ index: 6, term: 1 })]);

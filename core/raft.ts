@@ -244,8 +244,7 @@ function checkSize(name: string, v: number): void {
  *
  * @example Defaults
  * ```ts
- * import { validateConfig } from "./raft.ts";
- * import { MemoryStorage } from "./storage.ts";
+ * import { validateConfig, MemoryStorage } from "@raft-ts/raft";
  * const c = validateConfig({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
  * if (c.maxInflightMsgs !== 256 || c.maxUncommittedEntriesSize !== Infinity) throw new Error("unexpected");
  * ```

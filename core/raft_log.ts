@@ -40,7 +40,7 @@ export interface LogSlice {
  * @example Usage
  * ```ts
  * import { pbEntryId } from "./raft_log.ts";
- * import { newEntry } from "./types.ts";
+ * import { newEntry } from "@raft-ts/raft";
  * const id = pbEntryId(newEntry({ term: 2, index: 7 }));
  * if (id.term !== 2 || id.index !== 7) throw new Error("unexpected");
  * ```
@@ -86,9 +86,7 @@ const allEntriesAttemptsMax = 8;
  * @example Usage
  * ```ts
  * import { newLog } from "./raft_log.ts";
- * import { MemoryStorage } from "./storage.ts";
- * import { discardLogger } from "./logger.ts";
- * import { newEntry } from "./types.ts";
+ * import { MemoryStorage, discardLogger, newEntry } from "@raft-ts/raft";
  *
  * const log = newLog(new MemoryStorage(), discardLogger);
  * log.append([newEntry({ index: 1, term: 1 }), newEntry({ index: 2, term: 1 })]);
@@ -723,9 +721,7 @@ export class RaftLog {
  * @example Usage
  * ```ts
  * import { newLog } from "./raft_log.ts";
- * import { MemoryStorage } from "./storage.ts";
- * import { discardLogger } from "./logger.ts";
- * import { newSnapshot } from "./types.ts";
+ * import { MemoryStorage, discardLogger, newSnapshot } from "@raft-ts/raft";
  *
  * const ms = new MemoryStorage();
  * ms.applySnapshot(newSnapshot({ index: 10, term: 2 }));
@@ -749,8 +745,7 @@ export function newLog(storage: Storage, logger: Logger): RaftLog {
  * @example Usage
  * ```ts
  * import { newLogWithSize } from "./raft_log.ts";
- * import { MemoryStorage } from "./storage.ts";
- * import { discardLogger } from "./logger.ts";
+ * import { MemoryStorage, discardLogger } from "@raft-ts/raft";
  *
  * const log = newLogWithSize(new MemoryStorage(), discardLogger, 1 << 20);
  * if (log.maxApplyingEntsSize !== 1 << 20) throw new Error("unexpected");

@@ -19,7 +19,7 @@
  *
  * @example Same seed, same sequence
  * ```ts
- * import { newRand } from "./rand.ts";
+ * import { newRand } from "@raft-ts/raft";
  * const a = newRand(42);
  * const b = newRand(42);
  * const x = a();

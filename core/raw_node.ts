@@ -72,7 +72,7 @@ export type ProgressType = typeof ProgressType[keyof typeof ProgressType];
  *
  * @example Usage
  * ```ts
- * import { mustSync } from "./raw_node.ts";
+ * import { mustSync } from "@raft-ts/raft";
  * const prev = { term: 1, vote: 1, commit: 4 };
  * if (mustSync({ term: 1, vote: 1, commit: 5 }, prev, 0)) throw new Error("commit alone needs no sync");
  * ```
@@ -111,9 +111,15 @@ export function rawNodeRaft(rn: RawNode): Raft {
  *
  * @example A single-node cluster that commits one proposal
  * ```ts
- * import { RawNode } from "./raw_node.ts";
- * import { MemoryStorage } from "./storage.ts";
- * import { isEmptyHardState, isEmptySnap, newConfState, newSnapshot, StateType } from "./types.ts";
+ * import {
+ *   RawNode,
+ *   MemoryStorage,
+ *   isEmptyHardState,
+ *   isEmptySnap,
+ *   newConfState,
+ *   newSnapshot,
+ *   StateType,
+ * } from "@raft-ts/raft";
  *
  * const storage = new MemoryStorage();
  * // Start from a snapshot that names the cluster's members.
@@ -607,9 +613,7 @@ export class RawNode {
    *
    * @example Usage
    * ```ts
-   * import { RawNode } from "./raw_node.ts";
-   * import { MemoryStorage } from "./storage.ts";
-   * import { newEntry } from "./types.ts";
+   * import { RawNode, MemoryStorage, newEntry } from "@raft-ts/raft";
    * const storage = new MemoryStorage();
    * storage.append([newEntry({ term: 1, index: 1 }), newEntry({ term: 1, index: 2 })]);
    * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage });

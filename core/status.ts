@@ -48,7 +48,7 @@ export interface Status extends BasicStatus {
  * @example Usage
  * ```ts
  * import { rawNodeRaft, RawNode } from "./raw_node.ts";
- * import { MemoryStorage } from "./storage.ts";
+ * import { MemoryStorage } from "@raft-ts/raft";
  * import { getBasicStatus } from "./status.ts";
  * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
  * if (getBasicStatus(rawNodeRaft(rn)).id !== 1) throw new Error("unexpected");
@@ -77,7 +77,7 @@ export function getBasicStatus(r: Raft): BasicStatus {
  * @example Usage
  * ```ts
  * import { rawNodeRaft, RawNode } from "./raw_node.ts";
- * import { MemoryStorage } from "./storage.ts";
+ * import { MemoryStorage } from "@raft-ts/raft";
  * import { getStatus } from "./status.ts";
  * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
  * if (getStatus(rawNodeRaft(rn)).progress.size !== 0) throw new Error("followers report no progress");
@@ -103,9 +103,7 @@ export function getStatus(r: Raft): Status {
  *
  * @example Usage
  * ```ts
- * import { RawNode } from "./raw_node.ts";
- * import { MemoryStorage } from "./storage.ts";
- * import { statusToJSON } from "./status.ts";
+ * import { RawNode, MemoryStorage, statusToJSON } from "@raft-ts/raft";
  * const rn = new RawNode({ id: 10, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
  * const json = JSON.parse(statusToJSON(rn.status()));
  * if (json.id !== "a" || json.raftState !== "StateFollower") throw new Error("unexpected");

@@ -95,7 +95,7 @@ export interface Storage {
  * @example Usage
  * ```ts
  * import { cloneSnapshot } from "./storage.ts";
- * import { newSnapshot } from "./types.ts";
+ * import { newSnapshot } from "@raft-ts/raft";
  * const s = newSnapshot({ index: 3, term: 2 });
  * const c = cloneSnapshot(s);
  * c.metadata.index = 4;
@@ -119,7 +119,7 @@ export function cloneSnapshot(s: Snapshot): Snapshot {
  * @example Usage
  * ```ts
  * import { cloneConfState } from "./storage.ts";
- * import { newConfState } from "./types.ts";
+ * import { newConfState } from "@raft-ts/raft";
  * const cs = newConfState({ voters: [1] });
  * const c = cloneConfState(cs);
  * if (c.voters === cs.voters || c.voters[0] !== 1) throw new Error("unexpected");
@@ -148,7 +148,7 @@ export function cloneConfState(cs: ConfState): ConfState {
  * @example Usage
  * ```ts
  * import { limitedSlice } from "./storage.ts";
- * import { newEntry } from "./types.ts";
+ * import { newEntry } from "@raft-ts/raft";
  * const ents = [newEntry({ index: 1, term: 1 }), newEntry({ index: 2, term: 1 })];
  * if (limitedSlice(ents, 0, 2, 0).length !== 1) throw new Error("unexpected");
  * ```
@@ -186,8 +186,7 @@ function checkIndex(what: string, v: number): void {
  *
  * @example Usage
  * ```ts
- * import { MemoryStorage } from "./storage.ts";
- * import { newEntry } from "./types.ts";
+ * import { MemoryStorage, newEntry } from "@raft-ts/raft";
  *
  * const ms = new MemoryStorage();
  * ms.append([newEntry({ index: 1, term: 1 }), newEntry({ index: 2, term: 1 })]);

@@ -225,7 +225,7 @@ export type ConfChangeI = ConfChange | ConfChangeV2;
  *
  * @example Usage
  * ```ts
- * import { newEntry } from "./types.ts";
+ * import { newEntry } from "@raft-ts/raft";
  * const e = newEntry({ term: 1, index: 5 });
  * if (e.data.length !== 0) throw new Error("unexpected");
  * ```
@@ -247,7 +247,7 @@ export function newEntry(init: Partial<Entry> = {}): Entry {
  *
  * @example Usage
  * ```ts
- * import { MessageType, newMessage } from "./types.ts";
+ * import { MessageType, newMessage } from "@raft-ts/raft";
  * const m = newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 3 });
  * if (m.entries.length !== 0) throw new Error("unexpected");
  * ```

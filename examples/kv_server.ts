@@ -78,7 +78,9 @@ import { join } from "node:path";
 import process from "node:process";
 import {
   type Command,
+  consoleLogger,
   defaultSessionLimits,
+  discardLogger,
   type Logger,
   MemoryStorage,
   type NodeStorage,
@@ -1030,19 +1032,9 @@ export function fatalErrorLine(id: number, error: Error, where: string): string 
 // ---------------------------------------------------------------------------
 // Running the server
 
-function consoleLogger(id: number, level: KvServerConfig["log"]): Logger {
-  const rank = { debug: 0, info: 1, warn: 2, quiet: 9 }[level];
-  const out = (lvl: number, tag: string) => (msg: string): void => {
-    if (lvl >= rank) console.error(`[node ${id}] ${tag} ${msg}`);
-  };
-  return {
-    debug: out(0, "DEBUG"),
-    info: out(1, "INFO"),
-    warning: out(2, "WARN"),
-    error: out(3, "ERROR"),
-    fatal: out(3, "FATAL"),
-    panic: out(3, "PANIC"),
-  };
+function serverLogger(id: number, level: KvServerConfig["log"]): Logger {
+  if (level === "quiet") return discardLogger;
+  return consoleLogger(level === "warn" ? "warning" : level, { prefix: `[node ${id}]` });
 }
 
 function toWsUrl(apiUrl: string, path: string): string {
@@ -1103,7 +1095,7 @@ export async function startKvServer(
   config: KvServerConfig,
   hooks: KvServerHooks = {},
 ): Promise<KvServer> {
-  const logger = consoleLogger(config.id, config.log);
+  const logger = serverLogger(config.id, config.log);
   const runtime = await runtimeServer();
   const cleanups: (() => unknown)[] = [];
   const undo = async (): Promise<void> => {

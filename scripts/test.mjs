@@ -1,10 +1,13 @@
-// Runs the whole test suite under Deno and then under Bun, and fails when
-// either runtime fails. Both binaries come from the npm registry
-// (devDependencies), so `npm install && npm test` is all a fresh machine needs.
+// Runs the whole test suite under Deno, Bun and Node, one after the other,
+// and fails when any runtime fails. The three binaries come from the npm
+// registry (devDependencies: `deno`, `bun`, and `node` for Node 24, which
+// runs TypeScript by stripping types), so `npm install && npm test` is all
+// a fresh machine with any Node.js needs. The last line counts all three.
 //
 // Extra arguments narrow the run to some paths: `npm test -- core/quorum`.
+// `--runtime deno,node` runs only those runtimes.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
@@ -13,12 +16,36 @@ const bin = (name) => {
   return existsSync(local) ? local : name;
 };
 
-const paths = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const runtimeFlag = argv.findIndex((a) => a === "--runtime" || a.startsWith("--runtime="));
+let only;
+if (runtimeFlag >= 0) {
+  const [flag] = argv.splice(runtimeFlag, 1);
+  const value = flag.includes("=")
+    ? flag.slice(flag.indexOf("=") + 1)
+    : argv.splice(runtimeFlag, 1)[0];
+  only = (value ?? "").split(",").filter((r) => r !== "");
+  const unknown = only.filter((r) => !["deno", "bun", "node"].includes(r));
+  if (only.length === 0 || unknown.length > 0) {
+    console.error(
+      `Cannot run the tests: --runtime takes deno, bun and/or node, got '${value ?? ""}'`,
+    );
+    process.exit(2);
+  }
+}
+const paths = argv;
 const roots = paths.length > 0
   ? paths
   : ["core", "adapters", "testing", "tests", "examples", "bench"].filter((p) =>
     existsSync(join(root, p))
   );
+
+// `node --test` takes files and globs, not folders: a folder becomes its `*_test.ts` files.
+const nodeFiles = roots.map((p) =>
+  existsSync(join(root, p)) && statSync(join(root, p)).isDirectory()
+    ? `${p.replace(/\/+$/, "")}/**/*_test.ts`
+    : p
+);
 
 const runs = [
   { name: "deno", cmd: bin("deno"), args: ["test", "-A", "--doc", ...roots], counts: denoCounts },
@@ -28,7 +55,22 @@ const runs = [
     args: ["test", "--timeout", "120000", ...roots.map((p) => (p.startsWith(".") ? p : `./${p}`))],
     counts: bunCounts,
   },
-];
+  {
+    name: "node",
+    cmd: bin("node"),
+    // Files run one at a time (2 cores); --test-force-exit ends a file whose test left a
+    // handle open instead of hanging the run (Deno's sanitizers report such leaks).
+    args: [
+      "--test",
+      "--test-reporter=spec",
+      "--test-concurrency=1",
+      "--test-force-exit",
+      "--test-timeout=300000",
+      ...nodeFiles,
+    ],
+    counts: nodeCounts,
+  },
+].filter((r) => only === undefined || only.includes(r.name));
 
 // Deno ends with `ok | 12 passed (3 steps) | 0 failed` or `FAILED | 10 passed | 2 failed`.
 function denoCounts(text) {
@@ -44,6 +86,17 @@ function bunCounts(text) {
   return p && f ? { passed: Number(p[1]), failed: Number(f[1]) } : undefined;
 }
 
+// Node's spec reporter ends with `ℹ pass 12`, `ℹ fail 0` and `ℹ cancelled 0` lines.
+function nodeCounts(text) {
+  const count = (what) => [...text.matchAll(new RegExp(`^\\S+ ${what} (\\d+)\\s*$`, "gm"))].at(-1);
+  const p = count("pass");
+  const f = count("fail");
+  const c = count("cancelled");
+  return p && f
+    ? { passed: Number(p[1]), failed: Number(f[1]) + (c ? Number(c[1]) : 0) }
+    : undefined;
+}
+
 function stripAnsi(s) {
   // deno-lint-ignore no-control-regex
   return s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -51,6 +104,7 @@ function stripAnsi(s) {
 
 function run({ name, cmd, args, counts }) {
   console.log(`\n=== ${name}: ${cmd} ${args.join(" ")}`);
+  const started = performance.now();
   return new Promise((resolve) => {
     let text = "";
     const child = spawn(cmd, args, { cwd: root, env: process.env });
@@ -62,11 +116,17 @@ function run({ name, cmd, args, counts }) {
     child.stderr.on("data", tee(process.stderr));
     child.on("error", (e) => {
       console.error(`Cannot run ${name}: ${e.message}`);
-      resolve({ name, code: 127, counts: undefined });
+      resolve({ name, code: 127, counts: undefined, seconds: 0 });
     });
     child.on(
       "close",
-      (code) => resolve({ name, code: code ?? 1, counts: counts(stripAnsi(text)) }),
+      (code) =>
+        resolve({
+          name,
+          code: code ?? 1,
+          counts: counts(stripAnsi(text)),
+          seconds: (performance.now() - started) / 1000,
+        }),
     );
   });
 }
@@ -83,7 +143,8 @@ for (const r of results) {
   // A runtime that failed without reporting failing tests still counts as one failure.
   failed += r.code !== 0 && c.failed === 0 ? 1 : c.failed;
   const what = r.counts ? `${c.passed} passed, ${c.failed} failed` : "no summary";
-  console.log(`${r.name}: ${r.code === 0 ? "ok" : `FAILED (exit ${r.code})`}, ${what}`);
+  const status = r.code === 0 ? "ok" : `FAILED (exit ${r.code})`;
+  console.log(`${r.name}: ${status}, ${what} in ${r.seconds.toFixed(0)} s`);
 }
 console.log(`tests: ${passed} passed, ${failed} failed`);
 process.exit(results.every((r) => r.code === 0) ? 0 : 1);

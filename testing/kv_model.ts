@@ -18,8 +18,7 @@
  *
  * @example Check a compare-and-set race
  * ```ts
- * import { checkOperations } from "./linearizability.ts";
- * import { kvModel, type KvOperation } from "./kv_model.ts";
+ * import { checkOperations, kvModel, type KvOperation } from "@raft-ts/raft/testing";
  *
  * const history: KvOperation[] = [
  *   { clientId: 1, call: 0, return: 10, input: { op: "cas", key: "x", expected: null, value: "a" }, output: { ok: true } },
@@ -64,7 +63,7 @@ export type KvOperation = Operation<KvInput, KvOutput>;
  *
  * @example Use it directly
  * ```ts
- * import { kvModel } from "./kv_model.ts";
+ * import { kvModel } from "@raft-ts/raft/testing";
  * const r = kvModel.step(null, { op: "put", key: "x", value: "a" }, { ok: true });
  * if (!r.ok || r.state !== "a") throw new Error("unreachable");
  * ```

@@ -37,8 +37,12 @@
  *
  * @example Check a two-client register history
  * ```ts
- * import { checkOperations, formatExplanation } from "./linearizability.ts";
- * import { kvModel, type KvOperation } from "./kv_model.ts";
+ * import {
+ *   checkOperations,
+ *   formatExplanation,
+ *   kvModel,
+ *   type KvOperation,
+ * } from "@raft-ts/raft/testing";
  *
  * const history: KvOperation[] = [
  *   { clientId: 1, call: 0, return: 10, input: { op: "put", key: "x", value: "a" }, output: { ok: true } },
@@ -313,8 +317,7 @@ const cacheEntryOverheadWords = 16;
  *
  * @example A concurrent read may see either value
  * ```ts
- * import { checkOperations } from "./linearizability.ts";
- * import { kvModel, type KvOperation } from "./kv_model.ts";
+ * import { checkOperations, kvModel, type KvOperation } from "@raft-ts/raft/testing";
  *
  * const history: KvOperation[] = [
  *   { clientId: 1, call: 0, return: 10, input: { op: "put", key: "x", value: "a" }, output: { ok: true } },
@@ -396,8 +399,7 @@ export function checkOperations<State, Input, Output>(
  *
  * @example Fail a simulation run on a stale read
  * ```ts
- * import { assertLinearizable } from "./linearizability.ts";
- * import { kvModel } from "./kv_model.ts";
+ * import { assertLinearizable, kvModel } from "@raft-ts/raft/testing";
  *
  * assertLinearizable(kvModel, [
  *   { clientId: 1, call: 0, return: 1, input: { op: "put", key: "k", value: "v" }, output: { ok: true } },
@@ -433,8 +435,7 @@ export interface FormatOptions {
  *
  * @example Print why a history is illegal
  * ```ts
- * import { checkOperations, formatExplanation } from "./linearizability.ts";
- * import { kvModel } from "./kv_model.ts";
+ * import { checkOperations, formatExplanation, kvModel } from "@raft-ts/raft/testing";
  *
  * const report = checkOperations(kvModel, [
  *   { clientId: 1, call: 0, return: 1, input: { op: "get", key: "k" }, output: { value: "never" } },

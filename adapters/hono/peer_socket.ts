@@ -29,7 +29,7 @@ export interface PeerSocketRouteOptions {
   upgradeWebSocket: UpgradeWebSocketLike;
   /**
    * The client's address (`host:port`) for the transport's logs.
-   * @default {the socket's peer on Deno and Bun, from the context's `env`}
+   * @default {the socket's peer on Deno, Bun and Node, from the context's `env`}
    */
   remoteAddress?: (c: HonoContext) => string | undefined;
 }
@@ -42,9 +42,16 @@ interface BunServerLike {
   requestIP?(req: Request): { address: string; port: number } | null;
 }
 
-/** The TCP peer of the request on Deno (`Deno.serve`'s info) and Bun (the server). */
+interface NodeBindingsLike {
+  incoming?: { socket?: { remoteAddress?: string; remotePort?: number } };
+}
+
+/**
+ * The TCP peer of the request on Deno (`Deno.serve`'s info), Bun (the
+ * server) and Node (`@hono/node-server`'s `incoming` request).
+ */
 function socketAddress(c: HonoContext): string | undefined {
-  const env = c.env as (DenoInfoLike & BunServerLike) | undefined;
+  const env = c.env as (DenoInfoLike & BunServerLike & NodeBindingsLike) | undefined;
   if (env === undefined || env === null) return undefined;
   const deno = env.remoteAddr;
   if (deno?.hostname !== undefined) return `${deno.hostname}:${deno.port}`;
@@ -52,6 +59,8 @@ function socketAddress(c: HonoContext): string | undefined {
     const ip = env.requestIP(c.req.raw);
     if (ip !== null) return `${ip.address}:${ip.port}`;
   }
+  const node = env.incoming?.socket;
+  if (node?.remoteAddress !== undefined) return `${node.remoteAddress}:${node.remotePort}`;
   return undefined;
 }
 

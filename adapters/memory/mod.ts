@@ -5,9 +5,8 @@
  *
  * @example A three-node cluster on virtual time
  * ```ts
- * import { MemoryNetwork, VirtualScheduler } from "./mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryStorage } from "../../core/storage.ts";
+ * import { MemoryNetwork, VirtualScheduler } from "@raft-ts/raft/memory";
+ * import { RaftNode, type StateMachine, MemoryStorage } from "@raft-ts/raft";
  *
  * const clock = new VirtualScheduler();
  * const net = new MemoryNetwork({ scheduler: clock, seed: 7, delayMs: 1, jitterMs: 2 });

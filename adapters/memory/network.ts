@@ -43,7 +43,7 @@ import { nextMacrotask, TimerQueue } from "./_timer_queue.ts";
  *
  * @example Usage
  * ```ts
- * import { VirtualScheduler } from "./network.ts";
+ * import { VirtualScheduler } from "@raft-ts/raft/memory";
  * const clock = new VirtualScheduler();
  * const fired: number[] = [];
  * clock.setTimeout(() => fired.push(clock.now), 50);
@@ -217,8 +217,8 @@ function cloneSnapshot(s: Snapshot): Snapshot {
  *
  * @example Usage
  * ```ts
- * import { cloneMessage } from "./network.ts";
- * import { MessageType, newMessage } from "../../core/types.ts";
+ * import { cloneMessage } from "@raft-ts/raft/memory";
+ * import { MessageType, newMessage } from "@raft-ts/raft";
  * const m = newMessage({ type: MessageType.MsgApp, entries: [{ term: 1, index: 1, type: 0, data: new Uint8Array([1]) }] });
  * const c = cloneMessage(m);
  * c.entries[0]!.data[0] = 9;
@@ -333,8 +333,8 @@ function ids(x: NodeId | readonly NodeId[]): readonly NodeId[] {
  *
  * @example Two endpoints
  * ```ts
- * import { MemoryNetwork } from "./network.ts";
- * import { MessageType, newMessage, type Message } from "../../core/types.ts";
+ * import { MemoryNetwork } from "@raft-ts/raft/memory";
+ * import { MessageType, newMessage, type Message } from "@raft-ts/raft";
  * const net = new MemoryNetwork();
  * const got: Message[] = [];
  * const handler = (id: number, sink: Message[]) => ({

@@ -6,8 +6,9 @@
  * writer thread, and a write is acknowledged once its Promise resolved
  * (`createSnapshot` and `compact`: once `flush()` resolved).
  *
- * Usage: `deno run -A _crash_writer.ts <file> <seed> [inline|worker]` or
- * `bun _crash_writer.ts <file> <seed> [inline|worker]`.
+ * Usage: `deno run -A _crash_writer.ts <file> <seed> [inline|worker]`,
+ * `bun _crash_writer.ts <file> <seed> [inline|worker]` or
+ * `node _crash_writer.ts <file> <seed> [inline|worker]`.
  *
  * @module
  */

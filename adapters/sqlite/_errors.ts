@@ -59,7 +59,7 @@ export type SqliteStorageErrorCode =
  *
  * @example Telling the causes apart
  * ```ts
- * import { openSqliteStorage, SqliteStorageError } from "./mod.ts";
+ * import { openSqliteStorage, SqliteStorageError } from "@raft-ts/raft/sqlite";
  * try {
  *   await openSqliteStorage("/nonexistent/dir/node.db", { create: false });
  *   throw new Error("unexpected");

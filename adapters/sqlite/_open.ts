@@ -15,7 +15,7 @@ import { SqliteStorage, type SqliteStorageOptions } from "./_storage.ts";
  *
  * @example Usage
  * ```ts
- * import type { OpenSqliteStorageOptions } from "./mod.ts";
+ * import type { OpenSqliteStorageOptions } from "@raft-ts/raft/sqlite";
  * const options: OpenSqliteStorageOptions = { create: false };
  * if (options.create !== false) throw new Error("unexpected");
  * ```
@@ -35,7 +35,7 @@ export type OpenSqliteStorageOptions = Omit<SqliteStorageOptions, "path">;
  *
  * @example Opening a connection
  * ```ts
- * import { openSqliteDatabase, SqliteStorage } from "./mod.ts";
+ * import { openSqliteDatabase, SqliteStorage } from "@raft-ts/raft/sqlite";
  * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";
@@ -72,8 +72,8 @@ export async function openSqliteDatabase(path: string): Promise<SqliteDatabaseLi
  *
  * @example Restarting a node from its file
  * ```ts
- * import { openSqliteStorage } from "./mod.ts";
- * import { newEntry } from "../../core/types.ts";
+ * import { openSqliteStorage } from "@raft-ts/raft/sqlite";
+ * import { newEntry } from "@raft-ts/raft";
  * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";

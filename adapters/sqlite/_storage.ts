@@ -55,7 +55,7 @@ import { WriterThread } from "./_writer_thread.ts";
  *
  * @example Recognizing a raft-ts log with the sqlite3 shell
  * ```ts
- * import { sqliteApplicationId } from "./mod.ts";
+ * import { sqliteApplicationId } from "@raft-ts/raft/sqlite";
  * // sqlite3 node.db "PRAGMA application_id" prints this number.
  * if (sqliteApplicationId !== 1919317107) throw new Error("unexpected");
  * ```
@@ -69,7 +69,7 @@ export const sqliteApplicationId = 0x72667473;
  *
  * @example Usage
  * ```ts
- * import { sqliteSchemaVersion } from "./mod.ts";
+ * import { sqliteSchemaVersion } from "@raft-ts/raft/sqlite";
  * if (sqliteSchemaVersion < 1) throw new Error("unexpected");
  * ```
  */
@@ -80,7 +80,7 @@ export const sqliteSchemaVersion = 2;
  *
  * @example Usage
  * ```ts
- * import type { SqliteStorageOptions } from "./mod.ts";
+ * import type { SqliteStorageOptions } from "@raft-ts/raft/sqlite";
  * const options: SqliteStorageOptions = { path: "node-1.db", cacheEntriesMax: 1024 };
  * if (options.cacheEntriesMax !== 1024) throw new Error("unexpected");
  * ```
@@ -246,8 +246,8 @@ function dummyRecord(index: Index, term: Term): Uint8Array {
  *
  * @example A storage on the runtime's SQLite driver
  * ```ts
- * import { openSqliteStorage } from "./mod.ts";
- * import { newEntry } from "../../core/types.ts";
+ * import { openSqliteStorage } from "@raft-ts/raft/sqlite";
+ * import { newEntry } from "@raft-ts/raft";
  * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";

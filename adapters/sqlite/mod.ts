@@ -12,9 +12,9 @@
  *
  * @example A RaftNode on SQLite
  * ```ts
- * import { openSqliteStorage } from "./mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryNetwork } from "../memory/mod.ts";
+ * import { openSqliteStorage } from "@raft-ts/raft/sqlite";
+ * import { RaftNode, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryNetwork } from "@raft-ts/raft/memory";
  * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";

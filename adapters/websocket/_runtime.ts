@@ -10,6 +10,8 @@
 
 import { protocolName } from "./_auth.ts";
 import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./_inbound.ts";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 
 /**
  * Which server implementation to use: `Deno.serve`, `Bun.serve`, or `ws`
@@ -394,11 +396,53 @@ function startBunServer(config: ServerConfig, hooks: ServerHooks): Promise<Runni
   }
 }
 
-type WsModule = typeof import("ws");
+/** The parts of a `ws` socket used here, so the package type-checks without `@types/ws`. */
+interface WsSocketLike {
+  readonly readyState: number;
+  readonly OPEN: number;
+  readonly CONNECTING: number;
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  send(data: Uint8Array | string): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: "open", listener: () => void): unknown;
+  on(event: "message", listener: (data: unknown, isBinary: boolean) => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  on(event: "close", listener: (code: number, reason: Uint8Array) => void): unknown;
+  on(
+    event: "unexpected-response",
+    listener: (req: { destroy(): void }, res: { statusCode?: number }) => void,
+  ): unknown;
+}
+
+/** The parts of the `ws` module used here (see {@linkcode WsSocketLike}). */
+interface WsModule {
+  WebSocketServer: new (options: {
+    noServer: boolean;
+    maxPayload: number;
+    perMessageDeflate: boolean;
+    handleProtocols: (set: Set<string>) => string | false;
+  }) => {
+    readonly clients: Set<WsSocketLike>;
+    handleUpgrade(
+      req: IncomingMessage,
+      socket: Duplex,
+      head: Uint8Array,
+      callback: (ws: WsSocketLike) => void,
+    ): void;
+    close(): void;
+  };
+  WebSocket: new (
+    url: string,
+    protocols: string[],
+    options: { perMessageDeflate: boolean; maxPayload: number; ca?: string },
+  ) => WsSocketLike;
+}
 let wsModule: Promise<WsModule> | undefined;
 
 function loadWs(): Promise<WsModule> {
-  wsModule ??= import("ws");
+  wsModule ??= import("ws").then((m): WsModule => m);
   return wsModule;
 }
 

@@ -35,7 +35,7 @@ export interface ChangeResult {
  * ```ts
  * import { Changer } from "./confchange.ts";
  * import { newProgressTracker } from "../tracker/tracker.ts";
- * import { ConfChangeType } from "../types.ts";
+ * import { ConfChangeType } from "@raft-ts/raft";
  * const trk = newProgressTracker(10, 0);
  * const { config, progress } = new Changer(trk, 1).simple([
  *   { type: ConfChangeType.ConfChangeAddNode, nodeId: 1 },

@@ -64,7 +64,7 @@ function toConfChangeSingle(
  * import { Changer } from "./confchange.ts";
  * import { restore } from "./restore.ts";
  * import { newProgressTracker } from "../tracker/tracker.ts";
- * import { newConfState } from "../types.ts";
+ * import { newConfState } from "@raft-ts/raft";
  * const cs = newConfState({ voters: [1, 2, 3], votersOutgoing: [1, 2, 4], learnersNext: [4] });
  * const { config } = restore(new Changer(newProgressTracker(10, 0), 5), cs);
  * if (config.toString() !== "voters=(1 2 3)&&(1 2 4) learners_next=(4)") {

@@ -17,9 +17,7 @@ import { type AckedIndexer, VoteResult } from "./quorum.ts";
  *
  * @example A joint committed index
  * ```ts
- * import { JointConfig } from "./joint.ts";
- * import { MajorityConfig } from "./majority.ts";
- * import { MapAckIndexer } from "./quorum.ts";
+ * import { JointConfig, MajorityConfig, MapAckIndexer } from "@raft-ts/raft";
  * const c = new JointConfig(new MajorityConfig([1, 2, 3]), new MajorityConfig([3, 4, 5]));
  * const l = new MapAckIndexer([[1, 9], [2, 9], [3, 9], [4, 2], [5, 1]]);
  * if (c.committedIndex(l) !== 2) throw new Error("unexpected");

@@ -44,8 +44,7 @@ export function formatIdSet(ids: Iterable<NodeId>): string {
  *
  * @example Committed index and vote of three voters
  * ```ts
- * import { MajorityConfig } from "./majority.ts";
- * import { MapAckIndexer, VoteResult } from "./quorum.ts";
+ * import { MajorityConfig, MapAckIndexer, VoteResult } from "@raft-ts/raft";
  * const c = new MajorityConfig([1, 2, 3]);
  * if (c.committedIndex(new MapAckIndexer([[1, 12], [2, 5]])) !== 5) throw new Error("unexpected");
  * if (c.voteResult(new Map([[1, true], [2, true]])) !== VoteResult.VoteWon) {

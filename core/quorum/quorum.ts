@@ -61,7 +61,7 @@ export interface AckedIndexer {
  *
  * @example Looking up acknowledged indexes
  * ```ts
- * import { MapAckIndexer } from "./quorum.ts";
+ * import { MapAckIndexer } from "@raft-ts/raft";
  * const l = new MapAckIndexer([[1, 10], [2, 7]]);
  * if (l.ackedIndex(2) !== 7 || l.ackedIndex(3) !== undefined) throw new Error("unexpected");
  * ```

@@ -22,7 +22,7 @@ import type { Index } from "../types.ts";
  *
  * @example A window of two messages
  * ```ts
- * import { Inflights } from "./inflights.ts";
+ * import { Inflights } from "@raft-ts/raft";
  * const w = new Inflights(2, 0);
  * w.add(5, 100);
  * w.add(9, 100);

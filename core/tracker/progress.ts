@@ -63,8 +63,7 @@ export interface ProgressInit {
  *
  * @example Probing, then replicating
  * ```ts
- * import { Inflights } from "./inflights.ts";
- * import { Progress } from "./progress.ts";
+ * import { Inflights, Progress } from "@raft-ts/raft";
  * const pr = new Progress({ match: 0, next: 5, inflights: new Inflights(256, 0) });
  * pr.maybeUpdate(4);
  * pr.becomeReplicate();
@@ -336,8 +335,7 @@ export class Progress {
  *
  * @example Formatting a progress map
  * ```ts
- * import { Inflights } from "./inflights.ts";
- * import { Progress, ProgressMap } from "./progress.ts";
+ * import { Inflights, Progress, ProgressMap } from "@raft-ts/raft";
  * const m = new ProgressMap();
  * m.set(2, new Progress({ next: 1, recentActive: true, inflights: new Inflights(10, 0) }));
  * m.set(1, new Progress({ next: 1, recentActive: true, inflights: new Inflights(10, 0) }));

@@ -46,9 +46,7 @@ function sortedIds(ids: Iterable<NodeId>): NodeId[] {
  *
  * @example Formatting a joint configuration
  * ```ts
- * import { JointConfig } from "../quorum/joint.ts";
- * import { MajorityConfig } from "../quorum/majority.ts";
- * import { TrackerConfig } from "./tracker.ts";
+ * import { JointConfig, MajorityConfig, TrackerConfig } from "@raft-ts/raft";
  * const c = new TrackerConfig({
  *   voters: new JointConfig(new MajorityConfig([3]), new MajorityConfig([1])),
  *   learners: new Set([2]),
@@ -132,8 +130,7 @@ export class TrackerConfig {
  *
  * @example A single voter commits what it holds
  * ```ts
- * import { Inflights } from "./inflights.ts";
- * import { Progress } from "./progress.ts";
+ * import { Inflights, Progress } from "@raft-ts/raft";
  * import { newProgressTracker } from "./tracker.ts";
  * const trk = newProgressTracker(256, 0);
  * trk.config.voters.incoming.add(1);

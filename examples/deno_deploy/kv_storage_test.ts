@@ -29,7 +29,11 @@ class FakeKv implements DenoKvLike {
   commits = 0;
   readonly #inFlight = new Set<ReturnType<typeof setTimeout>>();
 
-  constructor(readonly lagging = false) {}
+  readonly lagging: boolean;
+
+  constructor(lagging = false) {
+    this.lagging = lagging;
+  }
 
   /** Drops every commit in flight; their promises never settle. */
   crash(): void {

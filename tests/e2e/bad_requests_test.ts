@@ -227,10 +227,11 @@ test("key paths mean one key on every runtime: decoded once, dot segments and co
     assert.equal(await valueOf("/kv/%zz"), 400);
     assert.equal(await valueOf("/kv/a%0Ab"), 400);
     assert.equal(await valueOf("/kv/a%2F..%2Fb"), 400);
-    // Bun resolves dot segments before the app sees the URL; elsewhere they are refused.
-    const bun = (globalThis as { Bun?: unknown }).Bun !== undefined;
-    assert.equal(await valueOf("/kv/a/../b"), bun ? "plain" : 400);
-    assert.equal(await valueOf("/kv/a/%2e%2e/b"), bun ? "plain" : 400);
+    // Bun, and Node's server adapter (through `new URL()`), resolve dot segments before the
+    // app sees the URL; on Deno they reach the app, which refuses them.
+    const resolved = (globalThis as { Deno?: unknown }).Deno === undefined;
+    assert.equal(await valueOf("/kv/a/../b"), resolved ? "plain" : 400);
+    assert.equal(await valueOf("/kv/a/%2e%2e/b"), resolved ? "plain" : 400);
   } finally {
     await served.stop();
     await close();

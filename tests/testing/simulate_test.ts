@@ -246,8 +246,10 @@ test("simulate() refuses malformed seeds", async () => {
 test("simulate() catches a result that depends on the replica", { timeout: 300_000 }, async () => {
   // The state is the same everywhere; only what apply returns differs.
   class Local extends Accounts {
-    constructor(readonly nodeId: number) {
+    readonly nodeId: number;
+    constructor(nodeId: number) {
       super();
+      this.nodeId = nodeId;
     }
     override apply(commands: readonly Command[]): number[] {
       return super.apply(commands).map((v) => v * 100 + this.nodeId);
