@@ -7,7 +7,8 @@
 import { closeSync, existsSync, openSync } from "node:fs";
 import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
-import { SqliteStorage, type SqliteStorageOptions } from "./_storage.ts";
+import type { SqliteStorageOptions } from "./_options.ts";
+import { SqliteStorage } from "./_storage.ts";
 
 /**
  * Options of {@linkcode openSqliteStorage}: those of `SqliteStorage`

@@ -7,11 +7,6 @@
 
 import { RaftInvariantError } from "../../core/_assert.ts";
 import {
-  decodeEntry,
-  decodeFrame,
-  decodeHardState,
-  decodeSnapshot,
-  encodeEntry,
   encodeEntryFrames,
   encodeFrame,
   encodeHardState,
@@ -20,7 +15,6 @@ import {
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "../../core/errors.ts";
 import { discardLogger, type Logger } from "../../core/logger.ts";
 import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
-import { checkNumberOption } from "../../core/node/options.ts";
 import { cloneConfState, cloneSnapshot } from "../../core/storage.ts";
 import {
   type ConfState,
@@ -28,7 +22,6 @@ import {
   type HardState,
   type Index,
   isEmptySnap,
-  newEntry,
   newHardState,
   newSnapshot,
   type Snapshot,
@@ -36,172 +29,21 @@ import {
 } from "../../core/types.ts";
 import { entrySize } from "../../core/util.ts";
 import { TailCache } from "./_cache.ts";
-import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+import type { SqliteDatabaseLike, SqliteStatementLike } from "./_database.ts";
 import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
-import { asRow, type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
-import {
-  metaHardState,
-  metaLogStart,
-  metaSnapshot,
-  preallocateWal,
-  SqliteWriter,
-  type WritePlan,
-} from "./_writer.ts";
+import { dummyRecord, loadLog, openLogFile, prepareStatements, type Statements } from "./_load.ts";
+import { type SqliteStorageOptions, type StorageLimits, storageLimits } from "./_options.ts";
+import { type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
+import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
 import { WriterThread } from "./_writer_thread.ts";
-
-/**
- * The `application_id` (SQLite header field, `PRAGMA application_id`) that
- * marks a database file as a raft-ts log: the ASCII bytes `"rfts"`.
- *
- * @example Recognizing a raft-ts log with the sqlite3 shell
- * ```ts
- * import { sqliteApplicationId } from "@raft-ts/raft/sqlite";
- * // sqlite3 node.db "PRAGMA application_id" prints this number.
- * if (sqliteApplicationId !== 1919317107) throw new Error("unexpected");
- * ```
- */
-export const sqliteApplicationId = 0x72667473;
-
-/**
- * The schema version this code writes and reads, kept in the file's
- * `user_version`. A file of another version is refused with
- * `"schema_too_old"` or `"schema_too_new"`.
- *
- * @example Usage
- * ```ts
- * import { sqliteSchemaVersion } from "@raft-ts/raft/sqlite";
- * if (sqliteSchemaVersion < 1) throw new Error("unexpected");
- * ```
- */
-export const sqliteSchemaVersion = 2;
-
-/**
- * Options of {@linkcode SqliteStorage}.
- *
- * @example Usage
- * ```ts
- * import type { SqliteStorageOptions } from "@raft-ts/raft/sqlite";
- * const options: SqliteStorageOptions = { path: "node-1.db", cacheEntriesMax: 1024 };
- * if (options.cacheEntriesMax !== 1024) throw new Error("unexpected");
- * ```
- */
-export interface SqliteStorageOptions {
-  /**
-   * The database file's path, used in error messages only.
-   * @default {"(sqlite)"}
-   */
-  path?: string;
-  /**
-   * Create the schema when the database is empty. When `false`, an empty
-   * database is refused with code `"empty"`: a node that has been running
-   * must never restart with an empty log.
-   * @default {true}
-   */
-  create?: boolean;
-  /**
-   * Keep the database locked for the storage's lifetime
-   * (`PRAGMA locking_mode=EXCLUSIVE`), so that a second process (or
-   * connection) cannot open the same node's file; it gets code `"locked"`.
-   * @default {true}
-   */
-  exclusive?: boolean;
-  /**
-   * Most entries of the log's tail kept in memory to serve reads without a
-   * query (0 disables the cache).
-   * @default {4096}
-   */
-  cacheEntriesMax?: number;
-  /**
-   * Most bytes (encoded entry sizes) of the log's tail kept in memory.
-   * @default {8388608} (8 MiB)
-   */
-  cacheBytesMax?: number;
-  /**
-   * Bytes the WAL file is grown to when the storage opens, so that commits
-   * rewrite the file in place: syncing an append must also sync the file's
-   * new size, which on Linux file systems costs about twice a sync in place.
-   * SQLite checkpoints the WAL once it holds 1000 pages (~4 MiB) and then
-   * writes it again from the start, so the default covers a WAL's whole
-   * cycle. 0 turns it off. Nothing is committed to grow it: SQLite writes a
-   * transaction that spills into the WAL, then rolls it back.
-   * @default {4194304} (4 MiB)
-   */
-  walPreallocateBytes?: number;
-  /**
-   * Where writes run. `"inline"`: on the calling thread; every write call
-   * returns once it is durable, and blocks the event loop meanwhile (the
-   * sync included). `"worker"`: on a thread of its own, with its own
-   * connection to the file (`path` must name it), so the event loop keeps
-   * running during a sync: every write call updates what the read side
-   * returns at once, and `save`, `append`, `setHardState` and
-   * `applySnapshot` return a Promise that resolves once the write is
-   * durable; `createSnapshot` and `compact` return as before and are
-   * durable when a later write's Promise, or `flush()`, resolves (writes
-   * are durable in the order they were made). A write that fails on the
-   * thread, or a thread that stops, rejects that Promise and every later
-   * write with a `SqliteStorageError` `"write_failed"`. With `exclusive`,
-   * the file is locked against other processes through a lock file beside
-   * it (`<path>-lock`), since the two connections share the database.
-   * Open it with {@linkcode openSqliteStorage}, which waits for the thread.
-   * @default {"inline"}
-   */
-  writer?: "inline" | "worker";
-  /**
-   * With `writer: "worker"`: most writes in flight (made and not yet
-   * durable); one more is refused with code `"busy"`. Entries written and
-   * not yet durable stay in memory whatever the cache bounds.
-   * @default {64}
-   */
-  writesInFlightMax?: number;
-  /**
-   * Where broken invariants are logged before a `RaftInvariantError` is thrown.
-   * @default {discardLogger}
-   */
-  logger?: Logger;
-}
-
-const schemaSql = `
-CREATE TABLE raft_meta (
-  key TEXT PRIMARY KEY NOT NULL,
-  record BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE raft_log (
-  first INTEGER PRIMARY KEY NOT NULL,
-  last INTEGER NOT NULL,
-  record BLOB NOT NULL
-);
-PRAGMA application_id = ${sqliteApplicationId};
-PRAGMA user_version = ${sqliteSchemaVersion};
-`;
 
 /** Decoded rows kept for reads below the tail cache (see `#rowHolding`). */
 const keptRowsMax = 4;
-
-/** Rows read per query when scanning or reading a range of the log. */
-const scanChunkRows = 512;
-
-/** The read statements (the writes are `SqliteWriter`'s). */
-interface Statements {
-  getMeta: SqliteStatementLike;
-  /** (i, limit): the rows that start at or after `i`. */
-  selectAfter: SqliteStatementLike;
-  /** (i): the last row that starts before `i` (with `i + 1`: the row that may hold `i`). */
-  selectBefore: SqliteStatementLike;
-}
 
 function checkIndex(what: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) {
     throw new RangeError(`Cannot use ${what}: not a non-negative safe integer: ${v}`);
   }
-}
-
-function checkLimit(name: string, v: number): void {
-  checkNumberOption("create SqliteStorage", name, v, "nonNegativeInteger");
-}
-
-/** The record of the entry that marks the compacted position: index and term only. */
-function dummyRecord(index: Index, term: Term): Uint8Array {
-  return encodeFrame(encodeEntry(newEntry({ index, term })));
 }
 
 /**
@@ -313,35 +155,9 @@ export class SqliteStorage implements NodeStorage {
    * @throws {RangeError} When an option is out of range.
    */
   constructor(db: SqliteDatabaseLike, options: SqliteStorageOptions = {}) {
-    const cacheEntriesMax = options.cacheEntriesMax ?? 4096;
-    const cacheBytesMax = options.cacheBytesMax ?? 8 * 1024 * 1024;
-    const walBytes = options.walPreallocateBytes ?? 4 * 1024 * 1024;
-    const writesInFlightMax = options.writesInFlightMax ?? 64;
-    const worker = options.writer === "worker";
+    let limits: StorageLimits;
     try {
-      checkLimit("cacheEntriesMax", cacheEntriesMax);
-      checkLimit("cacheBytesMax", cacheBytesMax);
-      checkLimit("walPreallocateBytes", walBytes);
-      checkLimit("writesInFlightMax", writesInFlightMax);
-      if (options.writer !== undefined && options.writer !== "inline" && !worker) {
-        throw new RangeError(
-          `Cannot create SqliteStorage as 'writer' must be "inline" or "worker": current value ${
-            String(options.writer)
-          }`,
-        );
-      }
-      if (worker && (options.path === undefined || options.path === ":memory:")) {
-        throw new RangeError(
-          `Cannot create SqliteStorage as 'writer' is "worker" and 'path' names no file: current value ${
-            String(options.path)
-          }`,
-        );
-      }
-      if (worker && writesInFlightMax === 0) {
-        throw new RangeError(
-          "Cannot create SqliteStorage as 'writesInFlightMax' must be at least 1: current value 0",
-        );
-      }
+      limits = storageLimits(options);
     } catch (e) {
       // The storage owns the connection, even when it refuses its options.
       try {
@@ -354,6 +170,7 @@ export class SqliteStorage implements NodeStorage {
     this.#db = db;
     this.#path = options.path ?? "(sqlite)";
     this.#logger = options.logger ?? discardLogger;
+    const { cacheEntriesMax, cacheBytesMax, walBytes, writesInFlightMax, worker } = limits;
     this.#cache = new TailCache(cacheEntriesMax, cacheBytesMax, 1);
     const exclusive = options.exclusive ?? true;
     try {
@@ -396,102 +213,16 @@ export class SqliteStorage implements NodeStorage {
   #open(create: boolean, exclusive: boolean, walBytes: number, worker: boolean): void {
     const db = this.#db;
     const path = this.#path;
-    if (exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
-    // Identify the file before changing anything in it.
-    const appId = this.#pragmaInt("application_id");
-    const version = this.#pragmaInt("user_version");
-    const objects = this.#intColumn(
-      this.#queryOnce("SELECT count(*) AS n FROM sqlite_master"),
-      "n",
-    );
-    const fresh = appId === 0 && version === 0 && objects === 0;
-    if (fresh && !create) {
-      throw new SqliteStorageError(
-        "empty",
-        path,
-        `Cannot open raft storage '${path}': the database holds no raft log and 'create' is false`,
-      );
-    }
-    if (!fresh && appId !== sqliteApplicationId) {
-      throw new SqliteStorageError(
-        "foreign",
-        path,
-        `Cannot open raft storage '${path}': not a raft-ts database (application_id ${appId}, expected ${sqliteApplicationId})`,
-      );
-    }
-    if (!fresh && version !== sqliteSchemaVersion) {
-      const newer = version > sqliteSchemaVersion;
-      throw new SqliteStorageError(
-        newer ? "schema_too_new" : "schema_too_old",
-        path,
-        `Cannot open raft storage '${path}': schema version ${version} is ${
-          newer ? "newer" : "older"
-        } than the supported version ${sqliteSchemaVersion}`,
-      );
-    }
-    const mode = String(asRow(this.#queryOnce("PRAGMA journal_mode=WAL"))?.["journal_mode"]);
-    if (mode !== "wal" && mode !== "memory") {
-      throw new SqliteStorageError(
-        "wal_unavailable",
-        path,
-        `Cannot open raft storage '${path}': the database cannot use WAL mode (journal_mode is '${mode}')`,
-      );
-    }
-    db.exec("PRAGMA synchronous=FULL");
-    const sync = this.#pragmaInt("synchronous");
-    if (sync < 2) {
-      throw new SqliteStorageError(
-        "sqlite",
-        path,
-        `Cannot open raft storage '${path}': synchronous=FULL did not take effect (value ${sync})`,
-      );
-    }
-    // Check every B-tree cell as it is read, so that damage is reported
-    // instead of read; keep the WAL file from staying large after a big write.
-    db.exec("PRAGMA cell_size_check=ON");
-    db.exec("PRAGMA journal_size_limit=67108864");
-    if (fresh) {
-      db.exec("BEGIN IMMEDIATE");
-      try {
-        db.exec(schemaSql);
-        const put = "INSERT INTO raft_meta (key, record) VALUES (?, ?)";
-        this.#runOnce(put, metaHardState, encodeFrame(encodeHardState(newHardState())));
-        this.#runOnce(put, metaSnapshot, encodeFrame(encodeSnapshot(newSnapshot())));
-        this.#runOnce(put, metaLogStart, dummyRecord(0, 0));
-        db.exec("COMMIT");
-      } catch (e) {
-        try {
-          db.exec("ROLLBACK");
-        } catch {
-          // Report the first error.
-        }
-        throw e;
-      }
-    }
-    for (const table of ["raft_meta", "raft_log"]) {
-      const found = asRow(
-        this.#queryOnce(
-          `SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '${table}'`,
-        ),
-      );
-      if (found?.["n"] !== 1 && found?.["n"] !== 1n) {
-        throw new SqliteStorageError(
-          "missing_record",
-          path,
-          `Cannot open raft storage '${path}': the table ${table} is missing`,
-        );
-      }
-    }
+    const mode = openLogFile(db, path, create, exclusive);
     const stmts: Partial<Statements> = {};
     this.#stmts = stmts as Statements;
-    stmts.getMeta = db.prepare("SELECT record FROM raft_meta WHERE key = ?");
-    stmts.selectAfter = db.prepare(
-      "SELECT first, last, record FROM raft_log WHERE first >= ? ORDER BY first LIMIT ?",
-    );
-    stmts.selectBefore = db.prepare(
-      "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
-    );
-    this.#load();
+    prepareStatements(db, stmts);
+    const loaded = loadLog(path, this.#stmts, this.#cache);
+    this.#hardState = loaded.hardState;
+    this.#snap = loaded.snap;
+    this.#offset = loaded.offset;
+    this.#offsetTerm = loaded.offsetTerm;
+    this.#last = loaded.last;
     if (worker) {
       // Reads may briefly wait for the writer thread (a WAL reset); set
       // only now, so that a file another process holds is refused at once.
@@ -504,157 +235,6 @@ export class SqliteStorage implements NodeStorage {
     if (failed !== undefined) {
       this.#logger.warning(`raft storage '${path}': cannot grow the WAL file: ${failed}`);
     }
-  }
-
-  #pragmaInt(name: string): number {
-    return this.#intColumn(this.#queryOnce(`PRAGMA ${name}`), name);
-  }
-
-  /** Prepares, runs and frees a statement; returns its first row. */
-  #queryOnce(sql: string): unknown {
-    const stmt = this.#db.prepare(sql);
-    try {
-      return stmt.get();
-    } finally {
-      stmt.finalize?.();
-    }
-  }
-
-  /** Prepares, runs and frees a statement. */
-  #runOnce(sql: string, ...params: SqliteValue[]): void {
-    const stmt = this.#db.prepare(sql);
-    try {
-      stmt.run(...params);
-    } finally {
-      stmt.finalize?.();
-    }
-  }
-
-  #intColumn(row: unknown, column: string): number {
-    const v = asRow(row)?.[column];
-    const n = typeof v === "bigint" ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isSafeInteger(n)) {
-      throw new SqliteStorageError(
-        "sqlite",
-        this.#path,
-        `Cannot open raft storage '${this.#path}': unexpected value of ${column}: ${String(v)}`,
-      );
-    }
-    return n;
-  }
-
-  /** Reads and checks every record, and fills the tail cache. */
-  #load(): void {
-    const path = this.#path;
-    const hs = this.#decodeMeta(metaHardState, "HardState", decodeHardState);
-    const snap = this.#decodeMeta(metaSnapshot, "snapshot", decodeSnapshot);
-    const start = this.#decodeMeta(metaLogStart, "log start", decodeEntry);
-    const offset = start.index;
-    this.#cache.reset(offset + 1);
-
-    // Rows ending at or before the compacted position hold nothing live (a
-    // compaction deletes them); the first live row may begin before it.
-    // No two rows may overlap, live or not: reads and cuts find the row
-    // holding an index as the last row that begins at or before it.
-    let next = offset + 1;
-    let prevLast = -1;
-    // From the smallest bound, so that a row with a negative index is seen (and refused).
-    let cursor = Number.MIN_SAFE_INTEGER;
-    for (;;) {
-      const rows = toRows(this.#path, this.#stmts!.selectAfter.all(cursor, scanChunkRows));
-      for (const row of rows) {
-        const d = decodeRow(this.#path, row, "open raft storage");
-        cursor = d.first + 1;
-        if (d.first <= prevLast) {
-          throw new SqliteStorageError(
-            "inconsistent",
-            path,
-            `Cannot open raft storage '${path}': entry ${d.first} is stored twice`,
-            { index: d.first },
-          );
-        }
-        prevLast = d.last;
-        if (d.last <= offset) continue;
-        if (d.first > next) {
-          throw new SqliteStorageError(
-            "log_gap",
-            path,
-            `Cannot open raft storage '${path}': entry ${next} is missing (the log continues at ${d.first})`,
-            { index: next },
-          );
-        }
-        for (let k = next - d.first; k < d.entries.length; k++) this.#cache.push(d.entries[k]!);
-        next = d.last + 1;
-      }
-      if (rows.length < scanChunkRows) break;
-    }
-    const last = next - 1;
-    if (hs.commit > last) {
-      throw new SqliteStorageError(
-        "inconsistent",
-        path,
-        `Cannot open raft storage '${path}': the HardState commits index ${hs.commit}, past the last entry ${last}`,
-        { index: hs.commit },
-      );
-    }
-    this.#hardState = hs;
-    this.#snap = snap;
-    this.#offset = offset;
-    this.#offsetTerm = start.term;
-    this.#last = last;
-  }
-
-  /** Reads, checks and decodes a meta record. */
-  #decodeMeta<T>(key: string, what: string, decode: (b: Uint8Array) => T): T {
-    const path = this.#path;
-    const row = asRow(this.#stmts!.getMeta.get(key));
-    if (row === undefined) {
-      throw new SqliteStorageError(
-        "missing_record",
-        path,
-        `Cannot open raft storage '${path}': the ${what} record is missing`,
-      );
-    }
-    const payload = this.#unframe(
-      row["record"],
-      `the ${what} record`,
-      "open raft storage",
-      undefined,
-    );
-    try {
-      return decode(payload);
-    } catch (e) {
-      throw new SqliteStorageError(
-        "corrupt_record",
-        path,
-        `Cannot open raft storage '${path}': the ${what} record cannot be decoded: ${
-          (e as Error).message
-        }`,
-        { cause: e },
-      );
-    }
-  }
-
-  /** Checks a record's frame (length and checksum) and returns its payload. */
-  #unframe(v: unknown, what: string, action: string, index: Index | undefined): Uint8Array {
-    const path = this.#path;
-    const fail = (why: string, cause?: unknown): SqliteStorageError =>
-      new SqliteStorageError(
-        "corrupt_record",
-        path,
-        `Cannot ${action} '${path}': ${what} ${why}`,
-        index !== undefined ? { index, cause } : { cause },
-      );
-    if (!(v instanceof Uint8Array)) throw fail("is not a blob");
-    let f: { payload: Uint8Array; next: number } | undefined;
-    try {
-      f = decodeFrame(v, 0, { complete: true, maxPayloadBytes: v.length });
-    } catch (e) {
-      throw fail(`fails its check: ${(e as Error).message}`, e);
-    }
-    if (f === undefined) throw fail("is empty");
-    if (f.next !== v.length) throw fail(`has ${v.length - f.next} bytes after its frame`);
-    return f.payload;
   }
 
   // -------------------------------------------------------------------------

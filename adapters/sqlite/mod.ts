@@ -53,12 +53,9 @@
 export type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
 export { SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
 export { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
-export {
-  sqliteApplicationId,
-  sqliteSchemaVersion,
-  SqliteStorage,
-  type SqliteStorageOptions,
-} from "./_storage.ts";
+export { sqliteApplicationId, sqliteSchemaVersion } from "./_load.ts";
+export type { SqliteStorageOptions } from "./_options.ts";
+export { SqliteStorage } from "./_storage.ts";
 
 // The core types this subpath's signatures use, so that its documentation
 // stands on its own (the same types as the root export's).

@@ -1,0 +1,431 @@
+/**
+ * The configuration of `kv_server.ts`: its flags, their environment
+ * variables, and their parsing into a {@linkcode KvServerConfig}.
+ *
+ * @module
+ */
+
+import { readFileSync } from "node:fs";
+import { defaultSessionLimits } from "../mod.ts";
+import type { LeaderRouting } from "../adapters/hono/mod.ts";
+import { CliError, type FlagTable, type FlagValues, helpText, parseFlags } from "./_cli.ts";
+
+const utf8 = new TextEncoder();
+
+/** The flags of `kv_server.ts` and their environment variables (`--help` prints them). */
+export const kvServerFlags = {
+  id: { type: "string", value: "N", env: "RAFT_ID", help: "this node's ID (required)" },
+  listen: {
+    type: "string",
+    value: "host:port",
+    env: "RAFT_LISTEN",
+    help: "where the HTTP API listens (default 127.0.0.1:8080; port 0: any free port)",
+  },
+  advertise: {
+    type: "string",
+    value: "URL",
+    env: "RAFT_ADVERTISE",
+    help: "the API URL peers and clients use (default: this node's --peers URL, else --listen)",
+  },
+  peers: {
+    type: "string",
+    value: "1=URL,2=URL",
+    env: "RAFT_PEERS",
+    help: "every member's API URL (http:// or https://), this node's included",
+  },
+  "peer-listen": {
+    type: "string",
+    value: "host:port",
+    env: "RAFT_PEER_LISTEN",
+    help: "peers on a second port (default: the API's port, path /raft)",
+  },
+  "peer-urls": {
+    type: "string",
+    value: "1=URL,2=URL",
+    env: "RAFT_PEER_URLS",
+    help: "with --peer-listen: every member's ws:// or wss:// URL",
+  },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    env: "RAFT_DATA_DIR",
+    help: "where node-<id>.db lives, created 0700 (default ./data; :memory: keeps nothing)",
+  },
+  "sqlite-writer": {
+    type: "string",
+    value: "inline|worker",
+    env: "RAFT_SQLITE_WRITER",
+    help: "where SQLite writes: on the event loop (default inline) or on a thread of its own",
+  },
+  "secret-file": {
+    type: "string",
+    value: "FILE",
+    env: "RAFT_SECRET_FILE",
+    help: "a file holding the cluster secret (16+ bytes, the same on every node)",
+  },
+  secret: {
+    type: "string",
+    value: "S",
+    env: "RAFT_SECRET",
+    help: "the cluster secret itself (as a flag it shows in `ps`: prefer the file or variable)",
+  },
+  "cluster-id": {
+    type: "string",
+    value: "NAME",
+    env: "RAFT_CLUSTER_ID",
+    help: "the cluster's name (default kv)",
+  },
+  join: {
+    type: "boolean",
+    env: "RAFT_JOIN",
+    help: "do not bootstrap: wait to be added with POST /raft/members",
+  },
+  routing: {
+    type: "string",
+    value: "MODE",
+    env: "RAFT_ROUTING",
+    help: "how followers answer writes: redirect (default), forward or error",
+  },
+  "tick-ms": { type: "string", value: "MS", env: "RAFT_TICK_MS", help: "Raft tick (default 100)" },
+  "election-tick": {
+    type: "string",
+    value: "N",
+    env: "RAFT_ELECTION_TICK",
+    help: "ticks before an election (default 10)",
+  },
+  "snapshot-entries": {
+    type: "string",
+    value: "N",
+    env: "RAFT_SNAPSHOT_ENTRIES",
+    help: "entries between snapshots (default 100000, as etcd)",
+  },
+  "max-value-bytes": {
+    type: "string",
+    value: "N",
+    env: "RAFT_MAX_VALUE_BYTES",
+    help: "the largest value (default 65536)",
+  },
+  "idempotency-ttl-ms": {
+    type: "string",
+    value: "MS",
+    env: "RAFT_IDEMPOTENCY_TTL_MS",
+    help:
+      "how long an Idempotency-Key's first answer is kept (default 86400000: 24 h; the same on every node)",
+  },
+  demo: { type: "boolean", env: "RAFT_DEMO", help: "demo buttons on the page (partition, stop)" },
+  "demo-restart-url": {
+    type: "string",
+    value: "URL",
+    env: "RAFT_DEMO_RESTART_URL",
+    help: "with --demo: what restarts stopped nodes (a Restart button; local_cluster.ts sets it)",
+  },
+  log: {
+    type: "string",
+    value: "LEVEL",
+    env: "RAFT_LOG",
+    help: "debug, info (default), warn or quiet",
+  },
+  help: { type: "boolean", help: "print this help and exit" },
+} as const satisfies FlagTable;
+
+/** The `--help` text of `kv_server.ts`. */
+export const kvServerHelp: string = helpText(
+  "kv_server.ts --id N [--listen host:port] [--peers 1=URL,2=URL,...] [--secret-file FILE] [flags]",
+  kvServerFlags,
+  [
+    "A flag wins over its environment variable. A single node (no --peers, or only itself)",
+    "needs no secret; peers and admin routes are then refused. A cluster needs one secret,",
+    "the same on every node: --secret-file FILE or RAFT_SECRET (--secret shows in `ps`).",
+    "",
+    "Exit status: 0 after SIGTERM/SIGINT, 2 for bad configuration, 1 when the environment",
+    "fails (port in use, database locked, data directory unusable) or the node stops after",
+    "a fatal error (a failing disk): restart it once the cause is fixed.",
+  ],
+);
+
+/** The server's configuration. */
+export interface KvServerConfig {
+  /** This node's ID. */
+  id: number;
+  /** Where the HTTP API listens. */
+  hostname: string;
+  /** The HTTP API's port (0: any free port). */
+  port: number;
+  /** The API URL others use (default: from `peers`, else from hostname and port). */
+  advertiseUrl: string | undefined;
+  /** Every member's API URL, by ID (this node's included). */
+  peers: Map<number, string>;
+  /** Peers on a second port: where this node's transport listens. */
+  peerListen: { hostname: string; port: number } | undefined;
+  /** Peers on a second port: every member's WebSocket URL. */
+  peerUrls: Map<number, string>;
+  /** Where the database lives, or `":memory:"`. */
+  dataDir: string;
+  /** Where SQLite writes: on the event loop, or on the storage's writer thread. */
+  sqliteWriter: "inline" | "worker";
+  /**
+   * The cluster secret; `undefined` for a single node, which then refuses
+   * peers and admin requests.
+   */
+  secret: string | undefined;
+  /** Where the secret came from (`"flag"`: visible in `ps`). */
+  secretSource: "file" | "flag" | "env" | undefined;
+  /** The cluster's name. */
+  clusterId: string;
+  /** Join an existing cluster instead of bootstrapping. */
+  join: boolean;
+  /** How followers answer writes. */
+  routing: LeaderRouting;
+  /** The Raft tick. */
+  tickMs: number;
+  /** Ticks before an election. */
+  electionTick: number;
+  /** Demo buttons on the page. */
+  demo: boolean;
+  /** With `demo`: the route that restarts stopped nodes (see `restartThrough`). */
+  demoRestartUrl: string | undefined;
+  /** Log level. */
+  log: "debug" | "info" | "warn" | "quiet";
+  /** Take a snapshot every this many entries. */
+  snapshotEntries: number;
+  /** The largest value. */
+  maxValueBytes: number;
+  /** How long an `Idempotency-Key`'s first answer is kept (the node's `sessionLimits.keyTtlMs`). */
+  idempotencyTtlMs: number;
+}
+
+function configError(message: string): CliError {
+  return new CliError(2, message);
+}
+
+function parseHostPort(s: string, what: string): { hostname: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(s);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || m[1] === "" || port > 65535) {
+    throw configError(`Cannot use ${what}: expected host:port, got '${s}'`);
+  }
+  return { hostname: m[1]!.replace(/^\[(.*)\]$/, "$1"), port };
+}
+
+/** A URL with one of `protocols`, a host and no query or fragment; trailing slashes dropped. */
+function checkUrl(url: string, protocols: readonly string[], what: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || !protocols.includes(u.protocol) || u.hostname === "") {
+    throw configError(
+      `Cannot use ${what}: '${url}' is not a ${protocols.map((p) => `${p}//`).join(" or ")} URL`,
+    );
+  }
+  if (u.search !== "" || u.hash !== "" || u.username !== "" || u.password !== "") {
+    throw configError(`Cannot use ${what}: '${url}' must not carry credentials, a query or a #`);
+  }
+  return url.replace(/\/+$/, "");
+}
+
+function parseIdMap(
+  s: string,
+  protocols: readonly string[],
+  what: string,
+): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const part of s.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const m = /^(\d+)=(.+)$/.exec(part);
+    if (m === null || !Number.isSafeInteger(Number(m[1])) || !(Number(m[1]) > 0)) {
+      throw configError(`Cannot use ${what}: expected id=url pairs, got '${part}'`);
+    }
+    if (out.has(Number(m[1]))) {
+      throw configError(`Cannot use ${what}: node ${m[1]} is given twice`);
+    }
+    out.set(Number(m[1]), checkUrl(m[2]!, protocols, `${what} (node ${m[1]})`));
+  }
+  return out;
+}
+
+function positiveInt(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw configError(`Cannot use ${what}: expected a positive integer, got '${s}'`);
+  }
+  return n;
+}
+
+function readSecretFile(path: string, what: string): string {
+  try {
+    // A trailing newline (as `echo` writes) is not part of the secret.
+    return readFileSync(path, "utf8").replace(/[\r\n]+$/, "");
+  } catch (e) {
+    throw configError(`Cannot read ${what} '${path}': ${fsReason(e)}`);
+  }
+}
+
+/** The secret and where it came from: a flag wins over the environment; a file over a value. */
+function secretOf(
+  values: FlagValues<typeof kvServerFlags>,
+  env: Record<string, string | undefined>,
+): { secret: string | undefined; source: KvServerConfig["secretSource"] } {
+  if (values["secret-file"] !== undefined && values.secret !== undefined) {
+    throw configError("Cannot start: give either --secret-file or --secret, not both");
+  }
+  if (values["secret-file"] !== undefined) {
+    return { secret: readSecretFile(values["secret-file"], "--secret-file"), source: "file" };
+  }
+  if (values.secret !== undefined) return { secret: values.secret, source: "flag" };
+  if (env.RAFT_SECRET_FILE !== undefined && env.RAFT_SECRET !== undefined) {
+    throw configError("Cannot start: set either RAFT_SECRET_FILE or RAFT_SECRET, not both");
+  }
+  if (env.RAFT_SECRET_FILE !== undefined) {
+    return { secret: readSecretFile(env.RAFT_SECRET_FILE, "RAFT_SECRET_FILE"), source: "file" };
+  }
+  if (env.RAFT_SECRET !== undefined) return { secret: env.RAFT_SECRET, source: "env" };
+  return { secret: undefined, source: undefined };
+}
+
+/**
+ * Reads the configuration from flags, falling back to environment variables.
+ *
+ * @param args The command-line arguments (without the program).
+ * @param env The environment.
+ * @returns The configuration.
+ * @throws {CliError} With exit status 2 when a flag or value is unknown,
+ *   missing or invalid; the message names it.
+ */
+export function parseKvServerConfig(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+): KvServerConfig {
+  const values = parseFlags(args, kvServerFlags);
+  const get = (flag: keyof typeof values): string | undefined => {
+    const v = values[flag];
+    const name = kvServerFlags[flag] as { env?: string };
+    return typeof v === "string" ? v : name.env === undefined ? undefined : env[name.env];
+  };
+  const flag = (f: "join" | "demo"): boolean =>
+    values[f] === true || ["1", "true", "yes"].includes(env[kvServerFlags[f].env] ?? "");
+
+  const idText = get("id");
+  if (idText === undefined) throw configError("Cannot start: --id (or RAFT_ID) is required");
+  const id = positiveInt(idText, "--id");
+  const listen = parseHostPort(get("listen") ?? "127.0.0.1:8080", "--listen");
+  const advertiseText = get("advertise");
+  const advertiseUrl = advertiseText === undefined
+    ? undefined
+    : checkUrl(advertiseText, ["http:", "https:"], "--advertise");
+  const peers = parseIdMap(get("peers") ?? "", ["http:", "https:"], "--peers");
+  const peerListenText = get("peer-listen");
+  const peerUrls = parseIdMap(get("peer-urls") ?? "", ["ws:", "wss:"], "--peer-urls");
+  const join = flag("join");
+  if (!join && peers.size > 0 && !peers.has(id)) {
+    throw configError(`Cannot start: --peers must include this node (${id})`);
+  }
+  if (peerListenText === undefined && peerUrls.size > 0) {
+    throw configError("Cannot use --peer-urls without --peer-listen");
+  }
+  if (peerListenText !== undefined) {
+    const missing = [...peers.keys(), id].filter((p) => !peerUrls.has(p));
+    if (missing.length > 0) {
+      throw configError(
+        `Cannot use --peer-listen: --peer-urls has no URL for node ${missing.join(", ")}`,
+      );
+    }
+  }
+
+  const { secret, source } = secretOf(values, env);
+  const others = [...peers.keys()].filter((p) => p !== id);
+  if (secret === undefined && (join || others.length > 0)) {
+    throw configError(
+      `Cannot start: ${
+        join ? "joining a cluster" : `a cluster of ${peers.size} nodes`
+      } needs the cluster secret: pass --secret-file FILE (16+ bytes, the same on every node) or set RAFT_SECRET`,
+    );
+  }
+  if (secret !== undefined && utf8.encode(secret).length < 16) {
+    throw configError(
+      "Cannot start: the cluster secret (--secret-file, RAFT_SECRET or --secret) must be at least 16 bytes",
+    );
+  }
+  if (secret !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
+    throw configError(
+      "Cannot start: the cluster secret is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
+    );
+  }
+  const routing = get("routing") ?? "redirect";
+  if (routing !== "redirect" && routing !== "forward" && routing !== "error") {
+    throw configError(
+      `Cannot use --routing: expected redirect, forward or error, got '${routing}'`,
+    );
+  }
+  const log = get("log") ?? "info";
+  if (log !== "debug" && log !== "info" && log !== "warn" && log !== "quiet") {
+    throw configError(`Cannot use --log: expected debug, info, warn or quiet, got '${log}'`);
+  }
+  const dataDir = get("data-dir") ?? "./data";
+  if (dataDir === "") throw configError("Cannot use --data-dir: it is empty");
+  const sqliteWriter = get("sqlite-writer") ?? "inline";
+  if (sqliteWriter !== "inline" && sqliteWriter !== "worker") {
+    throw configError(
+      `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
+    );
+  }
+  const restartText = get("demo-restart-url");
+  if (restartText !== undefined && !flag("demo")) {
+    throw configError("Cannot use --demo-restart-url without --demo");
+  }
+  return {
+    id,
+    hostname: listen.hostname,
+    port: listen.port,
+    advertiseUrl,
+    peers,
+    peerListen: peerListenText === undefined
+      ? undefined
+      : parseHostPort(peerListenText, "--peer-listen"),
+    peerUrls,
+    dataDir,
+    sqliteWriter,
+    secret,
+    secretSource: source,
+    clusterId: get("cluster-id") ?? "kv",
+    join,
+    routing,
+    tickMs: positiveInt(get("tick-ms") ?? "100", "--tick-ms"),
+    electionTick: positiveInt(get("election-tick") ?? "10", "--election-tick"),
+    demo: flag("demo"),
+    demoRestartUrl: restartText === undefined
+      ? undefined
+      : checkUrl(restartText, ["http:", "https:"], "--demo-restart-url"),
+    log,
+    snapshotEntries: positiveInt(get("snapshot-entries") ?? "100000", "--snapshot-entries"),
+    maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
+    idempotencyTtlMs: positiveInt(
+      get("idempotency-ttl-ms") ?? String(defaultSessionLimits.keyTtlMs),
+      "--idempotency-ttl-ms",
+    ),
+  };
+}
+
+/** A file-system error, in words. */
+export function fsReason(e: unknown): string {
+  const code = (e as { code?: unknown }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EROFS":
+      return "the file system is read-only";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    case "EEXIST":
+      return "it exists and is not a directory";
+    case "ENOSPC":
+      return "the disk is full";
+    case "EISDIR":
+      return "it is a directory";
+  }
+  return e instanceof Error ? e.message.split("\n")[0]! : String(e);
+}
