@@ -229,6 +229,7 @@ export interface LeaderSource {
  * const text = metrics.render({
  *   status: {
  *     id: 1, leaderId: 1, raftState: 2, term: 2, vote: 1, commit: 5, applied: 5, snapshotIndex: 0,
+ *     leaderContactAgeMs: 0, electionTimeoutMs: 1000,
  *     confState: { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
  *     pendingProposals: 0, pendingReads: 0, closed: false, lastIndex: 5,
  *     progress: [{

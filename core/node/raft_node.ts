@@ -64,6 +64,9 @@ import {
 } from "./seams.ts";
 import { SnapshotPolicy } from "./snapshots.ts";
 
+/** A pause at least this long (ms) makes a leader answer the requests it held. */
+const pauseAnswerMs = 1000;
+
 /**
  * A Raft node that replicates a state machine: the driver around
  * {@linkcode RawNode}.
@@ -824,20 +827,24 @@ export class RaftNode<R = unknown> {
 
   /**
    * The node was paused for longer than an election timeout. A leader may
-   * have been replaced meanwhile: what waited in its queues is answered at
-   * once rather than served late, and it checks its quorum again before
-   * it serves lease-based reads.
+   * have been replaced meanwhile: it checks its quorum again before it
+   * serves lease-based reads. After a pause of a second or more (a stopped
+   * process, not a busy event loop), what waited in its queues is answered
+   * at once rather than served late.
    */
   #onPause(pausedMs: number): void {
     const leading = this.#rn.basicStatus().raftState === StateType.StateLeader;
-    this.#logger.warning(
+    const long = pausedMs >= pauseAnswerMs;
+    const log = long ? this.#logger.warning : this.#logger.debug;
+    log.call(
+      this.#logger,
       `${this.#id} was paused for ${Math.round(pausedMs)} ms, longer than its election timeout${
-        leading ? "; it answers the requests it held and checks its quorum again" : ""
-      }`,
+        leading ? "; it checks its quorum again" : ""
+      }${leading && long ? " and answers the requests it held" : ""}`,
     );
     if (!leading) return;
-    this.#requests.rejectQueued((what) => new PausedError(what, this.#id, pausedMs));
     this.#loop.recheckQuorum(2 * this.#electionTick);
+    if (long) this.#requests.rejectQueued((what) => new PausedError(what, this.#id, pausedMs));
   }
 
   // -------------------------------------------------------------------------
