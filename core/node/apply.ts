@@ -30,7 +30,7 @@ import {
 import { type Envelope, type MembershipIntent, readEnvelope } from "./envelope.ts";
 import { SessionError } from "../errors.ts";
 import type { ResultCodec } from "./result_codec.ts";
-import type { Admission } from "./sessions.ts";
+import type { Admission, SessionLimits } from "./sessions.ts";
 import type { Listeners } from "./events.ts";
 import { checkIntents } from "./membership.ts";
 import { decodeSnapshotData, type ReplicatedState } from "./replicated.ts";
@@ -52,6 +52,8 @@ export interface ApplyContext<R> {
   readonly events: Listeners;
   /** Encodes the results of exactly-once commands for the session table. */
   readonly resultCodec: ResultCodec<R>;
+  /** The bounds of the session table (also of one read from a snapshot). */
+  readonly sessionLimits: SessionLimits;
   /** Whether the node closed (applying stops). */
   closed(): boolean;
 }
@@ -179,7 +181,7 @@ export class Applier<R> {
   /** Restores the state machine from a snapshot Raft installed. */
   async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.metadata;
-    const { state, data } = decodeSnapshotData(snap.data);
+    const { state, data } = decodeSnapshotData(snap.data, this.#c.sessionLimits);
     await this.#c.sm.restore(data, { index, term });
     const previous = this.#confState;
     this.#state = state;

@@ -106,3 +106,32 @@ test("RaftNode refuses a command of an unknown session and bounds its retries by
     assert.ok(c.clock.now - t0 <= 2200, `gave up after ${c.clock.now - t0} ms`);
   });
 });
+
+test("RaftNode keeps its own session limits for a session table it receives in a snapshot", async () => {
+  await withCluster({
+    size: 3,
+    seed: 15,
+    node: {
+      forwardProposals: true,
+      snapshotEntries: 3,
+      snapshotCatchUpEntries: 0,
+      sessionLimits: { sessionsMax: 1 },
+    },
+  }, async (c) => {
+    const l = await c.leader();
+    const f = c.follower(l.id);
+    c.net.isolate(f.id);
+    const first = await c.run(l.openSession());
+    for (let i = 0; i < 6; i++) await c.run(l.propose(cmd(`p${i}=1`)));
+    c.net.heal();
+    await c.converge(6, [f.id]);
+    assert.ok(c.machine(f.id).restores > 0, "the follower caught up by snapshot");
+    // With one session at most, a second evicts the first on every node,
+    // the follower (which got its table from the snapshot) included.
+    await c.run(f.openSession());
+    await assert.rejects(
+      c.run(f.resumeSession(first.id, 1).propose(cmd("late=1"), { timeoutMs: 1000 })),
+      (e) => e instanceof SessionError && e.code === "session_expired",
+    );
+  });
+});

@@ -195,6 +195,7 @@ export class RaftNode<R = unknown> {
       snapshots: this.#snapshots,
       events: this.#events,
       resultCodec: opts.resultCodec ?? (jsonResultCodec as ResultCodec<R>),
+      sessionLimits: { ...defaultSessionLimits, ...opts.sessionLimits },
       closed: (): boolean => this.#closed,
     };
     this.#applier = new Applier<R>(parts, init);
