@@ -12,6 +12,7 @@ import {
   type NodeId,
 } from "./types.ts";
 import { assert } from "./_assert.ts";
+import { varintSize } from "./varint.ts";
 
 const localMsgs: boolean[] = [];
 for (
@@ -88,23 +89,6 @@ export function voteRespMsgType(t: MessageType): MessageType {
     default:
       throw new RangeError(`Cannot answer a vote: not a vote message type ${t}`);
   }
-}
-
-/**
- * The number of bytes of a varint-encoded unsigned integer.
- *
- * @param v A non-negative safe integer.
- * @returns 1 to 8 (safe integers need at most 8 bytes).
- */
-export function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  if (v < 0x800000000) return 5;
-  if (v < 0x40000000000) return 6;
-  if (v < 0x2000000000000) return 7;
-  return 8;
 }
 
 /**

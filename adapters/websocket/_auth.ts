@@ -14,7 +14,8 @@
  * @module
  */
 
-import { getUvarint, putUvarint, uvarintSize } from "./_wire.ts";
+import { varintSize, writeVarint } from "../../core/varint.ts";
+import { getUvarint } from "./_wire.ts";
 
 /** The subprotocol the server selects; it names the wire format version. */
 export const protocolName = "raft-ts.v1";
@@ -67,18 +68,18 @@ function fromBase64Url(s: string): Uint8Array | undefined {
 function encodeClaims(c: HandshakeClaims): Uint8Array {
   const cluster = new TextEncoder().encode(c.clusterId);
   const url = new TextEncoder().encode(c.advertiseUrl);
-  const size = uvarintSize(c.from) + uvarintSize(c.to) + uvarintSize(c.timestampMs) + nonceBytes +
-    uvarintSize(cluster.length) + cluster.length + uvarintSize(url.length) + url.length;
+  const size = varintSize(c.from) + varintSize(c.to) + varintSize(c.timestampMs) + nonceBytes +
+    varintSize(cluster.length) + cluster.length + varintSize(url.length) + url.length;
   const buf = new Uint8Array(size);
-  let pos = putUvarint(buf, 0, c.from);
-  pos = putUvarint(buf, pos, c.to);
-  pos = putUvarint(buf, pos, c.timestampMs);
+  let pos = writeVarint(buf, 0, c.from);
+  pos = writeVarint(buf, pos, c.to);
+  pos = writeVarint(buf, pos, c.timestampMs);
   buf.set(c.nonce, pos);
   pos += nonceBytes;
-  pos = putUvarint(buf, pos, cluster.length);
+  pos = writeVarint(buf, pos, cluster.length);
   buf.set(cluster, pos);
   pos += cluster.length;
-  pos = putUvarint(buf, pos, url.length);
+  pos = writeVarint(buf, pos, url.length);
   buf.set(url, pos);
   return buf;
 }

@@ -26,6 +26,13 @@ import {
   frameHeaderBytes,
 } from "../../core/codec.ts";
 import type { Message } from "../../core/types.ts";
+import {
+  readSafeVarint,
+  type VarintCursor,
+  varintSize,
+  varintTruncated,
+  writeVarint,
+} from "../../core/varint.ts";
 
 /** The kind byte at the start of each WebSocket message. */
 export const FrameKind = {
@@ -67,44 +74,13 @@ export class WireError extends Error {
   }
 }
 
-/** Writes `v` as an unsigned LEB128 varint; returns the position after it. */
-export function putUvarint(buf: Uint8Array, pos: number, v: number): number {
-  while (v >= 0x80) {
-    buf[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[pos++] = v;
-  return pos;
-}
-
-/** The size of `v` as an unsigned varint. */
-export function uvarintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
-    n++;
-  }
-  return n;
-}
-
 /** Reads an unsigned varint; throws a WireError on truncation or overflow. */
 export function getUvarint(buf: Uint8Array, pos: number, what: string): [number, number] {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    if (pos >= buf.length) {
-      throw new WireError(CloseCode.InvalidPayload, `truncated ${what}`);
-    }
-    const b = buf[pos++]!;
-    v += (b & 0x7f) * mul;
-    if (b < 0x80) break;
-    mul *= 0x80;
-    if (mul > 2 ** 49) throw new WireError(CloseCode.InvalidPayload, `${what} out of range`);
-  }
-  if (!Number.isSafeInteger(v)) {
-    throw new WireError(CloseCode.InvalidPayload, `${what} out of range`);
-  }
-  return [v, pos];
+  const cursor: VarintCursor = { pos };
+  const v = readSafeVarint(buf, buf.length, cursor);
+  if (v === varintTruncated) throw new WireError(CloseCode.InvalidPayload, `truncated ${what}`);
+  if (v < 0) throw new WireError(CloseCode.InvalidPayload, `${what} out of range`);
+  return [v, cursor.pos];
 }
 
 /**
@@ -142,11 +118,11 @@ export function packMessages(
 /** Encodes the start of a snapshot stream: its id, data size and the MsgSnap without data. */
 export function encodeSnapshotBegin(streamId: number, dataBytes: number, m: Message): Uint8Array {
   const frame = encodeMessageFrame(m);
-  const head = 1 + uvarintSize(streamId) + uvarintSize(dataBytes);
+  const head = 1 + varintSize(streamId) + varintSize(dataBytes);
   const buf = new Uint8Array(head + frame.length);
   buf[0] = FrameKind.SnapshotBegin;
-  let pos = putUvarint(buf, 1, streamId);
-  pos = putUvarint(buf, pos, dataBytes);
+  let pos = writeVarint(buf, 1, streamId);
+  pos = writeVarint(buf, pos, dataBytes);
   buf.set(frame, pos);
   return buf;
 }
@@ -158,11 +134,11 @@ export function encodeSnapshotChunk(
   chunk: Uint8Array,
 ): Uint8Array {
   const frame = encodeFrame(chunk);
-  const head = 1 + uvarintSize(streamId) + uvarintSize(offset);
+  const head = 1 + varintSize(streamId) + varintSize(offset);
   const buf = new Uint8Array(head + frame.length);
   buf[0] = FrameKind.SnapshotChunk;
-  let pos = putUvarint(buf, 1, streamId);
-  pos = putUvarint(buf, pos, offset);
+  let pos = writeVarint(buf, 1, streamId);
+  pos = writeVarint(buf, pos, offset);
   buf.set(frame, pos);
   return buf;
 }
@@ -174,9 +150,9 @@ export type AckStatus = typeof AckStatus[keyof typeof AckStatus];
 
 /** Encodes a snapshot acknowledgement. */
 export function encodeSnapshotAck(streamId: number, status: AckStatus): Uint8Array {
-  const buf = new Uint8Array(2 + uvarintSize(streamId));
+  const buf = new Uint8Array(2 + varintSize(streamId));
   buf[0] = FrameKind.SnapshotAck;
-  const pos = putUvarint(buf, 1, streamId);
+  const pos = writeVarint(buf, 1, streamId);
   buf[pos] = status;
   return buf;
 }

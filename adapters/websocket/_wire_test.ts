@@ -12,16 +12,15 @@ import {
   FrameKind,
   getUvarint,
   packMessages,
-  putUvarint,
-  uvarintSize,
   WireError,
 } from "./_wire.ts";
+import { varintSize, writeVarint } from "../../core/varint.ts";
 
-test("putUvarint() and getUvarint() round-trip up to the largest safe integer", () => {
+test("writeVarint() and getUvarint() round-trip up to the largest safe integer", () => {
   for (const v of [0, 1, 127, 128, 300, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) {
     const buf = new Uint8Array(10);
-    const end = putUvarint(buf, 0, v);
-    assert.equal(end, uvarintSize(v));
+    const end = writeVarint(buf, 0, v);
+    assert.equal(end, varintSize(v));
     assert.deepEqual(getUvarint(buf, 0, "v"), [v, end]);
   }
   assert.throws(() => getUvarint(new Uint8Array([0x80]), 0, "v"), /truncated v/);

@@ -16,6 +16,7 @@
  */
 
 import type { NodeId } from "../types.ts";
+import { pushVarint, readSafeVarint, type VarintCursor } from "../varint.ts";
 
 /** Header of a proposal or read request. */
 const envelopeTag = 0xa7;
@@ -80,30 +81,20 @@ export interface Envelope {
 
 /** Appends `v` (a non-negative safe integer) as an unsigned LEB128 varint. */
 export function pushUvarint(out: number[], v: number): void {
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
+  pushVarint(out, v);
 }
 
 /**
  * Reads an unsigned varint at `pos`.
  *
  * @returns The value and the position after it; `undefined` when the input
- *   ends inside the varint or the value is not a safe integer.
+ *   ends inside the varint, it is longer than 8 bytes or the value is not a
+ *   safe integer.
  */
 export function readUvarint(b: Uint8Array, pos: number): [number, number] | undefined {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    if (pos >= b.length || mul > 2 ** 49) return undefined;
-    const byte = b[pos++]!;
-    v += (byte & 0x7f) * mul;
-    if (byte < 0x80) break;
-    mul *= 0x80;
-  }
-  return Number.isSafeInteger(v) ? [v, pos] : undefined;
+  const cursor: VarintCursor = { pos };
+  const v = readSafeVarint(b, b.length, cursor);
+  return v < 0 ? undefined : [v, cursor.pos];
 }
 
 /** The header of a proposal or read request. */
