@@ -10,14 +10,10 @@
 import type { Entry, Message } from "./types.ts";
 import { CodecError } from "./codec_limits.ts";
 import { crc32c } from "./crc32c.ts";
-import {
-  entryBodySize,
-  messageBodySize,
-  writeEntry,
-  writeInto,
-  writeMessageTop,
-} from "./_codec_write.ts";
-import { type DecodeOptions, newReader, readMessage } from "./_codec_read.ts";
+import { framePasses } from "./codec_encode.ts";
+import { type DecodeOptions, newReader, readMessage } from "./codec_decode.ts";
+
+const { entryBodySize, messageBodySize, writeEntry, writeInto, writeMessageTop } = framePasses;
 
 /** Bytes a frame adds before its payload: 4 of length, 4 of checksum. */
 export const frameHeaderBytes = 8;

@@ -16,7 +16,7 @@
  */
 
 import type { NodeId } from "../types.ts";
-import { pushVarint, readSafeVarint, type VarintCursor } from "../varint.ts";
+import { pushVarint as pushUvarint, readSafeVarint, type VarintCursor } from "../varint.ts";
 
 /** Header of a proposal or read request. */
 const envelopeTag = 0xa7;
@@ -80,9 +80,7 @@ export interface Envelope {
 }
 
 /** Appends `v` (a non-negative safe integer) as an unsigned LEB128 varint. */
-export function pushUvarint(out: number[], v: number): void {
-  pushVarint(out, v);
-}
+export { pushUvarint };
 
 /**
  * Reads an unsigned varint at `pos`.
