@@ -65,6 +65,21 @@ export interface ClientsOptions {
   opTimeoutMs: number;
 }
 
+/**
+ * How long clients wait for service after a leader change: for each change
+ * (a leader in a new term, after the run's first leader) and each client,
+ * the time from the change to the end of the client's next successful
+ * operation.
+ */
+export interface FailoverStats {
+  /** Leader changes seen while the clients ran. */
+  leaderChanges: number;
+  /** One per change and client that succeeded after it, in ms, in the order they ended. */
+  firstSuccessMs: number[];
+  /** Pairs of a change and a client that had no success before the clients stopped. */
+  unserved: number;
+}
+
 /** Counters of the clients. */
 export interface WorkloadStats {
   /** Operations started. */
@@ -110,6 +125,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   readonly #options: ClientsOptions;
   readonly #workload: Workload<S, R, I, O>;
   readonly #describe: (input: I) => string;
+  /** Per client (index = ID): times of the leader changes since its last success. */
+  readonly #awaiting: number[][];
+  #leaderChanges = 0;
+  readonly #firstSuccessMs: number[] = [];
   #opSeq = 0;
   #stopped = false;
   #inFlight = 0;
@@ -137,6 +156,26 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     this.#options = options;
     this.#workload = workload;
     this.#describe = describe;
+    this.#awaiting = Array.from({ length: options.clients + 1 }, () => []);
+  }
+
+  /** The time to first success after each leader change, so far. */
+  get failover(): FailoverStats {
+    let unserved = 0;
+    for (let c = 1; c < this.#awaiting.length; c++) unserved += this.#awaiting[c]!.length;
+    return {
+      leaderChanges: this.#leaderChanges,
+      firstSuccessMs: this.#firstSuccessMs.slice(),
+      unserved,
+    };
+  }
+
+  /** A new leader was elected: every client now waits for its first success after it. */
+  leaderChanged(): void {
+    if (this.#stopped) return;
+    this.#leaderChanges++;
+    const now = this.#access.clock.now;
+    for (let c = 1; c < this.#awaiting.length; c++) this.#awaiting[c]!.push(now);
   }
 
   /** Operations in progress. */
@@ -223,6 +262,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     if (out.kind === "ok") {
       this.stats.completed++;
       this.history.push({ clientId: client, call, return: clock.now, input, output: out.output });
+      // Client 0 (the liveness probe) never waits: its list stays empty.
+      const waiting = this.#awaiting[client]!;
+      for (const t of waiting) this.#firstSuccessMs.push(clock.now - t);
+      waiting.length = 0;
     } else if (out.kind === "indeterminate") {
       if ("read" in req) this.stats.readsAbandoned++;
       else this.stats.indeterminate++;

@@ -47,7 +47,13 @@ import {
 import { SimClock } from "./_clock.ts";
 import { hashBytes, Prng } from "./_prng.ts";
 import { CheckedStateMachine, type StateMachineObserver } from "./_checked_state_machine.ts";
-import { Clients, type ClientsOptions, type NodeHandle, type WorkloadStats } from "./_clients.ts";
+import {
+  Clients,
+  type ClientsOptions,
+  type FailoverStats,
+  type NodeHandle,
+  type WorkloadStats,
+} from "./_clients.ts";
 import { InvariantChecker, type InvariantName, InvariantViolation } from "./_invariants.ts";
 import { type DiskObserver, SimDisk, type SimStorage } from "./_sim_storage.ts";
 import {
@@ -60,7 +66,7 @@ import {
 } from "./linearizability.ts";
 import type { SimRand, Workload, WorkloadShape } from "./workload.ts";
 
-export type { InvariantName, WorkloadStats };
+export type { FailoverStats, InvariantName, WorkloadStats };
 
 /** The kinds of fault the simulator injects. */
 export type FaultKind =
@@ -380,6 +386,8 @@ export interface SimStats {
   invariantChecks: number;
   /** Client operations. */
   ops: WorkloadStats;
+  /** The clients' time to first success after each leader change. */
+  failover: FailoverStats;
   /** Network counters. */
   messages: { sent: number; delivered: number; dropped: number; duplicated: number };
   /** Snapshots delivered to followers. */
@@ -520,6 +528,8 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
   #membershipRetries = 0;
   #snapshotsSent = 0;
   #compactions = 0;
+  /** The highest term a leader was seen in (0: none yet). */
+  #leaderTerm = 0;
   readonly #events: SimEvent[] = [];
   #faultSeq = 0;
 
@@ -799,7 +809,10 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         this.#guard(() => this.inv.observeRestart(raft.status(), durable));
         raft.on("leader", (e) => {
           this.#guard(() => this.inv.observeLeader(id, e.leaderId, e.term));
-          if (e.leaderId === id) this.#note(`node ${id} leads term ${e.term}`);
+          if (e.leaderId === id) {
+            this.#note(`node ${id} leads term ${e.term}`);
+            this.#leaderElected(e.term);
+          }
         });
         raft.on("membership", (e) => {
           const cs = e.confState;
@@ -832,6 +845,14 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         );
       },
     );
+  }
+
+  /** A node leads `term`: a leader change, when it is a later term than any led before. */
+  #leaderElected(term: number): void {
+    if (term <= this.#leaderTerm) return;
+    const first = this.#leaderTerm === 0;
+    this.#leaderTerm = term;
+    if (!first) this.workload.leaderChanged();
   }
 
   /** Crashes a node: unsynced writes are lost, in-flight requests fail. */
@@ -1368,6 +1389,7 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         elections: this.inv.elections,
         invariantChecks: this.inv.checks,
         ops: { ...this.workload.stats },
+        failover: this.workload.failover,
         messages: ns,
         snapshotsSent: this.#snapshotsSent,
         compactions: this.#compactions,

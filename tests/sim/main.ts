@@ -9,8 +9,9 @@
  * ```
  *
  * Prints one summary line per seed (virtual time, operations, faults by
- * kind, elections, invariant checks, linearizability verdict) and the
- * totals; on a failure, the seed, the violated property (for a
+ * kind, elections, invariant checks, the clients' time to first success
+ * after a leader change, linearizability verdict) and the totals (with
+ * that time's p50, p99 and maximum over every seed); on a failure, the seed, the violated property (for a
  * linearizability violation, the checker's minimal explanation) and the
  * last events. Exits with status 1 when any seed fails. `--replay` runs
  * one run from the replay token of a failure report (a seed, its steps,
@@ -31,6 +32,7 @@ import {
   type SimResult,
 } from "../../testing/mod.ts";
 import { cliReplay } from "./_sweep.ts";
+import { formatPercentiles } from "../../testing/_quantile.ts";
 
 interface Args {
   from: number;
@@ -169,6 +171,11 @@ async function main(): Promise<void> {
         sum((r) => r.stats.invariantChecks)
       }`,
       `linearizability: ${[...verdicts].map(([k, v]) => `${k}=${v}`).join(" ")}`,
+      `time to first success after a leader change: ${
+        sum((r) => r.stats.failover.firstSuccessMs.length)
+      } samples over ${sum((r) => r.stats.failover.leaderChanges)} changes (${
+        sum((r) => r.stats.failover.unserved)
+      } unserved): ${formatPercentiles(results.flatMap((r) => r.stats.failover.firstSuccessMs))}`,
       `wall time: ${(wallMs / 1000).toFixed(1)} s (${
         (results.length / minutes).toFixed(1)
       } seeds/min, ${(ops / minutes).toFixed(0)} ops/min)`,

@@ -33,6 +33,19 @@ test("runSimulation() replays a seed event for event", { timeout: 60_000 }, asyn
   }
 });
 
+test("runSimulation() times every client's first success after each leader change", {
+  timeout: 60_000,
+}, async () => {
+  const r = await runSimulation({ ...kvSimulation, seed: 3, steps: 4000 });
+  assert.ok(r.ok, formatFailure(r, cliReplay));
+  const f = r.stats.failover;
+  assert.ok(f.leaderChanges > 0, "no leader change");
+  // Each change is awaited by every client: served once, or left unserved.
+  assert.equal(f.firstSuccessMs.length + f.unserved, f.leaderChanges * r.profile.clients);
+  assert.ok(f.firstSuccessMs.length > 0, "no client served after a change");
+  for (const ms of f.firstSuccessMs) assert.ok(ms >= 0 && ms <= r.stats.virtualMs, `${ms}`);
+});
+
 test("runSimulation() runs differ between seeds", { timeout: 60_000 }, async () => {
   const a = await runSimulation({ ...kvSimulation, seed: 21, steps: 2000 });
   const b = await runSimulation({ ...kvSimulation, seed: 22, steps: 2000 });
