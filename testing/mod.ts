@@ -73,6 +73,7 @@
  */
 
 export {
+  type FailoverStats,
   type FaultKind,
   faultKinds,
   type InvariantName,
