@@ -12,6 +12,7 @@
 
 import {
   BusyError,
+  LeaderChangedError,
   NodeClosedError,
   NotLeaderError,
   type RaftNode,
@@ -63,6 +64,12 @@ export interface ClientsOptions {
   requestTimeoutMs: number;
   /** Time a client spends on one operation, retries included, in ms. */
   opTimeoutMs: number;
+  /**
+   * Each write carries an idempotency key of its own (kept across the
+   * write's retries), so that a duplicated forwarded proposal applies once.
+   * @default false
+   */
+  idempotencyKeys?: boolean;
 }
 
 /**
@@ -130,6 +137,8 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   #leaderChanges = 0;
   readonly #firstSuccessMs: number[] = [];
   #opSeq = 0;
+  /** Writes started, probes included: names their idempotency keys. */
+  #writeSeq = 0;
   #stopped = false;
   #inFlight = 0;
   /** A client-side error that is not an expected request outcome. */
@@ -304,6 +313,7 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   ): Promise<Outcome<O>> {
     const clock = this.#access.clock;
     const data = req.propose;
+    const key = this.#options.idempotencyKeys === true ? `w${++this.#writeSeq}` : undefined;
     while (clock.now < deadline) {
       const id = this.#target(rand, belief);
       const node = id === undefined ? undefined : this.#access.node(id);
@@ -316,7 +326,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
       this.stats.requests++;
       const timeoutMs = Math.max(1, Math.min(this.#options.requestTimeoutMs, deadline - clock.now));
       try {
-        const r = await node.raft.propose(data, { timeoutMs });
+        const r = await node.raft.propose(
+          data,
+          key === undefined ? { timeoutMs } : { timeoutMs, idempotencyKey: key },
+        );
         return { kind: "ok", output: req.output(r) };
       } catch (e) {
         if (e instanceof NotLeaderError) {
@@ -330,7 +343,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
           await this.#backoff(client, rand);
           continue;
         }
-        if (e instanceof TimeoutError || e instanceof NodeClosedError) {
+        if (
+          e instanceof TimeoutError || e instanceof NodeClosedError ||
+          e instanceof LeaderChangedError
+        ) {
           return { kind: "indeterminate" };
         }
         throw e;

@@ -134,6 +134,13 @@ export {
 } from "./kv_state_machine.ts";
 export { kvSimulation, kvWorkload } from "./kv_workload.ts";
 export {
+  type ExactlyOnceProfile,
+  type ExactlyOnceSetup,
+  type ExactlyOnceStats,
+  kvExactlyOnce,
+  type SessionClient,
+} from "./exactly_once.ts";
+export {
   checkNodeStorage,
   type CheckNodeStorageOptions,
   NodeStorageCheckError,

@@ -21,6 +21,7 @@ import {
   Simulation,
 } from "./_simulation.ts";
 import { formatPercentiles } from "./_quantile.ts";
+import type { ExactlyOnceStats } from "./exactly_once.ts";
 
 /**
  * Runs one simulation: one seed, under faults for `steps` steps, then
@@ -473,7 +474,12 @@ export function formatSummary(r: SimResult<unknown, unknown>): string {
     `elections=${s.elections} checks=${s.invariantChecks} restarts=${s.restarts} snapshots=${s.snapshotsSent} ` +
     `faults[${faults}] failover[${s.failover.leaderChanges} changes: ${
       formatPercentiles(s.failover.firstSuccessMs)
-    }] ${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
+    }] ${onceSummary(s.exactlyOnce)}${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
+}
+
+function onceSummary(o: ExactlyOnceStats | undefined): string {
+  if (o === undefined) return "";
+  return `once[${o.commands} appends, ${o.acknowledged} acknowledged, ${o.retried} retried, ${o.deduplicated} deduplicated, ${o.refused} refused, ${o.doubleApplications} double] `;
 }
 
 /**
