@@ -14,6 +14,10 @@
  *   clients' history against your model for linearizability. A failure
  *   comes with its seed, step and property, a shrunk event trace and a
  *   one-line replay command.
+ *   With `exactlyOnce` (see {@linkcode kvExactlyOnce}), clients also
+ *   append unique tokens through client sessions, retrying across
+ *   timeouts, leader changes and crashes, and the final state must hold
+ *   every acknowledged append once and every other at most once.
  * - {@linkcode checkOperations} is the linearizability checker on its own.
  * - {@linkcode checkNodeStorage} runs the behavioural suite of a durable
  *   `NodeStorage`, crash points between write and sync included.
