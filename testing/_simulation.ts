@@ -26,6 +26,7 @@
 import { MemoryNetwork } from "../adapters/memory/mod.ts";
 import { ConfChangeError, RaftError } from "../core/errors.ts";
 import {
+  defaultSessionLimits,
   NodeError,
   type NodeStorage,
   RaftNode,
@@ -58,7 +59,6 @@ import { InvariantChecker, type InvariantName, InvariantViolation } from "./_inv
 import { type DiskObserver, SimDisk, type SimStorage } from "./_sim_storage.ts";
 import { SessionClients } from "./_session_clients.ts";
 import type { ExactlyOnceProfile, ExactlyOnceSetup, ExactlyOnceStats } from "./exactly_once.ts";
-import { defaultSessionLimits } from "../core/node.ts";
 import {
   checkOperations,
   type CheckResult,
