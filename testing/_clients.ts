@@ -110,11 +110,70 @@ type Outcome<O> =
   | { kind: "indeterminate" }
   | { kind: "not-applied" };
 
+/**
+ * Clients that each run a loop of operations until stopped: the
+ * simulation waits for the operations in flight and learns the first
+ * unexpected error a loop ended with.
+ */
+export abstract class ClientLoops {
+  /** A client-side error that is not an expected request outcome. */
+  error: unknown = undefined;
+  #stopped = false;
+  #inFlight = 0;
+
+  /** Operations in progress. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Whether the clients were told to stop. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Lets each client finish its current operation and start no other. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /**
+   * Starts the loops of clients 1..`count`, each with a fork of `rand`.
+   *
+   * @param count The clients.
+   * @param rand Forked once per client, in order.
+   */
+  protected startLoops(count: number, rand: Prng): void {
+    for (let c = 1; c <= count; c++) {
+      this.loop(c, rand.fork()).catch((e) => {
+        this.error ??= e;
+      });
+    }
+  }
+
+  /** An operation started. */
+  protected opStarted(): void {
+    this.#inFlight++;
+  }
+
+  /** An operation ended. */
+  protected opEnded(): void {
+    this.#inFlight--;
+  }
+
+  /**
+   * One client's loop.
+   *
+   * @param client The client's ID, from 1.
+   * @param rand The client's randomness.
+   */
+  protected abstract loop(client: number, rand: Prng): Promise<void>;
+}
+
 /** How often a workload may draw a read while looking for a probe write. */
 const probeDrawsMax = 1000;
 
 /** The clients of one simulation run and the history they record. */
-export class Clients<S extends StateMachine<R>, R, I, O> {
+export class Clients<S extends StateMachine<R>, R, I, O> extends ClientLoops {
   /** The recorded operations. */
   readonly history: Operation<I, O>[] = [];
   /** Counters. */
@@ -139,10 +198,6 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   #opSeq = 0;
   /** Writes started, probes included: names their idempotency keys. */
   #writeSeq = 0;
-  #stopped = false;
-  #inFlight = 0;
-  /** A client-side error that is not an expected request outcome. */
-  error: unknown = undefined;
 
   /**
    * Creates the clients; {@linkcode Clients.start} starts them.
@@ -160,6 +215,7 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     workload: Workload<S, R, I, O>,
     describe: (input: I) => string,
   ) {
+    super();
     this.#access = access;
     this.#rand = rand;
     this.#options = options;
@@ -181,30 +237,15 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
 
   /** A new leader was elected: every client now waits for its first success after it. */
   leaderChanged(): void {
-    if (this.#stopped) return;
+    if (this.stopped) return;
     this.#leaderChanges++;
     const now = this.#access.clock.now;
     for (let c = 1; c < this.#awaiting.length; c++) this.#awaiting[c]!.push(now);
   }
 
-  /** Operations in progress. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** Starts every client's loop. */
   start(): void {
-    for (let c = 1; c <= this.#options.clients; c++) {
-      const rand = this.#rand.fork();
-      this.#loop(c, rand).catch((e) => {
-        this.error ??= e;
-      });
-    }
-  }
-
-  /** Lets each client finish its current operation and start no other. */
-  stop(): void {
-    this.#stopped = true;
+    this.startLoops(this.#options.clients, this.#rand);
   }
 
   /**
@@ -232,13 +273,13 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     return out.kind === "ok";
   }
 
-  async #loop(client: number, rand: Prng): Promise<void> {
+  protected override async loop(client: number, rand: Prng): Promise<void> {
     const clock = this.#access.clock;
     const label = `client${client}`;
     const belief = { leader: 0 as NodeId };
-    while (!this.#stopped) {
+    while (!this.stopped) {
       await clock.sleep(rand.uniform(0, this.#options.thinkMs), label);
-      if (this.#stopped) break;
+      if (this.stopped) break;
       const input = this.#workload.next(rand, client);
       const seq = ++this.#opSeq;
       if (!this.#access.keepOp(seq, client, () => this.#describe(input))) continue;
@@ -259,14 +300,14 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     const call = clock.now;
     const req = this.#workload.request(input);
     this.stats.started++;
-    this.#inFlight++;
+    this.opStarted();
     let out: Outcome<O>;
     try {
       out = "read" in req
         ? await this.#read(client, rand, req.read, call + opTimeoutMs, belief)
         : await this.#write(client, rand, req, call + opTimeoutMs, belief);
     } finally {
-      this.#inFlight--;
+      this.opEnded();
     }
     if (out.kind === "ok") {
       this.stats.completed++;

@@ -22,7 +22,7 @@ import {
 } from "../core/node.ts";
 import { readEnvelope } from "../core/node/envelope.ts";
 import type { NodeId } from "../core/types.ts";
-import type { NodeHandle } from "./_clients.ts";
+import { ClientLoops, type NodeHandle } from "./_clients.ts";
 import type { SimClock } from "./_clock.ts";
 import type { Prng } from "./_prng.ts";
 import type {
@@ -100,7 +100,7 @@ function bump(m: Map<string, number>, k: string): void {
 }
 
 /** The exactly-once clients of one run. */
-export class SessionClients<S, R> {
+export class SessionClients<S, R> extends ClientLoops {
   readonly #access: SessionClusterAccess<S, R>;
   readonly #rand: Prng;
   readonly #profile: ExactlyOnceProfile;
@@ -115,10 +115,6 @@ export class SessionClients<S, R> {
   #attempts = 0;
   #opened = 0;
   #closed = 0;
-  #inFlight = 0;
-  #stopped = false;
-  /** A client-side error that is not an expected request outcome. */
-  error: unknown = undefined;
 
   /**
    * Creates the clients; {@linkcode SessionClients.start} starts them.
@@ -136,6 +132,7 @@ export class SessionClients<S, R> {
     setup: ExactlyOnceSetup<S, R>,
     timing: SessionClientsTiming,
   ) {
+    super();
     this.#access = access;
     this.#rand = rand;
     this.#profile = profile;
@@ -144,24 +141,9 @@ export class SessionClients<S, R> {
     this.#timing = timing;
   }
 
-  /** Requests in progress. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** Starts every client's loop. */
   start(): void {
-    for (let c = 1; c <= this.#profile.clients; c++) {
-      const rand = this.#rand.fork();
-      this.#loop(c, rand).catch((e) => {
-        this.error ??= e;
-      });
-    }
-  }
-
-  /** Lets each client finish its current append and start no other. */
-  stop(): void {
-    this.#stopped = true;
+    this.startLoops(this.#profile.clients, this.#rand);
   }
 
   /**
@@ -176,13 +158,13 @@ export class SessionClients<S, R> {
     else if (tag?.kind === "key") bump(this.#keyCopies, tag.key);
   }
 
-  async #loop(client: number, rand: Prng): Promise<void> {
+  protected override async loop(client: number, rand: Prng): Promise<void> {
     const clock = this.#access.clock;
     const label = `once${client}`;
     const st: ClientState = { session: undefined, target: 0 };
-    for (let n = 1; !this.#stopped; n++) {
+    for (let n = 1; !this.stopped; n++) {
       await clock.sleep(rand.uniform(0, this.#profile.thinkMs), label);
-      if (this.#stopped) break;
+      if (this.stopped) break;
       const rec: AppendRecord = {
         client,
         key: appendKey(rand.int(this.#profile.keys)),
@@ -194,13 +176,13 @@ export class SessionClients<S, R> {
         position: undefined,
       };
       this.#records.push(rec);
-      this.#inFlight++;
+      this.opStarted();
       try {
         await this.#append(client, rand, st, rec);
         const every = this.#profile.reopenEvery;
         if (every > 0 && n % every === 0 && st.session !== undefined) await this.#close(rand, st);
       } finally {
-        this.#inFlight--;
+        this.opEnded();
       }
     }
   }
