@@ -229,7 +229,10 @@ export function drawProfile(rand: Prng, nodes?: number): SimProfile {
  * @returns The profile.
  */
 function drawExactlyOnceProfile(rand: Prng): ExactlyOnceProfile {
-  const sessionLimits = { ...defaultSessionLimits };
+  // The key-value clients' idempotency keys only need to outlive a
+  // duplicated message (a few hundred ms; 256 keyed writes take seconds):
+  // a small table keeps the driver's snapshots, which carry it, small.
+  const sessionLimits = { ...defaultSessionLimits, keysMax: 256 };
   // Small tables evict sessions; short lifetimes expire them.
   if (rand.chance(0.4)) sessionLimits.sessionsMax = rand.range(1, 2);
   if (rand.chance(0.3)) sessionLimits.sessionTtlMs = rand.pick([300, 1000, 3000]);

@@ -1,7 +1,7 @@
 /**
  * The simulator in CI: a bounded sweep of seeds that must all pass (every
  * invariant, liveness after healing, a linearizable history; on every
- * fourth seed, the exactly-once workload too), and the determinism the
+ * sixth seed, the exactly-once workload too), and the determinism the
  * simulator rests on: a seed replays its run event for event.
  */
 
