@@ -69,13 +69,15 @@
  * 4. A node that installs a snapshot from the leader reads the snapshot's
  *    session table with the default bounds instead of its `sessionLimits`
  *    (seed 4 with the exactly-once workload; 12 of the 60 even seeds of
- *    1..120 failed so; open). `Applier.installSnapshot` in core/node/apply.ts calls
+ *    1..120 failed so; fixed in "A node that installs a snapshot keeps its
+ *    own session limits for the session table it reads from it").
+ *    `Applier.installSnapshot` in core/node/apply.ts called
  *    `decodeSnapshotData(snap.data)` without limits, while `RaftNode.start`
- *    passes them. With `sessionsMax: 1`, node 4 joins through a snapshot,
- *    keeps sessions the others evict, and applies command 60 of an evicted
- *    session that nodes 2 and 5 refuse: their states differ after it
- *    (`state-consistent`). The same goes for `sessionTtlMs` and the other
- *    bounds, until the node restarts.
+ *    passed them. With `sessionsMax: 1`, node 4 joined through a snapshot,
+ *    kept sessions the others evicted, and applied command 60 of an
+ *    evicted session that nodes 2 and 5 refused: their states differed
+ *    after it (`state-consistent`). The same went for `sessionTtlMs` and
+ *    the other bounds, until the node restarted.
  */
 
 import { test } from "node:test";
