@@ -66,7 +66,7 @@
  *    demotion and is the simulation regression now; the queued promote is
  *    replayed step by step in core/node/membership_test.ts.
  *
- * 4. A node that installs a snapshot from the leader reads the snapshot's
+ * 4. A node that installed a snapshot from the leader read the snapshot's
  *    session table with the default bounds instead of its `sessionLimits`
  *    (seed 4 with the exactly-once workload; 12 of the 60 even seeds of
  *    1..120 failed so; fixed in "A node that installs a snapshot keeps its
