@@ -12,6 +12,7 @@
 
 import {
   BusyError,
+  LeaderChangedError,
   NodeClosedError,
   NotLeaderError,
   type RaftNode,
@@ -63,6 +64,27 @@ export interface ClientsOptions {
   requestTimeoutMs: number;
   /** Time a client spends on one operation, retries included, in ms. */
   opTimeoutMs: number;
+  /**
+   * Each write carries an idempotency key of its own (kept across the
+   * write's retries), so that a duplicated forwarded proposal applies once.
+   * @default false
+   */
+  idempotencyKeys?: boolean;
+}
+
+/**
+ * How long clients wait for service after a leader change: for each change
+ * (a leader in a new term, after the run's first leader) and each client,
+ * the time from the change to the end of the client's next successful
+ * operation.
+ */
+export interface FailoverStats {
+  /** Leader changes seen while the clients ran. */
+  leaderChanges: number;
+  /** One per change and client that succeeded after it, in ms, in the order they ended. */
+  firstSuccessMs: number[];
+  /** Pairs of a change and a client that had no success before the clients stopped. */
+  unserved: number;
 }
 
 /** Counters of the clients. */
@@ -88,11 +110,70 @@ type Outcome<O> =
   | { kind: "indeterminate" }
   | { kind: "not-applied" };
 
+/**
+ * Clients that each run a loop of operations until stopped: the
+ * simulation waits for the operations in flight and learns the first
+ * unexpected error a loop ended with.
+ */
+export abstract class ClientLoops {
+  /** A client-side error that is not an expected request outcome. */
+  error: unknown = undefined;
+  #stopped = false;
+  #inFlight = 0;
+
+  /** Operations in progress. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Whether the clients were told to stop. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Lets each client finish its current operation and start no other. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /**
+   * Starts the loops of clients 1..`count`, each with a fork of `rand`.
+   *
+   * @param count The clients.
+   * @param rand Forked once per client, in order.
+   */
+  protected startLoops(count: number, rand: Prng): void {
+    for (let c = 1; c <= count; c++) {
+      this.loop(c, rand.fork()).catch((e) => {
+        this.error ??= e;
+      });
+    }
+  }
+
+  /** An operation started. */
+  protected opStarted(): void {
+    this.#inFlight++;
+  }
+
+  /** An operation ended. */
+  protected opEnded(): void {
+    this.#inFlight--;
+  }
+
+  /**
+   * One client's loop.
+   *
+   * @param client The client's ID, from 1.
+   * @param rand The client's randomness.
+   */
+  protected abstract loop(client: number, rand: Prng): Promise<void>;
+}
+
 /** How often a workload may draw a read while looking for a probe write. */
 const probeDrawsMax = 1000;
 
 /** The clients of one simulation run and the history they record. */
-export class Clients<S extends StateMachine<R>, R, I, O> {
+export class Clients<S extends StateMachine<R>, R, I, O> extends ClientLoops {
   /** The recorded operations. */
   readonly history: Operation<I, O>[] = [];
   /** Counters. */
@@ -110,11 +191,13 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   readonly #options: ClientsOptions;
   readonly #workload: Workload<S, R, I, O>;
   readonly #describe: (input: I) => string;
+  /** Per client (index = ID): times of the leader changes since its last success. */
+  readonly #awaiting: number[][];
+  #leaderChanges = 0;
+  readonly #firstSuccessMs: number[] = [];
   #opSeq = 0;
-  #stopped = false;
-  #inFlight = 0;
-  /** A client-side error that is not an expected request outcome. */
-  error: unknown = undefined;
+  /** Writes started, probes included: names their idempotency keys. */
+  #writeSeq = 0;
 
   /**
    * Creates the clients; {@linkcode Clients.start} starts them.
@@ -132,31 +215,37 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     workload: Workload<S, R, I, O>,
     describe: (input: I) => string,
   ) {
+    super();
     this.#access = access;
     this.#rand = rand;
     this.#options = options;
     this.#workload = workload;
     this.#describe = describe;
+    this.#awaiting = Array.from({ length: options.clients + 1 }, () => []);
   }
 
-  /** Operations in progress. */
-  get inFlight(): number {
-    return this.#inFlight;
+  /** The time to first success after each leader change, so far. */
+  get failover(): FailoverStats {
+    let unserved = 0;
+    for (let c = 1; c < this.#awaiting.length; c++) unserved += this.#awaiting[c]!.length;
+    return {
+      leaderChanges: this.#leaderChanges,
+      firstSuccessMs: this.#firstSuccessMs.slice(),
+      unserved,
+    };
+  }
+
+  /** A new leader was elected: every client now waits for its first success after it. */
+  leaderChanged(): void {
+    if (this.stopped) return;
+    this.#leaderChanges++;
+    const now = this.#access.clock.now;
+    for (let c = 1; c < this.#awaiting.length; c++) this.#awaiting[c]!.push(now);
   }
 
   /** Starts every client's loop. */
   start(): void {
-    for (let c = 1; c <= this.#options.clients; c++) {
-      const rand = this.#rand.fork();
-      this.#loop(c, rand).catch((e) => {
-        this.error ??= e;
-      });
-    }
-  }
-
-  /** Lets each client finish its current operation and start no other. */
-  stop(): void {
-    this.#stopped = true;
+    this.startLoops(this.#options.clients, this.#rand);
   }
 
   /**
@@ -184,13 +273,13 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     return out.kind === "ok";
   }
 
-  async #loop(client: number, rand: Prng): Promise<void> {
+  protected override async loop(client: number, rand: Prng): Promise<void> {
     const clock = this.#access.clock;
     const label = `client${client}`;
     const belief = { leader: 0 as NodeId };
-    while (!this.#stopped) {
+    while (!this.stopped) {
       await clock.sleep(rand.uniform(0, this.#options.thinkMs), label);
-      if (this.#stopped) break;
+      if (this.stopped) break;
       const input = this.#workload.next(rand, client);
       const seq = ++this.#opSeq;
       if (!this.#access.keepOp(seq, client, () => this.#describe(input))) continue;
@@ -211,18 +300,22 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
     const call = clock.now;
     const req = this.#workload.request(input);
     this.stats.started++;
-    this.#inFlight++;
+    this.opStarted();
     let out: Outcome<O>;
     try {
       out = "read" in req
         ? await this.#read(client, rand, req.read, call + opTimeoutMs, belief)
         : await this.#write(client, rand, req, call + opTimeoutMs, belief);
     } finally {
-      this.#inFlight--;
+      this.opEnded();
     }
     if (out.kind === "ok") {
       this.stats.completed++;
       this.history.push({ clientId: client, call, return: clock.now, input, output: out.output });
+      // Client 0 (the liveness probe) never waits: its list stays empty.
+      const waiting = this.#awaiting[client]!;
+      for (const t of waiting) this.#firstSuccessMs.push(clock.now - t);
+      waiting.length = 0;
     } else if (out.kind === "indeterminate") {
       if ("read" in req) this.stats.readsAbandoned++;
       else this.stats.indeterminate++;
@@ -261,6 +354,7 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
   ): Promise<Outcome<O>> {
     const clock = this.#access.clock;
     const data = req.propose;
+    const key = this.#options.idempotencyKeys === true ? `w${++this.#writeSeq}` : undefined;
     while (clock.now < deadline) {
       const id = this.#target(rand, belief);
       const node = id === undefined ? undefined : this.#access.node(id);
@@ -273,7 +367,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
       this.stats.requests++;
       const timeoutMs = Math.max(1, Math.min(this.#options.requestTimeoutMs, deadline - clock.now));
       try {
-        const r = await node.raft.propose(data, { timeoutMs });
+        const r = await node.raft.propose(
+          data,
+          key === undefined ? { timeoutMs } : { timeoutMs, idempotencyKey: key },
+        );
         return { kind: "ok", output: req.output(r) };
       } catch (e) {
         if (e instanceof NotLeaderError) {
@@ -287,7 +384,10 @@ export class Clients<S extends StateMachine<R>, R, I, O> {
           await this.#backoff(client, rand);
           continue;
         }
-        if (e instanceof TimeoutError || e instanceof NodeClosedError) {
+        if (
+          e instanceof TimeoutError || e instanceof NodeClosedError ||
+          e instanceof LeaderChangedError
+        ) {
           return { kind: "indeterminate" };
         }
         throw e;

@@ -64,7 +64,8 @@ export type InvariantName =
   | "removed-stays-removed"
   | "liveness"
   | "node-failure"
-  | "linearizability";
+  | "linearizability"
+  | "exactly-once";
 
 /** A broken property. */
 export class InvariantViolation extends Error {
@@ -154,6 +155,8 @@ export class InvariantChecker {
   readonly #leaderChecked = new Set<Term>();
   /** The digest of an empty state machine's snapshot. */
   emptyDigest: number | undefined = undefined;
+  /** Receives each committed entry once, the first time its data is seen. */
+  onCommittedEntry: ((e: Entry) => void) | undefined = undefined;
   readonly #disabled: ReadonlySet<InvariantName>;
 
   /**
@@ -375,12 +378,14 @@ export class InvariantChecker {
     }
   }
 
-  #recordCommitted(node: NodeId, index: Index, term: Term, hash: number | undefined): void {
+  #recordCommitted(node: NodeId, index: Index, term: Term, entry: Entry | undefined): void {
     this.checks++;
+    const hash = entry === undefined ? undefined : entryHash(entry);
     const c = this.#committed.get(index);
     if (c === undefined) {
       this.#committed.set(index, { term, hash, node });
       if (index > this.#maxCommitted) this.#maxCommitted = index;
+      if (entry !== undefined) this.onCommittedEntry?.(entry);
       return;
     }
     if (c.term !== term || (hash !== undefined && c.hash !== undefined && c.hash !== hash)) {
@@ -389,7 +394,10 @@ export class InvariantChecker {
         `node ${node} has entry ${index} of term ${term} committed, but node ${c.node} had an entry of term ${c.term} committed there`,
       );
     }
-    if (c.hash === undefined && hash !== undefined) c.hash = hash;
+    if (c.hash === undefined && hash !== undefined) {
+      c.hash = hash;
+      this.onCommittedEntry?.(entry!);
+    }
   }
 
   /**
@@ -412,7 +420,7 @@ export class InvariantChecker {
       const prev = ms.ents[e.index - offset - 1]!;
       this.#checkEntry(node, stored, prev.term, where);
       if (stored.index <= commitBefore) {
-        this.#recordCommitted(node, stored.index, stored.term, entryHash(stored));
+        this.#recordCommitted(node, stored.index, stored.term, stored);
       }
     }
   }
@@ -465,7 +473,7 @@ export class InvariantChecker {
     const from = Math.max(t.recorded + 1, ms.firstIndex());
     for (let i = from; i <= Math.min(commit, last); i++) {
       const e = ms.ents[i - offset]!;
-      this.#recordCommitted(node, i, e.term, entryHash(e));
+      this.#recordCommitted(node, i, e.term, e);
     }
     if (commit > t.recorded) t.recorded = commit;
   }
@@ -530,7 +538,7 @@ export class InvariantChecker {
         if (e.index > hs.commit || e.index < durable.firstIndex()) continue;
         const stored = durable.ents[e.index - offset];
         if (stored !== undefined) {
-          this.#recordCommitted(node, e.index, stored.term, entryHash(stored));
+          this.#recordCommitted(node, e.index, stored.term, stored);
         }
       }
     }

@@ -26,6 +26,7 @@
 import { MemoryNetwork } from "../adapters/memory/mod.ts";
 import { ConfChangeError, RaftError } from "../core/errors.ts";
 import {
+  defaultSessionLimits,
   NodeError,
   type NodeStorage,
   RaftNode,
@@ -45,11 +46,19 @@ import {
   StateType,
 } from "../core/types.ts";
 import { SimClock } from "./_clock.ts";
-import { hashBytes, Prng } from "./_prng.ts";
+import { hashBytes, Hasher, Prng } from "./_prng.ts";
 import { CheckedStateMachine, type StateMachineObserver } from "./_checked_state_machine.ts";
-import { Clients, type ClientsOptions, type NodeHandle, type WorkloadStats } from "./_clients.ts";
+import {
+  Clients,
+  type ClientsOptions,
+  type FailoverStats,
+  type NodeHandle,
+  type WorkloadStats,
+} from "./_clients.ts";
 import { InvariantChecker, type InvariantName, InvariantViolation } from "./_invariants.ts";
 import { type DiskObserver, SimDisk, type SimStorage } from "./_sim_storage.ts";
+import { SessionClients } from "./_session_clients.ts";
+import type { ExactlyOnceProfile, ExactlyOnceSetup, ExactlyOnceStats } from "./exactly_once.ts";
 import {
   checkOperations,
   type CheckResult,
@@ -60,7 +69,7 @@ import {
 } from "./linearizability.ts";
 import type { SimRand, Workload, WorkloadShape } from "./workload.ts";
 
-export type { InvariantName, WorkloadStats };
+export type { FailoverStats, InvariantName, WorkloadStats };
 
 /** The kinds of fault the simulator injects. */
 export type FaultKind =
@@ -151,6 +160,12 @@ export interface SimProfile {
   requestTimeoutMs: number;
   /** Time a client spends on one operation, in ms. */
   opTimeoutMs: number;
+  /**
+   * The exactly-once workload's draw, when it runs (`SimSetup.exactlyOnce`);
+   * then nodes forward proposals and the key-value clients' writes carry
+   * idempotency keys.
+   */
+  exactlyOnce?: ExactlyOnceProfile;
 }
 
 /**
@@ -207,6 +222,29 @@ export function drawProfile(rand: Prng, nodes?: number): SimProfile {
   };
 }
 
+/**
+ * Draws the exactly-once workload's profile.
+ *
+ * @param rand The randomness (its own stream: the rest of the run draws as without it).
+ * @returns The profile.
+ */
+function drawExactlyOnceProfile(rand: Prng): ExactlyOnceProfile {
+  // The key-value clients' idempotency keys only need to outlive a
+  // duplicated message (a few hundred ms; 256 keyed writes take seconds):
+  // a small table keeps the driver's snapshots, which carry it, small.
+  const sessionLimits = { ...defaultSessionLimits, keysMax: 256 };
+  // Small tables evict sessions; short lifetimes expire them.
+  if (rand.chance(0.4)) sessionLimits.sessionsMax = rand.range(1, 2);
+  if (rand.chance(0.3)) sessionLimits.sessionTtlMs = rand.pick([300, 1000, 3000]);
+  return {
+    clients: rand.range(1, 3),
+    keys: rand.range(1, 3),
+    thinkMs: rand.pick([0, 5, 20]),
+    reopenEvery: rand.pick([0, 0, 5, 20]),
+    sessionLimits,
+  };
+}
+
 /** The node run a state machine or storage is created for. */
 export interface NodeContext {
   /** The node. */
@@ -246,6 +284,15 @@ export interface SimSetup<S extends StateMachine<R>, R, I, O, M = unknown> {
    * against. Omitted: no linearizability check.
    */
   model?: Model<M, I, O> | undefined;
+  /**
+   * Runs the exactly-once workload besides the clients' (see
+   * `kvExactlyOnce`): clients append unique tokens through client
+   * sessions, with retries, and the final state must hold every
+   * acknowledged append once and every other at most once. Nodes then
+   * forward proposals, and the clients' writes carry idempotency keys.
+   * Omitted: not run.
+   */
+  exactlyOnce?: ExactlyOnceSetup<S, R> | undefined;
   /**
    * Splits the history into independent objects (the key of a key-value
    * operation), each checked on its own, when `model` has no `partition`.
@@ -380,6 +427,10 @@ export interface SimStats {
   invariantChecks: number;
   /** Client operations. */
   ops: WorkloadStats;
+  /** The clients' time to first success after each leader change. */
+  failover: FailoverStats;
+  /** The exactly-once workload's counters, when it ran. */
+  exactlyOnce?: ExactlyOnceStats;
   /** Network counters. */
   messages: { sent: number; delivered: number; dropped: number; duplicated: number };
   /** Snapshots delivered to followers. */
@@ -497,6 +548,9 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
   readonly net: MemoryNetwork;
   readonly inv: InvariantChecker;
   readonly workload: Clients<S, R, I, O>;
+  /** The exactly-once clients, when they run. */
+  readonly once: SessionClients<S, R> | undefined;
+  #onceStats: ExactlyOnceStats | undefined = undefined;
   readonly slots: Map<NodeId, Slot<S, R>> = new Map();
   violation: InvariantViolation | undefined = undefined;
   #violationStep: number | undefined = undefined;
@@ -520,6 +574,8 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
   #membershipRetries = 0;
   #snapshotsSent = 0;
   #compactions = 0;
+  /** The highest term a leader was seen in (0: none yet). */
+  #leaderTerm = 0;
   readonly #events: SimEvent[] = [];
   #faultSeq = 0;
 
@@ -530,6 +586,11 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
     this.#rand = new Prng(options.seed);
     const profileRand = this.#rand.fork();
     this.profile = drawProfile(profileRand, options.nodes);
+    // Drawn from a stream of its own, so that the profile is otherwise the same.
+    const onceRand = options.exactlyOnce === undefined
+      ? undefined
+      : new Prng(new Hasher().str("exactly-once").num(options.seed).value);
+    if (onceRand !== undefined) this.profile.exactlyOnce = drawExactlyOnceProfile(onceRand.fork());
     options.profile?.(this.profile);
     if (options.faults !== undefined) {
       for (const k of faultKinds) if (!options.faults.includes(k)) this.profile.rates[k] = 0;
@@ -600,6 +661,7 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
       thinkMs: p.thinkMs,
       requestTimeoutMs: p.requestTimeoutMs,
       opTimeoutMs: p.opTimeoutMs,
+      idempotencyKeys: p.exactlyOnce !== undefined,
     };
     this.workload = new Clients<S, R, I, O>(
       {
@@ -618,6 +680,23 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
       options.workload({ clients: p.clients, keys: p.keys, readShare: p.readShare }),
       describe,
     );
+    const once = options.exactlyOnce;
+    this.once = once === undefined || onceRand === undefined || p.exactlyOnce === undefined
+      ? undefined
+      : new SessionClients<S, R>(
+        {
+          clock: this.clock,
+          members: () => this.#members(),
+          node: (id) => this.#handle(id),
+          note: (line) => this.#note(line),
+        },
+        onceRand.fork(),
+        p.exactlyOnce,
+        once,
+        { requestTimeoutMs: p.requestTimeoutMs, opTimeoutMs: p.opTimeoutMs },
+      );
+    const sessions = this.once;
+    if (sessions !== undefined) this.inv.onCommittedEntry = (e) => sessions.committed(e.data);
   }
 
   /** Records a kept fault or operation. */
@@ -789,6 +868,9 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
       maxSizePerMsg: p.maxSizePerMsg,
       maxInflightMsgs: p.maxInflightMsgs,
       yieldBeforeSave: this.options.yieldBeforeSave ?? true,
+      ...(p.exactlyOnce === undefined
+        ? {}
+        : { forwardProposals: true, sessionLimits: p.exactlyOnce.sessionLimits }),
     }).then(
       (raft) => {
         if (s.incarnation !== inc || s.state !== "running") {
@@ -799,7 +881,10 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         this.#guard(() => this.inv.observeRestart(raft.status(), durable));
         raft.on("leader", (e) => {
           this.#guard(() => this.inv.observeLeader(id, e.leaderId, e.term));
-          if (e.leaderId === id) this.#note(`node ${id} leads term ${e.term}`);
+          if (e.leaderId === id) {
+            this.#note(`node ${id} leads term ${e.term}`);
+            this.#leaderElected(e.term);
+          }
         });
         raft.on("membership", (e) => {
           const cs = e.confState;
@@ -832,6 +917,14 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         );
       },
     );
+  }
+
+  /** A node leads `term`: a leader change, when it is a later term than any led before. */
+  #leaderElected(term: number): void {
+    if (term <= this.#leaderTerm) return;
+    const first = this.#leaderTerm === 0;
+    this.#leaderTerm = term;
+    if (!first) this.workload.leaderChanged();
   }
 
   /** Crashes a node: unsynced writes are lost, in-flight requests fail. */
@@ -1168,6 +1261,7 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
     if (fired === undefined) throw new Error("Cannot step the simulation: no timer left");
     this.#check();
     if (this.workload.error !== undefined) this.simError ??= this.workload.error;
+    if (this.once?.error !== undefined) this.simError ??= this.once.error;
   }
 
   #check(): void {
@@ -1287,14 +1381,45 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
   /** Stops the clients and waits for their operations to end. */
   async #drain(): Promise<void> {
     this.workload.stop();
+    this.once?.stop();
     const bound = this.profile.opTimeoutMs + this.profile.requestTimeoutMs + 1000;
-    const done = await this.#runWhile(() => this.workload.inFlight > 0, bound);
+    const inFlight = (): number => this.workload.inFlight + (this.once?.inFlight ?? 0);
+    const done = await this.#runWhile(() => inFlight() > 0, bound);
     if (!done && !this.#stop()) {
+      this.#fail("liveness", `${inFlight()} client operations did not end within ${bound} ms`);
+    }
+  }
+
+  /**
+   * Once every member has applied all that is committed, checks the
+   * exactly-once workload on the replicas' final state.
+   */
+  async #checkExactlyOnce(once: SessionClients<S, R>): Promise<void> {
+    const bound = this.options.livenessMs ?? (this.profile.preVote ? 10_000 : 30_000);
+    const members = (): Slot<S, R>[] => this.#members().map((id) => this.slots.get(id)!);
+    const lagging = (): Slot<S, R>[] => {
+      let commit = 0;
+      for (const s of members()) commit = Math.max(commit, s.raft?.status().commit ?? 0);
+      return members().filter((s) =>
+        s.state !== "running" || s.raft === undefined || s.raft.status().applied < commit
+      );
+    };
+    const caughtUp = await this.#runWhile(() => lagging().length > 0, bound);
+    if (this.#stop()) return;
+    if (!caughtUp) {
       this.#fail(
         "liveness",
-        `${this.workload.inFlight} client operations did not end within ${bound} ms`,
+        `member ${
+          lagging()[0]!.id
+        } did not apply all that is committed within ${bound} ms after the clients stopped`,
       );
+      return;
     }
+    const replicas = members().map((s) => ({ id: s.id, sm: s.sm! }));
+    const { stats, violation } = once.check(replicas);
+    this.#onceStats = stats;
+    this.inv.checks++;
+    if (violation !== undefined) this.#fail("exactly-once", violation);
   }
 
   #checkHistory(model: Model<M, I, O>): CheckResult {
@@ -1331,10 +1456,12 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
       this.inv.emptyDigest = hashBytes(await empty.snapshot());
       for (const s of this.slots.values()) if (s.initial) this.#start(s);
       this.workload.start();
+      this.once?.start();
       this.#scheduleFaultTick();
       while (this.clock.fired < this.options.steps && !this.#stop()) await this.#step();
       if (!this.#stop()) await this.#liveness();
       if (!this.#stop()) await this.#drain();
+      if (!this.#stop() && this.once !== undefined) await this.#checkExactlyOnce(this.once);
       const model = this.options.model;
       if (!this.#stop() && !this.options.skipLinearizability && model !== undefined) {
         lin = this.#checkHistory(model);
@@ -1368,6 +1495,8 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         elections: this.inv.elections,
         invariantChecks: this.inv.checks,
         ops: { ...this.workload.stats },
+        failover: this.workload.failover,
+        ...(this.#onceStats === undefined ? {} : { exactlyOnce: this.#onceStats }),
         messages: ns,
         snapshotsSent: this.#snapshotsSent,
         compactions: this.#compactions,

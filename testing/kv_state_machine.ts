@@ -3,7 +3,8 @@
  * the simulator needs from a state machine: a deterministic
  * `StateMachine` for `RaftNode` with `put`, `delete` and `cas` commands
  * (reads go through `RaftNode.read()` and {@linkcode KvStateMachine.get}),
- * snapshots and restore.
+ * snapshots and restore. Its `append` command is not idempotent (applied
+ * twice, it appends twice): the simulator's exactly-once workload uses it.
  *
  * Besides the values, the state keeps a version per key and a revision (the
  * number of writes applied), like etcd's revisions: applying a command twice
@@ -30,6 +31,8 @@ import type { Index, Term } from "../core/types.ts";
 export type KvCommand =
   | { readonly op: "put"; readonly key: string; readonly value: string }
   | { readonly op: "delete"; readonly key: string }
+  /** Appends `value` to the key's value, after a space (a list of space-free tokens). */
+  | { readonly op: "append"; readonly key: string; readonly value: string }
   | {
     readonly op: "cas";
     readonly key: string;
@@ -42,6 +45,8 @@ export type KvCommand =
 export interface KvResult {
   /** Whether the write took effect. */
   readonly ok: boolean;
+  /** After an `append`: how many tokens the value holds, the appended one last. */
+  readonly length?: number;
 }
 
 const enc = new TextEncoder();
@@ -75,6 +80,9 @@ export function decodeKvCommand(b: Uint8Array): KvCommand {
       break;
     case "delete":
       return { op: "delete", key: c.key };
+    case "append":
+      if (typeof c.value === "string") return { op: "append", key: c.key, value: c.value };
+      break;
     case "cas":
       if (typeof c.value === "string" && (typeof c.expected === "string" || c.expected === null)) {
         return { op: "cas", key: c.key, expected: c.expected, value: c.value };
@@ -152,6 +160,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
       case "delete":
         this.#write(cmd.key, null);
         return { ok: true };
+      case "append": {
+        const old = this.get(cmd.key);
+        const value = old === null ? cmd.value : `${old} ${cmd.value}`;
+        this.#write(cmd.key, value);
+        return { ok: true, length: old === null ? 1 : old.split(" ").length + 1 };
+      }
       case "cas": {
         if (this.get(cmd.key) !== cmd.expected) return { ok: false };
         this.#write(cmd.key, cmd.value);

@@ -14,6 +14,10 @@
  *   clients' history against your model for linearizability. A failure
  *   comes with its seed, step and property, a shrunk event trace and a
  *   one-line replay command.
+ *   With `exactlyOnce` (see {@linkcode kvExactlyOnce}), clients also
+ *   append unique tokens through client sessions, retrying across
+ *   timeouts, leader changes and crashes, and the final state must hold
+ *   every acknowledged append once and every other at most once.
  * - {@linkcode checkOperations} is the linearizability checker on its own.
  * - {@linkcode checkNodeStorage} runs the behavioural suite of a durable
  *   `NodeStorage`, crash points between write and sync included.
@@ -73,6 +77,7 @@
  */
 
 export {
+  type FailoverStats,
   type FaultKind,
   faultKinds,
   type InvariantName,
@@ -132,6 +137,13 @@ export {
   KvStateMachine,
 } from "./kv_state_machine.ts";
 export { kvSimulation, kvWorkload } from "./kv_workload.ts";
+export {
+  type ExactlyOnceProfile,
+  type ExactlyOnceSetup,
+  type ExactlyOnceStats,
+  kvExactlyOnce,
+  type SessionClient,
+} from "./exactly_once.ts";
 export {
   checkNodeStorage,
   type CheckNodeStorageOptions,

@@ -20,6 +20,8 @@ import {
   type SimSetup,
   Simulation,
 } from "./_simulation.ts";
+import { formatPercentiles } from "./_quantile.ts";
+import type { ExactlyOnceStats } from "./exactly_once.ts";
 
 /**
  * Runs one simulation: one seed, under faults for `steps` steps, then
@@ -470,7 +472,14 @@ export function formatSummary(r: SimResult<unknown, unknown>): string {
   } s virtual, ${s.steps} steps, ` +
     `${s.ops.started} ops (${s.ops.completed} ok, ${s.ops.indeterminate} indeterminate), ` +
     `elections=${s.elections} checks=${s.invariantChecks} restarts=${s.restarts} snapshots=${s.snapshotsSent} ` +
-    `faults[${faults}] ${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
+    `faults[${faults}] failover[${s.failover.leaderChanges} changes: ${
+      formatPercentiles(s.failover.firstSuccessMs)
+    }] ${onceSummary(s.exactlyOnce)}${verdict} trace=${r.traceHash} (${s.wallMs.toFixed(0)} ms)`;
+}
+
+function onceSummary(o: ExactlyOnceStats | undefined): string {
+  if (o === undefined) return "";
+  return `once[${o.commands} appends, ${o.acknowledged} acknowledged, ${o.retried} retried, ${o.deduplicated} deduplicated, ${o.refused} refused, ${o.doubleApplications} double] `;
 }
 
 /**

@@ -12,6 +12,17 @@ export const ciSweep: { readonly first: number; readonly last: number; readonly 
   steps: 20_000,
 };
 
+/**
+ * Whether the sweep runs seed `seed` with the exactly-once workload too
+ * (`kvExactlyOnce`): every sixth seed, so the sweep keeps about its time.
+ *
+ * @param seed A seed of the sweep.
+ * @returns Whether it runs the workload.
+ */
+export function sweepRunsExactlyOnce(seed: number): boolean {
+  return seed % 6 === 0;
+}
+
 /** Timeout of one sweep-sized test, in ms (bun's default is 5 s). */
 export const sweepTimeoutMs = 300_000;
 

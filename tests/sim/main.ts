@@ -4,17 +4,21 @@
  * ```
  * deno run -A tests/sim/main.ts --seed 7 --steps 20000
  * deno run -A tests/sim/main.ts --seeds 1..200 [--steps 20000] [--nodes 5]
- *   [--verbose] [--quiet]
+ *   [--once] [--verbose] [--quiet]
  * deno run -A tests/sim/main.ts --replay 7:1900:f3.9:o1-4
  * ```
  *
  * Prints one summary line per seed (virtual time, operations, faults by
- * kind, elections, invariant checks, linearizability verdict) and the
- * totals; on a failure, the seed, the violated property (for a
+ * kind, elections, invariant checks, the clients' time to first success
+ * after a leader change, linearizability verdict) and the totals (with
+ * that time's p50, p99 and maximum over every seed); on a failure, the seed, the violated property (for a
  * linearizability violation, the checker's minimal explanation) and the
  * last events. Exits with status 1 when any seed fails. `--replay` runs
  * one run from the replay token of a failure report (a seed, its steps,
  * and the faults and client operations kept when it was shrunk).
+ * `--once` adds the exactly-once workload to every run (clients append
+ * through client sessions, with retries; nodes forward proposals) and its
+ * totals: appends, retries deduplicated, double applications.
  *
  * @module
  */
@@ -24,6 +28,7 @@ import {
   faultKinds,
   formatFailure,
   formatSummary,
+  kvExactlyOnce,
   kvSimulation,
   parseReplay,
   runSimulation,
@@ -31,6 +36,7 @@ import {
   type SimResult,
 } from "../../testing/mod.ts";
 import { cliReplay } from "./_sweep.ts";
+import { formatPercentiles } from "../../testing/_quantile.ts";
 
 interface Args {
   from: number;
@@ -42,11 +48,13 @@ interface Args {
   quiet: boolean;
   /** What a replay token keeps. */
   keep: SimKeep;
+  /** Run the exactly-once workload too. */
+  once: boolean;
 }
 
 function usage(msg: string): never {
   console.error(`${msg}
-usage: main.ts (--seed N | --seeds A..B | --replay TOKEN) [--steps M] [--nodes 3|5|7] [--verbose] [--quiet]`);
+usage: main.ts (--seed N | --seeds A..B | --replay TOKEN) [--steps M] [--nodes 3|5|7] [--once] [--verbose] [--quiet]`);
   process.exit(2);
 }
 
@@ -65,6 +73,7 @@ function parseArgs(argv: readonly string[]): Args {
     verbose: false,
     quiet: false,
     keep: {},
+    once: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -113,6 +122,9 @@ function parseArgs(argv: readonly string[]): Args {
       case "--quiet":
         a.quiet = true;
         break;
+      case "--once":
+        a.once = true;
+        break;
       default:
         usage(`Unknown argument: ${arg}`);
     }
@@ -131,6 +143,7 @@ async function main(): Promise<void> {
       keep: args.keep,
       steps: args.steps,
       ...(args.nodes !== undefined ? { nodes: args.nodes } : {}),
+      ...(args.once ? { exactlyOnce: kvExactlyOnce } : {}),
       ...(args.verbose ? { log: (l: string) => console.log(l) } : {}),
     });
     results.push(r);
@@ -148,6 +161,24 @@ async function main(): Promise<void> {
     verdicts.set(r.linearizability, (verdicts.get(r.linearizability) ?? 0) + 1);
   }
   const minutes = wallMs / 60_000;
+  const once = results.flatMap((r) => r.stats.exactlyOnce ?? []);
+  const onceSum = (f: (o: (typeof once)[number]) => number): number =>
+    once.reduce((n, o) => n + f(o), 0);
+  const onceLines = once.length === 0 ? [] : [
+    `exactly-once: ${once.length} seeds, ${onceSum((o) => o.commands)} appends (${
+      onceSum((o) => o.acknowledged)
+    } acknowledged, ${onceSum((o) => o.unacknowledged)} unacknowledged of which ${
+      onceSum((o) => o.refused)
+    } refused after their session expired or was evicted and ${
+      onceSum((o) => o.unacknowledgedApplied)
+    } applied), ${onceSum((o) => o.attempts)} attempts, ${
+      onceSum((o) => o.retried)
+    } appends retried, ${onceSum((o) => o.deduplicated)} retries deduplicated (of ${
+      onceSum((o) => o.deduplicatedCommands)
+    } appends), ${onceSum((o) => o.keyDeduplicated)} keyed writes deduplicated, ${
+      onceSum((o) => o.sessionsOpened)
+    } sessions opened, double applications: ${onceSum((o) => o.doubleApplications)}`,
+  ];
   console.log(
     [
       "",
@@ -169,6 +200,12 @@ async function main(): Promise<void> {
         sum((r) => r.stats.invariantChecks)
       }`,
       `linearizability: ${[...verdicts].map(([k, v]) => `${k}=${v}`).join(" ")}`,
+      `time to first success after a leader change: ${
+        sum((r) => r.stats.failover.firstSuccessMs.length)
+      } samples over ${sum((r) => r.stats.failover.leaderChanges)} changes (${
+        sum((r) => r.stats.failover.unserved)
+      } unserved): ${formatPercentiles(results.flatMap((r) => r.stats.failover.firstSuccessMs))}`,
+      ...onceLines,
       `wall time: ${(wallMs / 1000).toFixed(1)} s (${
         (results.length / minutes).toFixed(1)
       } seeds/min, ${(ops / minutes).toFixed(0)} ops/min)`,

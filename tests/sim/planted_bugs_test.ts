@@ -26,16 +26,22 @@
  * 4. A state machine that applies an entry twice: with a small probability
  *    a command is applied again after the next one (a retry after a falsely
  *    reported failure; the simulator hands commands over one at a time).
+ * 5. A client that bypasses its session: the exactly-once workload's
+ *    clients send each attempt as a plain proposal (no session, no
+ *    sequence number), so a retry whose first attempt applied applies
+ *    again. And one that opens a fresh session for each attempt, which
+ *    the session table cannot tell from a new command either.
  */
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Command } from "../../core/node.ts";
-import { ciSweep, cliReplay, sweepTimeoutMs } from "./_sweep.ts";
+import { ciSweep, cliReplay, sweepRunsExactlyOnce, sweepTimeoutMs } from "./_sweep.ts";
 import { wrapStorage } from "../_util.ts";
 import {
   formatFailure,
   type InvariantName,
+  kvExactlyOnce,
   type KvInput,
   type KvOutput,
   type KvResult,
@@ -44,13 +50,17 @@ import {
   KvStateMachine,
   type NodeContext,
   runSimulation,
+  type SessionClient,
   type SimResult,
   type SimSetup,
 } from "../../testing/mod.ts";
 
 /** What a planted bug replaces in the key-value simulation. */
 type SimHooks = Partial<
-  Pick<SimSetup<KvStateMachine, KvResult, KvInput, KvOutput, KvState>, "storage" | "stateMachine">
+  Pick<
+    SimSetup<KvStateMachine, KvResult, KvInput, KvOutput, KvState>,
+    "storage" | "stateMachine" | "exactlyOnce"
+  >
 >;
 
 /** Bug 1: `save` never waits for a sync. */
@@ -112,12 +122,45 @@ const appliesTwice: SimHooks = {
   stateMachine: (ctx) => new TwiceKvStateMachine(ctx),
 };
 
+/** The node's own session client, as the exactly-once workload uses it by default. */
+const sessionClient: SessionClient<KvResult> = {
+  open: async (node, options) => (await node.openSession(options)).id,
+  propose: (node, session, seq, data, options) =>
+    node.resumeSession(session, seq).propose(data, options),
+  close: (node, session, nextSeq, options) => node.resumeSession(session, nextSeq).close(options),
+};
+
+/** Bug 5: every attempt is a plain proposal. */
+const sessionBypassed: SimHooks = {
+  exactlyOnce: {
+    ...kvExactlyOnce,
+    client: {
+      ...sessionClient,
+      propose: (node, _s, _q, data, options) => node.propose(data, options),
+    },
+  },
+};
+
+/** Bug 5': every attempt opens a session of its own. */
+const sessionPerAttempt: SimHooks = {
+  exactlyOnce: {
+    ...kvExactlyOnce,
+    client: {
+      ...sessionClient,
+      propose: async (node, _s, _q, data, options) =>
+        (await node.openSession(options)).propose(data, options),
+    },
+  },
+};
+
 /** Runs the sweep's seeds until one fails; the first failure, or undefined. */
 async function firstCatch(
   hooks: SimHooks,
   disabledInvariants: readonly InvariantName[] = [],
 ): Promise<SimResult<unknown, unknown> | undefined> {
   for (let seed = ciSweep.first; seed <= ciSweep.last; seed++) {
+    // A bug in the exactly-once workload's clients is run where the sweep runs that workload.
+    if (hooks.exactlyOnce !== undefined && !sweepRunsExactlyOnce(seed)) continue;
     const r = await runSimulation({
       ...kvSimulation,
       ...hooks,
@@ -198,6 +241,18 @@ const cases: Case[] = [
     hooks: appliesTwice,
     disabled: ["state-consistent"],
     expected: ["linearizability"],
+  },
+  {
+    name: "a client that sends its retries as plain proposals",
+    hooks: sessionBypassed,
+    disabled: [],
+    expected: ["exactly-once"],
+  },
+  {
+    name: "a client that opens a session for each attempt",
+    hooks: sessionPerAttempt,
+    disabled: [],
+    expected: ["exactly-once"],
   },
 ];
 
