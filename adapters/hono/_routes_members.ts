@@ -133,35 +133,29 @@ export function membersRoutes(ctx: AppContext): RaftApp {
     return c.json({ removed: id, members: memberView(ctx, cs) });
   });
 
-  app.post("/raft/members/:id/promote", admin, async (c) => {
-    const id = parseNodeId(c.req.param("id"), "id");
-    const cs0 = node.status().confState;
-    if (!memberIds(cs0).includes(id)) {
-      throw httpError(404, "member_not_found", `Cannot promote node ${id}: it is not a member`);
-    }
-    if (!cs0.learners.includes(id)) {
-      throw httpError(409, "not_a_learner", `Cannot promote node ${id}: it is not a learner`);
-    }
-    const redirect = await routeToLeader(c, node, ctx.routing);
-    if (redirect !== undefined) return redirect;
-    const cs = await node.promote(id, requestOptions);
-    return c.json({ promoted: id, members: memberView(ctx, cs) });
-  });
-
-  app.post("/raft/members/:id/demote", admin, async (c) => {
-    const id = parseNodeId(c.req.param("id"), "id");
-    const cs0 = node.status().confState;
-    if (!memberIds(cs0).includes(id)) {
-      throw httpError(404, "member_not_found", `Cannot demote node ${id}: it is not a member`);
-    }
-    if (!cs0.voters.includes(id)) {
-      throw httpError(409, "not_a_voter", `Cannot demote node ${id}: it is not a voter`);
-    }
-    const redirect = await routeToLeader(c, node, ctx.routing);
-    if (redirect !== undefined) return redirect;
-    const cs = await node.demote(id, requestOptions);
-    return c.json({ demoted: id, members: memberView(ctx, cs) });
-  });
+  // Promote a learner, demote a voter: the same route with its own role check.
+  const roleChanges = [
+    { verb: "promote", done: "promoted", from: "learners", code: "not_a_learner", is: "a learner" },
+    { verb: "demote", done: "demoted", from: "voters", code: "not_a_voter", is: "a voter" },
+  ] as const;
+  for (const r of roleChanges) {
+    app.post(`/raft/members/:id/${r.verb}`, admin, async (c) => {
+      const id = parseNodeId(c.req.param("id"), "id");
+      const cs0 = node.status().confState;
+      if (!memberIds(cs0).includes(id)) {
+        throw httpError(404, "member_not_found", `Cannot ${r.verb} node ${id}: it is not a member`);
+      }
+      if (!cs0[r.from].includes(id)) {
+        throw httpError(409, r.code, `Cannot ${r.verb} node ${id}: it is not ${r.is}`);
+      }
+      const redirect = await routeToLeader(c, node, ctx.routing);
+      if (redirect !== undefined) return redirect;
+      const cs = await (r.verb === "promote"
+        ? node.promote(id, requestOptions)
+        : node.demote(id, requestOptions));
+      return c.json({ [r.done]: id, members: memberView(ctx, cs) });
+    });
+  }
 
   app.post("/raft/transfer-leader", admin, async (c) => {
     const body = await readJsonObject(c, ctx.maxBodyBytes, { timeoutMs: ctx.bodyTimeoutMs });
