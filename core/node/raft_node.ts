@@ -392,8 +392,10 @@ export class RaftNode<R = unknown> {
 
   /**
    * A handle on a session opened earlier (through this node or another,
-   * before a restart): its commands go on from sequence number `nextSeq`,
-   * which must be above every number the session used.
+   * before a restart): its commands go on from sequence number `nextSeq`.
+   * For new commands it must be above every number the session used;
+   * resuming at the number of a command whose outcome is unknown retries
+   * that command (it applies once, and the retry gets its result).
    *
    * @param id The session's ID.
    * @param nextSeq The next sequence number.
