@@ -686,7 +686,15 @@ export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): Raft
         `Cannot ${action} node ${id}: ${e instanceof Error ? e.message : String(e)}`,
       );
     });
-    return new Response(res.body, { status: res.status, headers: res.headers });
+    // The member's answer, read whole and passed on with its status and
+    // type only: its transfer headers describe the other connection (Node's
+    // server refuses some of them).
+    const body = await res.arrayBuffer();
+    const type = res.headers.get("content-type");
+    return new Response(body, {
+      status: res.status,
+      headers: type === null ? {} : { "content-type": type },
+    });
   }
 
   app.post("/raft/demo/nodes/:id/:action{partition|heal|stop|restart}", async (c) => {
