@@ -59,48 +59,9 @@ function escapeHtml(s: string): string {
     .replaceAll('"', "&quot;");
 }
 
-/**
- * Renders the cluster page.
- *
- * @param options Title, refresh period, key-value route, demo buttons.
- * @returns The HTML document.
- * @throws {RangeError} When `refreshMs` is not a positive number.
- *
- * @example Usage
- * ```ts
- * import { clusterPage } from "./page.ts";
- * const html = clusterPage({ title: "kv", kvPath: "/kv", demo: true });
- * if (!html.startsWith("<!doctype html>") || !html.includes("<title>kv</title>")) {
- *   throw new Error("unexpected");
- * }
- * ```
- */
-export function clusterPage(options: ClusterPageOptions = {}): string {
-  const title = options.title ?? "raft-ts cluster";
-  const refreshMs = options.refreshMs ?? 1000;
-  if (!(refreshMs > 0) || !Number.isFinite(refreshMs)) {
-    throw new RangeError(
-      `Cannot render the cluster page as 'refreshMs' must be a positive number: current value ${refreshMs}`,
-    );
-  }
-  const keysPageSize = 10;
-  const config = JSON.stringify({
-    refreshMs,
-    kvPath: options.kvPath ?? null,
-    demo: options.demo ?? false,
-    demoToken: options.demoToken ?? null,
-    demoRestart: options.demoRestart ?? false,
-    keysPageSize,
-  }).replaceAll("<", "\\u003c");
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<link rel="icon" href="favicon.ico" type="image/svg+xml">
-<style>
-  :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --lead: #0969da; --rule: color-mix(in srgb, CanvasText 15%, transparent); }
+/** The page's style sheet: light and dark, and one card per table row on a narrow screen. */
+const pageStyle =
+  `  :root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --lead: #0969da; --rule: color-mix(in srgb, CanvasText 15%, transparent); }
   body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
   h1 { font-size: 1.4rem; margin: 0 0 .25rem; overflow-wrap: anywhere; }
   h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
@@ -132,10 +93,11 @@ export function clusterPage(options: ClusterPageOptions = {}): string {
     table.cards td:empty { display: none; }
     input { max-width: none; }
   }
-</style>
-</head>
-<body>
-<h1>${escapeHtml(title)}</h1>
+`;
+
+/** The page's markup before its script: the summary, the nodes, the key-value form and list, the log. */
+function pageMarkup(title: string): string {
+  return `<h1>${escapeHtml(title)}</h1>
 <div class="sub" id="summary">Loading…</div>
 <table id="nodes" class="cards" aria-label="cluster nodes">
   <thead><tr>
@@ -167,10 +129,11 @@ export function clusterPage(options: ClusterPageOptions = {}): string {
   </div>
 </section>
 <div id="log" aria-label="events"></div>
-<script>
-"use strict";
-const config = ${config};
-const tbody = document.querySelector("#nodes tbody");
+`;
+}
+
+/** The page script's shared parts: its elements, the log, table cells, the demo buttons and their requests. */
+const scriptHelpers = `const tbody = document.querySelector("#nodes tbody");
 const summary = document.getElementById("summary");
 const logBox = document.getElementById("log");
 const nodeLabels = [...document.querySelectorAll("#nodes th")].map((th) => th.textContent);
@@ -216,7 +179,10 @@ async function act(id, action) {
   refresh();
 }
 
-function render(cluster) {
+`;
+
+/** The page script's node table, rendered from `raft/cluster`. */
+const scriptNodes = `function render(cluster) {
   tbody.textContent = "";
   const leaderNode = cluster.nodes.find((n) => n.status && n.status.role === "leader");
   const progress = new Map();
@@ -284,7 +250,10 @@ function render(cluster) {
   }
 }
 
-// The key list: pages start at keys.starts' last entry; one item more than
+`;
+
+/** The page script's key list, a page at a time. */
+const scriptKeys = `// The key list: pages start at keys.starts' last entry; one item more than
 // a page is asked for, to know whether another page follows.
 const keys = { prefix: "", starts: [""], shown: [], more: false };
 const keysBody = document.querySelector("#keys-list tbody");
@@ -322,7 +291,10 @@ async function loadKeys() {
   document.getElementById("keys-next").disabled = !keys.more;
 }
 
-let timer;
+`;
+
+/** The page script's refresh loop and the key-value form; it starts the first refresh. */
+const scriptRefresh = `let timer;
 async function refresh() {
   clearTimeout(timer);
   try {
@@ -385,7 +357,56 @@ if (config.kvPath) {
   };
 }
 refresh();
-</script>
+`;
+
+/**
+ * Renders the cluster page.
+ *
+ * @param options Title, refresh period, key-value route, demo buttons.
+ * @returns The HTML document.
+ * @throws {RangeError} When `refreshMs` is not a positive number.
+ *
+ * @example Usage
+ * ```ts
+ * import { clusterPage } from "./page.ts";
+ * const html = clusterPage({ title: "kv", kvPath: "/kv", demo: true });
+ * if (!html.startsWith("<!doctype html>") || !html.includes("<title>kv</title>")) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function clusterPage(options: ClusterPageOptions = {}): string {
+  const title = options.title ?? "raft-ts cluster";
+  const refreshMs = options.refreshMs ?? 1000;
+  if (!(refreshMs > 0) || !Number.isFinite(refreshMs)) {
+    throw new RangeError(
+      `Cannot render the cluster page as 'refreshMs' must be a positive number: current value ${refreshMs}`,
+    );
+  }
+  const keysPageSize = 10;
+  const config = JSON.stringify({
+    refreshMs,
+    kvPath: options.kvPath ?? null,
+    demo: options.demo ?? false,
+    demoToken: options.demoToken ?? null,
+    demoRestart: options.demoRestart ?? false,
+    keysPageSize,
+  }).replaceAll("<", "\\u003c");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="favicon.ico" type="image/svg+xml">
+<style>
+${pageStyle}</style>
+</head>
+<body>
+${pageMarkup(title)}<script>
+"use strict";
+const config = ${config};
+${scriptHelpers}${scriptNodes}${scriptKeys}${scriptRefresh}</script>
 </body>
 </html>
 `;
