@@ -184,24 +184,21 @@ function readEntry(v: unknown, index: Index): Entry {
   return e;
 }
 
-/**
- * Opens (and takes ownership of) a node's storage in Deno KV.
- *
- * @param kv The Deno KV handle (`await Deno.openKv()`), or any {@linkcode DenoKvLike}.
- * @param options Key prefix and commit limits.
- * @returns The storage.
- */
-export async function openDenoKvStorage(
-  kv: DenoKvLike,
-  options: DenoKvStorageOptions = {},
-): Promise<DenoKvStorage> {
-  const P = [...(options.prefix ?? ["raft"])];
-  const key = (...parts: (string | number)[]): KvKey => [...P, ...parts];
-  const ownerKey = key("owner");
-  const maxMutations = options.maxMutationsPerCommit ?? 500;
-  const maxBytes = options.maxBytesPerCommit ?? 512 * 1024;
+/** Builds the Deno KV key of one of the node's records. */
+type KeyOf = (...parts: (string | number)[]) => KvKey;
 
-  // Take ownership: later writes of an earlier owner fail their check.
+/**
+ * Takes ownership of the records: later writes of an earlier owner fail their check.
+ *
+ * @param kv The Deno KV handle.
+ * @param ownerKey The record that names the owner.
+ * @returns The owner record as this instance wrote it.
+ * @throws {Error} When another instance took ownership at the same time.
+ */
+async function takeOwnership(
+  kv: DenoKvLike,
+  ownerKey: KvKey,
+): Promise<{ key: KvKey; versionstamp: string }> {
   const token = crypto.randomUUID();
   const taken = await kv.atomic().set(ownerKey, token).commit();
   if (!taken.ok) throw new Error("Cannot take ownership of the Deno KV storage");
@@ -209,31 +206,60 @@ export async function openDenoKvStorage(
   if (owned.value !== token || owned.versionstamp === null) {
     throw new Error("Cannot take ownership of the Deno KV storage: another instance raced");
   }
-  const owner = { key: ownerKey, versionstamp: owned.versionstamp };
+  return { key: ownerKey, versionstamp: owned.versionstamp };
+}
 
-  // Load.
-  const ms = new MemoryStorage();
+/**
+ * Loads the stored snapshot, if any, into the in-memory copy.
+ *
+ * @param kv The Deno KV handle.
+ * @param key The node's record keys.
+ * @param ms The in-memory copy.
+ * @returns The snapshot's metadata, or `null` when none is stored.
+ * @throws {RangeError} When a chunk of the snapshot is missing.
+ */
+async function loadSnapshot(
+  kv: DenoKvLike,
+  key: KeyOf,
+  ms: MemoryStorage,
+): Promise<SnapMeta | null> {
   const meta = (await kv.get(key("snap"))).value as SnapMeta | null;
-  let snapIndex = 0;
-  if (meta !== null) {
-    const parts: Uint8Array[] = [];
-    for (let i = 0; i < meta.chunks; i++) {
-      const c = (await kv.get(key("snapdata", i))).value;
-      if (!(c instanceof Uint8Array)) throw new RangeError(`Cannot load snapshot chunk ${i}`);
-      parts.push(c);
-    }
-    const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let pos = 0;
-    for (const p of parts) {
-      data.set(p, pos);
-      pos += p.length;
-    }
-    ms.applySnapshot({
-      data,
-      metadata: { index: meta.index, term: meta.term, confState: decodeConfState(meta.confState) },
-    });
-    snapIndex = meta.index;
+  if (meta === null) return null;
+  const parts: Uint8Array[] = [];
+  for (let i = 0; i < meta.chunks; i++) {
+    const c = (await kv.get(key("snapdata", i))).value;
+    if (!(c instanceof Uint8Array)) throw new RangeError(`Cannot load snapshot chunk ${i}`);
+    parts.push(c);
   }
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) {
+    data.set(p, pos);
+    pos += p.length;
+  }
+  ms.applySnapshot({
+    data,
+    metadata: { index: meta.index, term: meta.term, confState: decodeConfState(meta.confState) },
+  });
+  return meta;
+}
+
+/**
+ * Loads the log after the snapshot and the hard state into the in-memory copy.
+ *
+ * @param kv The Deno KV handle.
+ * @param key The node's record keys.
+ * @param ms The in-memory copy.
+ * @param snapIndex The index of the loaded snapshot (0: none).
+ * @returns The indexes of the stored entries the snapshot covers.
+ * @throws {RangeError} When the log has a gap or a record is damaged.
+ */
+async function loadLog(
+  kv: DenoKvLike,
+  key: KeyOf,
+  ms: MemoryStorage,
+  snapIndex: Index,
+): Promise<Index[]> {
   const entries: Entry[] = [];
   const covered: Index[] = [];
   for await (const r of kv.list({ prefix: key("log") })) {
@@ -254,29 +280,61 @@ export async function openDenoKvStorage(
   ms.append(entries);
   const hs = (await kv.get(key("hs"))).value;
   if (hs instanceof Uint8Array) ms.setHardState(decodeHardState(hs));
+  return covered;
+}
+
+/**
+ * Writes a snapshot in chunks and deletes the chunks of the previous one it does not overwrite.
+ *
+ * @param b The batch to write in.
+ * @param key The node's record keys.
+ * @param s The snapshot.
+ * @param previousChunks The chunks of the snapshot stored before.
+ * @returns The chunks of this snapshot.
+ */
+function putSnapshot(b: Batch, key: KeyOf, s: Snapshot, previousChunks: number): number {
+  const chunks = Math.ceil(s.data.length / maxValueBytes);
+  for (let i = 0; i < chunks; i++) {
+    const c = s.data.slice(i * maxValueBytes, (i + 1) * maxValueBytes);
+    b.set(key("snapdata", i), c, c.length);
+  }
+  for (let i = chunks; i < previousChunks; i++) b.delete(key("snapdata", i));
+  const m: SnapMeta = {
+    index: s.metadata.index,
+    term: s.metadata.term,
+    confState: encodeConfState(s.metadata.confState),
+    chunks,
+  };
+  b.set(key("snap"), m, m.confState.length + 64);
+  return chunks;
+}
+
+/**
+ * Opens (and takes ownership of) a node's storage in Deno KV.
+ *
+ * @param kv The Deno KV handle (`await Deno.openKv()`), or any {@linkcode DenoKvLike}.
+ * @param options Key prefix and commit limits.
+ * @returns The storage.
+ */
+export async function openDenoKvStorage(
+  kv: DenoKvLike,
+  options: DenoKvStorageOptions = {},
+): Promise<DenoKvStorage> {
+  const P = [...(options.prefix ?? ["raft"])];
+  const key: KeyOf = (...parts) => [...P, ...parts];
+  const ownerKey = key("owner");
+  const maxMutations = options.maxMutationsPerCommit ?? 500;
+  const maxBytes = options.maxBytesPerCommit ?? 512 * 1024;
+  const owner = await takeOwnership(kv, ownerKey);
+  const ms = new MemoryStorage();
+  const meta = await loadSnapshot(kv, key, ms);
+  const covered = await loadLog(kv, key, ms, meta?.index ?? 0);
 
   const batch = (): Batch => new Batch(kv, owner, maxMutations, maxBytes);
   if (covered.length > 0) {
     const b = batch();
     for (const i of covered) b.delete(key("log", i));
     await b.commit();
-  }
-
-  function putSnapshot(b: Batch, s: Snapshot, previousChunks: number): number {
-    const chunks = Math.ceil(s.data.length / maxValueBytes);
-    for (let i = 0; i < chunks; i++) {
-      const c = s.data.slice(i * maxValueBytes, (i + 1) * maxValueBytes);
-      b.set(key("snapdata", i), c, c.length);
-    }
-    for (let i = chunks; i < previousChunks; i++) b.delete(key("snapdata", i));
-    const m: SnapMeta = {
-      index: s.metadata.index,
-      term: s.metadata.term,
-      confState: encodeConfState(s.metadata.confState),
-      chunks,
-    };
-    b.set(key("snap"), m, m.confState.length + 64);
-    return chunks;
   }
 
   let snapChunks = meta?.chunks ?? 0;
@@ -291,7 +349,7 @@ export async function openDenoKvStorage(
         const oldLast = ms.lastIndex();
         ms.applySnapshot(u.snapshot);
         for (let i = oldFirst; i <= oldLast; i++) b.delete(key("log", i));
-        snapChunks = putSnapshot(b, u.snapshot, snapChunks);
+        snapChunks = putSnapshot(b, key, u.snapshot, snapChunks);
       }
       if (u.entries.length > 0) {
         const oldLast = ms.lastIndex();
@@ -313,7 +371,7 @@ export async function openDenoKvStorage(
     async createSnapshot(index: Index, confState: ConfState, data: Uint8Array): Promise<void> {
       const s = ms.createSnapshot(index, confState, data);
       const b = batch();
-      snapChunks = putSnapshot(b, s, snapChunks);
+      snapChunks = putSnapshot(b, key, s, snapChunks);
       await b.commit();
     },
     async compact(index: Index): Promise<void> {
