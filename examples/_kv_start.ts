@@ -23,7 +23,7 @@ import {
 } from "../adapters/sqlite/mod.ts";
 import { type PeerAcceptor, WebSocketTransport } from "../adapters/websocket/mod.ts";
 import { MemberDirectory, type RaftApp, TransportMonitor } from "../adapters/hono/mod.ts";
-import { demoRoutes, demoTokenOf, restartThrough } from "./local_cluster.ts";
+import { demoRoutes, demoTokenOf, restartThrough } from "./_demo_routes.ts";
 import { CliError } from "./_cli.ts";
 import { type RuntimeServer, runtimeServer, type ServedHttp } from "./_serve.ts";
 import { createKvApp } from "./_kv_app.ts";

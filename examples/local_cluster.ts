@@ -12,10 +12,10 @@
  * `--help` lists the flags.
  *
  * The cluster helpers (`LocalCluster`, `KvClient`) are exported for the
- * end-to-end tests; `demoRoutes` serves the page's demo buttons (mounted by
- * `kv_server.ts --demo`). A `LocalCluster` in demo mode restarts the
- * processes it started when the page's Restart button asks it to (through
- * `restartThrough`: its nodes get the URL in `RAFT_DEMO_RESTART_URL`).
+ * end-to-end tests. A `LocalCluster` in demo mode restarts the processes it
+ * started when the page's Restart button asks it to (through
+ * `restartThrough` of `_demo_routes.ts`: its nodes get the URL in
+ * `RAFT_DEMO_RESTART_URL`).
  *
  * @module
  */
@@ -30,18 +30,7 @@ import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { timingSafeEqual } from "hono/utils/buffer";
-import {
-  forwardedByHeader,
-  type HonoContext,
-  httpError,
-  type Logger,
-  type MemberDirectory,
-  parseNodeId,
-  type RaftApp,
-  type RaftNodeLike,
-  type RaftStatusJson,
-  type TransportMonitor,
-} from "../adapters/hono/mod.ts";
+import { httpError, parseNodeId, type RaftStatusJson } from "../adapters/hono/mod.ts";
 import type { KvItem } from "./kv_server.ts";
 import {
   CliError,
@@ -53,6 +42,7 @@ import {
   parseFlags,
 } from "./_cli.ts";
 import { runtimeServer, type ServedHttp } from "./_serve.ts";
+import { demoTokenHeader, demoTokenOf } from "./_demo_routes.ts";
 
 /** The project's root directory. */
 export const projectRoot: string = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -555,235 +545,6 @@ export class KvClient {
 }
 
 // ---------------------------------------------------------------------------
-// The page's demo buttons
-
-/** The request header that carries the demo token. */
-const demoTokenHeader = "raft-demo-token";
-
-/**
- * Refuses a demo request from another origin or without the token.
- *
- * @throws {HTTPException} 403 `demo_forbidden`.
- */
-async function checkDemoRequest(c: HonoContext, token: string): Promise<void> {
-  const refuse = (why: string): never => {
-    throw httpError(403, "demo_forbidden", `Cannot run a demo action: ${why}`);
-  };
-  const site = c.req.header("sec-fetch-site");
-  if (site !== undefined && site !== "same-origin" && site !== "none") {
-    refuse(`the request comes from another site (Sec-Fetch-Site: ${site})`);
-  }
-  const origin = c.req.header("origin");
-  if (origin !== undefined) {
-    const host = c.req.header("host") ?? new URL(c.req.url).host;
-    let originHost: string | undefined;
-    try {
-      originHost = new URL(origin).host;
-    } catch {
-      originHost = undefined;
-    }
-    if (originHost !== host) {
-      refuse(`the request comes from another origin (${origin.slice(0, 100)})`);
-    }
-  }
-  const sent = c.req.header(demoTokenHeader);
-  if (sent === undefined || !(await timingSafeEqual(sent, token))) {
-    refuse(`the '${demoTokenHeader}' header is missing or wrong`);
-  }
-}
-
-/**
- * The demo token of a cluster, derived from its secret (the same on every
- * node, and not the secret itself: the page shows it to whoever loads it).
- *
- * @param secret The cluster secret.
- * @returns The token, 64 hex digits.
- */
-export async function demoTokenOf(secret: string): Promise<string> {
-  const data = new TextEncoder().encode(`raft-ts demo token\n${secret}`);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Options of {@linkcode demoRoutes}. */
-export interface DemoRoutesOptions {
-  /**
-   * The token each request must carry in the `Raft-Demo-Token` header (the
-   * page embeds it: another site cannot read the page, so it cannot press
-   * the buttons). The same on every node, since a button may act on
-   * another node through this one.
-   */
-  token: string;
-  /** Where the other members' API URLs are found (a button may act on another node). */
-  directory: MemberDirectory;
-  /** The monitor wrapping the node's transport: it cuts the node off for "partition". */
-  monitor?: TransportMonitor;
-  /**
-   * Stops this node (for a server: close the node and exit the process).
-   * @default {closes the node}
-   */
-  stop?: () => void | Promise<void>;
-  /**
-   * Restarts a stopped node, any node (it cannot do it itself): resolves
-   * once it runs, or throws (an `HTTPException` is answered as it is).
-   * Without it, `restart` is answered 501 `not_supported`.
-   * @default {undefined}
-   */
-  restart?: (id: number) => Promise<void>;
-  /**
-   * The `fetch` that reaches other members.
-   * @default {globalThis.fetch}
-   */
-  fetch?: (request: Request) => Promise<Response>;
-  /**
-   * How long another member may take to answer.
-   * @default {1000}
-   */
-  memberTimeoutMs?: number;
-  /** Where a failed stop is logged. */
-  logger?: Logger;
-}
-
-/**
- * The routes behind the cluster page's demo buttons:
- * `POST /raft/demo/nodes/:id/{partition|heal|stop|restart}`. A request for
- * another node is passed on to it (one hop), except `restart`, which the
- * node that receives it asks its `restart` option to do (the other node is
- * down). Each request must come from the same
- * origin (an `Origin` or `Sec-Fetch-Site` header, when sent, must say so)
- * and carry the token; others are answered 403 `demo_forbidden`. For local
- * demos only: mount them with `app.route("/", demoRoutes(node, options))`
- * next to `createRaftApp` (whose `allowedHosts` check keeps rebound domain
- * names out), and give the page the same token (`page.demoToken`).
- *
- * @param node The node these buttons act on.
- * @param options The directory, the monitor, and how to stop.
- * @returns A Hono app to mount.
- */
-export function demoRoutes(node: RaftNodeLike, options: DemoRoutesOptions): RaftApp {
-  const app = new Hono();
-  const doFetch = options.fetch ?? ((r: Request) => fetch(r));
-  const memberTimeoutMs = options.memberTimeoutMs ?? 1000;
-
-  async function passOn(id: number, action: string): Promise<Response> {
-    const url = options.directory.get(id)?.apiUrl;
-    if (url === undefined) {
-      throw httpError(
-        404,
-        "member_address_unknown",
-        `Cannot reach node ${id}: its API address is unknown`,
-      );
-    }
-    const request = new Request(`${url}/raft/demo/nodes/${id}/${action}`, {
-      method: "POST",
-      headers: { [forwardedByHeader]: String(node.id), [demoTokenHeader]: options.token },
-      signal: AbortSignal.timeout(memberTimeoutMs),
-    });
-    const res = await doFetch(request).catch((e) => {
-      throw httpError(
-        502,
-        "member_unreachable",
-        `Cannot ${action} node ${id}: ${e instanceof Error ? e.message : String(e)}`,
-      );
-    });
-    // The member's answer, read whole and passed on with its status and
-    // type only: its transfer headers describe the other connection (Node's
-    // server refuses some of them).
-    const body = await res.arrayBuffer();
-    const type = res.headers.get("content-type");
-    return new Response(body, {
-      status: res.status,
-      headers: type === null ? {} : { "content-type": type },
-    });
-  }
-
-  app.post("/raft/demo/nodes/:id/:action{partition|heal|stop|restart}", async (c) => {
-    await checkDemoRequest(c, options.token);
-    const id = parseNodeId(c.req.param("id"), "id");
-    const action = c.req.param("action");
-    if (action === "restart") {
-      if (options.restart === undefined) {
-        throw httpError(
-          501,
-          "not_supported",
-          `Cannot restart node ${id}: nothing here can start its process (the app was created without 'restart')`,
-        );
-      }
-      await options.restart(id);
-      return c.json({ id, action, ok: true });
-    }
-    if (id !== node.id) {
-      if (c.req.header(forwardedByHeader) !== undefined) {
-        throw httpError(409, "wrong_node", `Cannot ${action} node ${id}: this is node ${node.id}`);
-      }
-      return await passOn(id, action);
-    }
-    if (action === "stop") {
-      const stop = options.stop ?? ((): Promise<void> => node.close());
-      // Answer first, then stop.
-      setTimeout(() => {
-        Promise.resolve().then(stop).catch((e) =>
-          options.logger?.error(`demo stop failed: ${e instanceof Error ? e.message : e}`)
-        );
-      }, 20);
-      return c.json({ id, action, ok: true }, 202);
-    }
-    if (options.monitor === undefined) {
-      throw httpError(
-        501,
-        "not_supported",
-        `Cannot ${action} node ${id}: the app was created without a transport monitor`,
-      );
-    }
-    options.monitor.isolated = action === "partition";
-    return c.json({ id, action, ok: true, isolated: options.monitor.isolated });
-  });
-  return app;
-}
-
-/**
- * The `restart` of {@linkcode demoRoutes} for a node that a
- * {@linkcode LocalCluster} started: asks the cluster's restart route
- * (`RAFT_DEMO_RESTART_URL`) to start the node's process again.
- *
- * @param url The restart route's base URL.
- * @param token The demo token.
- * @param fetchFn The `fetch` that reaches it.
- * @returns The function to pass as `restart`.
- */
-export function restartThrough(
-  url: string,
-  token: string,
-  fetchFn: (request: Request) => Promise<Response> = (r) => fetch(r),
-): (id: number) => Promise<void> {
-  return async function restart(id: number): Promise<void> {
-    const request = new Request(`${url}/nodes/${id}/restart`, {
-      method: "POST",
-      headers: { [demoTokenHeader]: token },
-      // Starting a process takes up to 20 s (LocalCluster.startNode).
-      signal: AbortSignal.timeout(25_000),
-    });
-    const res = await fetchFn(request).catch((e) => {
-      throw httpError(
-        502,
-        "restart_unreachable",
-        `Cannot restart node ${id}: ${url} does not answer (${e instanceof Error ? e.message : e})`,
-      );
-    });
-    const body = await res.json().catch(() => undefined) as
-      | { error?: { code?: string; message?: string } }
-      | undefined;
-    if (res.ok) return;
-    const status = res.status === 409 || res.status === 404 ? res.status : 502;
-    throw httpError(
-      status,
-      body?.error?.code ?? "restart_failed",
-      body?.error?.message ?? `Cannot restart node ${id}: ${url} answered HTTP ${res.status}`,
-    );
-  };
-}
-
-// ---------------------------------------------------------------------------
 // The demo
 
 const color = process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
@@ -810,8 +571,21 @@ const demoFlags = {
   help: { type: "boolean", help: "print this help and exit" },
 } as const satisfies FlagTable;
 
-async function demo(): Promise<void> {
-  const args = process.argv.slice(2);
+/** The demo's command line, parsed. */
+interface DemoArgs {
+  runtime: ServerRuntime | undefined;
+  keep: boolean;
+  /** Where the nodes keep their data; undefined: a temporary directory. */
+  dataDir: string | undefined;
+}
+
+/**
+ * Parses the demo's command line; prints the help for `--help`.
+ *
+ * @param args The arguments.
+ * @returns The parsed arguments, or undefined after printing the help.
+ */
+function demoArgs(args: string[]): DemoArgs | undefined {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(helpText(
       "local_cluster.ts [--runtime bun|deno|node] [--data-dir DIR] [--keep]",
@@ -822,7 +596,7 @@ async function demo(): Promise<void> {
         "it catching up, then stops everything (or keeps it running with --keep).",
       ],
     ));
-    return;
+    return undefined;
   }
   let values: FlagValues<typeof demoFlags>;
   try {
@@ -837,13 +611,160 @@ async function demo(): Promise<void> {
       "local_cluster: ",
     );
   }
-  const keep = values.keep === true;
-  const tempDir = values["data-dir"] === undefined;
-  const dataDir = values["data-dir"] !== undefined
-    ? resolve(values["data-dir"], `demo-${Date.now()}`)
+  return { runtime, keep: values.keep === true, dataDir: values["data-dir"] };
+}
+
+/** The time since `since` (a `Date.now()`), in seconds, for the demo's output. */
+function secs(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Steps 1 and 2: waits for a leader, then writes ten keys and reads one back through a follower.
+ *
+ * @param cluster The cluster.
+ * @param client A client of the running nodes.
+ * @param acked Receives the acknowledged writes.
+ * @returns The leader.
+ */
+async function electAndWrite(
+  cluster: LocalCluster,
+  client: KvClient,
+  acked: Map<string, string>,
+): Promise<{ id: number; term: number }> {
+  const first = await cluster.waitForLeader();
+  console.log(`\n${bold("1. Election")}  node ${first.id} is the leader (term ${first.term})`);
+  const names = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+  ];
+  const follower = cluster.ids().find((id) => id !== first.id)!;
+  const t = Date.now();
+  for (let i = 0; i < names.length; i++) {
+    const key = `user/${i + 1}`;
+    const r = await client.put(key, names[i]!);
+    if (!r.acked) throw new Error(`write ${key} failed: ${r.error}`);
+    acked.set(key, names[i]!);
+  }
+  console.log(
+    `${
+      bold("2. Writes")
+    }    ${acked.size} keys written (PUT /kv/user/1..${acked.size}; followers redirect to the leader), all acknowledged in ${
+      secs(t)
+    }`,
+  );
+  const sample = await client.get("user/3", { via: cluster.url(follower) });
+  console.log(
+    `              GET /kv/user/3 on node ${follower} (linearizable) -> ${
+      JSON.stringify(sample?.value)
+    }`,
+  );
+  return first;
+}
+
+/**
+ * Step 3: kills the leader, waits for the next one, writes three more keys
+ * and reads every acknowledged write back.
+ *
+ * @param cluster The cluster.
+ * @param client A client of the running nodes.
+ * @param first The leader to kill.
+ * @param acked The acknowledged writes; receives the new ones.
+ * @returns The new leader and how many acknowledged writes were read back.
+ * @throws {Error} When an acknowledged write is missing.
+ */
+async function killLeader(
+  cluster: LocalCluster,
+  client: KvClient,
+  first: { id: number },
+  acked: Map<string, string>,
+): Promise<{ second: { id: number; term: number }; present: number }> {
+  console.log(`${bold("3. Failure")}   killing the leader, node ${first.id} (SIGKILL)`);
+  await cluster.kill(first.id);
+  const t = Date.now();
+  const second = await cluster.waitForLeader(15_000, first.id);
+  console.log(
+    `              new leader: node ${second.id} (term ${second.term}), elected in ${secs(t)}`,
+  );
+  const before = acked.size;
+  for (const [i, v] of ["mallory", "niaj", "olivia"].entries()) {
+    const key = `user/${before + i + 1}`;
+    const r = await client.put(key, v);
+    if (!r.acked) throw new Error(`write ${key} failed: ${r.error}`);
+    acked.set(key, v);
+  }
+  let present = 0;
+  for (const [k, v] of acked) if ((await client.get(k))?.value === v) present++;
+  console.log(
+    `              wrote 3 more keys; every acknowledged write is there: ${present}/${acked.size}`,
+  );
+  if (present !== acked.size) throw new Error("acknowledged writes are missing");
+  return { second, present };
+}
+
+/**
+ * Step 4: restarts the old leader and checks that its local copy catches up.
+ *
+ * @param cluster The cluster.
+ * @param client A client of the running nodes.
+ * @param id The node to restart.
+ * @param acked The acknowledged writes.
+ * @throws {Error} When the node's local copy misses an acknowledged write.
+ */
+async function restartAndCatchUp(
+  cluster: LocalCluster,
+  client: KvClient,
+  id: number,
+  acked: Map<string, string>,
+): Promise<void> {
+  console.log(`${bold("4. Recovery")}  restarting node ${id} from its SQLite log`);
+  const t = Date.now();
+  await cluster.startNode(id);
+  const caught = await cluster.waitForCatchUp(id);
+  let local = 0;
+  for (const [k, v] of acked) {
+    if ((await client.get(k, { via: cluster.url(id), consistency: "stale" }))?.value === v) {
+      local++;
+    }
+  }
+  console.log(
+    `              node ${id} is a ${caught.role} again and caught up to index ${caught.applied} in ${
+      secs(t)
+    }; its local copy holds ${local}/${acked.size} keys`,
+  );
+  if (local !== acked.size) throw new Error("the restarted node did not catch up");
+}
+
+/** Leaves the cluster running until Ctrl-C, with how to use it. */
+async function keepRunning(cluster: LocalCluster): Promise<never> {
+  console.log(
+    `\n${bold("The cluster keeps running.")} Open ${cluster.url(1)}/ for the live page`,
+  );
+  console.log(
+    `(demo buttons: partition, heal, stop, restart), or try:\n  curl -L -X PUT -H 'content-type: application/json' -d '{"value":"hi"}' ${
+      cluster.url(1)
+    }/kv/greeting\n  curl ${cluster.url(2)}/kv?prefix=user/\nPress Ctrl-C to stop.`,
+  );
+  return await new Promise<never>(() => {});
+}
+
+async function demo(): Promise<void> {
+  const args = demoArgs(process.argv.slice(2));
+  if (args === undefined) return;
+  const { runtime, keep } = args;
+  const tempDir = args.dataDir === undefined;
+  const dataDir = args.dataDir !== undefined
+    ? resolve(args.dataDir, `demo-${Date.now()}`)
     : mkdtempSync(join(tmpdir(), "raft-ts-demo-"));
   const t0 = Date.now();
-  const secs = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 
   const cluster = await LocalCluster.start({
     dataDir,
@@ -874,96 +795,11 @@ async function demo(): Promise<void> {
     const client = new KvClient(() =>
       cluster.ids().filter((id) => cluster.running(id)).map((id) => cluster.url(id))
     );
-
-    let t = Date.now();
-    const first = await cluster.waitForLeader();
-    console.log(`\n${bold("1. Election")}  node ${first.id} is the leader (term ${first.term})`);
-
     const acked = new Map<string, string>();
-    const names = [
-      "alice",
-      "bob",
-      "carol",
-      "dave",
-      "erin",
-      "frank",
-      "grace",
-      "heidi",
-      "ivan",
-      "judy",
-    ];
-    const follower = cluster.ids().find((id) => id !== first.id)!;
-    t = Date.now();
-    for (let i = 0; i < names.length; i++) {
-      const key = `user/${i + 1}`;
-      const r = await client.put(key, names[i]!);
-      if (!r.acked) throw new Error(`write ${key} failed: ${r.error}`);
-      acked.set(key, names[i]!);
-    }
-    console.log(
-      `${
-        bold("2. Writes")
-      }    ${acked.size} keys written (PUT /kv/user/1..${acked.size}; followers redirect to the leader), all acknowledged in ${
-        secs(t)
-      }`,
-    );
-    const sample = await client.get("user/3", { via: cluster.url(follower) });
-    console.log(
-      `              GET /kv/user/3 on node ${follower} (linearizable) -> ${
-        JSON.stringify(sample?.value)
-      }`,
-    );
-
-    console.log(`${bold("3. Failure")}   killing the leader, node ${first.id} (SIGKILL)`);
-    await cluster.kill(first.id);
-    t = Date.now();
-    const second = await cluster.waitForLeader(15_000, first.id);
-    console.log(
-      `              new leader: node ${second.id} (term ${second.term}), elected in ${secs(t)}`,
-    );
-    for (const [i, v] of ["mallory", "niaj", "olivia"].entries()) {
-      const key = `user/${names.length + i + 1}`;
-      const r = await client.put(key, v);
-      if (!r.acked) throw new Error(`write ${key} failed: ${r.error}`);
-      acked.set(key, v);
-    }
-    let present = 0;
-    for (const [k, v] of acked) if ((await client.get(k))?.value === v) present++;
-    console.log(
-      `              wrote 3 more keys; every acknowledged write is there: ${present}/${acked.size}`,
-    );
-    if (present !== acked.size) throw new Error("acknowledged writes are missing");
-
-    console.log(`${bold("4. Recovery")}  restarting node ${first.id} from its SQLite log`);
-    t = Date.now();
-    await cluster.startNode(first.id);
-    const caught = await cluster.waitForCatchUp(first.id);
-    let local = 0;
-    for (const [k, v] of acked) {
-      if (
-        (await client.get(k, { via: cluster.url(first.id), consistency: "stale" }))?.value === v
-      ) {
-        local++;
-      }
-    }
-    console.log(
-      `              node ${first.id} is a ${caught.role} again and caught up to index ${caught.applied} in ${
-        secs(t)
-      }; its local copy holds ${local}/${acked.size} keys`,
-    );
-    if (local !== acked.size) throw new Error("the restarted node did not catch up");
-
-    if (keep) {
-      console.log(
-        `\n${bold("The cluster keeps running.")} Open ${cluster.url(1)}/ for the live page`,
-      );
-      console.log(
-        `(demo buttons: partition, heal, stop, restart), or try:\n  curl -L -X PUT -H 'content-type: application/json' -d '{"value":"hi"}' ${
-          cluster.url(1)
-        }/kv/greeting\n  curl ${cluster.url(2)}/kv?prefix=user/\nPress Ctrl-C to stop.`,
-      );
-      await new Promise<never>(() => {});
-    }
+    const first = await electAndWrite(cluster, client, acked);
+    const { second, present } = await killLeader(cluster, client, first, acked);
+    await restartAndCatchUp(cluster, client, first.id, acked);
+    if (keep) await keepRunning(cluster);
 
     await shutdown();
     console.log(`${bold("5. Stopped")}   all processes`);

@@ -12,7 +12,7 @@ import { MemoryStorage, RaftNode } from "../mod.ts";
 import { MemberDirectory, type RaftApp } from "../adapters/hono/mod.ts";
 import type { PeerAcceptor } from "../adapters/websocket/mod.ts";
 import { createKvApp, KvStore } from "../examples/kv_server.ts";
-import { demoRoutes } from "../examples/local_cluster.ts";
+import { demoRoutes } from "../examples/_demo_routes.ts";
 
 const docPath = new URL("../docs/http-api.md", import.meta.url);
 

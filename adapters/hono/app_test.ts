@@ -18,7 +18,7 @@ import { RaftNode, type StateMachine } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { StateType } from "../../core/types.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
-import { demoRoutes, restartThrough } from "../../examples/local_cluster.ts";
+import { demoRoutes, restartThrough } from "../../examples/_demo_routes.ts";
 
 /** The app's options, plus whether to mount the demo buttons' routes (default: yes). */
 type TestAppOptions = RaftAppOptions & { demo?: boolean };
