@@ -10,7 +10,7 @@
 import type { KvInput, KvOutput, KvState } from "./kv_model.ts";
 import { kvModel } from "./kv_model.ts";
 import { encodeKvCommand, type KvResult, KvStateMachine } from "./kv_state_machine.ts";
-import type { SimSetup } from "./_simulation.ts";
+import type { SimSetup } from "./_sim_options.ts";
 import type { SimRand, Workload, WorkloadRequest, WorkloadShape } from "./workload.ts";
 
 /**

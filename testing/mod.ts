@@ -76,21 +76,18 @@
  * @module
  */
 
-export {
-  type FailoverStats,
-  type FaultKind,
-  faultKinds,
-  type InvariantName,
-  type NodeContext,
-  type SimEvent,
-  type SimKeep,
-  type SimOptions,
-  type SimProfile,
-  type SimResult,
-  type SimSetup,
-  type SimStats,
-  type WorkloadStats,
-} from "./_simulation.ts";
+export type { FailoverStats, WorkloadStats } from "./_clients.ts";
+export type { InvariantName } from "./_invariants.ts";
+export { type FaultKind, faultKinds, type SimProfile } from "./_sim_profile.ts";
+export type {
+  NodeContext,
+  SimEvent,
+  SimKeep,
+  SimOptions,
+  SimResult,
+  SimSetup,
+  SimStats,
+} from "./_sim_options.ts";
 export {
   formatFailure,
   formatSummary,

@@ -9,17 +9,10 @@
 
 import process from "node:process";
 import type { StateMachine } from "../core/node.ts";
-import {
-  type FaultKind,
-  faultKinds,
-  type InvariantName,
-  type SimEvent,
-  type SimKeep,
-  type SimOptions,
-  type SimResult,
-  type SimSetup,
-  Simulation,
-} from "./_simulation.ts";
+import type { InvariantName } from "./_invariants.ts";
+import type { SimEvent, SimKeep, SimOptions, SimResult, SimSetup } from "./_sim_options.ts";
+import { type FaultKind, faultKinds } from "./_sim_profile.ts";
+import { Simulation } from "./_simulation.ts";
 import { formatPercentiles } from "./_quantile.ts";
 import type { ExactlyOnceStats } from "./exactly_once.ts";
 
