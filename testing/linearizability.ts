@@ -58,7 +58,13 @@
  */
 
 import { assert } from "../core/_assert.ts";
-import { Bitset, type BitsetSnapshot } from "./_bitset.ts";
+import {
+  type DeadEnd,
+  type Limits,
+  LoweSearch,
+  type Prepared,
+  type Search,
+} from "./_lowe_search.ts";
 
 /** One recorded client operation. */
 export interface Operation<Input, Output> {
@@ -295,12 +301,8 @@ export class LinearizabilityError extends Error {
 
 const stepsMaxDefault = 10_000_000;
 const cacheBytesMaxDefault = 256 * 1024 * 1024;
-/** Steps between two reads of the clock. */
-const clockCheckSteps = 1024;
 /** The first slice of steps when two searches alternate. */
 const sliceStepsMin = 10_000;
-/** Approximate bookkeeping cost of one cache entry, in 32-bit words. */
-const cacheEntryOverheadWords = 16;
 
 /**
  * Checks whether a history is linearizable with respect to a model.
@@ -491,70 +493,6 @@ function validateTimes(op: Operation<unknown, unknown>, i: number): void {
   }
 }
 
-interface Limits {
-  readonly stepsMax: number;
-  readonly deadline: number;
-  readonly now: () => number;
-  readonly cacheWordsMax: number;
-}
-
-interface CacheEntry<State> {
-  readonly determinate: BitsetSnapshot;
-  readonly indeterminate: BitsetSnapshot;
-  readonly state: State;
-}
-
-/** The deepest dead end of a search, kept for the explanation. */
-interface DeadEnd<State> {
-  /** Linearized operations (ids), in order. */
-  readonly prefix: number[];
-  readonly state: State;
-  /** The operation whose return event stopped the scan. */
-  readonly blocking: number;
-  /** Pending operations scanned before that return event, in list order. */
-  readonly candidates: number[];
-}
-
-/** A resumable search of one partition. */
-interface Search<State> {
-  /**
-   * Searches for at most `budget` more steps.
-   * @returns The verdict; `"unknown"` when the budget or the deadline ran
-   *   out (then it can be resumed), or the search gave up (`exhausted()`).
-   */
-  run(budget: number): CheckResult;
-  /** @returns Steps taken so far. */
-  steps(): number;
-  /** @returns The deepest dead end so far. */
-  deadEnd(): DeadEnd<State> | undefined;
-  /** @returns Whether the search gave up for good (a relaxed search whose cache is full). */
-  exhausted(): boolean;
-}
-
-/**
- * One partition, prepared for searching. Operation ids: determinate
- * operations first, in call order, then the indeterminate ones, in call
- * order (so the linearized set is mostly a prefix of the ids, which keeps
- * cache snapshots small). Event `2 * id` is the call of operation `id` and
- * `2 * id + 1` its return; `events` lists them in time order, calls before
- * returns at equal times (closed intervals).
- */
-interface Prepared<Input, Output> {
-  readonly n: number;
-  /** Operations with ids below this are determinate. */
-  readonly determinateCount: number;
-  readonly ops: readonly Operation<Input, Output>[];
-  /** Position of each operation in the checked history. */
-  readonly indices: readonly number[];
-  /** Return times; `Infinity` for indeterminate operations. */
-  readonly returns: Float64Array;
-  /** Observed outputs; `undefined` for indeterminate operations. */
-  readonly outputs: readonly (Output | undefined)[];
-  readonly events: Int32Array;
-  /** Whether each operation is determinate and read-only (`Model.isReadOnly`). */
-  readonly readOnly: Uint8Array;
-}
-
 function prepare<State, Input, Output>(
   model: Model<State, Input, Output>,
   part: Partition<Input, Output>,
@@ -633,8 +571,10 @@ function checkPartition<State, Input, Output>(
   const p = prepare(model, part, indexOf);
   if (p.n === 0) return { key, result: "ok", operations: 0, steps: 0 };
 
-  const exact = newSearch(model, p, limits, false);
-  let relaxed = p.determinateCount < p.n ? newSearch(model, p, limits, true) : undefined;
+  const exact: Search<State> = new LoweSearch(model, p, limits, false);
+  let relaxed: Search<State> | undefined = p.determinateCount < p.n
+    ? new LoweSearch(model, p, limits, true)
+    : undefined;
   let spent = 0;
   let verdict: CheckResult = "unknown";
   let deadEnd: DeadEnd<State> | undefined;
@@ -700,291 +640,3 @@ function explain<State, Input, Output>(
     })),
   };
 }
-
-/**
- * Lowe's search. The events form a doubly linked list behind a head
- * sentinel; linearizing an operation lifts its two events out of the list,
- * backtracking puts them back. A configuration is (determinate operations
- * linearized, indeterminate operations applied, model state); one is pruned
- * when the cache holds one with the same determinate set, an equal state and
- * a subset of its indeterminate set: that one was explored and failed, and
- * had at least the same options (indeterminate operations may never happen).
- * Without indeterminate operations this is Porcupine's exact cache.
- *
- * Two more prunings, both keeping some lightest successful linearization
- * (fewest indeterminate operations) reachable:
- * - a legal read-only operation is taken at once, without alternatives;
- * - an indeterminate operation is not applied right after another one whose
- *   effect it erases (the parent tries it on its own).
- *
- * `relaxed`: indeterminate operations stay in the list after taking effect
- * (they may take effect again) and are not recorded in the configuration;
- * they are tried only after the determinate candidates.
- */
-function newSearch<State, Input, Output>(
-  model: Model<State, Input, Output>,
-  p: Prepared<Input, Output>,
-  limits: Limits,
-  relaxed: boolean,
-): Search<State> {
-  const { n, determinateCount, ops, outputs, readOnly } = p;
-
-  const head = 2 * n;
-  const next = new Int32Array(2 * n + 1);
-  const prev = new Int32Array(2 * n + 1);
-  let tail = head;
-  for (const e of p.events) {
-    next[tail] = e;
-    prev[e] = tail;
-    tail = e;
-  }
-  next[tail] = -1;
-
-  // Lifts a call event and its return event out of the list.
-  const lift = (call: number): void => {
-    const ret = call + 1;
-    next[prev[call]!] = next[call]!;
-    if (next[call] !== -1) prev[next[call]!] = prev[call]!;
-    next[prev[ret]!] = next[ret]!;
-    if (next[ret] !== -1) prev[next[ret]!] = prev[ret]!;
-  };
-  // Undoes lift(call) exactly, in reverse order.
-  const unlift = (call: number): void => {
-    const ret = call + 1;
-    if (next[ret] !== -1) prev[next[ret]!] = ret;
-    next[prev[ret]!] = ret;
-    if (next[call] !== -1) prev[next[call]!] = call;
-    next[prev[call]!] = call;
-  };
-
-  const determinate = new Bitset(determinateCount);
-  const indeterminate = new Bitset(n - determinateCount);
-  let steps = 0;
-
-  const cache = new Map<number, CacheEntry<State>[]>();
-  let cacheWords = 0;
-  // True when a configuration dominating the current one (with `state`) was
-  // explored; otherwise records the current one.
-  const seen = (state: State): boolean => {
-    const h = (determinate.hash ^ Math.imul(model.hash(state) | 0, 0x9e3779b1)) >>> 0;
-    const bucket = cache.get(h);
-    if (bucket !== undefined) {
-      // Comparisons count as steps, so the budget bounds the time.
-      steps += bucket.length;
-      for (const c of bucket) {
-        if (
-          model.equal(c.state, state) && determinate.equalsSnapshot(c.determinate) &&
-          indeterminate.containsSnapshot(c.indeterminate)
-        ) return true;
-      }
-    }
-    if (cacheWords < limits.cacheWordsMax) {
-      const entry: CacheEntry<State> = {
-        determinate: determinate.snapshot(),
-        indeterminate: indeterminate.snapshot(),
-        state,
-      };
-      cacheWords += entry.determinate.middle.length + entry.indeterminate.middle.length +
-        cacheEntryOverheadWords;
-      if (bucket === undefined) cache.set(h, [entry]);
-      else bucket.push(entry);
-    } else if (relaxed) {
-      // Without a cache the relaxed search could cycle; give up on it.
-      throw new CacheFull();
-    }
-    return false;
-  };
-
-  // The search stack: linearized call events, the states before them, and
-  // whether the step was forced (a read-only operation, see below). Exact:
-  // at most n deep. Relaxed: every frame is a new configuration, so the
-  // cache (or the step budget) bounds it.
-  const stackCalls: number[] = [];
-  const stackStates: State[] = [];
-  const stackForced: boolean[] = [];
-  let indeterminateOnStack = 0;
-  let state = model.init();
-  let deadEnd: DeadEnd<State> | undefined;
-  let deadEndScore = -1;
-  let result: CheckResult = "unknown";
-  let exhausted = false;
-  let entry = next[head]!;
-  // Whether the current configuration is new and not yet searched for a
-  // legal read-only operation.
-  let fresh = true;
-  // Whether the current configuration failed and the search backs up.
-  let backtracking = false;
-  // The relaxed search is lazy: at each configuration it tries the
-  // determinate candidates first (pass 0) and the indeterminate ones only
-  // after those (pass 1), so an indeterminate operation takes effect only
-  // where the search cannot go on without it.
-  const lazy = relaxed && determinateCount < n;
-  let pass = 0;
-
-  // Whether indeterminate operation `id`, reaching `after` here, would
-  // reach the same state right before the indeterminate operation on top of
-  // the stack: then that one made no difference, and applying `id` in its
-  // place (tried from the parent) is the same with one fewer operation.
-  const absorbsTop = (id: number, after: State): boolean => {
-    const depth = stackCalls.length;
-    if (depth === 0 || stackCalls[depth - 1]! >> 1 < determinateCount) return false;
-    const r = model.step(stackStates[depth - 1]!, ops[id]!.input, undefined);
-    return r.ok && model.equal(r.state, after);
-  };
-
-  const push = (call: number, after: State, forced: boolean): void => {
-    const id = call >> 1;
-    assert(relaxed || stackCalls.length < n, `search stack deeper than ${n} operations`);
-    stackCalls.push(call);
-    stackStates.push(state);
-    stackForced.push(forced);
-    if (id >= determinateCount) indeterminateOnStack++;
-    state = after;
-    if (id < determinateCount || !relaxed) lift(call);
-    entry = next[head]!;
-    fresh = true;
-    pass = 0;
-  };
-  // Records the linearization of `id` in the configuration; false (and no
-  // change) when a dominating configuration was already explored.
-  const tryEnter = (id: number, after: State): boolean => {
-    const isDeterminate = id < determinateCount;
-    const keep = isDeterminate || !relaxed;
-    if (keep) {
-      if (isDeterminate) determinate.set(id);
-      else indeterminate.set(id - determinateCount);
-    }
-    if (!seen(after)) return true;
-    if (keep) {
-      if (isDeterminate) determinate.clear(id);
-      else indeterminate.clear(id - determinateCount);
-    }
-    return false;
-  };
-
-  const run = (budget: number): CheckResult => {
-    if (result !== "unknown" || exhausted) return result;
-    const stepsEnd = steps + budget;
-    try {
-      result = loop(stepsEnd);
-    } catch (e) {
-      if (!(e instanceof CacheFull)) throw e;
-      exhausted = true;
-    }
-    return result;
-  };
-
-  const loop = (stepsEnd: number): CheckResult => {
-    while (true) {
-      if (steps >= stepsEnd) return "unknown";
-      steps++;
-      if (steps % clockCheckSteps === 0 && limits.now() > limits.deadline) return "unknown";
-
-      if (backtracking) {
-        const call = stackCalls.pop();
-        if (call === undefined) return "illegal";
-        state = stackStates.pop()!;
-        const forced = stackForced.pop()!;
-        const top = call >> 1;
-        if (top < determinateCount) {
-          determinate.clear(top);
-          unlift(call);
-        } else {
-          indeterminateOnStack--;
-          if (!relaxed) {
-            indeterminate.clear(top - determinateCount);
-            unlift(call);
-          }
-        }
-        // A forced step was the only one worth taking: its parent failed too.
-        if (!forced) {
-          backtracking = false;
-          entry = next[call]!;
-          pass = top < determinateCount ? 0 : 1;
-        }
-        continue;
-      }
-
-      if (entry === -1) {
-        // The list is empty: every operation is linearized.
-        return "ok";
-      }
-
-      if (fresh) {
-        // A legal read-only operation can go first in any completion (it
-        // changes nothing, and everything that may precede it already has),
-        // so take it without branching.
-        fresh = false;
-        let forced = -1;
-        let after = state;
-        for (let e = entry; e !== -1 && (e & 1) === 0; e = next[e]!) {
-          const id = e >> 1;
-          if (!readOnly[id]) continue;
-          steps++;
-          const r = model.step(state, ops[id]!.input, outputs[id]);
-          if (r.ok) {
-            forced = e;
-            after = r.state;
-            break;
-          }
-        }
-        if (forced !== -1) {
-          if (tryEnter(forced >> 1, after)) push(forced, after, true);
-          else backtracking = true;
-          continue;
-        }
-      }
-
-      const id = entry >> 1;
-      if ((entry & 1) === 0) {
-        // A call event: try to linearize the operation here. (Read-only ones
-        // are illegal here, or one would have been forced.)
-        if (lazy && (id < determinateCount ? 0 : 1) !== pass) {
-          entry = next[entry]!;
-          continue;
-        }
-        const r = readOnly[id] ? undefined : model.step(state, ops[id]!.input, outputs[id]);
-        if (
-          r !== undefined && r.ok && !(id >= determinateCount && absorbsTop(id, r.state)) &&
-          tryEnter(id, r.state)
-        ) {
-          push(entry, r.state, false);
-        } else {
-          entry = next[entry]!;
-        }
-        continue;
-      }
-
-      // A return event: its operation had to take effect by now.
-      if (id >= determinateCount) {
-        // Return events are in time order, so every determinate operation
-        // is linearized; the indeterminate ones left may never happen.
-        return "ok";
-      }
-      if (lazy && pass === 0) {
-        pass = 1;
-        entry = next[head]!;
-        continue;
-      }
-      const depth = stackCalls.length;
-      const score = (depth - indeterminateOnStack) * (n + 1) - indeterminateOnStack;
-      if (score > deadEndScore) {
-        const candidates: number[] = [];
-        for (let e = next[head]!; e !== entry; e = next[e]!) candidates.push(e >> 1);
-        deadEnd = { prefix: stackCalls.map((e) => e >> 1), state, blocking: id, candidates };
-        deadEndScore = score;
-      }
-      backtracking = true;
-    }
-  };
-
-  return {
-    run,
-    steps: () => steps,
-    deadEnd: () => deadEnd,
-    exhausted: () => exhausted,
-  };
-}
-
-/** Thrown inside a relaxed search whose cache is full. */
-class CacheFull extends Error {}

@@ -655,67 +655,18 @@ async function withLog(
         let model = memoryNodeStorage(new MemoryStorage());
         /** The model after each part of each write since the last sync. */
         let states = [modelState(model)];
-        let term = 1;
-        let commit = 0;
+        /** The term and commit index the writes are at. */
+        const at = { term: 1, commit: 0 };
         let crashes = 0;
         let inFlight = 0;
         for (let step = 0; step < 120; step++) {
           const last = model.lastIndex();
-          const snapIndex = model.snapshot().metadata.index;
-          const first = model.firstIndex();
           const r = int(100);
-          /** The write, in the parts a crash may separate. */
-          let parts: ((t: NodeStorage) => unknown)[];
-          let synced = false;
-          let label: string;
-          if (r < 50) {
-            const n = 1 + int(4);
-            const ents = Array.from({ length: n }, (_, k) => ent(last + 1 + k, term));
-            commit = Math.min(last + n, commit + int(n + 1));
-            const hs = { term, vote: 1, commit };
-            synced = int(4) !== 0;
-            const mustSync = synced;
-            parts = [
-              ...ents.map((e) => (t: NodeStorage) =>
-                t.save({ hardState: undefined, entries: [e], snapshot: undefined, mustSync })
-              ),
-              (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync }),
-            ];
-            label = `append ${last + 1}..${last + n}${synced ? "" : " (not synced)"}`;
-          } else if (r < 62) {
-            commit = Math.min(last, commit + 1);
-            const hs = { term, vote: 1, commit };
-            parts = [
-              (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync: false }),
-            ];
-            label = `commit ${commit} (not synced)`;
-          } else if (r < 75 && commit > Math.max(snapIndex, first - 1)) {
-            const i = Math.max(snapIndex, first - 1) + 1 +
-              int(commit - Math.max(snapIndex, first - 1));
-            const data = enc.encode(`snap ${i}`);
-            parts = [(t) => t.createSnapshot(i, cs(1, 2, 3), data)];
-            label = `createSnapshot(${i})`;
-          } else if (r < 85 && snapIndex >= first) {
-            const i = first + int(snapIndex - first + 1);
-            parts = [(t) => t.compact(i)];
-            label = `compact(${i})`;
-          } else if (r < 90) {
-            term++;
-            const i = last + 1 + int(3);
-            commit = i;
-            const snap = newSnapshot({ index: i, term, confState: cs(1, 2, 3) });
-            snap.data = enc.encode(`installed ${i}`);
-            const hs = { term, vote: 0, commit };
-            synced = true;
-            parts = [
-              (t) => t.save({ hardState: undefined, entries: [], snapshot: snap, mustSync: true }),
-              (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync: true }),
-            ];
-            label = `install snapshot ${i}`;
-          } else {
+          const write = drawCrashWrite(int, r, model, at);
+          if (write === undefined) {
             // A crash, sometimes with a write in flight (between write and sync).
-            const ents = [ent(last + 1, term)];
-            const hs = { term, vote: 1, commit };
+            const ents = [ent(last + 1, at.term)];
+            const hs = { term: at.term, vote: 1, commit: at.commit };
             const pending = int(2) === 0;
             if (pending) {
               const p = s.save({
@@ -753,11 +704,12 @@ async function withLog(
             // Carry on from what survived.
             model = memoryNodeStorage(cloneStorage(states[k]!.storage));
             if (got.firstIndex > model.firstIndex()) await model.compact(got.firstIndex - 1);
-            term++;
-            commit = got.hardState.commit;
+            at.term++;
+            at.commit = got.hardState.commit;
             states = [modelState(model)];
             continue;
           }
+          const { parts, synced, label } = write;
           for (const part of parts) {
             await part(model);
             states.push(modelState(model));
@@ -771,6 +723,85 @@ async function withLog(
       });
     },
   );
+}
+
+/** A write of the crash test, in the parts a crash may separate. */
+interface CrashWrite {
+  parts: ((t: NodeStorage) => unknown)[];
+  /** Whether the write is synced (then a crash must keep it). */
+  synced: boolean;
+  label: string;
+}
+
+/**
+ * Draws the next write of the crash test from `r` (in `[0, 100)`), or
+ * undefined when it is a crash's turn; moves `at` on.
+ */
+function drawCrashWrite(
+  int: (n: number) => number,
+  r: number,
+  model: NodeStorage,
+  at: { term: number; commit: number },
+): CrashWrite | undefined {
+  const last = model.lastIndex();
+  const snapIndex = model.snapshot().metadata.index;
+  const first = model.firstIndex();
+  if (r < 50) {
+    const n = 1 + int(4);
+    const ents = Array.from({ length: n }, (_, k) => ent(last + 1 + k, at.term));
+    at.commit = Math.min(last + n, at.commit + int(n + 1));
+    const hs = { term: at.term, vote: 1, commit: at.commit };
+    const synced = int(4) !== 0;
+    const mustSync = synced;
+    return {
+      parts: [
+        ...ents.map((e) => (t: NodeStorage) =>
+          t.save({ hardState: undefined, entries: [e], snapshot: undefined, mustSync })
+        ),
+        (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync }),
+      ],
+      synced,
+      label: `append ${last + 1}..${last + n}${synced ? "" : " (not synced)"}`,
+    };
+  } else if (r < 62) {
+    at.commit = Math.min(last, at.commit + 1);
+    const hs = { term: at.term, vote: 1, commit: at.commit };
+    return {
+      parts: [
+        (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync: false }),
+      ],
+      synced: false,
+      label: `commit ${at.commit} (not synced)`,
+    };
+  } else if (r < 75 && at.commit > Math.max(snapIndex, first - 1)) {
+    const i = Math.max(snapIndex, first - 1) + 1 +
+      int(at.commit - Math.max(snapIndex, first - 1));
+    const data = enc.encode(`snap ${i}`);
+    return {
+      parts: [(t) => t.createSnapshot(i, cs(1, 2, 3), data)],
+      synced: false,
+      label: `createSnapshot(${i})`,
+    };
+  } else if (r < 85 && snapIndex >= first) {
+    const i = first + int(snapIndex - first + 1);
+    return { parts: [(t) => t.compact(i)], synced: false, label: `compact(${i})` };
+  } else if (r < 90) {
+    at.term++;
+    const i = last + 1 + int(3);
+    at.commit = i;
+    const snap = newSnapshot({ index: i, term: at.term, confState: cs(1, 2, 3) });
+    snap.data = enc.encode(`installed ${i}`);
+    const hs = { term: at.term, vote: 0, commit: at.commit };
+    return {
+      parts: [
+        (t) => t.save({ hardState: undefined, entries: [], snapshot: snap, mustSync: true }),
+        (t) => t.save({ hardState: hs, entries: [], snapshot: undefined, mustSync: true }),
+      ],
+      synced: true,
+      label: `install snapshot ${i}`,
+    };
+  }
+  return undefined;
 }
 
 /**
