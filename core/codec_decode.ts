@@ -23,6 +23,7 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from "./types.ts";
+import { makeMessage } from "./_message.ts";
 import { CodecError, type CodecErrorReason } from "./codec_limits.ts";
 import * as limits from "./codec_limits.ts";
 import * as varint from "./varint.ts";
@@ -378,22 +379,7 @@ function readSnapshot(r: Reader, end: number, s: Snapshot): Snapshot {
 
 export function readMessage(r: Reader, end: number, depth: number): Message {
   if (depth > depthMax) r.fail("too_deep", `messages nest deeper than ${depthMax} levels`);
-  const m: Message = {
-    type: 0,
-    to: 0,
-    from: 0,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    vote: 0,
-    snapshot: undefined,
-    reject: false,
-    rejectHint: 0,
-    context: emptyBytes,
-    responses: [],
-  };
+  const m = makeMessage(0, 0, 0, 0, 0, 0, undefined, 0);
   while (r.pos < end) {
     const tag = r.tag(end);
     switch (tag) {
