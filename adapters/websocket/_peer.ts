@@ -18,6 +18,7 @@ import {
 } from "../../core/types.ts";
 import { protocolName } from "./_auth.ts";
 import type { ClientEvents, ClientSocket } from "./_runtime.ts";
+import type { WebSocketPeerMetrics } from "./options.ts";
 import {
   AckStatus,
   CloseCode,
@@ -50,24 +51,11 @@ export type PeerConnectionState =
   | "backoff"
   | "closed";
 
-/** Counters kept per peer, for both directions. */
-export interface PeerStats {
-  messagesSent: number;
-  bytesSent: number;
-  framesSent: number;
-  messagesReceived: number;
-  bytesReceived: number;
-  framesReceived: number;
-  messagesDropped: number;
-  connects: number;
-  reconnects: number;
-  connectFailures: number;
-  disconnects: number;
-  snapshotsSent: number;
-  snapshotsFailed: number;
-  snapshotsReceived: number;
-  lastError: string | undefined;
-}
+/** Counters kept per peer, for both directions: the counters of the peer's metrics. */
+export type PeerStats = Omit<
+  WebSocketPeerMetrics,
+  "id" | "url" | "state" | "inboundConnections" | "queuedMessages" | "queuedBytes"
+>;
 
 /** Fresh zeroed counters. */
 export function newPeerStats(): PeerStats {
