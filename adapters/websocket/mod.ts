@@ -126,7 +126,6 @@ import {
   type PeerEnv,
   type PeerLimits,
   type PeerStats,
-  wireOverheadBytes,
 } from "./_peer.ts";
 import {
   type ClientKind,
@@ -139,11 +138,15 @@ import {
   type TlsConfig,
 } from "./_runtime.ts";
 import { CloseCode } from "./_wire.ts";
-import type {
-  WebSocketPeerMetrics,
-  WebSocketTransportAddress,
-  WebSocketTransportMetrics,
-  WebSocketTransportOptions,
+import {
+  checkIdentity,
+  peerLimits,
+  validateCount,
+  validateMs,
+  type WebSocketPeerMetrics,
+  type WebSocketTransportAddress,
+  type WebSocketTransportMetrics,
+  type WebSocketTransportOptions,
 } from "./options.ts";
 import { encodePeerContext, isPeerUrl, readPeerContext } from "./peer_context.ts";
 
@@ -196,104 +199,7 @@ export type {
 
 type UrlSource = "static" | "context";
 
-const defaultMaxFrameBytes = 16 << 20;
 const wildcardHosts = new Set(["0.0.0.0", "::", "[::]", ""]);
-
-function validateCount(name: string, v: number, min: number): number {
-  return checkNumberOption("create WebSocketTransport", name, v, { integerAtLeast: min });
-}
-
-function validateMs(name: string, v: number): number {
-  return checkNumberOption("create WebSocketTransport", name, v, "positive");
-}
-
-/**
- * Checks the options that name the transport, authenticate it and say where it listens.
- *
- * @param o The transport's options.
- * @returns The secret as bytes, the path and the port, defaults filled in.
- * @throws {RangeError} When `clusterId`, `secret`, `path` or `port` is out of range.
- * @throws {TypeError} When `advertiseUrl` is not a `ws://` or `wss://` URL.
- */
-function checkIdentity(
-  o: WebSocketTransportOptions,
-): { secret: Uint8Array; path: string; port: number } {
-  if (typeof o.clusterId !== "string" || !/^[\x21-\x7e]{1,64}$/.test(o.clusterId)) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'clusterId' must be 1 to 64 printable ASCII characters: current value ${
-        String(o.clusterId)
-      }`,
-    );
-  }
-  const secret = typeof o.secret === "string" ? new TextEncoder().encode(o.secret) : o.secret;
-  if (!(secret instanceof Uint8Array) || secret.length < 16) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'secret' must be at least 16 bytes: current length ${
-        secret instanceof Uint8Array ? secret.length : "none"
-      }`,
-    );
-  }
-  const path = o.path ?? "/raft";
-  if (!path.startsWith("/")) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'path' must start with '/': current value ${path}`,
-    );
-  }
-  if (o.advertiseUrl !== undefined && !isPeerUrl(o.advertiseUrl)) {
-    throw new TypeError(
-      `Cannot create WebSocketTransport as 'advertiseUrl' must be a ws:// or wss:// URL: current value ${o.advertiseUrl}`,
-    );
-  }
-  const port = o.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'port' must be an integer from 0 to 65535: current value ${port}`,
-    );
-  }
-  return { secret, path, port };
-}
-
-/**
- * Checks the limits of peer connections and fills in their defaults.
- *
- * @param o The transport's options.
- * @returns The limits.
- * @throws {RangeError} When a limit is out of range.
- */
-function peerLimits(o: WebSocketTransportOptions): PeerLimits {
-  const maxFrameBytes = validateCount(
-    "maxFrameBytes",
-    o.maxFrameBytes ?? defaultMaxFrameBytes,
-    1024,
-  );
-  const snapshotChunkBytes = validateCount(
-    "snapshotChunkBytes",
-    o.snapshotChunkBytes ?? Math.min(1 << 20, maxFrameBytes - wireOverheadBytes),
-    1,
-  );
-  if (snapshotChunkBytes + wireOverheadBytes > maxFrameBytes) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'snapshotChunkBytes' must be at most 'maxFrameBytes' - ${wireOverheadBytes}: current values ${snapshotChunkBytes}, ${maxFrameBytes}`,
-    );
-  }
-  const maxQueuedBytes = validateCount("maxQueuedBytes", o.maxQueuedBytes ?? 64 << 20, 1);
-  if (maxQueuedBytes < maxFrameBytes) {
-    throw new RangeError(
-      `Cannot create WebSocketTransport as 'maxQueuedBytes' must be at least 'maxFrameBytes': current values ${maxQueuedBytes}, ${maxFrameBytes}`,
-    );
-  }
-  return {
-    maxFrameBytes,
-    maxQueuedMessages: validateCount("maxQueuedMessages", o.maxQueuedMessages ?? 4096, 1),
-    maxQueuedBytes,
-    snapshotChunkBytes,
-    maxSnapshotBytes: validateCount("maxSnapshotBytes", o.maxSnapshotBytes ?? 1 << 30, 0),
-    snapshotAckTimeoutMs: validateMs("snapshotAckTimeoutMs", o.snapshotAckTimeoutMs ?? 30_000),
-    connectTimeoutMs: validateMs("connectTimeoutMs", o.connectTimeoutMs ?? 5000),
-    reconnectBaseMs: validateMs("reconnectBaseMs", o.reconnectBaseMs ?? 100),
-    reconnectMaxMs: validateMs("reconnectMaxMs", o.reconnectMaxMs ?? 5000),
-  };
-}
 
 function formatHost(h: string): string {
   return h.includes(":") && !h.startsWith("[") ? `[${h}]` : h;
