@@ -13,47 +13,17 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
+import { copyPublished, projectRoot, runCommand } from "./_published.ts";
 
-const projectRoot = join(import.meta.dirname!, "..", "..");
 const isDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
 const skip = isDeno ? false : "this check runs deno; it runs under Deno only (once per suite)";
 
 function deno(cwd: string, ...args: string[]): { ok: boolean; stdout: string; out: string } {
-  const r = spawnSync(process.execPath, args, {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-    timeout: 240_000,
-  });
-  return { ok: r.status === 0, stdout: r.stdout, out: `${r.stdout}${r.stderr}` };
-}
-
-/** The files `deno publish` would upload, relative to the project. */
-function publishedFiles(): string[] {
-  const r = deno(projectRoot, "publish", "--dry-run", "--allow-dirty", "--no-check");
-  assert.ok(r.ok, `deno publish --dry-run failed:\n${r.out}`);
-  const prefix = `file://${projectRoot}/`;
-  const files = [...r.out.matchAll(/^\s*(file:\/\/\S+) \(/gm)]
-    .map((m) => decodeURIComponent(m[1]!))
-    .filter((u) => u.startsWith(prefix))
-    .map((u) => u.slice(prefix.length))
-    // A git worktree has a .git file, which publishing from a clone never sees.
-    .filter((f) => f !== ".git");
-  assert.ok(files.includes("mod.ts") && files.includes("deno.json"), r.out);
-  return files;
+  return runCommand(process.execPath, args, cwd);
 }
 
 test(
@@ -71,12 +41,7 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "raft-ts-consumer-"));
     try {
       const pkg = join(dir, "pkg");
-      for (const f of publishedFiles()) {
-        mkdirSync(dirname(join(pkg, f)), { recursive: true });
-        cpSync(join(projectRoot, f), join(pkg, f));
-      }
-      assert.ok(!existsSync(join(pkg, "node_modules")));
-      assert.ok(!existsSync(join(pkg, "package.json")));
+      copyPublished(process.execPath, pkg);
 
       const app = join(dir, "app");
       mkdirSync(app);
