@@ -1,8 +1,9 @@
 /**
  * The main side of a storage's writer thread (`writer: "worker"`): starts
- * `_writer_worker.ts`, sends it write plans, and settles one pending write
- * per answer, in order. A bounded queue; a thread that fails or stops
- * fails every pending write and all later ones with one typed error.
+ * `_writer_worker.ts`, sends it write plans once it said `ready`, and
+ * settles one pending write per answer, in order. A bounded queue; a thread
+ * that fails or stops fails every pending write and all later ones with one
+ * typed error.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import type { Index } from "../../core/types.ts";
 import { earlierWriteFailed, SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
 import type { WritePlan } from "./_writer.ts";
+import { writerWorkerUrl } from "./_writer_worker.ts";
 
 /** What the storage sends its writer thread. */
 export type WriterRequest =
@@ -17,8 +19,12 @@ export type WriterRequest =
   | { type: "write"; plan: WritePlan }
   | { type: "close" };
 
-/** The writer thread's answer to one request, in the order of the requests. */
+/**
+ * The writer thread's answer to one request, in the order of the requests;
+ * first, `ready` once it listens.
+ */
 export type WriterReply =
+  | { type: "ready" }
   | { type: "done"; warning: string | undefined }
   | {
     type: "failed";
@@ -83,7 +89,8 @@ type NodeWorkerLike = {
   ref(): void;
 };
 
-const workerUrl = new URL("./_writer_worker.ts", import.meta.url);
+// The worker module's own URL: `.ts` from a clone or JSR, `.js` from JSR's npm package.
+const workerUrl = new URL(writerWorkerUrl);
 
 const threads = new WeakMap<object, WriterThread>();
 
@@ -130,6 +137,8 @@ export class WriterThread {
   /** Called with a warning the thread reported. */
   onWarning: (message: string) => void = () => {};
   #stopped = false;
+  /** Requests held until the thread said `ready`; `undefined` after. At most `requestsMax + 2`. */
+  #held: { req: WriterRequest; transfer: ArrayBuffer[] }[] | undefined = [];
 
   /**
    * Starts the thread, which opens its own connection to `path`.
@@ -173,7 +182,8 @@ export class WriterThread {
           type: "module",
           name: workerUrl.href,
         })
-        : new WebWorker(workerUrl, { type: "module" });
+        // Bun names no Web Worker; it passes `workerData` on as Node does.
+        : new WebWorker(workerUrl, { type: "module", workerData: workerUrl.href });
       w.addEventListener("message", (ev) => this.#onReply(ev.data as WriterReply));
       w.addEventListener("error", (ev) => {
         // Handled here: the thread's failure is the storage's, not the process's.
@@ -196,7 +206,7 @@ export class WriterThread {
     // Node has no global Worker; node:worker_threads is loaded only there.
     const req = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
       .process?.getBuiltinModule?.("node:worker_threads") as
-        | { Worker: new (url: URL) => NodeWorkerLike }
+        | { Worker: new (url: URL, options: { workerData: string }) => NodeWorkerLike }
         | undefined;
     if (req === undefined) {
       throw new SqliteStorageError(
@@ -205,7 +215,7 @@ export class WriterThread {
         `Cannot open raft storage '${this.#path}': this runtime offers no worker threads for writer "worker"`,
       );
     }
-    const w = new req.Worker(workerUrl);
+    const w = new req.Worker(workerUrl, { workerData: workerUrl.href });
     w.on("message", (m) => this.#onReply(m as WriterReply));
     w.on("error", (e) => this.#died((e as Error).message));
     w.on("exit", (code) => this.#died(`it exited with code ${String(code)}`));
@@ -313,7 +323,13 @@ export class WriterThread {
    * @param req The request.
    */
   postRaw(req: unknown): void {
-    this.#handle.post(req as WriterRequest, []);
+    this.#post(req as WriterRequest, []);
+  }
+
+  /** Posts a request, or holds it until the thread is ready. */
+  #post(req: WriterRequest, transfer: ArrayBuffer[]): void {
+    if (this.#held !== undefined) this.#held.push({ req, transfer });
+    else this.#handle.post(req, transfer);
   }
 
   #stop(): void {
@@ -338,10 +354,16 @@ export class WriterThread {
     waiter?: Waiter,
   ): void {
     this.#pending.push({ kind, pin, waiters: waiter !== undefined ? [waiter] : [] });
-    this.#handle.post(req, transfer);
+    this.#post(req, transfer);
   }
 
   #onReply(r: WriterReply): void {
+    if (r.type === "ready") {
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      for (const h of held) this.#handle.post(h.req, h.transfer);
+      return;
+    }
     const head = this.#pending.shift();
     if (head === undefined) return;
     if (r.type === "done") {

@@ -5,7 +5,13 @@
  * or `failed` once its transaction committed (synced) or failed.
  *
  * Started by `_writer_thread.ts` as a Web Worker (Deno, Bun) or a
- * `node:worker_threads` worker (Node); not an entry point of its own.
+ * `node:worker_threads` worker (Node); not an entry point of its own. The
+ * thread imports it too, for its URL: so it is part of the package's module
+ * graph (JSR's npm packages hold only the modules the exports reach, as
+ * `.js`), and the worker starts whatever form of it the package holds. It
+ * serves only in the worker that was started for it (named by its URL), and
+ * says `ready` once it listens, as a Web Worker may drop messages that
+ * arrive before.
  *
  * @module
  */
@@ -15,18 +21,41 @@ import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
 import type { WriterReply, WriterRequest } from "./_writer_thread.ts";
 
+/** This module's URL, by which the writer thread is started (and knows itself). */
+export const writerWorkerUrl: string = import.meta.url;
+
 interface Port {
   post(reply: WriterReply): void;
   listen(fn: (req: WriterRequest) => void): void;
   close(): void;
 }
 
-async function port(): Promise<Port> {
+/**
+ * The port to the storage, when this module runs as its writer thread: a
+ * worker named by this module's URL (Deno: the Web Worker's `name`; Bun and
+ * Node: its `workerData`).
+ */
+function writerPort(): Port | undefined {
   const self = globalThis as unknown as {
+    name?: unknown;
     postMessage?: (m: unknown) => void;
     addEventListener?: (type: string, fn: (ev: { data: unknown }) => void) => void;
     close?: () => void;
+    process?: { getBuiltinModule?: (id: string) => unknown };
   };
+  const threads = self.name === writerWorkerUrl
+    ? undefined
+    : self.process?.getBuiltinModule?.("node:worker_threads") as
+      | {
+        parentPort: {
+          postMessage(m: unknown): void;
+          on(event: "message", fn: (m: WriterRequest) => void): void;
+          close(): void;
+        } | null;
+        workerData: unknown;
+      }
+      | undefined;
+  if (self.name !== writerWorkerUrl && threads?.workerData !== writerWorkerUrl) return undefined;
   if (typeof self.postMessage === "function" && typeof self.addEventListener === "function") {
     // A Web Worker (Deno, Bun).
     return {
@@ -35,18 +64,15 @@ async function port(): Promise<Port> {
       close: () => self.close?.(),
     };
   }
-  const { parentPort } = await import("node:worker_threads");
-  if (parentPort === null) {
-    throw new TypeError("Cannot run the SQLite writer: not in a worker thread");
-  }
+  const parent = threads?.parentPort;
+  if (parent === undefined || parent === null) return undefined;
   return {
-    post: (r) => parentPort.postMessage(r),
-    listen: (fn) => parentPort.on("message", fn),
-    close: () => parentPort.close(),
+    post: (r) => parent.postMessage(r),
+    listen: (fn) => parent.on("message", fn),
+    close: () => parent.close(),
   };
 }
 
-const io = await port();
 let db: SqliteDatabaseLike | undefined;
 let lock: SqliteDatabaseLike | undefined;
 let writer: SqliteWriter | undefined;
@@ -113,7 +139,7 @@ function closeAll(): void {
   for (const c of conns) c?.close();
 }
 
-function handle(req: WriterRequest, path: string): void {
+function handle(io: Port, req: WriterRequest, path: string): void {
   switch (req.type) {
     case "write": {
       if (writer === undefined) {
@@ -150,18 +176,25 @@ function handle(req: WriterRequest, path: string): void {
   }
 }
 
-let path = "(sqlite)";
-io.listen((req) => {
-  if (req.type === "open") {
-    path = req.path;
-    void open(req.path, req.exclusive, req.walPreallocateBytes).then((reply) => {
-      io.post(reply);
-      const queued = waiting ?? [];
-      waiting = undefined;
-      for (const r of queued) handle(r, path);
-    });
-    return;
-  }
-  if (waiting !== undefined) waiting.push(req);
-  else handle(req, path);
-});
+/** Answers the storage's requests on `io`, in order. */
+function serve(io: Port): void {
+  let path = "(sqlite)";
+  io.listen((req) => {
+    if (req.type === "open") {
+      path = req.path;
+      void open(req.path, req.exclusive, req.walPreallocateBytes).then((reply) => {
+        io.post(reply);
+        const queued = waiting ?? [];
+        waiting = undefined;
+        for (const r of queued) handle(io, r, path);
+      });
+      return;
+    }
+    if (waiting !== undefined) waiting.push(req);
+    else handle(io, req, path);
+  });
+  io.post({ type: "ready" });
+}
+
+const port = writerPort();
+if (port !== undefined) serve(port);

@@ -2,7 +2,8 @@
  * A user's program, as `consumer_runtimes_test.ts` copies it into an empty
  * folder and runs it on Deno, Bun and Node: it imports the package by name,
  * starts a 3-node cluster in this process (SQLite files in the folder given
- * as its argument, WebSocket transport on loopback, free ports), writes a
+ * as its argument, one written through a writer thread; WebSocket transport
+ * on loopback, free ports), writes a
  * key on the leader, reads it linearizably on a follower, prints one line,
  * closes everything and exits 0.
  *
@@ -71,7 +72,11 @@ for (const [i, t] of transports.entries()) {
   }
 }
 const storages: SqliteStorage[] = [];
-for (const id of ids) storages.push(await openSqliteStorage(join(dataDir, `node-${id}.db`)));
+for (const id of ids) {
+  // Node 3 writes through a writer thread, so the worker's module must ship too.
+  const writer = id === 3 ? "worker" : "inline";
+  storages.push(await openSqliteStorage(join(dataDir, `node-${id}.db`), { writer }));
+}
 const machines = ids.map(() => new KvMachine());
 const nodes = await Promise.all(ids.map((id, i) =>
   RaftNode.start<string>({
