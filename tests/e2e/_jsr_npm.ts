@@ -26,7 +26,8 @@
 
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { stripTypeScriptTypes } from "node:module";
+// A namespace import: Bun's node:module has no stripTypeScriptTypes, and only Node runs this.
+import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { projectRoot, runCommand } from "./_published.ts";
@@ -82,9 +83,12 @@ function moduleGraph(deno: string, pkgDir: string, exports: string[]): string[] 
  * @throws {Error} The source holds syntax that is not erasable.
  */
 export function emitModule(source: string, path: string): string {
+  if (typeof nodeModule.stripTypeScriptTypes !== "function") {
+    throw new Error(`Cannot transpile ${path}: this runtime has no module.stripTypeScriptTypes`);
+  }
   let js: string;
   try {
-    js = stripTypeScriptTypes(source, { mode: "strip" });
+    js = nodeModule.stripTypeScriptTypes(source, { mode: "strip" });
   } catch (e) {
     throw new Error(`Cannot transpile ${path}: ${(e as Error).message}`);
   }
