@@ -33,14 +33,16 @@ export interface ServedHttp {
  * `headersTimeout`, `requestTimeout` and `keepAliveTimeout`, checked every
  * second at most: a limit is met within it plus one second); Bun has one
  * knob, `idleTimeout` in whole seconds (at most 255), which is set to the
- * larger of `headersMs` and `idleMs` and closes any connection, slow
- * headers included, that sends nothing for that long. Request bodies also
- * have the app's own deadline (`bodyTimeoutMs`, answered 408).
+ * larger of `headersMs` and `idleMs` and closes a connection that sends
+ * nothing for that long (Bun checks every few seconds), and Bun closes a
+ * connection whose headers are not complete after about 10 s whatever the
+ * knob. Request bodies also have the app's own deadline (`bodyTimeoutMs`,
+ * answered 408).
  */
 export interface HttpTimeouts {
   /**
    * A request's line and headers must arrive within this many milliseconds;
-   * a slower client is answered 408 and disconnected.
+   * a slower client is disconnected (answered 408 first on Deno and Node).
    * @default {10000}
    */
   headersMs: number;
