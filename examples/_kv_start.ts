@@ -394,7 +394,7 @@ async function listenApi(
   serving: { app?: RaftApp },
   acceptor: PeerAcceptor | undefined,
 ): Promise<ServedHttp> {
-  // Deno and Bun throw at once when the port is taken; Node rejects.
+  // Bun throws at once when the port is taken; Deno and Node reject.
   return await Promise.resolve().then(() =>
     runtime.serve(
       (req, env) =>

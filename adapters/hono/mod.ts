@@ -9,6 +9,13 @@
  * is (`Deno.serve(app.fetch)`, `Bun.serve({ fetch: app.fetch })`), add your
  * own routes to it, or mount it in a larger app with `app.route()`.
  *
+ * The server, not the app, times out slow and idle clients: `Bun.serve`
+ * has `idleTimeout`, Node's and Deno's `node:http` servers have
+ * `headersTimeout`, `requestTimeout` and `keepAliveTimeout`; `Deno.serve`
+ * has none, so serve through `node:http` (`@hono/node-server`) on Deno
+ * where clients are not trusted. The app bounds request bodies itself
+ * (`bodyTimeoutMs`, 408).
+ *
  * @example Embedding a replicated counter in an app
  * ```ts
  * import { createRaftApp, leaderOnly, MemberDirectory, RaftMetrics } from "./mod.ts";

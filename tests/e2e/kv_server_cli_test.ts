@@ -159,6 +159,17 @@ async function putValue(url: string, key: string, value: string): Promise<Respon
   });
 }
 
+/** `putValue`, retried while the node answers 503 (it has no leader yet). */
+async function putWhenLed(url: string, key: string, value: string): Promise<Response> {
+  let res = await putValue(url, key, value);
+  for (let i = 0; i < 100 && res.status === 503; i++) {
+    await res.body?.cancel();
+    await new Promise((r) => setTimeout(r, 50));
+    res = await putValue(url, key, value);
+  }
+  return res;
+}
+
 const runtime = currentRuntime();
 
 test(
@@ -377,12 +388,7 @@ test(
     const dataDir = join(dir, "data", "node");
     const s = await startServer(["--id", "1", "--data-dir", dataDir, "--log", "warn"]);
     try {
-      let res = await putValue(s.url, "greeting", "hello");
-      for (let i = 0; i < 100 && res.status === 503; i++) {
-        await res.body?.cancel();
-        await new Promise((r) => setTimeout(r, 50));
-        res = await putValue(s.url, "greeting", "hello");
-      }
+      const res = await putWhenLed(s.url, "greeting", "hello");
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal((await res.json()).value, "hello");
       const read = await fetch(`${s.url}/kv/greeting`);
@@ -466,5 +472,38 @@ test(
     const unknown = await run(demo, ["--bogus"]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown flag '--bogus'/);
+  },
+);
+
+test(
+  `kv_server (${runtime}): with --peer-listen, its peer port answers a plain request 426 and the node keeps serving`,
+  { timeout: 60_000 },
+  async () => {
+    const [peerPort] = await freePorts(1);
+    const s = await startServer(
+      [
+        "--id",
+        "1",
+        "--data-dir",
+        ":memory:",
+        "--log",
+        "warn",
+        "--peer-listen",
+        `127.0.0.1:${peerPort}`,
+        "--peer-urls",
+        `1=ws://127.0.0.1:${peerPort}`,
+      ],
+      { RAFT_SECRET: secret },
+    );
+    try {
+      const plain = await fetch(`http://127.0.0.1:${peerPort}/`);
+      assert.equal(plain.status, 426);
+      await plain.body?.cancel();
+      const res = await putWhenLed(s.url, "k", "v");
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.body?.cancel();
+    } finally {
+      assert.equal(await stopServer(s), 0, s.stderr());
+    }
   },
 );
