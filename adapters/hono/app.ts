@@ -223,9 +223,9 @@ export interface RaftAppOptions {
  *
  * @example Status of a single-node cluster
  * ```ts
- * import { createRaftApp } from "./mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryStorage } from "../../core/storage.ts";
+ * import { createRaftApp } from "@raft-ts/raft/hono";
+ * import { RaftNode, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryStorage } from "@raft-ts/raft";
  *
  * const sm: StateMachine<void> = { apply: (c) => c.map(() => undefined), snapshot: () => new Uint8Array(), restore: () => {} };
  * const node = await RaftNode.start({

@@ -105,7 +105,7 @@ export function decodeMemberContext(bytes: Uint8Array): MemberAddress {
  *
  * @example Usage
  * ```ts
- * import { MemberDirectory } from "./directory.ts";
+ * import { MemberDirectory } from "@raft-ts/raft/hono";
  * const dir = new MemberDirectory([[1, { apiUrl: "http://127.0.0.1:8001/" }]]);
  * dir.set(2, { apiUrl: "http://127.0.0.1:8002" });
  * if (dir.get(1)?.apiUrl !== "http://127.0.0.1:8001") throw new Error("trailing slash kept");

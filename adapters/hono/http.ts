@@ -39,7 +39,7 @@ export interface ErrorBody {
  *
  * @example Usage
  * ```ts
- * import { errorResponse } from "./http.ts";
+ * import { errorResponse } from "@raft-ts/raft/hono";
  * const res = errorResponse(404, "key_not_found", "Cannot find key 'a'");
  * const body = await res.json();
  * if (res.status !== 404 || body.error.code !== "key_not_found") throw new Error("unexpected");
@@ -72,7 +72,7 @@ export function errorResponse(
  *
  * @example Refusing a request
  * ```ts
- * import { httpError } from "./http.ts";
+ * import { httpError } from "@raft-ts/raft/hono";
  * const e = httpError(400, "invalid_key", "Cannot use the key: it is empty");
  * if (e.status !== 400 || e.getResponse().status !== 400) throw new Error("unexpected");
  * ```
@@ -248,7 +248,7 @@ async function readLimited(req: Request, maxBytes: number, timeoutMs: number): P
  *
  * @example Usage
  * ```ts
- * import { rejectUnknownFields } from "./http.ts";
+ * import { rejectUnknownFields } from "@raft-ts/raft/hono";
  * rejectUnknownFields({ id: 4 }, ["id", "role"]);
  * try {
  *   rejectUnknownFields({ idd: 4 }, ["id", "role"]);
@@ -285,7 +285,7 @@ export function rejectUnknownFields(
  *
  * @example Usage
  * ```ts
- * import { parseNodeId } from "./http.ts";
+ * import { parseNodeId } from "@raft-ts/raft/hono";
  * if (parseNodeId("7", "id") !== 7 || parseNodeId(7, "id") !== 7) throw new Error("unexpected");
  * ```
  */
@@ -333,9 +333,12 @@ export interface PathKeyOptions {
  * (`/kv/:key{[\s\S]+}`; Hono's `.+` does not), so that they are refused
  * here rather than answered 404.
  *
- * Bun's server resolves dot segments before the app sees the URL, so there
- * a request for `/kv/a/../b` reaches the app as `/kv/b`; other runtimes
- * pass the raw URL and the request is refused.
+ * Servers differ in the URL they hand the app: `Bun.serve` and `node:http`
+ * through `@hono/node-server` (on Node, and on Deno as `kv_server` serves)
+ * resolve dot segments (`%2e` forms too) as the URL standard does, so a
+ * request for `/kv/a/../b` reaches the app as `/kv/b`; `Deno.serve` passes
+ * the raw target, and the key is refused. Either way one URL never names
+ * two different keys.
  *
  * With `options.suffix` (such as `"/incr"` for `/kv/:key{[\s\S]+}/incr`),
  * the key ends where the raw path's last `suffix` begins.

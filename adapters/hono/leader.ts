@@ -176,8 +176,8 @@ function copyHeaders(h: Headers): Headers {
  * @example In a route
  * ```ts
  * import { Hono } from "hono";
- * import { MemberDirectory, routeToLeader } from "./mod.ts";
- * import { StateType } from "../../core/types.ts";
+ * import { MemberDirectory, routeToLeader } from "@raft-ts/raft/hono";
+ * import { StateType } from "@raft-ts/raft";
  *
  * const follower = { id: 2, status: () => ({ leaderId: 1, raftState: StateType.StateFollower }) };
  * const directory = new MemberDirectory([[1, { apiUrl: "http://10.0.0.1:8080" }]]);
@@ -289,8 +289,8 @@ async function forward(
  * @example Guarding a write route
  * ```ts
  * import { Hono } from "hono";
- * import { leaderOnly, MemberDirectory } from "./mod.ts";
- * import { StateType } from "../../core/types.ts";
+ * import { leaderOnly, MemberDirectory } from "@raft-ts/raft/hono";
+ * import { StateType } from "@raft-ts/raft";
  *
  * const leader = { id: 1, status: () => ({ leaderId: 1, raftState: StateType.StateLeader }) };
  * const app = new Hono();

@@ -145,8 +145,8 @@ const roleNames: Record<number, string> = {
  *
  * @example Usage
  * ```ts
- * import { roleName } from "./metrics.ts";
- * import { StateType } from "../../core/types.ts";
+ * import { roleName } from "@raft-ts/raft/hono";
+ * import { StateType } from "@raft-ts/raft";
  * if (roleName(StateType.StateLeader) !== "leader") throw new Error("unexpected");
  * ```
  */
@@ -221,7 +221,7 @@ export interface LeaderSource {
  *
  * @example Timing proposals
  * ```ts
- * import { RaftMetrics } from "./metrics.ts";
+ * import { RaftMetrics } from "@raft-ts/raft/hono";
  * const metrics = new RaftMetrics();
  * await metrics.observeProposal(Promise.resolve("applied"));
  * await metrics.observeProposal(Promise.reject(Object.assign(new Error("x"), { code: "timeout" })))

@@ -18,9 +18,9 @@
  *
  * @example Embedding a replicated counter in an app
  * ```ts
- * import { createRaftApp, leaderOnly, MemberDirectory, RaftMetrics } from "./mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryStorage } from "../../core/storage.ts";
+ * import { createRaftApp, leaderOnly, MemberDirectory, RaftMetrics } from "@raft-ts/raft/hono";
+ * import { RaftNode, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryStorage } from "@raft-ts/raft";
  *
  * let total = 0;
  * const counter: StateMachine<number> = {

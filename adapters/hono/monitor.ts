@@ -70,10 +70,10 @@ function typeName(t: number): string {
  *
  * @example Wrapping a transport
  * ```ts
- * import { TransportMonitor } from "./monitor.ts";
+ * import { TransportMonitor } from "@raft-ts/raft/hono";
  * import { MemoryNetwork } from "../memory/mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryStorage } from "../../core/storage.ts";
+ * import { RaftNode, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryStorage } from "@raft-ts/raft";
  *
  * const sm: StateMachine<void> = { apply: (c) => c.map(() => undefined), snapshot: () => new Uint8Array(), restore: () => {} };
  * const net = new MemoryNetwork();

@@ -368,7 +368,7 @@ refresh();
  *
  * @example Usage
  * ```ts
- * import { clusterPage } from "./page.ts";
+ * import { clusterPage } from "@raft-ts/raft/hono";
  * const html = clusterPage({ title: "kv", kvPath: "/kv", demo: true });
  * if (!html.startsWith("<!doctype html>") || !html.includes("<title>kv</title>")) {
  *   throw new Error("unexpected");

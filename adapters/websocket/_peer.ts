@@ -38,7 +38,7 @@ import {
  *
  * @example Usage
  * ```ts
- * import type { PeerConnectionState } from "./mod.ts";
+ * import type { PeerConnectionState } from "@raft-ts/raft/websocket";
  * const healthy = (s: PeerConnectionState): boolean => s === "open";
  * if (healthy("backoff")) throw new Error("unexpected");
  * ```

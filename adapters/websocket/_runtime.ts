@@ -19,7 +19,7 @@ import type { Duplex } from "node:stream";
  *
  * @example Forcing `ws`
  * ```ts
- * import type { ServerKind } from "./mod.ts";
+ * import type { ServerKind } from "@raft-ts/raft/websocket";
  * const server: ServerKind = "ws";
  * if (server !== "ws") throw new Error("unexpected");
  * ```
@@ -31,7 +31,7 @@ export type ServerKind = "deno" | "bun" | "ws";
  *
  * @example Forcing `ws`
  * ```ts
- * import type { ClientKind } from "./mod.ts";
+ * import type { ClientKind } from "@raft-ts/raft/websocket";
  * const client: ClientKind = "ws";
  * if (client !== "ws") throw new Error("unexpected");
  * ```
@@ -43,7 +43,7 @@ export type ClientKind = "native" | "ws";
  *
  * @example Usage
  * ```ts
- * import type { TlsConfig } from "./mod.ts";
+ * import type { TlsConfig } from "@raft-ts/raft/websocket";
  * const tls: TlsConfig = { cert: "-----BEGIN CERTIFICATE-----\n…", key: "-----BEGIN PRIVATE KEY-----\n…" };
  * if (!tls.cert.startsWith("-----BEGIN")) throw new Error("unexpected");
  * ```

@@ -51,9 +51,9 @@
  *
  * @example Two transports exchanging a message
  * ```ts
- * import { WebSocketTransport } from "./mod.ts";
- * import { type Message, MessageType, newMessage, type NodeId } from "../../core/types.ts";
- * import type { TransportHandler } from "../../core/node.ts";
+ * import { WebSocketTransport } from "@raft-ts/raft/websocket";
+ * import { type Message, MessageType, newMessage, type NodeId } from "@raft-ts/raft";
+ * import type { TransportHandler } from "@raft-ts/raft";
  *
  * const secret = "an example secret of at least 16 bytes";
  * const a = new WebSocketTransport({ id: 1, clusterId: "demo", secret });
@@ -215,9 +215,9 @@ function formatHost(h: string): string {
  *
  * @example A three-node cluster over WebSocket
  * ```ts
- * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
- * import { RaftNode, type StateMachine } from "../../core/node.ts";
- * import { MemoryStorage } from "../../core/storage.ts";
+ * import { encodePeerContext, WebSocketTransport } from "@raft-ts/raft/websocket";
+ * import { RaftNode, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryStorage } from "@raft-ts/raft";
  *
  * const secret = "an example secret of at least 16 bytes";
  * const ids = [1, 2, 3];
@@ -377,7 +377,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Usage
    * ```ts
-   * import { decodePeerContext, WebSocketTransport } from "./mod.ts";
+   * import { decodePeerContext, WebSocketTransport } from "@raft-ts/raft/websocket";
    * const ctx = WebSocketTransport.peerContext("ws://127.0.0.1:7001/raft");
    * if (decodePeerContext(ctx).url !== "ws://127.0.0.1:7001/raft") throw new Error("unexpected");
    * ```
@@ -405,7 +405,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Picking a free port
    * ```ts
-   * import { WebSocketTransport } from "./mod.ts";
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * const { port, url } = await t.listen();
    * if (port === 0 || !url.endsWith(`:${port}/raft`)) throw new Error("unexpected");
@@ -466,7 +466,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Usage
    * ```ts
-   * import { WebSocketTransport } from "./mod.ts";
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * await t.listen();
    * t.start({ id: 1, step() {}, reportUnreachable() {}, reportSnapshot() {} });
@@ -593,8 +593,8 @@ export class WebSocketTransport implements Transport {
    *
    * @example Sending to an unknown peer drops and counts
    * ```ts
-   * import { WebSocketTransport } from "./mod.ts";
-   * import { MessageType, newMessage } from "../../core/types.ts";
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
+   * import { MessageType, newMessage } from "@raft-ts/raft";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * t.send([newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 9 })]);
    * if (t.metrics().messagesDropped !== 1) throw new Error("unexpected");
@@ -648,7 +648,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Usage
    * ```ts
-   * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+   * import { encodePeerContext, WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * t.addPeer(2, encodePeerContext({ url: "ws://127.0.0.1:1/raft" }));
    * if (t.metrics().peers[0]?.url !== "ws://127.0.0.1:1/raft") throw new Error("unexpected");
@@ -715,7 +715,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Usage
    * ```ts
-   * import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+   * import { encodePeerContext, WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * t.addPeer(2, encodePeerContext({ url: "ws://127.0.0.1:1/raft" }));
    * t.removePeer(2);
@@ -740,7 +740,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Exposing metrics as JSON
    * ```ts
-   * import { WebSocketTransport } from "./mod.ts";
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * const json = JSON.stringify(t.metrics());
    * if (!json.includes('"clusterId":"c"')) throw new Error("unexpected");
@@ -812,7 +812,7 @@ export class WebSocketTransport implements Transport {
    *
    * @example Usage
    * ```ts
-   * import { WebSocketTransport } from "./mod.ts";
+   * import { WebSocketTransport } from "@raft-ts/raft/websocket";
    * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
    * await t.listen();
    * await t.close();

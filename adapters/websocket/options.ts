@@ -19,7 +19,7 @@ import type { ClientKind, ServerKind, TlsConfig } from "./_runtime.ts";
  *
  * @example A node that listens on all interfaces and knows two peers
  * ```ts
- * import type { WebSocketTransportOptions } from "./mod.ts";
+ * import type { WebSocketTransportOptions } from "@raft-ts/raft/websocket";
  * const options: WebSocketTransportOptions = {
  *   id: 1,
  *   clusterId: "orders",
@@ -184,7 +184,7 @@ export interface WebSocketTransportOptions {
  *
  * @example Usage
  * ```ts
- * import { WebSocketTransport, type WebSocketTransportAddress } from "./mod.ts";
+ * import { WebSocketTransport, type WebSocketTransportAddress } from "@raft-ts/raft/websocket";
  * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
  * const addr: WebSocketTransportAddress = await t.listen();
  * if (addr.url !== `ws://127.0.0.1:${addr.port}/raft`) throw new Error("unexpected");
@@ -205,7 +205,7 @@ export interface WebSocketTransportAddress {
  *
  * @example Finding peers that are not connected
  * ```ts
- * import { WebSocketTransport, type WebSocketPeerMetrics } from "./mod.ts";
+ * import { WebSocketTransport, type WebSocketPeerMetrics } from "@raft-ts/raft/websocket";
  * const t = new WebSocketTransport({
  *   id: 1,
  *   clusterId: "c",
@@ -267,7 +267,7 @@ export interface WebSocketPeerMetrics {
  *
  * @example Serving metrics over HTTP
  * ```ts
- * import { WebSocketTransport, type WebSocketTransportMetrics } from "./mod.ts";
+ * import { WebSocketTransport, type WebSocketTransportMetrics } from "@raft-ts/raft/websocket";
  * const t = new WebSocketTransport({ id: 1, clusterId: "c", secret: "0123456789abcdef" });
  * const handler = (): Response => Response.json(t.metrics() satisfies WebSocketTransportMetrics);
  * const body = await handler().json();
