@@ -149,7 +149,6 @@ async function withHosts(fn: (h: Hosts) => Promise<void>): Promise<void> {
 test("RaftHost runs 16 groups on each of 3 hosts with one tick timer per host", async () => {
   await withHosts(async (h) => {
     const leaders = await h.allLed(groupIds);
-    // Leaders spread over the hosts (no transfer asked for).
     const perHost = h.ids.map((id) => [...leaders.values()].filter((l) => l === id).length);
     assert.equal(perHost.reduce((a, b) => a + b), 16);
     for (const id of h.ids) {
