@@ -13,7 +13,7 @@ import type { RaftNodeOptions } from "../node/options.ts";
 import { checkNumberOption } from "../node/options.ts";
 import { type HostedNode, type RaftNode, startHostedNode } from "../node/raft_node.ts";
 import { globalScheduler, type Scheduler, type TimerHandle } from "../node/scheduler.ts";
-import type { NodeStorage, StorageUpdate } from "../node/seams.ts";
+import { forwardStorage, type StorageUpdate } from "../node/seams.ts";
 import { StateType } from "../types.ts";
 import { GroupMux, type GroupMuxStats } from "./mux.ts";
 import { SaveBatcher, type SaveBatchStats } from "./save_batcher.ts";
@@ -82,27 +82,6 @@ export interface RaftHostStatus {
   storage: SaveBatchStats;
   /** What went through the host transport, and the messages dropped for unknown groups. */
   transport: GroupMuxStats;
-}
-
-/**
- * The storage a group's node uses: reads from the group's own storage,
- * writes through the host's batcher.
- */
-function batchedStorage(
-  inner: NodeStorage,
-  save: (u: StorageUpdate) => Promise<void>,
-): NodeStorage {
-  return {
-    initialState: () => inner.initialState(),
-    entries: (lo, hi, maxSize) => inner.entries(lo, hi, maxSize),
-    term: (i) => inner.term(i),
-    lastIndex: () => inner.lastIndex(),
-    firstIndex: () => inner.firstIndex(),
-    snapshot: () => inner.snapshot(),
-    save,
-    createSnapshot: (index, confState, data) => inner.createSnapshot(index, confState, data),
-    compact: (index) => inner.compact(index),
-  };
 }
 
 /**
@@ -263,10 +242,10 @@ export class RaftHost<R = unknown> {
     }
     this.#busy.add(groupId);
     try {
-      const storage = batchedStorage(
-        this.#storage.openGroup(groupId),
-        (u: StorageUpdate): Promise<void> => this.#batcher.save(groupId, u),
-      );
+      // Reads from the group's own storage, writes through the host's batcher.
+      const storage = forwardStorage(this.#storage.openGroup(groupId), {
+        save: (u: StorageUpdate): Promise<void> => this.#batcher.save(groupId, u),
+      });
       const transport = this.#mux.view(groupId);
       const hosted = await startHostedNode<R>({
         logger: this.#logger,
