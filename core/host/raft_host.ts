@@ -124,7 +124,7 @@ export interface RaftHostStatus {
  * const clock = new VirtualScheduler();
  * const net = new MemoryHostNetwork({ scheduler: clock });
  * const storage = new MemoryHostStorage();
- * const host = RaftHost.start<number>({
+ * const host = await RaftHost.start<number>({
  *   hostId: 1,
  *   transport: net.connect(1),
  *   storage,
@@ -194,7 +194,15 @@ export class RaftHost<R = unknown> {
    * @throws {RangeError} `hostId` or `tickMs` is invalid.
    * @throws {TypeError} The transport or storage is missing.
    */
-  static start<R = unknown>(options: RaftHostOptions<R>): RaftHost<R> {
+  static start<R = unknown>(options: RaftHostOptions<R>): Promise<RaftHost<R>> {
+    try {
+      return Promise.resolve(RaftHost.#open(options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  static #open<R>(options: RaftHostOptions<R>): RaftHost<R> {
     checkNumberOption("start RaftHost", "hostId", options.hostId, "positiveInteger");
     const tickMs = checkNumberOption("start RaftHost", "tickMs", options.tickMs ?? 100, "positive");
     for (const name of ["transport", "storage"] as const) {

@@ -69,9 +69,9 @@ class Hosts {
   }
 
   /** Starts host `id` on the storage it had (a restart) or a new one. */
-  startHost(id: HostId, storage = new MemoryHostStorage()): Site {
+  async startHost(id: HostId, storage = new MemoryHostStorage()): Promise<Site> {
     const scheduler = countingScheduler(this.clock);
-    const host = RaftHost.start<number>({
+    const host = await RaftHost.start<number>({
       hostId: id,
       transport: this.net.connect(id),
       storage,
@@ -130,7 +130,7 @@ const groupIds = Array.from({ length: 16 }, (_, i) => i + 1);
 
 async function threeHosts(): Promise<Hosts> {
   const h = new Hosts([1, 2, 3]);
-  for (const id of h.ids) h.startHost(id);
+  for (const id of h.ids) await h.startHost(id);
   for (const g of groupIds) {
     for (const id of h.ids) await h.addGroup(id, g, h.ids);
   }
@@ -284,7 +284,7 @@ test("RaftHost recovers every group after a host restarts and loses no acknowled
     // Hosts 1 and 3 elect a leader for the groups host 2 led.
     await h.allLed(groupIds);
     await round("c");
-    const site = h.startHost(2, old.storage);
+    const site = await h.startHost(2, old.storage);
     assert.deepEqual(old.storage.groupIds(), groupIds);
     for (const g of old.storage.groupIds()) await h.addGroup(2, g, undefined);
     const leaders = await h.allLed(groupIds);
@@ -306,4 +306,43 @@ test("RaftHost recovers every group after a host restarts and loses no acknowled
     }
     assert.equal(site.scheduler.live, 1);
   });
+});
+
+test("RaftHost refuses invalid options with a sentence", async () => {
+  const clock = new VirtualScheduler();
+  const net = new MemoryHostNetwork({ scheduler: clock });
+  const storage = new MemoryHostStorage();
+  await assert.rejects(
+    RaftHost.start({ hostId: 0, transport: net.connect(9), storage, scheduler: clock }),
+    {
+      name: "RangeError",
+      message: "Cannot start RaftHost as 'hostId' must be a positive integer: current value 0",
+    },
+  );
+  await assert.rejects(
+    RaftHost.start({ hostId: 1, transport: net.connect(1), storage, tickMs: -1 }),
+    /Cannot start RaftHost as 'tickMs' must be a positive number: current value -1/,
+  );
+  await assert.rejects(
+    // @ts-expect-error: the storage is missing
+    RaftHost.start({ hostId: 2, transport: net.connect(2) }),
+    { name: "TypeError", message: "Cannot start RaftHost as 'storage' is missing" },
+  );
+  const host = await RaftHost.start({
+    hostId: 3,
+    transport: net.connect(3),
+    storage,
+    scheduler: clock,
+  });
+  await assert.rejects(
+    host.addGroup({ groupId: 1.5, stateMachine: logMachine([]) }),
+    /Cannot add a group as 'groupId' must be a positive integer: current value 1.5/,
+  );
+  await assert.rejects(
+    host.addGroup({ groupId: 1, stateMachine: logMachine([]), electionTick: 0 }),
+    RangeError,
+  );
+  assert.equal(host.hasGroup(1), false);
+  await clock.run(host.close());
+  net.close();
 });
