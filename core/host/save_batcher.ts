@@ -125,6 +125,9 @@ export class SaveBatcher {
   }
 
   async #write(batch: PendingSave[]): Promise<void> {
+    // Yield first, so that `#flush` has set `#writing` before the
+    // `finally` below clears it, also when `writeBatch` throws at once.
+    await undefined;
     try {
       await this.#storage.writeBatch(batch.map((p) => ({ groupId: p.groupId, update: p.update })));
       for (const p of batch) p.resolve();

@@ -85,3 +85,24 @@ test("SaveBatcher refuses a second save of a group before its first is written",
   await first;
   assert.deepEqual(s.batches, [[7]]);
 });
+
+test("SaveBatcher goes on after a write that throws at once", async () => {
+  const clock = new VirtualScheduler();
+  const written: GroupId[][] = [];
+  let calls = 0;
+  const storage: HostStorage = {
+    groupIds: () => [],
+    openGroup: (): NodeStorage => {
+      throw new Error("not used");
+    },
+    writeBatch(batch: readonly GroupSave[]): void {
+      if (calls++ === 0) throw new Error("disk gone");
+      written.push(batch.map((s) => s.groupId));
+    },
+    deleteGroup: () => {},
+  };
+  const b = new SaveBatcher(storage, clock);
+  await assert.rejects(clock.run(b.save(1, update)), /disk gone/);
+  await clock.run(Promise.all([b.save(1, update), b.save(2, update)]), 100);
+  assert.deepEqual(written, [[1, 2]]);
+});
