@@ -250,21 +250,29 @@ export class RaftHost<R = unknown> {
     }
     this.#busy.add(groupId);
     try {
+      const isNew = !this.#storage.groupIds().includes(groupId);
       // Reads from the group's own storage, writes through the host's batcher.
       const storage = forwardStorage(this.#storage.openGroup(groupId), {
         save: (u: StorageUpdate): Promise<void> => this.#batcher.save(groupId, u),
       });
-      const transport = this.#mux.view(groupId);
-      const hosted = await startHostedNode<R>({
-        logger: this.#logger,
-        ...this.#defaults,
-        ...options,
-        id: this.#hostId,
-        storage,
-        transport,
-        scheduler: this.#scheduler,
-        tickMs: this.#tickMs,
-      });
+      let hosted: HostedNode<R>;
+      try {
+        hosted = await startHostedNode<R>({
+          logger: this.#logger,
+          ...this.#defaults,
+          ...options,
+          id: this.#hostId,
+          storage,
+          transport: this.#mux.view(groupId),
+          scheduler: this.#scheduler,
+          tickMs: this.#tickMs,
+        });
+      } catch (e) {
+        // It never ran (bad options, a state machine that failed to
+        // recover): a group created for it leaves nothing behind.
+        if (isNew) await this.#storage.deleteGroup(groupId);
+        throw e;
+      }
       if (this.closed) {
         await hosted.node.close();
         throw new NodeClosedError(this.#hostId);

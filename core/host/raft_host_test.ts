@@ -343,6 +343,7 @@ test("RaftHost refuses invalid options with a sentence", async () => {
     RangeError,
   );
   assert.equal(host.hasGroup(1), false);
+  assert.deepEqual(storage.groupIds(), [], "a group that never started leaves no state");
   await clock.run(host.close());
   net.close();
 });
