@@ -9,7 +9,8 @@
  * The host lives in `core/host/`: `raft_host.ts` (the class), `seams.ts`
  * (the host transport and host storage seams), `mux.ts` (each group's
  * transport as a view over the host's), `save_batcher.ts` (the storage
- * batches) and `memory_host_storage.ts`. This file re-exports its public
+ * batches), `turn.ts` (the groups' shared hop to pending I/O) and
+ * `memory_host_storage.ts`. This file re-exports its public
  * names. docs/multi-raft.md says what exists and what is still to come.
  *
  * @module

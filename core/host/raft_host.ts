@@ -18,6 +18,7 @@ import { StateType } from "../types.ts";
 import { GroupMux, type GroupMuxStats } from "./mux.ts";
 import { SaveBatcher, type SaveBatchStats } from "./save_batcher.ts";
 import type { GroupId, HostId, HostStorage, HostTransport } from "./seams.ts";
+import { sharedHopScheduler } from "./turn.ts";
 
 /**
  * The options of one group, as `RaftNode`'s, less what the host gives
@@ -160,6 +161,8 @@ export interface RaftHostStatus {
 export class RaftHost<R = unknown> {
   readonly #hostId: HostId;
   readonly #scheduler: Scheduler;
+  /** The groups' scheduler: the host's, their hops to pending I/O in one turn shared. */
+  readonly #groupScheduler: Scheduler;
   readonly #logger: Logger;
   readonly #tickMs: number;
   readonly #storage: HostStorage;
@@ -177,6 +180,7 @@ export class RaftHost<R = unknown> {
   private constructor(options: RaftHostOptions<R>, tickMs: number) {
     this.#hostId = options.hostId;
     this.#scheduler = options.scheduler ?? globalScheduler;
+    this.#groupScheduler = sharedHopScheduler(this.#scheduler);
     this.#logger = options.logger ?? discardLogger;
     this.#tickMs = tickMs;
     this.#storage = options.storage;
@@ -264,7 +268,7 @@ export class RaftHost<R = unknown> {
           id: this.#hostId,
           storage,
           transport: this.#mux.view(groupId),
-          scheduler: this.#scheduler,
+          scheduler: this.#groupScheduler,
           tickMs: this.#tickMs,
         });
       } catch (e) {
