@@ -363,3 +363,28 @@ test("RaftHost refuses invalid options with a sentence", async () => {
   await clock.run(host.close());
   net.close();
 });
+
+test("RaftHost groups led by a partitioned host elect a leader elsewhere, and it catches up once healed", async () => {
+  await withHosts(async (h) => {
+    const leaders = await h.allLed(groupIds);
+    // Cut off the host that leads the most groups.
+    const led = (id: HostId): number => [...leaders.values()].filter((l) => l === id).length;
+    const cut = [...h.ids].sort((a, b) => led(b) - led(a))[0]!;
+    const rest = h.ids.filter((id) => id !== cut);
+    assert.ok(led(cut) >= 6, `host ${cut} leads ${led(cut)} groups`);
+    h.net.partition([cut], rest);
+    const leaderAmong = (g: GroupId): HostId | undefined =>
+      rest.find((id) => h.site(id).host.group(g).status().raftState === StateType.StateLeader);
+    await h.clock.until(() => groupIds.every((g) => leaderAmong(g) !== undefined), 5_000);
+    await h.clock.run(Promise.all(
+      groupIds.map((g) => h.site(leaderAmong(g)!).host.group(g).propose(enc.encode(`p${g}`))),
+    ));
+    assert.ok(h.net.stats.dropped > 0);
+    h.net.heal();
+    await h.clock.until(
+      () => groupIds.every((g) => h.site(cut).logs.get(g)!.includes(`p${g}`)),
+      5_000,
+    );
+    assert.deepEqual(h.site(cut).host.status().leading, []);
+  });
+});
