@@ -60,3 +60,4 @@ export * from "./core/codec.ts";
 export * from "./core/describe.ts";
 export { newRand } from "./core/rand.ts";
 export * from "./core/node.ts";
+export * from "./core/host.ts";

@@ -27,7 +27,8 @@ export type NodeErrorCode =
   | "node_closed"
   | "busy"
   | "leader_changed"
-  | "paused";
+  | "paused"
+  | "group_not_found";
 
 /** Base class of the errors raft-ts throws for expected outcomes. */
 export class RaftError extends Error {
@@ -314,5 +315,22 @@ export class BusyError extends NodeError {
   constructor(what: string, limit: number) {
     super("busy", `Cannot accept the ${what}: ${limit} already pending`);
     this.name = "BusyError";
+  }
+}
+
+/** A host (`RaftHost`) was asked for a group it does not run. */
+export class GroupNotFoundError extends NodeError {
+  /** The group asked for. */
+  readonly groupId: number;
+  /**
+   * Creates the error.
+   *
+   * @param hostId The host's ID.
+   * @param groupId The group asked for.
+   */
+  constructor(hostId: NodeId, groupId: number) {
+    super("group_not_found", `Cannot find group ${groupId}: host ${hostId} does not run it`);
+    this.name = "GroupNotFoundError";
+    this.groupId = groupId;
   }
 }

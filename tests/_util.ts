@@ -12,6 +12,7 @@ import type { Logger } from "../core/logger.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import type { Entry } from "../core/types.ts";
 import type { NodeStorage } from "../core/node.ts";
+import { forwardStorage } from "../core/node/seams.ts";
 import {
   checkNodeStorage,
   nodeStorageChecks,
@@ -143,16 +144,5 @@ export function storageChecks(
  * @returns The wrapper.
  */
 export function wrapStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
-  return {
-    initialState: () => s.initialState(),
-    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
-    term: (i) => s.term(i),
-    lastIndex: () => s.lastIndex(),
-    firstIndex: () => s.firstIndex(),
-    snapshot: () => s.snapshot(),
-    save: (u) => s.save(u),
-    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
-    compact: (i) => s.compact(i),
-    ...replace,
-  };
+  return forwardStorage(s, replace);
 }

@@ -2,6 +2,8 @@
  * In-memory adapters for `RaftNode`: a network that connects nodes in one
  * process (with loss, delay, duplication and partitions under the test's
  * control) and a virtual-time scheduler, for tests, simulations and demos.
+ * {@linkcode MemoryHostNetwork} connects `RaftHost`s the same way, one
+ * frame per destination host for the messages of many groups.
  *
  * @example A three-node cluster on virtual time
  * ```ts
@@ -50,3 +52,8 @@ export {
   type NetworkStats,
   VirtualScheduler,
 } from "./network.ts";
+export {
+  type HostNetworkStats,
+  MemoryHostNetwork,
+  type MemoryHostNetworkOptions,
+} from "./host_network.ts";

@@ -67,6 +67,30 @@ import { SnapshotPolicy } from "./snapshots.ts";
 /** A pause at least this long (ms) makes a leader answer the requests it held. */
 const pauseAnswerMs = 1000;
 
+/** A node started for a host: the node, and the tick its host calls instead of a timer. */
+export interface HostedNode<R> {
+  /** The node (its own timer never runs). */
+  readonly node: RaftNode<R>;
+  /** One Raft tick, as the node's own timer would give it; a no-op once it is closed. */
+  tick(): void;
+}
+
+let openHosted: <R>(options: RaftNodeOptions<R>) => Promise<HostedNode<R>>;
+
+/**
+ * Starts a node that owns no tick timer: its host ticks it, with every
+ * other group it runs, from one timer. Otherwise the same as
+ * `RaftNode.start` (recovery, bootstrap, the transport started). Internal
+ * to the package: `RaftHost` is the public way to run hosted nodes.
+ *
+ * @typeParam R The result of applying one command.
+ * @param options The node's options (`tickMs` is the host's).
+ * @returns The node and its tick.
+ */
+export function startHostedNode<R>(options: RaftNodeOptions<R>): Promise<HostedNode<R>> {
+  return openHosted(options);
+}
+
 /**
  * A Raft node that replicates a state machine: the driver around
  * {@linkcode RawNode}.
@@ -137,6 +161,8 @@ export class RaftNode<R = unknown> {
   readonly #forward: boolean;
   readonly #incarnation: number;
   readonly #requestTimeoutMs: number;
+  /** Ticked by a host (`RaftHost`) instead of a tick timer of its own. */
+  readonly #hosted: boolean;
   /** The scheduler's clock at the last tick, to notice a pause. */
   #lastTickAtMs: number | undefined = undefined;
   /** The session table's clock as last seen, and the tick it was seen at. */
@@ -168,8 +194,10 @@ export class RaftNode<R = unknown> {
     storage: NodeStorage,
     rn: RawNode,
     init: AppliedState & { incarnation: number; hardState: HardState },
+    hosted: boolean,
   ) {
     this.#id = opts.id;
+    this.#hosted = hosted;
     this.#rn = rn;
     this.#transport = opts.transport;
     this.#sm = opts.stateMachine;
@@ -228,7 +256,19 @@ export class RaftNode<R = unknown> {
    *   claims to have applied entries the log does not hold as committed.
    * @throws {TypeError} When the storage has no write side.
    */
-  static async start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+  static start<R>(options: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+    return RaftNode.#open(options, false);
+  }
+
+  /** Lets `startHostedNode` open a node without a timer and tick it. */
+  static {
+    openHosted = async <R>(options: RaftNodeOptions<R>): Promise<HostedNode<R>> => {
+      const node = await RaftNode.#open(options, true);
+      return { node, tick: (): void => node.#onTick() };
+    };
+  }
+
+  static async #open<R>(options: RaftNodeOptions<R>, hosted: boolean): Promise<RaftNode<R>> {
     const limits = resolveLimits(options);
     const storage = toNodeStorage(options.storage);
     const sm = options.stateMachine;
@@ -282,7 +322,7 @@ export class RaftNode<R = unknown> {
       confState: cloneConfState(confState),
       replicated: fromSnapshot?.state ?? emptyReplicatedState(sessionLimits),
       hardState: { term: hardState.term, vote: hardState.vote, commit: hardState.commit },
-    });
+    }, hosted);
     node.#begin();
     return node;
   }
@@ -799,6 +839,7 @@ export class RaftNode<R = unknown> {
   // Inputs: ticks and messages
 
   #armTick(): void {
+    if (this.#hosted) return;
     this.#tickTimer = this.#scheduler.setTimeout(() => this.#onTick(), this.#tickMs);
   }
 

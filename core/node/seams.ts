@@ -251,6 +251,30 @@ export function memoryNodeStorage(ms: MemoryStorage): NodeStorage {
 }
 
 /**
+ * A NodeStorage that forwards every call to `s`, except the methods
+ * `replace` gives (a host's groups save through its batcher; tests plant
+ * storage bugs this way).
+ *
+ * @param s The storage to forward to.
+ * @param replace The methods to replace.
+ * @returns The wrapper.
+ */
+export function forwardStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
+  return {
+    initialState: () => s.initialState(),
+    entries: (lo, hi, maxSize) => s.entries(lo, hi, maxSize),
+    term: (i) => s.term(i),
+    lastIndex: () => s.lastIndex(),
+    firstIndex: () => s.firstIndex(),
+    snapshot: () => s.snapshot(),
+    save: (u) => s.save(u),
+    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
+    compact: (i) => s.compact(i),
+    ...replace,
+  };
+}
+
+/**
  * The storage `RaftNode` writes to: `s` itself when it has a write side, a
  * {@linkcode memoryNodeStorage} around a `MemoryStorage`.
  *

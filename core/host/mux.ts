@@ -1,0 +1,177 @@
+/**
+ * The host's side of its {@linkcode HostTransport}: each group gets a
+ * `Transport` that is a view over it; what the groups send in one turn
+ * leaves as one batch; what arrives is handed to each message's group, and
+ * messages for a group the host does not run are dropped and counted.
+ *
+ * @module
+ */
+
+import type { Logger } from "../logger.ts";
+import type { Transport, TransportHandler } from "../node/seams.ts";
+import type { Scheduler, TimerHandle } from "../node/scheduler.ts";
+import type { Message, NodeId, SnapshotStatus } from "../types.ts";
+import type {
+  GroupId,
+  GroupMessage,
+  HostId,
+  HostTransport,
+  HostTransportHandler,
+} from "./seams.ts";
+
+/** Pairs gathered for one send at most; a full outbox is sent at once. */
+const outboxPairsMax = 65_536;
+
+/** Counters of a {@linkcode GroupMux}. */
+export interface GroupMuxStats {
+  /** Calls to the host transport's `send`. */
+  sendBatches: number;
+  /** Messages handed to the host transport. */
+  messagesSent: number;
+  /** Messages received for the groups of this host. */
+  messagesReceived: number;
+  /** Messages received for a group this host does not run (or not addressed to it), dropped. */
+  droppedUnknownGroup: number;
+}
+
+/** Multiplexes the groups of one host over one {@linkcode HostTransport}. */
+export class GroupMux {
+  readonly #hostId: HostId;
+  readonly #transport: HostTransport;
+  readonly #scheduler: Scheduler;
+  readonly #logger: Logger;
+  /** The started groups' handlers. */
+  readonly #handlers = new Map<GroupId, TransportHandler>();
+  /** Messages waiting for the end of the turn; at most `outboxPairsMax`. */
+  #outbox: GroupMessage[] = [];
+  #flushTimer: TimerHandle = undefined;
+  #flushScheduled = false;
+  #closed = false;
+  readonly #stats: GroupMuxStats = {
+    sendBatches: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    droppedUnknownGroup: 0,
+  };
+
+  /**
+   * Starts the host transport.
+   *
+   * @param hostId The host.
+   * @param transport The host's transport.
+   * @param scheduler Where the hop that ends a turn comes from.
+   * @param logger Where dropped sends are logged.
+   */
+  constructor(hostId: HostId, transport: HostTransport, scheduler: Scheduler, logger: Logger) {
+    this.#hostId = hostId;
+    this.#transport = transport;
+    this.#scheduler = scheduler;
+    this.#logger = logger;
+    const handler: HostTransportHandler = {
+      hostId,
+      receive: (from: HostId, batch: readonly GroupMessage[]): void => this.#receive(from, batch),
+      reportUnreachable: (groupId: GroupId, to: HostId): void => {
+        this.#handlers.get(groupId)?.reportUnreachable(to);
+      },
+      reportSnapshot: (groupId: GroupId, to: HostId, status: SnapshotStatus): void => {
+        this.#handlers.get(groupId)?.reportSnapshot(to, status);
+      },
+    };
+    transport.start(handler);
+  }
+
+  /** A copy of the counters. */
+  get stats(): GroupMuxStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * The transport of one group: a view over the host's.
+   *
+   * @param groupId The group.
+   * @returns Its transport.
+   */
+  view(groupId: GroupId): Transport {
+    let mine: TransportHandler | undefined;
+    return {
+      start: (handler: TransportHandler): void => {
+        mine = handler;
+        this.#handlers.set(groupId, handler);
+      },
+      send: (messages: readonly Message[]): void => this.#push(groupId, messages),
+      close: (): void => {
+        if (mine !== undefined && this.#handlers.get(groupId) === mine) {
+          this.#handlers.delete(groupId);
+        }
+        mine = undefined;
+      },
+    };
+  }
+
+  /**
+   * Sends what is waiting, then closes the host transport.
+   *
+   * @returns A Promise that settles once the transport is closed.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    await this.#transport.close();
+  }
+
+  #push(groupId: GroupId, messages: readonly Message[]): void {
+    if (this.#closed) return;
+    for (const message of messages) this.#outbox.push({ groupId, message });
+    if (this.#outbox.length >= outboxPairsMax) {
+      this.#flush();
+      return;
+    }
+    if (this.#flushScheduled || this.#outbox.length === 0) return;
+    this.#flushScheduled = true;
+    const run = (): void => {
+      this.#flushScheduled = false;
+      this.#flushTimer = undefined;
+      this.#flush();
+    };
+    const s = this.#scheduler;
+    this.#flushTimer = typeof s.yieldToIo === "function" ? s.yieldToIo(run) : s.setTimeout(run, 0);
+  }
+
+  #flush(): void {
+    if (this.#flushScheduled) {
+      this.#scheduler.clearTimeout(this.#flushTimer);
+      this.#flushScheduled = false;
+      this.#flushTimer = undefined;
+    }
+    const batch = this.#outbox;
+    if (batch.length === 0 || this.#closed) return;
+    this.#outbox = [];
+    this.#stats.sendBatches++;
+    this.#stats.messagesSent += batch.length;
+    try {
+      this.#transport.send(batch);
+    } catch (e) {
+      // The messages may be lost; Raft retries. Tell each group its peers are unreachable.
+      this.#logger.warning(
+        `host ${this.#hostId} could not send ${batch.length} messages: ${
+          e instanceof Error ? e.message : e
+        }`,
+      );
+      for (const p of batch) this.#handlers.get(p.groupId)?.reportUnreachable(p.message.to);
+    }
+  }
+
+  #receive(_from: NodeId, batch: readonly GroupMessage[]): void {
+    if (this.#closed) return;
+    for (const p of batch) {
+      const h = this.#handlers.get(p.groupId);
+      if (h === undefined || p.message.to !== this.#hostId) {
+        this.#stats.droppedUnknownGroup++;
+        continue;
+      }
+      this.#stats.messagesReceived++;
+      h.step(p.message);
+    }
+  }
+}
