@@ -174,7 +174,7 @@ export async function startKvServer(
   hooks: KvServerHooks = {},
 ): Promise<KvServer> {
   const logger = serverLogger(config.id, config.log);
-  const runtime = await runtimeServer();
+  const runtime = await runtimeServer({}, { denoServe: config.denoServe });
   const cleanups: (() => unknown)[] = [];
   const undo = async (): Promise<void> => {
     for (const f of cleanups.reverse()) await Promise.resolve().then(f).catch(() => {});

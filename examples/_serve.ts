@@ -77,9 +77,16 @@ interface BunServeLike {
   }): { port: number; stop(closeActive?: boolean): void | Promise<void> };
 }
 
+interface DenoServeLike {
+  serve(
+    o: { hostname: string; port: number; onListen?: () => void },
+    handler: (req: Request, info: unknown) => Response | Promise<Response>,
+  ): { addr: { port: number }; shutdown(): Promise<void> };
+}
+
 /** How a runtime serves the app, and how peers' sockets reach the transport. */
 export interface RuntimeServer {
-  /** Hono's WebSocket helper for the `/raft` route (Bun); `undefined` on Deno and Node. */
+  /** Hono's WebSocket helper for the `/raft` route (Bun, `Deno.serve`); `undefined` on `node:http`. */
   upgradeWebSocket: UpgradeWebSocketLike | undefined;
   /**
    * Serves `fetch`; on Deno and Node, upgrades on `peerPath` go to `peers`.
@@ -98,13 +105,28 @@ export interface RuntimeServer {
  * Hono's WebSocket helpers for the runtime, and a function that serves an app.
  *
  * @param timeouts How long clients may take; {@linkcode defaultHttpTimeouts} for what is missing.
+ * @param options `denoServe`: on Deno, serve with `Deno.serve`, which has
+ *   none of the timeouts (for a server behind a proxy that enforces them).
  * @returns The runtime's server.
  * @throws {RangeError} When a timeout is not a positive integer, or `headersMs` exceeds `requestMs`.
  */
 export async function runtimeServer(
   timeouts: Partial<HttpTimeouts> = {},
+  options: { denoServe?: boolean } = {},
 ): Promise<RuntimeServer> {
   const limits = checkTimeouts({ ...defaultHttpTimeouts, ...timeouts });
+  const deno = (globalThis as { Deno?: DenoServeLike }).Deno;
+  if (options.denoServe === true && deno !== undefined) {
+    // Less CPU per request than node:http, and no timeouts at all.
+    const { upgradeWebSocket } = await import("hono/deno");
+    return {
+      upgradeWebSocket: upgradeWebSocket as unknown as UpgradeWebSocketLike,
+      serve(fetch, hostname, port) {
+        const s = deno.serve({ hostname, port, onListen() {} }, fetch);
+        return Promise.resolve({ port: s.addr.port, stop: () => s.shutdown() });
+      },
+    };
+  }
   const bun = (globalThis as { Bun?: BunServeLike }).Bun;
   if (bun !== undefined) {
     const { upgradeWebSocket, websocket } = await import("hono/bun");

@@ -38,8 +38,11 @@ interface Served {
 }
 
 /** Serves an echo route and peers' sockets with `timeouts`, and stops it all after `fn`. */
-async function withServer(fn: (s: Served) => Promise<void>): Promise<void> {
-  const runtime = await runtimeServer(timeouts);
+async function withServer(
+  fn: (s: Served) => Promise<void>,
+  options: { denoServe?: boolean } = {},
+): Promise<void> {
+  const runtime = await runtimeServer(timeouts, options);
   const received: Message[] = [];
   const transport = new WebSocketTransport({ id: 1, clusterId, secret, server: "none" });
   transport.addPeer(2, new Uint8Array());
@@ -148,35 +151,53 @@ test(
   },
 );
 
+/** A request with a body, then a peer's socket that stays open while idle. */
+async function requestAndPeer({ served, transport, received }: Served): Promise<void> {
+  const url = `http://127.0.0.1:${served.port}`;
+  const res = await fetch(`${url}/echo`, { method: "POST", body: "x".repeat(70_000) });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "got 70000");
+
+  const peer = new WebSocketTransport({ id: 2, clusterId, secret, client: "auto" });
+  peer.start(handler(2, []));
+  try {
+    peer.addPeer(1, encodePeerContext({ url: `ws://127.0.0.1:${served.port}/raft` }));
+    const beat = (term: number): Message =>
+      newMessage({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term });
+    peer.send([beat(1)]);
+    await until(() => received.length === 1, "the first heartbeat");
+    // Three idle timeouts without a frame: the upgraded socket is no HTTP connection.
+    await new Promise((r) => setTimeout(r, 3 * timeouts.idleMs));
+    peer.send([beat(2)]);
+    await until(() => received.length === 2, "the second heartbeat");
+    assert.deepEqual(received.map((m) => m.term), [1, 2]);
+    assert.equal(peer.metrics().peers.find((p) => p.id === 1)?.connects, 1, "one connection");
+    assert.equal(transport.metrics().inboundConnections, 1);
+  } finally {
+    await peer.close();
+  }
+}
+
 test("requests and peers' WebSocket upgrades still work, and an idle peer socket stays open", {
   timeout: 60_000,
 }, async () => {
-  await withServer(async ({ served, transport, received }) => {
-    const url = `http://127.0.0.1:${served.port}`;
-    const res = await fetch(`${url}/echo`, { method: "POST", body: "x".repeat(70_000) });
-    assert.equal(res.status, 200);
-    assert.equal(await res.text(), "got 70000");
-
-    const peer = new WebSocketTransport({ id: 2, clusterId, secret, client: "auto" });
-    peer.start(handler(2, []));
-    try {
-      peer.addPeer(1, encodePeerContext({ url: `ws://127.0.0.1:${served.port}/raft` }));
-      const beat = (term: number): Message =>
-        newMessage({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term });
-      peer.send([beat(1)]);
-      await until(() => received.length === 1, "the first heartbeat");
-      // Three idle timeouts without a frame: the upgraded socket is no HTTP connection.
-      await new Promise((r) => setTimeout(r, 3 * timeouts.idleMs));
-      peer.send([beat(2)]);
-      await until(() => received.length === 2, "the second heartbeat");
-      assert.deepEqual(received.map((m) => m.term), [1, 2]);
-      assert.equal(peer.metrics().peers.find((p) => p.id === 1)?.connects, 1, "one connection");
-      assert.equal(transport.metrics().inboundConnections, 1);
-    } finally {
-      await peer.close();
-    }
-  });
+  await withServer(requestAndPeer);
 });
+
+test(
+  "with denoServe, Deno serves with Deno.serve (peers through Hono's upgrade); elsewhere the option changes nothing",
+  {
+    timeout: 60_000,
+  },
+  async () => {
+    const onDeno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+    const onBun = (globalThis as { Bun?: unknown }).Bun !== undefined;
+    const runtime = await runtimeServer(timeouts, { denoServe: true });
+    // Bun.serve and Deno.serve upgrade through Hono's helper; node:http through the transport.
+    assert.equal(runtime.upgradeWebSocket !== undefined, onDeno || onBun);
+    await withServer(requestAndPeer, { denoServe: true });
+  },
+);
 
 test("runtimeServer() refuses timeouts that are not positive integers, or headers allowed longer than the request", async () => {
   await assert.rejects(runtimeServer({ headersMs: 0 }), {
