@@ -25,6 +25,7 @@
 
 import { MemoryNetwork } from "../adapters/memory/mod.ts";
 import { ConfChangeError, RaftError } from "../core/errors.ts";
+import { collectSnapshotData } from "../core/node/snapshots.ts";
 import {
   defaultSessionLimits,
   NodeError,
@@ -1453,7 +1454,7 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         rand: new Prng(0),
         now: () => this.clock.now,
       });
-      this.inv.emptyDigest = hashBytes(await empty.snapshot());
+      this.inv.emptyDigest = hashBytes(await collectSnapshotData(await empty.snapshot()));
       for (const s of this.slots.values()) if (s.initial) this.#start(s);
       this.workload.start();
       this.once?.start();
