@@ -46,6 +46,7 @@ export {
   type Command,
   memoryNodeStorage,
   type NodeStorage,
+  type SnapshotData,
   type StateMachine,
   type StorageUpdate,
   type Transport,

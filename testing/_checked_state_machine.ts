@@ -17,6 +17,7 @@
 
 import type { Command, StateMachine } from "../core/node.ts";
 import type { Index, Term } from "../core/types.ts";
+import { collectSnapshotData, restoreStateMachine } from "../core/node/snapshots.ts";
 import { hashBytes, Hasher } from "./_prng.ts";
 
 /** What the wrapper reports; each call may throw an `InvariantViolation`. */
@@ -167,7 +168,7 @@ export class CheckedStateMachine<R> implements StateMachine<R> {
           const r = rs[0] as R;
           out.push(r);
           this.#lastCommand = c.index;
-          return chain(this.inner.snapshot(), (bytes) => {
+          return chain(chain(this.inner.snapshot(), collectSnapshotData), (bytes) => {
             this.#observer.applied(c.index, c.term, hashBytes(bytes), digestValue(r));
           });
         });
@@ -188,9 +189,12 @@ export class CheckedStateMachine<R> implements StateMachine<R> {
    */
   snapshot(): Uint8Array | Promise<Uint8Array> {
     const last = this.#lastCommand;
-    return chain(this.inner.snapshot(), (bytes) => {
+    return chain(chain(this.inner.snapshot(), collectSnapshotData), (bytes) => {
       const copy = this.#fresh();
-      const restored = chain(copy.restore(bytes, { index: last, term: 0 }), () => copy.snapshot());
+      const restored = chain(
+        chain(restoreStateMachine(copy, bytes, { index: last, term: 0 }), () => copy.snapshot()),
+        collectSnapshotData,
+      );
       return chain(restored, (again) => {
         if (!sameBytes(bytes, again)) this.#observer.unfaithful("a fresh copy", last, bytes, again);
         const data = new Uint8Array(headerBytes + bytes.length);
@@ -214,9 +218,9 @@ export class CheckedStateMachine<R> implements StateMachine<R> {
     }
     const last = new DataView(data.buffer, data.byteOffset, headerBytes).getFloat64(0);
     const bytes = data.subarray(headerBytes);
-    return chain(this.inner.restore(bytes.slice(), meta), () => {
+    return chain(restoreStateMachine(this.inner, bytes.slice(), meta), () => {
       this.#lastCommand = last;
-      return chain(this.inner.snapshot(), (again) => {
+      return chain(chain(this.inner.snapshot(), collectSnapshotData), (again) => {
         if (!sameBytes(bytes, again)) this.#observer.unfaithful("the receiver", last, bytes, again);
         this.#observer.restored(meta.index, last, hashBytes(again));
       });

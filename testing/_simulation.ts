@@ -27,6 +27,7 @@
  */
 
 import type { StateMachine } from "../core/node.ts";
+import { collectSnapshotData } from "../core/node/snapshots.ts";
 import { hashBytes, Hasher, Prng } from "./_prng.ts";
 import { Clients, type ClientsOptions } from "./_clients.ts";
 import { SimCluster, type Slot } from "./_sim_cluster.ts";
@@ -298,7 +299,9 @@ export class Simulation<S extends StateMachine<R>, R, I, O, M> {
         rand: new Prng(0),
         now: () => this.#cluster.clock.now,
       });
-      this.#cluster.inv.emptyDigest = hashBytes(await empty.snapshot());
+      this.#cluster.inv.emptyDigest = hashBytes(
+        await collectSnapshotData(await empty.snapshot()),
+      );
       for (const s of this.#cluster.slots.values()) if (s.initial) this.#cluster.start(s);
       this.workload.start();
       this.once?.start();

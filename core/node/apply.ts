@@ -35,7 +35,7 @@ import type { Listeners } from "./events.ts";
 import { checkIntents } from "./membership.ts";
 import { decodeSnapshotData, type ReplicatedState } from "./replicated.ts";
 import type { PendingProposal, Requests } from "./requests.ts";
-import type { SnapshotPolicy } from "./snapshots.ts";
+import { restoreStateMachine, type SnapshotPolicy } from "./snapshots.ts";
 import type { Command, StateMachine, Transport } from "./seams.ts";
 
 /** What the applier works with: the node's parts it reads and tells. */
@@ -182,7 +182,7 @@ export class Applier<R> {
   async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.metadata;
     const { state, data } = decodeSnapshotData(snap.data, this.#c.sessionLimits);
-    await this.#c.sm.restore(data, { index, term });
+    await restoreStateMachine(this.#c.sm, data, { index, term });
     const previous = this.#confState;
     this.#state = state;
     this.#applied = index;

@@ -62,7 +62,7 @@ import {
   type Transport,
   type TransportHandler,
 } from "./seams.ts";
-import { SnapshotPolicy } from "./snapshots.ts";
+import { restoreStateMachine, SnapshotPolicy } from "./snapshots.ts";
 
 /** A pause at least this long (ms) makes a leader answer the requests it held. */
 const pauseAnswerMs = 1000;
@@ -289,7 +289,10 @@ export class RaftNode<R = unknown> {
     if (smApplied === undefined || smApplied < snapIndex) {
       // Start from the latest snapshot and replay the log after it.
       if (fromSnapshot !== undefined) {
-        await sm.restore(fromSnapshot.data, { index: snapIndex, term: snap.metadata.term });
+        await restoreStateMachine(sm, fromSnapshot.data, {
+          index: snapIndex,
+          term: snap.metadata.term,
+        });
       }
       smApplied = snapIndex;
     }

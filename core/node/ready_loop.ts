@@ -41,6 +41,7 @@ import { checkPeerMessage } from "./inbound.ts";
 import { isJoint } from "./membership.ts";
 import { encodeSnapshotData } from "./replicated.ts";
 import type { PendingProposal } from "./requests.ts";
+import { collectSnapshotData } from "./snapshots.ts";
 import type { Scheduler, TimerHandle } from "./scheduler.ts";
 import type { NodeStorage } from "./seams.ts";
 
@@ -537,7 +538,10 @@ export class ReadyLoop<R> {
   async #maybeSnapshot(): Promise<void> {
     const index = this.#c.applier.applied;
     if (!this.#c.snapshots.due(index)) return;
-    const data = encodeSnapshotData(this.#c.applier.replicated, await this.#c.sm.snapshot());
+    const data = encodeSnapshotData(
+      this.#c.applier.replicated,
+      await collectSnapshotData(await this.#c.sm.snapshot()),
+    );
     if (this.#c.closed()) return;
     await this.#c.storage.createSnapshot(index, cloneConfState(this.#c.applier.confState), data);
     const compactTo = this.#c.snapshots.taken(index);

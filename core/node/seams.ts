@@ -21,6 +21,12 @@ import {
   type Term,
 } from "../types.ts";
 
+/**
+ * A snapshot's bytes: one array, or its chunks in order (a
+ * `ReadableStream<Uint8Array>` is one on Deno, Bun and Node).
+ */
+export type SnapshotData = Uint8Array | AsyncIterable<Uint8Array>;
+
 /** What a transport hands inbound traffic and delivery outcomes to. */
 export interface TransportHandler {
   /** The local node's ID. */
@@ -171,11 +177,15 @@ export interface StateMachine<R = unknown> {
   apply(commands: readonly Command[]): readonly R[] | Promise<readonly R[]>;
   /**
    * Serializes the state as of the last applied command. Called between
-   * Ready batches (nothing is applied meanwhile); should be quick.
+   * Ready batches (nothing is applied meanwhile); should be quick. A large
+   * state returns its chunks (an async iterable such as a
+   * `ReadableStream<Uint8Array>`), which the driver reads once, in order;
+   * they must reflect the state as of the call, whatever is applied while
+   * they are read.
    *
-   * @returns The snapshot's bytes (or a Promise of them).
+   * @returns The snapshot's bytes or chunks (or a Promise of them).
    */
-  snapshot(): Uint8Array | Promise<Uint8Array>;
+  snapshot(): SnapshotData | Promise<SnapshotData>;
   /**
    * Replaces the whole state with a snapshot's.
    *
@@ -184,6 +194,20 @@ export interface StateMachine<R = unknown> {
    * @returns Nothing, or a Promise.
    */
   restore(data: Uint8Array, meta: { index: Index; term: Term }): void | Promise<void>;
+  /**
+   * Optional; when present the driver calls it instead of `restore()`, with
+   * the chunks as they are read from storage, so a state larger than memory
+   * can be restored. It replaces the whole state; when it throws, the node
+   * stops (fail-stop), as for `restore()`.
+   *
+   * @param chunks The snapshot's bytes, in order (read once).
+   * @param meta Where the snapshot sits in the log.
+   * @returns Nothing, or a Promise.
+   */
+  restoreStream?(
+    chunks: AsyncIterable<Uint8Array>,
+    meta: { index: Index; term: Term },
+  ): void | Promise<void>;
   /**
    * Only for state machines that keep their state across restarts: the
    * index of the last command applied (or snapshot restored). At restart,

@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Index } from "../types.ts";
+import type { Index, Term } from "../types.ts";
+import type { SnapshotData, StateMachine } from "./seams.ts";
 
 /** The snapshot options, validated. */
 export interface SnapshotLimits {
@@ -87,4 +88,69 @@ export class SnapshotPolicy {
     this.#stale = false;
     return index - this.#limits.snapshotCatchUpEntries;
   }
+}
+
+/**
+ * A snapshot's bytes in one array: `data` itself, or its chunks joined.
+ * Only for snapshots known to be small (tests, the simulator): a streamed
+ * snapshot is meant to be read chunk by chunk.
+ *
+ * @param data The bytes or chunks.
+ * @returns The bytes (synchronously when `data` is an array).
+ */
+export function collectSnapshotData(data: SnapshotData): Uint8Array | Promise<Uint8Array> {
+  if (data instanceof Uint8Array) return data;
+  return (async (): Promise<Uint8Array> => {
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    for await (const c of data) {
+      if (!(c instanceof Uint8Array)) {
+        throw new TypeError("Cannot read the snapshot: a chunk is not a Uint8Array");
+      }
+      chunks.push(c);
+      n += c.length;
+    }
+    return joinChunks(chunks, n);
+  })();
+}
+
+/**
+ * Joins chunks into one array.
+ *
+ * @param chunks The chunks, in order.
+ * @param n Their total length.
+ * @returns The bytes (the only chunk itself when there is one).
+ */
+export function joinChunks(chunks: readonly Uint8Array[], n: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/** Yields one array as the only chunk. */
+async function* oneChunk(b: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield b;
+}
+
+/**
+ * Restores a state machine from snapshot bytes: through `restoreStream`
+ * when it has one (with the bytes as one chunk), else `restore`.
+ *
+ * @param sm The state machine.
+ * @param data The state machine's snapshot bytes.
+ * @param meta Where the snapshot sits in the log.
+ * @returns Nothing, or a Promise.
+ */
+export function restoreStateMachine(
+  sm: StateMachine<unknown>,
+  data: Uint8Array,
+  meta: { index: Index; term: Term },
+): void | Promise<void> {
+  if (sm.restoreStream !== undefined) return sm.restoreStream(oneChunk(data), meta);
+  return sm.restore(data, meta);
 }

@@ -320,6 +320,33 @@ test("RaftNode catches a partitioned follower up by snapshot after compaction", 
   });
 });
 
+test("RaftNode streams a state machine's snapshot chunks to a lagging follower's restoreStream", async () => {
+  await withCluster({
+    size: 3,
+    seed: 14,
+    chunkBytes: 64,
+    node: { snapshotEntries: 10, snapshotCatchUpEntries: 2 },
+  }, async (c) => {
+    const l = await c.leader();
+    const f = c.follower(l.id);
+    await c.run(l.propose(cmd("s0=0")));
+    await c.converge(1);
+    c.net.isolate(f.id);
+    for (let i = 1; i < 40; i++) await c.run(l.propose(cmd(`s${i}=${i}`)));
+    c.net.heal();
+    await c.converge(40);
+    assert.ok(c.machine(f.id).restores > 0, "the follower installed a snapshot");
+    assert.ok(c.machine(f.id).chunksRestored > 0, "through restoreStream");
+    assertSameHistory(c, l.id);
+    // A restart (a fresh machine) restores the stored snapshot through restoreStream too.
+    await c.stop(f.id);
+    await c.start(f.id);
+    assert.ok(c.machine(f.id).chunksRestored > 0, "the restarted machine restored from chunks");
+    await c.converge(40, [f.id]);
+    assertSameHistory(c, l.id);
+  });
+});
+
 test("RaftNode forwards a follower's proposal to the leader when forwardProposals is set", async () => {
   await withCluster({ size: 3, seed: 15, node: { forwardProposals: true } }, async (c) => {
     const l = await c.leader();

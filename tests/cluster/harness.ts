@@ -43,11 +43,44 @@ export class Machine implements StateMachine<string> {
   restores = 0;
   snapshots = 0;
   lastIndex: Index = 0;
+  /** Chunks handed to `restoreStream` (a streaming machine only). */
+  chunksRestored = 0;
   /** Defined for a state machine that survives restarts. */
   appliedIndex?: () => Index;
+  /** Defined for a streaming machine: restores from chunks. */
+  restoreStream?: (
+    chunks: AsyncIterable<Uint8Array>,
+    meta: { index: Index; term: Term },
+  ) => Promise<void>;
+  /** A streaming machine's snapshot chunk size; `0`: snapshots are one array. */
+  readonly #chunkBytes: number;
 
-  constructor(persistent = false) {
+  /**
+   * @param persistent Whether the machine survives restarts (reports `appliedIndex`).
+   * @param chunkBytes When above 0, snapshots are streams of chunks of this
+   *   size, and restores go through `restoreStream`.
+   */
+  constructor(persistent = false, chunkBytes = 0) {
     if (persistent) this.appliedIndex = (): Index => this.lastIndex;
+    this.#chunkBytes = chunkBytes;
+    if (chunkBytes > 0) {
+      this.restoreStream = async (chunks, meta): Promise<void> => {
+        const parts: Uint8Array[] = [];
+        let n = 0;
+        for await (const c of chunks) {
+          this.chunksRestored++;
+          parts.push(c);
+          n += c.length;
+        }
+        const all = new Uint8Array(n);
+        let at = 0;
+        for (const p of parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        this.restore(all, meta);
+      };
+    }
   }
 
   apply(cmds: readonly Command[]): string[] {
@@ -63,11 +96,21 @@ export class Machine implements StateMachine<string> {
     });
   }
 
-  snapshot(): Uint8Array {
+  snapshot(): Uint8Array | ReadableStream<Uint8Array> {
     this.snapshots++;
-    return enc.encode(
+    const all = enc.encode(
       JSON.stringify({ history: this.history, indexes: this.indexes, kv: [...this.kv] }),
     );
+    const size = this.#chunkBytes;
+    if (size === 0) return all;
+    let at = 0;
+    return new ReadableStream<Uint8Array>({
+      pull(ctl): void {
+        if (at >= all.length) return ctl.close();
+        ctl.enqueue(all.slice(at, at + size));
+        at += size;
+      },
+    });
   }
 
   restore(data: Uint8Array, meta: { index: Index; term: Term }): void {
@@ -96,6 +139,8 @@ export interface ClusterOptions {
   net?: Omit<MemoryNetworkOptions, "scheduler">;
   /** Use state machines that survive restarts (they report `appliedIndex`). */
   persistent?: boolean;
+  /** When above 0, state machines stream snapshots in chunks of this size. */
+  chunkBytes?: number;
 }
 
 /**
@@ -153,7 +198,7 @@ export class Cluster {
     }
     let machine = this.machines.get(id);
     if (machine === undefined || !this.options.persistent) {
-      machine = new Machine(this.options.persistent ?? false);
+      machine = new Machine(this.options.persistent ?? false, this.options.chunkBytes ?? 0);
       this.machines.set(id, machine);
     }
     const seed = (this.options.seed ?? 1) * 7919 + id * 104729 + ++this.#starts;
