@@ -85,6 +85,23 @@ interface BunSqliteModule {
 }
 
 /**
+ * The runtime's driver as a synchronous opener: loading the driver module
+ * is asynchronous, opening a connection with it is not.
+ *
+ * @returns A function that opens a connection, creating the file when it is missing.
+ */
+export async function databaseOpener(): Promise<(path: string) => SqliteDatabaseLike> {
+  if (isBun()) {
+    // A literal specifier: Deno and JSR analyze it without a warning and
+    // never load it, as this branch only runs on Bun.
+    const mod = (await import("bun:sqlite")) as unknown as BunSqliteModule;
+    return (path: string): SqliteDatabaseLike => new mod.Database(path, { create: true });
+  }
+  const { DatabaseSync } = await import("node:sqlite");
+  return (path: string): SqliteDatabaseLike => new DatabaseSync(path);
+}
+
+/**
  * Opens an SQLite connection with the runtime's driver, creating the file
  * when it is missing.
  *
@@ -92,12 +109,5 @@ interface BunSqliteModule {
  * @returns The connection.
  */
 export async function openDatabase(path: string): Promise<SqliteDatabaseLike> {
-  if (isBun()) {
-    // A literal specifier: Deno and JSR analyze it without a warning and
-    // never load it, as this branch only runs on Bun.
-    const mod = (await import("bun:sqlite")) as unknown as BunSqliteModule;
-    return new mod.Database(path, { create: true });
-  }
-  const { DatabaseSync } = await import("node:sqlite");
-  return new DatabaseSync(path);
+  return (await databaseOpener())(path);
 }

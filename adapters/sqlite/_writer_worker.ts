@@ -18,6 +18,7 @@
 
 import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { holdLockFile } from "./_lock_file.ts";
 import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
 import type { WriterReply, WriterRequest } from "./_writer_thread.ts";
 
@@ -100,22 +101,7 @@ async function open(path: string, exclusive: boolean, walBytes: number): Promise
     if (exclusive) {
       // The storage's connections share the file, so neither can lock it
       // against other processes; this one holds a lock file instead.
-      lock = await openDatabase(`${path}-lock`);
-      lock.exec("PRAGMA locking_mode=EXCLUSIVE");
-      try {
-        lock.exec("BEGIN EXCLUSIVE");
-        lock.exec("COMMIT");
-      } catch (e) {
-        const err = toStorageError(e, path, "open raft storage");
-        throw new SqliteStorageError(
-          err.code,
-          path,
-          `Cannot open raft storage '${path}': another connection holds its lock file '${path}-lock' (${
-            (e as Error).message
-          })`,
-          { cause: e },
-        );
-      }
+      lock = await holdLockFile(path, "open raft storage");
     }
     db = await openDatabase(path);
     db.exec("PRAGMA busy_timeout=5000");

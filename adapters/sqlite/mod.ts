@@ -56,11 +56,16 @@ export { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } 
 export { sqliteApplicationId, sqliteSchemaVersion } from "./_load.ts";
 export type { SqliteStorageOptions } from "./_options.ts";
 export { SqliteStorage } from "./_storage.ts";
+export {
+  SqliteStateMachine,
+  type SqliteStateMachineDefinition,
+  type SqliteStateMachineOptions,
+} from "./_state_machine.ts";
 
 // The core types this subpath's signatures use, so that its documentation
 // stands on its own (the same types as the root export's).
 export type { Logger } from "../../core/logger.ts";
-export type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+export type { Command, NodeStorage, StorageUpdate } from "../../core/node.ts";
 export type { Storage } from "../../core/storage.ts";
 export type {
   ConfState,
