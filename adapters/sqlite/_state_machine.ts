@@ -7,19 +7,66 @@
 
 import { existsSync } from "node:fs";
 import { assert } from "../../core/_assert.ts";
-import type { Command } from "../../core/node.ts";
+import type { Command, StateMachine } from "../../core/node.ts";
 import { checkNumberOption } from "../../core/node/options.ts";
 import type { Index, Term } from "../../core/types.ts";
 import { databaseOpener, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import { holdLockFile } from "./_lock_file.ts";
-import { openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
+import { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
 import { asRow } from "./_rows.ts";
-import type { SqliteStorage } from "./_storage.ts";
+import { SqliteStorage } from "./_storage.ts";
 import { dumpTables, loadTables, TableDumpError, tableShape } from "./_table_dump.ts";
 
 /** Snapshots being read at once, at most (each holds a connection and a WAL read transaction). */
 const snapshotReadersMax = 4;
+
+/** Prepared statements the state machine's connection keeps, at most. */
+const cachedStatementsMax = 256;
+
+/**
+ * The state machine's connection as the definition sees it: `prepare`
+ * returns one statement per SQL text (the first `cachedStatementsMax`),
+ * so `apply` may prepare what it runs on every call; they are freed when
+ * the state machine closes (Bun keeps a connection open until its
+ * statements are freed). `close` is refused: the state machine owns it.
+ */
+class CachingDatabase implements SqliteDatabaseLike {
+  readonly #db: SqliteDatabaseLike;
+  readonly #cache = new Map<string, SqliteStatementLike>();
+
+  constructor(db: SqliteDatabaseLike) {
+    this.#db = db;
+  }
+
+  /** The connection itself, for statements the state machine frees at once. */
+  get raw(): SqliteDatabaseLike {
+    return this.#db;
+  }
+
+  exec(sql: string): unknown {
+    return this.#db.exec(sql);
+  }
+
+  prepare(sql: string): SqliteStatementLike {
+    const cached = this.#cache.get(sql);
+    if (cached !== undefined) return cached;
+    const st = this.#db.prepare(sql);
+    if (this.#cache.size < cachedStatementsMax) this.#cache.set(sql, st);
+    return st;
+  }
+
+  close(): unknown {
+    throw new TypeError("Cannot close the state machine's connection: close the state machine");
+  }
+
+  /** Frees the cached statements, then closes the connection. */
+  closeAll(): void {
+    for (const st of this.#cache.values()) st.finalize?.();
+    this.#cache.clear();
+    this.#db.close();
+  }
+}
 
 /**
  * What a {@linkcode SqliteStateMachine} runs: the application's tables
@@ -56,7 +103,7 @@ export interface SqliteStateMachineDefinition<R> {
   tables: readonly string[];
   /**
    * Creates the tables when they are missing (`CREATE TABLE IF NOT
-   * EXISTS`) and prepares statements; runs once at open, in a transaction.
+   * EXISTS`); runs once at open, in a transaction.
    *
    * @param db The state machine's connection.
    */
@@ -65,7 +112,9 @@ export interface SqliteStateMachineDefinition<R> {
    * Applies committed commands, in log order, deterministically. Runs in
    * the transaction that also records the last command's index, so the
    * tables and the applied index never disagree. Throwing rolls the
-   * transaction back and stops the node (fail-stop).
+   * transaction back and stops the node (fail-stop). `db.prepare(sql)`
+   * returns the same statement for the same SQL each time (do not
+   * `finalize` it: the state machine frees it when it closes).
    *
    * @param db The state machine's connection, in a write transaction.
    * @param commands The commands; never empty.
@@ -179,10 +228,10 @@ export interface SqliteStateMachineOptions extends OpenSqliteStorageOptions {
  * rmSync(dir, { recursive: true });
  * ```
  */
-export class SqliteStateMachine<R> {
+export class SqliteStateMachine<R> implements StateMachine<R> {
   /** The node's Raft storage, on the same file; closed by {@linkcode SqliteStateMachine.close}. */
   readonly storage: SqliteStorage;
-  readonly #db: SqliteDatabaseLike;
+  readonly #db: CachingDatabase;
   readonly #path: string;
   readonly #def: SqliteStateMachineDefinition<R>;
   readonly #openDb: (path: string) => SqliteDatabaseLike;
@@ -200,11 +249,12 @@ export class SqliteStateMachine<R> {
   private constructor(
     parts: {
       storage: SqliteStorage;
-      db: SqliteDatabaseLike;
+      db: CachingDatabase;
       path: string;
       openDb: (path: string) => SqliteDatabaseLike;
       lock: SqliteDatabaseLike | undefined;
       chunkBytes: number;
+      applied: Index;
     },
     def: SqliteStateMachineDefinition<R>,
   ) {
@@ -215,7 +265,7 @@ export class SqliteStateMachine<R> {
     this.#lock = parts.lock;
     this.#chunkBytes = parts.chunkBytes;
     this.#def = def;
-    this.#applied = readApplied(parts.db, parts.path);
+    this.#applied = parts.applied;
     this.#setApplied = parts.db.prepare("UPDATE raft_sm_meta SET value = ? WHERE key = 'applied'");
   }
 
@@ -264,14 +314,12 @@ export class SqliteStateMachine<R> {
       // The writer thread holds the lock file itself.
       const lock = exclusive && !worker ? await holdLockFile(path, action) : undefined;
       if (lock !== undefined) opened.push(lock);
-      const storage = await openSqliteStorage(path, {
-        ...storageOptions,
-        exclusive: worker && exclusive,
-      });
+      const storage = await openStorage(path, storageOptions, worker && exclusive);
       opened.push(storage);
       const openDb = await databaseOpener();
-      const db = openDb(path);
-      opened.push(db);
+      const raw = openDb(path);
+      const db = new CachingDatabase(raw);
+      opened.push({ close: () => db.closeAll() });
       try {
         db.exec("PRAGMA busy_timeout=5000");
         db.exec("PRAGMA synchronous=NORMAL");
@@ -286,14 +334,15 @@ export class SqliteStateMachine<R> {
         throw toStorageError(e, path, action);
       }
       for (const t of definition.tables) {
-        if (tableShape(db, t) === undefined) {
+        if (tableShape(raw, t) === undefined) {
           throw new RangeError(
             `Cannot open SqliteStateMachine as table '${t}' does not exist after setup()`,
           );
         }
       }
+      const applied = readApplied(raw, path);
       return new SqliteStateMachine<R>(
-        { storage, db, path, openDb, lock, chunkBytes },
+        { storage, db, path, openDb, lock, chunkBytes, applied },
         definition,
       );
     } catch (e) {
@@ -452,14 +501,16 @@ export class SqliteStateMachine<R> {
     const action = "restore the state machine";
     this.#checkWritable(action);
     if (!Number.isSafeInteger(meta.index) || meta.index < 0) {
-      throw new RangeError(`Cannot ${action}: the index is not a non-negative safe integer: ${meta.index}`);
+      throw new RangeError(
+        `Cannot ${action}: the index is not a non-negative safe integer: ${meta.index}`,
+      );
     }
     const db = this.#db;
     this.#restoring = true;
     try {
       db.exec("BEGIN IMMEDIATE");
       try {
-        await loadTables(db, this.#def.tables, chunks);
+        await loadTables(db.raw, this.#def.tables, chunks);
         this.#setApplied.run(meta.index);
         db.exec("COMMIT");
       } catch (e) {
@@ -507,8 +558,7 @@ export class SqliteStateMachine<R> {
     };
     for (const r of this.#readers) await attempt(() => r.close());
     this.#readers.clear();
-    await attempt(() => this.#setApplied.finalize?.());
-    await attempt(() => this.#db.close());
+    await attempt(() => this.#db.closeAll());
     await attempt(() => this.storage.close());
     if (this.#lock !== undefined) await attempt(() => this.#lock!.close());
     if (failure !== undefined) throw toStorageError(failure, this.#path, "close the state machine");
@@ -534,6 +584,29 @@ export class SqliteStateMachine<R> {
       );
     }
   }
+}
+
+/**
+ * Opens the storage without SQLite's exclusive lock (the state machine's
+ * connections share the file): inline, on a connection that waits for the
+ * others' transactions (busy timeout 5 s) rather than failing at once.
+ */
+async function openStorage(
+  path: string,
+  options: OpenSqliteStorageOptions,
+  lockFile: boolean,
+): Promise<SqliteStorage> {
+  if (options.writer === "worker") {
+    return await openSqliteStorage(path, { ...options, exclusive: lockFile });
+  }
+  const db = await openSqliteDatabase(path);
+  try {
+    db.exec("PRAGMA busy_timeout=5000");
+  } catch (e) {
+    db.close();
+    throw toStorageError(e, path, "open raft storage");
+  }
+  return new SqliteStorage(db, { ...options, path, exclusive: false });
 }
 
 /** Refuses a table list the state machine cannot own. */

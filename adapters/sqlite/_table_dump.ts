@@ -180,7 +180,6 @@ class ChunkWriter {
   get crc(): number {
     return this.#crc;
   }
-
 }
 
 /**
@@ -207,7 +206,9 @@ export async function* dumpTables(
     let rows = 0;
     for (const table of tables) {
       const shape = tableShape(db, table);
-      if (shape === undefined) throw new TypeError(`Cannot snapshot table '${table}': it does not exist`);
+      if (shape === undefined) {
+        throw new TypeError(`Cannot snapshot table '${table}': it does not exist`);
+      }
       w.begin(recTable);
       w.text(table);
       w.u32(shape.columns.length);
@@ -472,7 +473,9 @@ class RowLoader {
         for (let i = 0; i < n; i++) cols.push(f.text());
         f.done();
         if (!this.#tables.has(name)) {
-          throw new TableDumpError(`it holds table '${name}', which the state machine does not have`);
+          throw new TableDumpError(
+            `it holds table '${name}', which the state machine does not have`,
+          );
         }
         if (this.#seen.has(name)) throw new TableDumpError(`it holds table '${name}' twice`);
         this.#seen.add(name);

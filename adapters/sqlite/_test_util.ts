@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
 import { openSqliteDatabase } from "./_open.ts";
+import type { SqliteStateMachineDefinition } from "./_state_machine.ts";
+import type { Command } from "../../core/node.ts";
 
 /** A temporary directory, removed by `remove()`. */
 export interface TempDir {
@@ -141,4 +143,66 @@ export async function withRawDatabase<T>(
     for (const st of stmts) st.finalize?.();
     db.close();
   }
+}
+
+/**
+ * A state machine definition for tests: each command inserts a row keyed
+ * by its index holding its data, and adds its data's length to a total;
+ * a command whose first byte is 0xff throws. `calls` counts `apply` calls
+ * and the commands they got.
+ */
+export function rowsDefinition(): SqliteStateMachineDefinition<number> & {
+  calls: { batches: number; commands: number };
+} {
+  const calls = { batches: 0, commands: 0 };
+  return {
+    calls,
+    tables: ["cmds", "total"],
+    setup(db: SqliteDatabaseLike): void {
+      db.exec(
+        "CREATE TABLE IF NOT EXISTS cmds (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, note TEXT)",
+      );
+      db.exec(
+        "CREATE TABLE IF NOT EXISTS total (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL) ",
+      );
+      db.exec("INSERT OR IGNORE INTO total VALUES (1, 0)");
+    },
+    apply(db: SqliteDatabaseLike, commands: readonly Command[]): number[] {
+      calls.batches++;
+      calls.commands += commands.length;
+      const ins = db.prepare("INSERT INTO cmds (idx, data, note) VALUES (?, ?, ?)");
+      const add = db.prepare("UPDATE total SET bytes = bytes + ? WHERE id = 1");
+      return commands.map((c) => {
+        ins.run(c.index, c.data, c.index % 3 === 0 ? null : `n${c.index}`);
+        if (c.data[0] === 0xff) throw new Error(`command ${c.index} refused`);
+        add.run(c.data.length);
+        return c.index;
+      });
+    },
+  };
+}
+
+/**
+ * What a {@linkcode rowsDefinition} state machine's tables hold.
+ *
+ * @param db A connection to the file.
+ * @returns The rows' indexes, their bytes, and the total.
+ */
+export function rowsState(
+  db: SqliteDatabaseLike,
+): { indexes: number[]; bytes: number; total: number; notes: (string | null)[] } {
+  const rows = db.prepare("SELECT idx, data, note FROM cmds ORDER BY idx").all() as {
+    idx: number;
+    data: Uint8Array;
+    note: string | null;
+  }[];
+  const total = Number(
+    (db.prepare("SELECT bytes FROM total WHERE id = 1").get() as { bytes: number }).bytes,
+  );
+  return {
+    indexes: rows.map((r) => Number(r.idx)),
+    bytes: rows.reduce((n, r) => n + r.data.length, 0),
+    total,
+    notes: rows.map((r) => r.note),
+  };
 }
