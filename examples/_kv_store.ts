@@ -46,7 +46,8 @@ export interface KvRange {
   limit: number;
 }
 
-type Rec = Omit<KvItem, "key">;
+/** A key's record, without the key. */
+export type KvRecord = Omit<KvItem, "key">;
 
 /** The value of a counter: a decimal safe integer, or `undefined`. */
 function integerOf(value: string): number | undefined {
@@ -55,13 +56,106 @@ function integerOf(value: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** What a command does: its result, and what it writes to its key. */
+export interface KvDecision {
+  /** The command's result. */
+  result: KvResult;
+  /** The key written ("" when nothing is). */
+  key: string;
+  /** The key's new record, `null` to delete it, `undefined` to leave it. */
+  write: KvRecord | null | undefined;
+}
+
+/**
+ * Decides what a command does, from the key's current item; the same on
+ * every node and for every store (deterministic).
+ *
+ * @param c The command.
+ * @param read The current item of a key, or `null`.
+ * @returns The result and the write.
+ */
+export function decideKv(c: Command, read: (key: string) => KvItem | null): KvDecision {
+  const refuse = (result: KvResult): KvDecision => ({ result, key: "", write: undefined });
+  let cmd: KvCommand;
+  try {
+    cmd = JSON.parse(new TextDecoder().decode(c.data)) as KvCommand;
+  } catch {
+    return refuse({ ok: false, revision: c.index, reason: "invalid_command", current: null });
+  }
+  if (typeof cmd?.key !== "string") {
+    return refuse({ ok: false, revision: c.index, reason: "invalid_command", current: null });
+  }
+  const prev = read(cmd.key);
+  const ifRevision = cmd.op === "incr" ? undefined : cmd.ifRevision;
+  const failed = (ifRevision !== undefined && (prev?.modRevision ?? 0) !== ifRevision) ||
+    (cmd.op === "put" && cmd.ifValue !== undefined && (prev?.value ?? null) !== cmd.ifValue);
+  if (failed) {
+    return refuse({ ok: false, revision: c.index, reason: "precondition_failed", current: prev });
+  }
+  if (cmd.op === "delete") {
+    if (prev === null) {
+      return refuse({ ok: false, revision: c.index, reason: "not_found", current: null });
+    }
+    return { result: { ok: true, revision: c.index, item: null, prev }, key: cmd.key, write: null };
+  }
+  let value: string;
+  if (cmd.op === "incr") {
+    const n = integerOf(prev?.value ?? "0");
+    if (!Number.isSafeInteger(cmd.by)) {
+      return refuse({ ok: false, revision: c.index, reason: "invalid_command", current: null });
+    }
+    if (n === undefined || !Number.isSafeInteger(n + cmd.by)) {
+      return refuse({ ok: false, revision: c.index, reason: "not_an_integer", current: prev });
+    }
+    value = String(n + cmd.by);
+  } else if (cmd.op === "put" && typeof cmd.value === "string") {
+    value = cmd.value;
+  } else {
+    return refuse({ ok: false, revision: c.index, reason: "invalid_command", current: null });
+  }
+  const rec: KvRecord = {
+    value,
+    createRevision: prev?.createRevision ?? c.index,
+    modRevision: c.index,
+    version: (prev?.version ?? 0) + 1,
+  };
+  return {
+    result: { ok: true, revision: c.index, item: { key: cmd.key, ...rec }, prev },
+    key: cmd.key,
+    write: rec,
+  };
+}
+
+/**
+ * What the HTTP routes read of a key-value store: whichever holds the
+ * state (in memory, or in SQLite tables).
+ */
+export interface KvState {
+  /** The index of the last applied command. */
+  readonly revision: number;
+  /**
+   * Reads a key.
+   *
+   * @param key The key.
+   * @returns The item, or `null`.
+   */
+  get(key: string): KvItem | null;
+  /**
+   * Lists keys in order (of UTF-16 code units, as `<` compares strings).
+   *
+   * @param range The keys to list.
+   * @returns The items and whether more follow.
+   */
+  range(range: KvRange): { items: KvItem[]; more: boolean };
+}
+
 /**
  * A sorted in-memory map, replicated by applying the same commands in the
  * same order on every node. Deterministic: the result of a command depends
  * only on the commands before it.
  */
-export class KvStore implements StateMachine<KvResult> {
-  readonly #map = new Map<string, Rec>();
+export class KvStore implements StateMachine<KvResult>, KvState {
+  readonly #map = new Map<string, KvRecord>();
   /** The keys, sorted (by UTF-16 code units, as `<` compares). */
   #keys: string[] = [];
   #revision = 0;
@@ -129,54 +223,17 @@ export class KvStore implements StateMachine<KvResult> {
 
   #applyOne(c: Command): KvResult {
     this.#revision = c.index;
-    let cmd: KvCommand;
-    try {
-      cmd = JSON.parse(new TextDecoder().decode(c.data)) as KvCommand;
-    } catch {
-      return { ok: false, revision: c.index, reason: "invalid_command", current: null };
-    }
-    if (typeof cmd?.key !== "string") {
-      return { ok: false, revision: c.index, reason: "invalid_command", current: null };
-    }
-    const prev = this.get(cmd.key);
-    const ifRevision = cmd.op === "incr" ? undefined : cmd.ifRevision;
-    const failed = (ifRevision !== undefined && (prev?.modRevision ?? 0) !== ifRevision) ||
-      (cmd.op === "put" && cmd.ifValue !== undefined && (prev?.value ?? null) !== cmd.ifValue);
-    if (failed) {
-      return { ok: false, revision: c.index, reason: "precondition_failed", current: prev };
-    }
-    if (cmd.op === "delete") {
-      if (prev === null) {
-        return { ok: false, revision: c.index, reason: "not_found", current: null };
+    const { result, key, write } = decideKv(c, (k) => this.get(k));
+    if (write === null) {
+      this.#map.delete(key);
+      this.#keys.splice(this.#lowerBound(key), 1);
+    } else if (write !== undefined) {
+      if (result.ok && result.prev === null) {
+        this.#keys.splice(this.#lowerBound(key), 0, key);
       }
-      this.#map.delete(cmd.key);
-      this.#keys.splice(this.#lowerBound(cmd.key), 1);
-      return { ok: true, revision: c.index, item: null, prev };
+      this.#map.set(key, write);
     }
-    let value: string;
-    if (cmd.op === "incr") {
-      const n = integerOf(prev?.value ?? "0");
-      if (!Number.isSafeInteger(cmd.by)) {
-        return { ok: false, revision: c.index, reason: "invalid_command", current: null };
-      }
-      if (n === undefined || !Number.isSafeInteger(n + cmd.by)) {
-        return { ok: false, revision: c.index, reason: "not_an_integer", current: prev };
-      }
-      value = String(n + cmd.by);
-    } else if (cmd.op === "put" && typeof cmd.value === "string") {
-      value = cmd.value;
-    } else {
-      return { ok: false, revision: c.index, reason: "invalid_command", current: null };
-    }
-    const rec: Rec = {
-      value,
-      createRevision: prev?.createRevision ?? c.index,
-      modRevision: c.index,
-      version: (prev?.version ?? 0) + 1,
-    };
-    if (prev === null) this.#keys.splice(this.#lowerBound(cmd.key), 0, cmd.key);
-    this.#map.set(cmd.key, rec);
-    return { ok: true, revision: c.index, item: { key: cmd.key, ...rec }, prev };
+    return result;
   }
 
   /**
@@ -197,7 +254,7 @@ export class KvStore implements StateMachine<KvResult> {
   restore(data: Uint8Array): void {
     const s = JSON.parse(new TextDecoder().decode(data)) as {
       revision: number;
-      items: [string, Rec][];
+      items: [string, KvRecord][];
     };
     this.#map.clear();
     for (const [k, r] of s.items) this.#map.set(k, r);
