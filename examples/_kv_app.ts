@@ -23,7 +23,7 @@ import {
   rejectUnknownFields,
   routeToLeader,
 } from "../adapters/hono/mod.ts";
-import type { KvCommand, KvRange, KvResult, KvStore } from "./_kv_store.ts";
+import type { KvCommand, KvRange, KvResult, KvState } from "./_kv_store.ts";
 
 /** Options of {@linkcode createKvApp}. */
 export interface KvAppOptions extends RaftAppOptions {
@@ -51,7 +51,7 @@ const utf8 = new TextEncoder();
  */
 export function createKvApp(
   node: RaftNode<KvResult>,
-  store: KvStore,
+  store: KvState,
   options: KvAppOptions = {},
 ): RaftApp {
   const maxValueBytes = options.maxValueBytes ?? 65536;
@@ -95,7 +95,7 @@ export function createKvApp(
 /** What the key-value routes share: the node, its store and the limits. */
 interface KvRoutes {
   node: RaftNode<KvResult>;
-  store: KvStore;
+  store: KvState;
   routing: LeaderRoutingOptions;
   maxValueBytes: number;
   maxKeyBytes: number;

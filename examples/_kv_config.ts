@@ -51,6 +51,13 @@ export const kvServerFlags = {
     env: "RAFT_DATA_DIR",
     help: "where node-<id>.db lives, created 0700 (default ./data; :memory: keeps nothing)",
   },
+  state: {
+    type: "string",
+    value: "sqlite|memory",
+    env: "RAFT_STATE",
+    help:
+      "where the keys live: tables of node-<id>.db (default; a restart replays nothing applied) or memory (rebuilt from the log at start); one kind per cluster",
+  },
   "sqlite-writer": {
     type: "string",
     value: "inline|worker",
@@ -174,6 +181,11 @@ export interface KvServerConfig {
    * behind a proxy that enforces its own timeouts).
    */
   denoServe: boolean;
+  /**
+   * Where the keys live: in SQLite tables of the node's database file, or
+   * in memory (rebuilt from the snapshot and the log at each start).
+   */
+  state: "sqlite" | "memory";
   /**
    * The cluster secret; `undefined` for a single node, which then refuses
    * peers and admin requests.
@@ -381,6 +393,15 @@ export function parseKvServerConfig(
       `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
     );
   }
+  const state = get("state") ?? (dataDir === ":memory:" ? "memory" : "sqlite");
+  if (state !== "sqlite" && state !== "memory") {
+    throw configError(`Cannot use --state: expected sqlite or memory, got '${state}'`);
+  }
+  if (state === "sqlite" && dataDir === ":memory:") {
+    throw configError(
+      "Cannot use --state sqlite with --data-dir :memory:: the keys live in the database file",
+    );
+  }
   const restartText = get("demo-restart-url");
   if (restartText !== undefined && !flag("demo")) {
     throw configError("Cannot use --demo-restart-url without --demo");
@@ -398,6 +419,7 @@ export function parseKvServerConfig(
     dataDir,
     sqliteWriter,
     denoServe: flag("deno-serve"),
+    state,
     secret,
     secretSource: source,
     clusterId: get("cluster-id") ?? "kv",

@@ -135,9 +135,10 @@ class KvTables {
       const end = keyBytes(range.end);
       if (upTo === undefined || compareBytes(end, upTo) < 0) upTo = end;
     }
-    const rows = (upTo === undefined
-      ? this.#scan.all(from, range.limit + 1)
-      : this.#scanTo.all(from, upTo, range.limit + 1)) as ItemRow[];
+    const rows =
+      (upTo === undefined
+        ? this.#scan.all(from, range.limit + 1)
+        : this.#scanTo.all(from, upTo, range.limit + 1)) as ItemRow[];
     const more = rows.length > range.limit;
     const items = rows.slice(0, range.limit).map((r) => ({ key: keyString(r.k), ...recordOf(r) }));
     return { items, more };
@@ -156,12 +157,17 @@ class KvTables {
 export class SqliteKvStore implements StateMachine<KvResult>, KvState {
   readonly #sm: SqliteStateMachine<KvResult>;
   readonly #tables: KvTables;
-  #revision: number;
+  /** The revision, as the tables hold it (kept by `apply` and `restored`). */
+  readonly #seen: { revision: number };
 
-  private constructor(sm: SqliteStateMachine<KvResult>, tables: KvTables) {
+  private constructor(
+    sm: SqliteStateMachine<KvResult>,
+    tables: KvTables,
+    seen: { revision: number },
+  ) {
     this.#sm = sm;
     this.#tables = tables;
-    this.#revision = tables.revision();
+    this.#seen = seen;
   }
 
   /**
@@ -175,7 +181,7 @@ export class SqliteKvStore implements StateMachine<KvResult>, KvState {
    */
   static async open(path: string, options: SqliteStateMachineOptions = {}): Promise<SqliteKvStore> {
     let tables: KvTables | undefined;
-    let store: SqliteKvStore | undefined;
+    const seen = { revision: 0 };
     const sm = await SqliteStateMachine.open<KvResult>(path, {
       tables: ["kv", "kv_meta"],
       setup(db) {
@@ -197,15 +203,15 @@ export class SqliteKvStore implements StateMachine<KvResult>, KvState {
         });
         const revision = commands[commands.length - 1]!.index;
         t.setRevision(revision);
-        store!.#revision = revision;
+        seen.revision = revision;
         return results;
       },
       restored() {
-        store!.#revision = tables!.revision();
+        seen.revision = tables!.revision();
       },
     }, options);
-    store = new SqliteKvStore(sm, tables!);
-    return store;
+    seen.revision = tables!.revision();
+    return new SqliteKvStore(sm, tables!, seen);
   }
 
   /** The node's Raft storage, on the same file. */
@@ -215,7 +221,7 @@ export class SqliteKvStore implements StateMachine<KvResult>, KvState {
 
   /** The index of the last applied command. */
   get revision(): number {
-    return this.#revision;
+    return this.#seen.revision;
   }
 
   /**

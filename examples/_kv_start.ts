@@ -14,13 +14,10 @@ import {
   MemoryStorage,
   type NodeStorage,
   RaftNode,
+  type StateMachine,
   type Transport,
 } from "../mod.ts";
-import {
-  openSqliteStorage,
-  type SqliteStorage,
-  SqliteStorageError,
-} from "../adapters/sqlite/mod.ts";
+import { openSqliteStorage, SqliteStorageError } from "../adapters/sqlite/mod.ts";
 import { type PeerAcceptor, WebSocketTransport } from "../adapters/websocket/mod.ts";
 import { MemberDirectory, type RaftApp, TransportMonitor } from "../adapters/hono/mod.ts";
 import { demoRoutes, demoTokenOf, restartThrough } from "./_demo_routes.ts";
@@ -28,7 +25,8 @@ import { CliError } from "./_cli.ts";
 import { type RuntimeServer, runtimeServer, type ServedHttp } from "./_serve.ts";
 import { createKvApp } from "./_kv_app.ts";
 import { fsReason, type KvServerConfig } from "./_kv_config.ts";
-import { type KvResult, KvStore } from "./_kv_store.ts";
+import { type KvResult, type KvState, KvStore } from "./_kv_store.ts";
+import { SqliteKvStore } from "./_kv_sqlite_store.ts";
 
 // ---------------------------------------------------------------------------
 // Startup failures, in one line
@@ -137,7 +135,7 @@ export interface KvServer {
   /** The node. */
   node: RaftNode<KvResult>;
   /** The state machine. */
-  store: KvStore;
+  store: KvState;
   /** The app. */
   app: RaftApp;
   /** The API URL. */
@@ -187,36 +185,63 @@ export async function startKvServer(
   }
 }
 
-/** Opens the node's storage: SQLite in the data directory, or memory. */
+/** What {@linkcode openStorage} opened. */
+interface OpenedState {
+  storage: NodeStorage | MemoryStorage;
+  /** The key-value state machine. */
+  store: KvState & StateMachine<KvResult>;
+  /** Closes the state machine and the storage. */
+  close(): unknown;
+  where: string;
+}
+
+/**
+ * Opens the node's storage and its state machine: SQLite in the data
+ * directory (the keys in its tables, or in memory), or memory.
+ */
 async function openStorage(
   config: KvServerConfig,
   logger: Logger,
   cleanups: (() => unknown)[],
-): Promise<
-  { storage: NodeStorage | MemoryStorage; sqlite: SqliteStorage | undefined; where: string }
-> {
-  let storage: NodeStorage | MemoryStorage;
-  let sqlite: SqliteStorage | undefined;
-  let where: string;
+): Promise<OpenedState> {
   if (config.dataDir === ":memory:") {
-    storage = new MemoryStorage();
-    where = "in memory (lost on exit)";
-  } else {
-    prepareDataDir(config.dataDir);
-    where = join(config.dataDir, `node-${config.id}.db`);
-    // Its save() is synchronous (it fsyncs, blocking the event loop); the
-    // node yields to pending I/O before each write (`yieldBeforeSave`, on
-    // by default), so requests that arrived meanwhile share the next fsync.
-    try {
-      sqlite = await openSqliteStorage(where, { logger, writer: config.sqliteWriter });
-    } catch (e) {
-      throw openError(e, where, config.dataDir);
-    }
-    const opened = sqlite;
-    cleanups.push(() => opened.close());
-    storage = sqlite;
+    return {
+      storage: new MemoryStorage(),
+      store: new KvStore(),
+      close: () => {},
+      where: "in memory (lost on exit)",
+    };
   }
-  return { storage, sqlite, where };
+  prepareDataDir(config.dataDir);
+  const where = join(config.dataDir, `node-${config.id}.db`);
+  // Its save() is synchronous (it fsyncs, blocking the event loop); the
+  // node yields to pending I/O before each write (`yieldBeforeSave`, on
+  // by default), so requests that arrived meanwhile share the next fsync.
+  const options = { logger, writer: config.sqliteWriter };
+  let opened: OpenedState;
+  try {
+    if (config.state === "sqlite") {
+      const store = await SqliteKvStore.open(where, options);
+      opened = {
+        storage: store.storage,
+        store,
+        close: () => store.close(),
+        where,
+      };
+    } else {
+      const sqlite = await openSqliteStorage(where, options);
+      opened = {
+        storage: sqlite,
+        store: new KvStore(),
+        close: () => sqlite.close(),
+        where,
+      };
+    }
+  } catch (e) {
+    throw openError(e, where, config.dataDir);
+  }
+  cleanups.push(opened.close);
+  return opened;
 }
 
 async function start(
@@ -226,7 +251,8 @@ async function start(
   runtime: RuntimeServer,
   cleanups: (() => unknown)[],
 ): Promise<KvServer> {
-  const { storage, sqlite, where } = await openStorage(config, logger, cleanups);
+  const state = await openStorage(config, logger, cleanups);
+  const { storage, store, where } = state;
   // Without a secret (a single node), peers and admin requests are refused:
   // the transport's key is random and the app has no admin secret.
   const secret = config.secret ?? randomSecret();
@@ -256,7 +282,6 @@ async function start(
 
   const monitor = new TransportMonitor();
   const transport: Transport = monitor.wrap(wsTransport);
-  const store = new KvStore();
   const node = await RaftNode.start<KvResult>({
     id: config.id,
     storage,
@@ -279,7 +304,7 @@ async function start(
     closing ??= (async () => {
       await node.close();
       await http.stop();
-      await sqlite?.close();
+      await state.close();
     })();
     return closing;
   };

@@ -82,7 +82,15 @@ import { exitOnStartupError, isMainModule } from "./_cli.ts";
 import { type KvServerConfig, kvServerHelp, parseKvServerConfig } from "./_kv_config.ts";
 import { fatalErrorLine, type KvServer, startKvServer } from "./_kv_start.ts";
 
-export { type KvCommand, type KvItem, type KvRange, type KvResult, KvStore } from "./_kv_store.ts";
+export {
+  type KvCommand,
+  type KvItem,
+  type KvRange,
+  type KvResult,
+  type KvState,
+  KvStore,
+} from "./_kv_store.ts";
+export { SqliteKvStore } from "./_kv_sqlite_store.ts";
 export { createKvApp, type KvAppOptions } from "./_kv_app.ts";
 export {
   type KvServerConfig,

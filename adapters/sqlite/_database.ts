@@ -7,6 +7,8 @@
  * @module
  */
 
+import { closeSync, openSync } from "node:fs";
+
 /** A value SQLite binds as a parameter or returns in a column. */
 export type SqliteValue = null | number | bigint | string | Uint8Array;
 
@@ -110,4 +112,22 @@ export async function databaseOpener(): Promise<(path: string) => SqliteDatabase
  */
 export async function openDatabase(path: string): Promise<SqliteDatabaseLike> {
   return (await databaseOpener())(path);
+}
+
+/**
+ * Creates a missing database file with mode 0600 (an empty file is an
+ * empty database to SQLite), so that the log is not readable by other
+ * users; SQLite creates the WAL and shared-memory files with the mode of
+ * the database. An existing file keeps its mode.
+ */
+export function createPrivateFile(path: string): void {
+  if (path === ":memory:" || path === "" || path.startsWith("file:")) return;
+  let fd: number;
+  try {
+    fd = openSync(path, "wx", 0o600);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "EEXIST") return;
+    throw e;
+  }
+  closeSync(fd);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
+import { createPrivateFile, openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 
 /**
@@ -19,7 +19,13 @@ import { SqliteStorageError, toStorageError } from "./_errors.ts";
  *   the lock, or another code when the lock file cannot be opened.
  */
 export async function holdLockFile(path: string, action: string): Promise<SqliteDatabaseLike> {
-  const lock = await openDatabase(`${path}-lock`);
+  let lock: SqliteDatabaseLike;
+  try {
+    createPrivateFile(`${path}-lock`);
+    lock = await openDatabase(`${path}-lock`);
+  } catch (e) {
+    throw toStorageError(e, path, action);
+  }
   try {
     lock.exec("PRAGMA locking_mode=EXCLUSIVE");
     lock.exec("BEGIN EXCLUSIVE");

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { closeSync, existsSync, openSync } from "node:fs";
-import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
+import { existsSync } from "node:fs";
+import { createPrivateFile, openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import type { SqliteStorageOptions } from "./_options.ts";
 import { SqliteStorage } from "./_storage.ts";
@@ -118,22 +118,4 @@ export async function openSqliteStorage(
     throw e;
   }
   return storage;
-}
-
-/**
- * Creates a missing database file with mode 0600 (an empty file is an
- * empty database to SQLite), so that the log is not readable by other
- * users; SQLite creates the WAL and shared-memory files with the mode of
- * the database. An existing file keeps its mode.
- */
-function createPrivateFile(path: string): void {
-  if (path === ":memory:" || path === "" || path.startsWith("file:")) return;
-  let fd: number;
-  try {
-    fd = openSync(path, "wx", 0o600);
-  } catch (e) {
-    if ((e as { code?: unknown }).code === "EEXIST") return;
-    throw e;
-  }
-  closeSync(fd);
 }

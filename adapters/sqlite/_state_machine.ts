@@ -381,8 +381,9 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
    *
    * @param commands The commands, in log order, after the applied index.
    * @returns One result per command.
-   * @throws {SqliteStorageError} When the transaction fails (rolled back),
-   *   a restore is in progress, or the state machine is closed.
+   * @throws {SqliteStorageError} `"write_failed"` when the transaction
+   *   fails (it is rolled back: the tables and the applied index stay as
+   *   they were), `"busy"` while a restore is in progress, `"closed"`.
    * @throws What `apply` threw (the transaction is rolled back).
    */
   apply(commands: readonly Command[]): readonly R[] {
@@ -402,7 +403,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
         this.#setApplied.run(last);
       });
     } catch (e) {
-      throw isSqliteError(e) ? toStorageError(e, this.#path, action) : e;
+      throw isSqliteError(e) ? writeFailed(e, this.#path, action) : e;
     }
     this.#applied = last;
     return results;
@@ -485,7 +486,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
    * @param meta Where the snapshot sits in the log: its index becomes the applied index.
    * @returns A Promise that resolves once the new state is committed.
    * @throws {SqliteStorageError} (as a rejection) `"corrupt_record"` when
-   *   the stream is malformed; another code when the transaction fails.
+   *   the stream is malformed; `"write_failed"` when the transaction fails.
    */
   restoreStream(
     chunks: AsyncIterable<Uint8Array>,
@@ -530,7 +531,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
           { cause: e },
         );
       }
-      throw isSqliteError(e) ? toStorageError(e, this.#path, action) : e;
+      throw isSqliteError(e) ? writeFailed(e, this.#path, action) : e;
     } finally {
       this.#restoring = false;
     }
@@ -666,6 +667,12 @@ function readApplied(db: SqliteDatabaseLike, path: string): Index {
     );
   }
   return n;
+}
+
+/** A failed (and rolled back) write transaction, as the storage reports one. */
+function writeFailed(e: unknown, path: string, action: string): SqliteStorageError {
+  const cause = toStorageError(e, path, action);
+  return new SqliteStorageError("write_failed", path, cause.message, { cause: e });
 }
 
 /** Whether an error came from the SQLite driver (rather than the application). */
