@@ -8,10 +8,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Command } from "../mod.ts";
+import { type Command, RaftNode, type StateMachine } from "../mod.ts";
+import { MemoryNetwork } from "../adapters/memory/mod.ts";
 import { withTempDir } from "../adapters/sqlite/_test_util.ts";
 import { SqliteKvStore } from "../examples/_kv_sqlite_store.ts";
-import { type KvCommand, type KvRange, KvStore } from "../examples/_kv_store.ts";
+import { type KvCommand, type KvRange, type KvResult, KvStore } from "../examples/_kv_store.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 
 const utf8 = new TextEncoder();
@@ -116,6 +117,72 @@ test("SqliteKvStore gives KvStore's results, items and sorted ranges", async () 
       }
     } finally {
       await disk.close();
+    }
+  });
+});
+
+test("A member that fell behind catches up by snapshot into its SQLite tables", async () => {
+  await withTempDir(async (tmp) => {
+    const net = new MemoryNetwork();
+    const stores = new Map<number, SqliteKvStore>();
+    const nodes = new Map<number, RaftNode<KvResult>>();
+    const restores: string[] = [];
+    try {
+      for (const id of [1, 2, 3]) {
+        const store = await SqliteKvStore.open(tmp.file(`n${id}.db`));
+        stores.set(id, store);
+        const sm: StateMachine<KvResult> = {
+          apply: (c) => store.apply(c),
+          snapshot: () => store.snapshot(),
+          appliedIndex: () => store.appliedIndex(),
+          restore: (d, m) => {
+            restores.push(`restore ${id}`);
+            return store.restore(d, m);
+          },
+          restoreStream: (c, m) => {
+            restores.push(`stream ${id}`);
+            return store.restoreStream(c, m);
+          },
+        };
+        if (id === 3) net.isolate(3);
+        nodes.set(
+          id,
+          await RaftNode.start<KvResult>({
+            id,
+            peers: [1, 2, 3],
+            storage: store.storage,
+            transport: net.connect(id),
+            stateMachine: sm,
+            tickMs: 5,
+            snapshotEntries: 20,
+            snapshotCatchUpEntries: 0,
+          }),
+        );
+      }
+      const leader = nodes.get(1)!;
+      const lead = await leader.waitForLeader();
+      const writer = nodes.get(lead)!;
+      for (let i = 0; i < 60; i++) {
+        const r = await writer.propose(
+          utf8.encode(
+            JSON.stringify({ op: "put", key: `k${String(i).padStart(3, "0")}`, value: `v${i}` }),
+          ),
+        );
+        assert.equal(r.ok, true);
+      }
+      assert.equal(stores.get(3)!.range({ limit: 1000 }).items.length, 0);
+      net.heal();
+      const three = stores.get(3)!;
+      for (let i = 0; i < 400 && three.range({ limit: 1000 }).items.length < 60; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.deepEqual(three.range({ limit: 1000 }), stores.get(lead)!.range({ limit: 1000 }));
+      assert.ok(restores.some((r) => r.endsWith(" 3")), `restores: ${restores}`);
+      assert.equal(three.get("k059")?.value, "v59");
+    } finally {
+      for (const n of nodes.values()) await n.close();
+      net.close();
+      for (const s of stores.values()) await s.close();
     }
   });
 });
