@@ -10,6 +10,12 @@
  * {@linkcode openSqliteStorage} pick the runtime's driver. The package holds
  * no `bun:` import.
  *
+ * The application's state may live in the same file:
+ * {@linkcode SqliteStateMachine} applies each batch of commands to the
+ * application's tables and records the index it reached in one
+ * transaction, so a restart applies nothing twice, and streams snapshots
+ * of its tables from a WAL read transaction.
+ *
  * @example A RaftNode on SQLite
  * ```ts
  * import { openSqliteStorage } from "@raft-ts/raft/sqlite";
@@ -65,7 +71,13 @@ export {
 // The core types this subpath's signatures use, so that its documentation
 // stands on its own (the same types as the root export's).
 export type { Logger } from "../../core/logger.ts";
-export type { Command, NodeStorage, StorageUpdate } from "../../core/node.ts";
+export type {
+  Command,
+  NodeStorage,
+  SnapshotData,
+  StateMachine,
+  StorageUpdate,
+} from "../../core/node.ts";
 export type { Storage } from "../../core/storage.ts";
 export type {
   ConfState,
