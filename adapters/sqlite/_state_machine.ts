@@ -601,13 +601,15 @@ async function openStorage(
     return await openSqliteStorage(path, { ...options, exclusive: lockFile });
   }
   const db = await openSqliteDatabase(path);
+  const storage = new SqliteStorage(db, { ...options, path, exclusive: false });
   try {
+    // Only now, so that a file another process holds is refused at once.
     db.exec("PRAGMA busy_timeout=5000");
   } catch (e) {
-    db.close();
+    storage.close();
     throw toStorageError(e, path, "open raft storage");
   }
-  return new SqliteStorage(db, { ...options, path, exclusive: false });
+  return storage;
 }
 
 /** Refuses a table list the state machine cannot own. */

@@ -5,7 +5,12 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Command, RaftNode } from "../../core/node.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
-import { openSqliteDatabase, SqliteStateMachine, SqliteStorageError } from "./mod.ts";
+import {
+  openSqliteDatabase,
+  openSqliteStorage,
+  SqliteStateMachine,
+  SqliteStorageError,
+} from "./mod.ts";
 import { rowsDefinition, rowsState, withTempDir } from "./_test_util.ts";
 
 const applier = fileURLToPath(new URL("./_crash_applier.ts", import.meta.url));
@@ -74,8 +79,23 @@ test("SqliteStateMachine.open() locks the file against a second opener and check
         SqliteStateMachine.open(path, rowsDefinition()),
         (e) => e instanceof SqliteStorageError && e.code === "locked",
       );
+      // A storage alone, with SQLite's exclusive lock, is refused too.
+      await assert.rejects(
+        openSqliteStorage(path),
+        (e) => e instanceof SqliteStorageError && e.code === "locked",
+      );
     } finally {
       await sm.close();
+    }
+    // And the other way round.
+    const alone = await openSqliteStorage(path);
+    try {
+      await assert.rejects(
+        SqliteStateMachine.open(path, rowsDefinition()),
+        (e) => e instanceof SqliteStorageError && e.code === "locked",
+      );
+    } finally {
+      alone.close();
     }
     await assert.rejects(
       SqliteStateMachine.open(path, { ...rowsDefinition(), tables: ["cmds", "nope"] }),
@@ -95,58 +115,60 @@ test("SqliteStateMachine.open() locks the file against a second opener and check
   });
 });
 
-test("RaftNode on a SqliteStateMachine applies nothing again after a restart", async () => {
-  await withTempDir(async (tmp) => {
-    const path = tmp.file("n.db");
-    const run = async (
-      proposals: number,
-    ): Promise<{ applied: number; commands: number; results: number[] }> => {
-      const def = rowsDefinition();
-      const sm = await SqliteStateMachine.open(path, def);
-      const net = new MemoryNetwork();
-      const node = await RaftNode.start({
-        id: 1,
-        peers: [1],
-        storage: sm.storage,
-        transport: net.connect(1),
-        stateMachine: sm,
-        tickMs: 5,
-      });
-      const results: number[] = [];
-      try {
-        await node.waitForLeader();
-        for (let i = 0; i < proposals; i++) {
-          results.push(await node.propose(new Uint8Array([1, 2, 3])));
+for (const writer of ["inline", "worker"] as const) {
+  test(`RaftNode on a SqliteStateMachine (writer ${writer}) applies nothing again after a restart`, async () => {
+    await withTempDir(async (tmp) => {
+      const path = tmp.file("n.db");
+      const run = async (
+        proposals: number,
+      ): Promise<{ applied: number; commands: number; results: number[] }> => {
+        const def = rowsDefinition();
+        const sm = await SqliteStateMachine.open(path, def, { writer });
+        const net = new MemoryNetwork();
+        const node = await RaftNode.start({
+          id: 1,
+          peers: [1],
+          storage: sm.storage,
+          transport: net.connect(1),
+          stateMachine: sm,
+          tickMs: 5,
+        });
+        const results: number[] = [];
+        try {
+          await node.waitForLeader();
+          for (let i = 0; i < proposals; i++) {
+            results.push(await node.propose(new Uint8Array([1, 2, 3])));
+          }
+        } finally {
+          await node.close();
+          net.close();
         }
+        const applied = sm.appliedIndex();
+        await sm.close();
+        return { applied, commands: def.calls.commands, results };
+      };
+      const first = await run(20);
+      assert.equal(first.commands, 20);
+      // The restarted node elects itself and proposes again: only the new
+      // commands reach apply().
+      const second = await run(5);
+      assert.equal(second.commands, 5);
+      assert.ok(second.results[0]! > first.applied);
+      const third = await run(0);
+      assert.equal(third.commands, 0);
+      const db = await openSqliteDatabase(path);
+      try {
+        db.exec("PRAGMA busy_timeout=1000");
+        const state = rowsState(db);
+        assert.equal(state.indexes.length, 25);
+        assert.equal(state.total, 75);
+        assert.equal(state.indexes.at(-1), second.applied);
       } finally {
-        await node.close();
-        net.close();
+        db.close();
       }
-      const applied = sm.appliedIndex();
-      await sm.close();
-      return { applied, commands: def.calls.commands, results };
-    };
-    const first = await run(20);
-    assert.equal(first.commands, 20);
-    // The restarted node elects itself and proposes again: only the new
-    // commands reach apply().
-    const second = await run(5);
-    assert.equal(second.commands, 5);
-    assert.ok(second.results[0]! > first.applied);
-    const third = await run(0);
-    assert.equal(third.commands, 0);
-    const db = await openSqliteDatabase(path);
-    try {
-      db.exec("PRAGMA busy_timeout=1000");
-      const state = rowsState(db);
-      assert.equal(state.indexes.length, 25);
-      assert.equal(state.total, 75);
-      assert.equal(state.indexes.at(-1), second.applied);
-    } finally {
-      db.close();
-    }
+    });
   });
-});
+}
 
 test("SqliteStateMachine.snapshot() is the state when it was taken, while commands go on", async () => {
   await withTempDir(async (tmp) => {
