@@ -9,6 +9,7 @@
 
 import type { Command, Index, StateMachine, Term } from "../mod.ts";
 import {
+  openSqliteStorage,
   type SqliteDatabaseLike,
   SqliteStateMachine,
   type SqliteStateMachineOptions,
@@ -22,6 +23,7 @@ import {
   type KvRecord,
   type KvResult,
   type KvState,
+  KvStore,
 } from "./_kv_store.ts";
 
 /**
@@ -305,4 +307,38 @@ export class SqliteKvStore implements StateMachine<KvResult>, KvState {
   close(): Promise<void> {
     return this.#sm.close();
   }
+}
+
+/** A node's key-value state machine and its Raft storage, on one database file. */
+export interface OpenedKvState {
+  /** The node's storage. */
+  storage: SqliteStorage;
+  /** The state machine. */
+  store: KvState & StateMachine<KvResult>;
+  /** Closes the state machine and the storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a node's database file with the key-value state machine: its keys
+ * in tables of the file (`"sqlite"`), or in memory (`"memory"`, rebuilt
+ * from the snapshot and the log when the node starts).
+ *
+ * @param path The database file.
+ * @param state Where the keys live.
+ * @param options The storage's options.
+ * @returns The storage and the state machine.
+ * @throws {SqliteStorageError} When the file cannot be opened or is locked.
+ */
+export async function openKvState(
+  path: string,
+  state: "sqlite" | "memory",
+  options: SqliteStateMachineOptions = {},
+): Promise<OpenedKvState> {
+  if (state === "sqlite") {
+    const store = await SqliteKvStore.open(path, options);
+    return { storage: store.storage, store, close: () => store.close() };
+  }
+  const storage = await openSqliteStorage(path, options);
+  return { storage, store: new KvStore(), close: async () => await storage.close() };
 }

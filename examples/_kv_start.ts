@@ -17,7 +17,7 @@ import {
   type StateMachine,
   type Transport,
 } from "../mod.ts";
-import { openSqliteStorage, SqliteStorageError } from "../adapters/sqlite/mod.ts";
+import { SqliteStorageError } from "../adapters/sqlite/mod.ts";
 import { type PeerAcceptor, WebSocketTransport } from "../adapters/websocket/mod.ts";
 import { MemberDirectory, type RaftApp, TransportMonitor } from "../adapters/hono/mod.ts";
 import { demoRoutes, demoTokenOf, restartThrough } from "./_demo_routes.ts";
@@ -26,7 +26,7 @@ import { type RuntimeServer, runtimeServer, type ServedHttp } from "./_serve.ts"
 import { createKvApp } from "./_kv_app.ts";
 import { fsReason, type KvServerConfig } from "./_kv_config.ts";
 import { type KvResult, type KvState, KvStore } from "./_kv_store.ts";
-import { SqliteKvStore } from "./_kv_sqlite_store.ts";
+import { openKvState } from "./_kv_sqlite_store.ts";
 
 // ---------------------------------------------------------------------------
 // Startup failures, in one line
@@ -220,23 +220,7 @@ async function openStorage(
   const options = { logger, writer: config.sqliteWriter };
   let opened: OpenedState;
   try {
-    if (config.state === "sqlite") {
-      const store = await SqliteKvStore.open(where, options);
-      opened = {
-        storage: store.storage,
-        store,
-        close: () => store.close(),
-        where,
-      };
-    } else {
-      const sqlite = await openSqliteStorage(where, options);
-      opened = {
-        storage: sqlite,
-        store: new KvStore(),
-        close: () => sqlite.close(),
-        where,
-      };
-    }
+    opened = { ...await openKvState(where, config.state, options), where };
   } catch (e) {
     throw openError(e, where, config.dataDir);
   }

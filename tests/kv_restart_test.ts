@@ -13,13 +13,15 @@ import process from "node:process";
 import { test } from "node:test";
 import { type Command, RaftNode, type StateMachine } from "../mod.ts";
 import { MemoryNetwork } from "../adapters/memory/mod.ts";
-import { openSqliteStorage, type SqliteStorage } from "../adapters/sqlite/mod.ts";
 import { withTempDir } from "../adapters/sqlite/_test_util.ts";
-import { SqliteKvStore } from "../examples/_kv_sqlite_store.ts";
-import { type KvResult, type KvState, KvStore } from "../examples/_kv_store.ts";
+import { openKvState } from "../examples/_kv_sqlite_store.ts";
+import type { KvResult, KvState } from "../examples/_kv_store.ts";
 
 const keys = Number(process.env["RAFT_RESTART_KEYS"] ?? "2000");
-const states = (process.env["RAFT_RESTART_STATES"] ?? "sqlite").split(",");
+const states = (process.env["RAFT_RESTART_STATES"] ?? "sqlite").split(",") as (
+  | "sqlite"
+  | "memory"
+)[];
 const utf8 = new TextEncoder();
 
 interface Opened {
@@ -30,20 +32,8 @@ interface Opened {
 }
 
 /** Opens the node's file and starts it, counting commands applied and snapshots taken. */
-async function startNode(path: string, state: string): Promise<Opened> {
-  let storage: SqliteStorage;
-  let sm: StateMachine<KvResult> & KvState;
-  let closeState: () => unknown;
-  if (state === "sqlite") {
-    const store = await SqliteKvStore.open(path);
-    storage = store.storage;
-    sm = store;
-    closeState = () => store.close();
-  } else {
-    storage = await openSqliteStorage(path);
-    sm = new KvStore();
-    closeState = () => storage.close();
-  }
+async function startNode(path: string, state: "sqlite" | "memory"): Promise<Opened> {
+  const { storage, store: sm, close: closeState } = await openKvState(path, state);
   const counts = { applied: 0, snapshots: 0 };
   const counted: StateMachine<KvResult> = {
     apply: (c: readonly Command[]) => {

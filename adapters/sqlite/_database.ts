@@ -77,6 +77,38 @@ export interface SqliteDatabaseLike {
   close(): unknown;
 }
 
+/**
+ * Rolls back the open transaction, if any; a failure is ignored (the
+ * transaction may already be gone), so that the caller reports its own error.
+ *
+ * @param db The connection.
+ */
+export function rollbackQuietly(db: SqliteDatabaseLike): void {
+  try {
+    db.exec("ROLLBACK");
+  } catch {
+    // The transaction may already be gone.
+  }
+}
+
+/**
+ * Runs `body` in a write transaction (`BEGIN IMMEDIATE`): committed when
+ * it returns, rolled back when it throws (its error is rethrown).
+ *
+ * @param db The connection, with no transaction open.
+ * @param body The writes.
+ */
+export function inTransaction(db: SqliteDatabaseLike, body: () => void): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    body();
+    db.exec("COMMIT");
+  } catch (e) {
+    rollbackQuietly(db);
+    throw e;
+  }
+}
+
 /** Whether this code runs on Bun. */
 export function isBun(): boolean {
   return (globalThis as { Bun?: unknown }).Bun !== undefined;

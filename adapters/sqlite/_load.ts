@@ -26,7 +26,12 @@ import {
   type Term,
 } from "../../core/types.ts";
 import type { TailCache } from "./_cache.ts";
-import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+import {
+  inTransaction,
+  type SqliteDatabaseLike,
+  type SqliteStatementLike,
+  type SqliteValue,
+} from "./_database.ts";
 import { SqliteStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
 import { metaHardState, metaLogStart, metaSnapshot } from "./_writer.ts";
@@ -198,22 +203,13 @@ function identifyFile(db: SqliteDatabaseLike, path: string, create: boolean): bo
 
 /** Creates the tables and the records of an empty log, in one transaction. */
 function createSchema(db: SqliteDatabaseLike): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
+  inTransaction(db, () => {
     db.exec(schemaSql);
     const put = "INSERT INTO raft_meta (key, record) VALUES (?, ?)";
     runOnce(db, put, metaHardState, encodeFrame(encodeHardState(newHardState())));
     runOnce(db, put, metaSnapshot, encodeFrame(encodeSnapshot(newSnapshot())));
     runOnce(db, put, metaLogStart, dummyRecord(0, 0));
-    db.exec("COMMIT");
-  } catch (e) {
-    try {
-      db.exec("ROLLBACK");
-    } catch {
-      // Report the first error.
-    }
-    throw e;
-  }
+  });
 }
 
 /**

@@ -10,7 +10,13 @@ import { assert } from "../../core/_assert.ts";
 import type { Command, StateMachine } from "../../core/node.ts";
 import { checkNumberOption } from "../../core/node/options.ts";
 import type { Index, Term } from "../../core/types.ts";
-import { databaseOpener, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
+import {
+  databaseOpener,
+  inTransaction,
+  rollbackQuietly,
+  type SqliteDatabaseLike,
+  type SqliteStatementLike,
+} from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import { holdLockFile } from "./_lock_file.ts";
 import { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
@@ -515,11 +521,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
         this.#setApplied.run(meta.index);
         db.exec("COMMIT");
       } catch (e) {
-        try {
-          db.exec("ROLLBACK");
-        } catch {
-          // The transaction may already be gone.
-        }
+        rollbackQuietly(db);
         throw e;
       }
     } catch (e) {
@@ -630,22 +632,6 @@ function checkTables(tables: readonly string[]): void {
       throw new RangeError(`Cannot open SqliteStateMachine as table '${t}' is named twice`);
     }
     seen.add(t);
-  }
-}
-
-/** Runs `body` in a write transaction: committed if it returns, rolled back if it throws. */
-function inTransaction(db: SqliteDatabaseLike, body: () => void): void {
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    body();
-    db.exec("COMMIT");
-  } catch (e) {
-    try {
-      db.exec("ROLLBACK");
-    } catch {
-      // The transaction may already be gone.
-    }
-    throw e;
   }
 }
 

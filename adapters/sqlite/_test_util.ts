@@ -5,7 +5,9 @@
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
@@ -205,4 +207,39 @@ export function rowsState(
     total,
     notes: rows.map((r) => r.note),
   };
+}
+
+/**
+ * Runs a TypeScript file in a child process on the runtime running the
+ * tests (Bun and Node run a .ts file as it is; Deno needs `run`), its
+ * stdout and stderr piped.
+ *
+ * @param file The script.
+ * @param args Its arguments.
+ * @returns The child.
+ */
+export function spawnScript(file: string, args: string[]): ChildProcess {
+  const argv = (globalThis as { Deno?: unknown }).Deno === undefined
+    ? [file, ...args]
+    : ["run", "-A", "--no-lock", "--quiet", file, ...args];
+  return spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/**
+ * Calls `fn` with each line a child writes to its stdout.
+ *
+ * @param child The child.
+ * @param fn What to do with a line (without its newline).
+ */
+export function onStdoutLines(child: ChildProcess, fn: (line: string) => void): void {
+  let out = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    out += chunk;
+    for (let nl = out.indexOf("\n"); nl >= 0; nl = out.indexOf("\n")) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      fn(line);
+    }
+  });
 }

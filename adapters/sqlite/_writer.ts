@@ -6,7 +6,7 @@
  */
 
 import type { Index } from "../../core/types.ts";
-import type { SqliteDatabaseLike, SqliteStatementLike } from "./_database.ts";
+import { rollbackQuietly, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
 import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
 
@@ -139,11 +139,7 @@ export class SqliteWriter {
       this.#apply(plan);
       db.exec("COMMIT");
     } catch (e) {
-      try {
-        db.exec("ROLLBACK");
-      } catch {
-        // The transaction may already be gone.
-      }
+      rollbackQuietly(db);
       const cause = toStorageError(e, this.#path, action);
       this.failure = new SqliteStorageError(
         "write_failed",

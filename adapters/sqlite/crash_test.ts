@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { memoryNodeStorage } from "../../core/node.ts";
@@ -8,7 +6,7 @@ import { newRand, randomIntN } from "../../core/rand.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { applyOp, crashWritesInFlight, digest, nextOp } from "./_crash_model.ts";
 import { openSqliteStorage } from "./mod.ts";
-import { tempDir } from "./_test_util.ts";
+import { onStdoutLines, spawnScript, tempDir } from "./_test_util.ts";
 
 const writer = fileURLToPath(new URL("./_crash_writer.ts", import.meta.url));
 
@@ -34,13 +32,8 @@ function runWriter(
   plan: KillPlan,
   mode: WriterMode,
 ): Promise<ChildResult> {
-  // Bun and Node run a .ts file as it is; Deno needs `run`.
-  const args = (globalThis as { Deno?: unknown }).Deno === undefined
-    ? [writer, path, String(seed), mode]
-    : ["run", "-A", "--no-lock", "--quiet", writer, path, String(seed), mode];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
+    const child = spawnScript(writer, [path, String(seed), mode]);
     let stderr = "";
     let lastAck = 0;
     let opened = false;
@@ -54,16 +47,10 @@ function runWriter(
     // A writer that stops making progress fails the test instead of hanging it.
     const watchdog = setTimeout(kill, 30_000);
     if ("afterStartMs" in plan) killIn(plan.afterStartMs);
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      out += chunk;
-      for (let nl = out.indexOf("\n"); nl >= 0; nl = out.indexOf("\n")) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line === "open") opened = true;
-        else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
-        else stderr += `unexpected output: ${line}\n`;
-      }
+    onStdoutLines(child, (line) => {
+      if (line === "open") opened = true;
+      else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
+      else stderr += `unexpected output: ${line}\n`;
       if ("afterAcks" in plan && opened && lastAck >= plan.afterAcks) killIn(plan.delayMs);
     });
     child.stderr!.setEncoding("utf8");

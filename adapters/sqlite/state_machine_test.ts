@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Command, RaftNode } from "../../core/node.ts";
@@ -11,7 +9,13 @@ import {
   SqliteStateMachine,
   SqliteStorageError,
 } from "./mod.ts";
-import { rowsDefinition, rowsState, withTempDir } from "./_test_util.ts";
+import {
+  onStdoutLines,
+  rowsDefinition,
+  rowsState,
+  spawnScript,
+  withTempDir,
+} from "./_test_util.ts";
 
 const applier = fileURLToPath(new URL("./_crash_applier.ts", import.meta.url));
 
@@ -314,27 +318,17 @@ function runApplier(
   path: string,
   afterMs: number,
 ): Promise<{ opened: number; lastAck: number; stderr: string }> {
-  const args = (globalThis as { Deno?: unknown }).Deno === undefined
-    ? [applier, path]
-    : ["run", "-A", "--no-lock", "--quiet", applier, path];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
+    const child = spawnScript(applier, [path]);
     let stderr = "";
     let opened = -1;
     let lastAck = 0;
     const watchdog = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => {
-      out += chunk;
-      for (let nl = out.indexOf("\n"); nl >= 0; nl = out.indexOf("\n")) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        if (line.startsWith("open ")) {
-          opened = Number(line.slice(5));
-          setTimeout(() => child.kill("SIGKILL"), afterMs);
-        } else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
-      }
+    onStdoutLines(child, (line) => {
+      if (line.startsWith("open ")) {
+        opened = Number(line.slice(5));
+        setTimeout(() => child.kill("SIGKILL"), afterMs);
+      } else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
     });
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (c: string) => (stderr += c));
