@@ -486,7 +486,10 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
   /**
    * Replaces the tables with a snapshot's, read from a stream of chunks
    * as they come, in one transaction: a malformed or truncated stream, a
-   * failing source or a crash leaves the old state.
+   * failing source or a crash leaves the old state. The transaction holds
+   * SQLite's write lock until the stream ends, so the storage must not be
+   * written meanwhile (`RaftNode` does not: it waits for the restore); a
+   * write would wait for the lock (busy timeout 5 s) and then fail.
    *
    * @param chunks The snapshot's chunks (any split of `snapshot()`'s bytes).
    * @param meta Where the snapshot sits in the log: its index becomes the applied index.
