@@ -289,6 +289,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
    *   (`"locked"`), or `setup` fails.
    * @throws {RangeError} When an option is out of range, `path` names no
    *   file, or a table is missing or named `raft_*`.
+   * @throws {TypeError} When `setup` or `apply` is not a function.
    */
   static async open<R>(
     path: string,
@@ -308,11 +309,16 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
       );
     }
     checkTables(definition.tables);
-    if (options.create === false && !existsSync(path)) {
-      // The storage's error, before a lock file is created beside nothing.
-      await openSqliteStorage(path, options);
+    if (typeof definition.setup !== "function" || typeof definition.apply !== "function") {
+      throw new TypeError(
+        "Cannot open SqliteStateMachine as its definition lacks a 'setup' or 'apply' function",
+      );
     }
     const { snapshotChunkBytes: _, ...storageOptions } = options;
+    if (options.create === false && !existsSync(path)) {
+      // The storage's error, before a lock file is created beside nothing.
+      await openSqliteStorage(path, storageOptions);
+    }
     const worker = options.writer === "worker";
     const exclusive = options.exclusive ?? true;
     const opened: { close(): unknown }[] = [];
@@ -428,7 +434,7 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
    * @throws {SqliteStorageError} When `snapshotReadersMax` (4) snapshots
    *   are being read (`"busy"`), or the state machine is closed.
    */
-  snapshot(): AsyncIterable<Uint8Array> {
+  snapshot(): AsyncIterableIterator<Uint8Array> {
     const action = "take a snapshot of the state machine";
     this.#checkOpen(action);
     if (this.#readers.size >= snapshotReadersMax) {
@@ -466,7 +472,22 @@ export class SqliteStateMachine<R> implements StateMachine<R> {
         reader.close();
       }
     };
-    return dumpTables(reader, this.#def.tables, this.#chunkBytes, finish);
+    const chunks = dumpTables(reader, this.#def.tables, this.#chunkBytes, finish);
+    // A generator stopped before its first chunk skips its `finally`:
+    // `return()` ends the read transaction itself.
+    return {
+      [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+        return this;
+      },
+      next: (): Promise<IteratorResult<Uint8Array>> => chunks.next(),
+      return: async (): Promise<IteratorResult<Uint8Array>> => {
+        try {
+          return await chunks.return(undefined);
+        } finally {
+          finish();
+        }
+      },
+    } as AsyncIterableIterator<Uint8Array>;
   }
 
   /**
