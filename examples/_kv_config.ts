@@ -56,7 +56,7 @@ export const kvServerFlags = {
     value: "sqlite|memory",
     env: "RAFT_STATE",
     help:
-      "where the keys live: memory (default; rebuilt from the snapshot and the log at start) or tables of node-<id>.db (a restart applies nothing again; larger than memory); one kind per cluster",
+      "where the keys live: tables of node-<id>.db (default; a restart applies nothing again) or memory (rebuilt from the snapshot and the log at start); one kind per cluster",
   },
   "sqlite-writer": {
     type: "string",
@@ -393,7 +393,7 @@ export function parseKvServerConfig(
       `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
     );
   }
-  const state = get("state") ?? "memory";
+  const state = get("state") ?? (dataDir === ":memory:" ? "memory" : "sqlite");
   if (state !== "sqlite" && state !== "memory") {
     throw configError(`Cannot use --state: expected sqlite or memory, got '${state}'`);
   }

@@ -78,6 +78,28 @@ function openError(e: unknown, file: string, dir: string): CliError {
 }
 
 /**
+ * The one-line failure of a node whose latest snapshot was taken with the
+ * other `--state` (its data cannot be restored), or `undefined`.
+ */
+function otherStateError(
+  e: unknown,
+  state: "sqlite" | "memory",
+  where: string,
+): CliError | undefined {
+  const foreign = state === "sqlite"
+    ? e instanceof SqliteStorageError && e.code === "corrupt_record" &&
+      /snapshot header/.test(e.message)
+    : e instanceof SyntaxError;
+  if (!foreign) return undefined;
+  const other = state === "sqlite" ? "memory" : "sqlite";
+  return new CliError(
+    1,
+    `Cannot start with --state ${state}: the snapshot in '${where}' was taken with --state ${other}; start the node with --state ${other}`,
+    { cause: e },
+  );
+}
+
+/**
  * The one line a node's fatal error prints: what failed, the file, what to do.
  *
  * @param id The node.
@@ -266,19 +288,24 @@ async function start(
 
   const monitor = new TransportMonitor();
   const transport: Transport = monitor.wrap(wsTransport);
-  const node = await RaftNode.start<KvResult>({
-    id: config.id,
-    storage,
-    transport,
-    stateMachine: store,
-    // Without --peers, a cluster of one.
-    peers: config.join ? [] : config.peers.size > 0 ? [...config.peers.keys()] : [config.id],
-    tickMs: config.tickMs,
-    electionTick: config.electionTick,
-    snapshotEntries: config.snapshotEntries,
-    sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
-    logger,
-  });
+  let node: RaftNode<KvResult>;
+  try {
+    node = await RaftNode.start<KvResult>({
+      id: config.id,
+      storage,
+      transport,
+      stateMachine: store,
+      // Without --peers, a cluster of one.
+      peers: config.join ? [] : config.peers.size > 0 ? [...config.peers.keys()] : [config.id],
+      tickMs: config.tickMs,
+      electionTick: config.electionTick,
+      snapshotEntries: config.snapshotEntries,
+      sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
+      logger,
+    });
+  } catch (e) {
+    throw otherStateError(e, config.state, where) ?? e;
+  }
   cleanups.push(() => node.close());
 
   const directory = memberDirectory(config, url, ownPeerUrl, peerWsUrls);

@@ -298,6 +298,48 @@ function readOnlyDir(parent: string): { path: string; release(): void } | undefi
 }
 
 test(
+  `kv_server (${runtime}): a node restarts on its --state, and refuses the other one in one line`,
+  { timeout: 60_000 },
+  withTempDir(async (dir) => {
+    const args = ["--id", "1", "--data-dir", dir, "--log", "warn", "--snapshot-entries", "5"];
+    let s = await startServer(args);
+    try {
+      for (let i = 0; i < 8; i++) {
+        let res = await putValue(s.url, `k${i}`, `v${i}`);
+        for (let k = 0; k < 100 && res.status === 503; k++) {
+          await res.body?.cancel();
+          await new Promise((r) => setTimeout(r, 50));
+          res = await putValue(s.url, `k${i}`, `v${i}`);
+        }
+        assert.equal(res.status, 200, await res.clone().text());
+        await res.body?.cancel();
+      }
+    } finally {
+      assert.equal(await stopServer(s), 0);
+    }
+    // A snapshot of the SQLite tables was taken: the in-memory store cannot restore it.
+    const r = await run(kvServer, ["--listen", "127.0.0.1:0", ...args, "--state", "memory"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(lines(r.stderr).length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /Cannot start with --state memory: the snapshot in '.*node-1\.db' was taken with --state sqlite; start the node with --state sqlite/,
+    );
+    // On its own state it restarts with every key.
+    s = await startServer(args);
+    try {
+      const list = await (await fetch(`${s.url}/kv?prefix=k`)).json();
+      assert.deepEqual(
+        list.items.map((i: { value: string }) => i.value),
+        ["v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+      );
+    } finally {
+      assert.equal(await stopServer(s), 0);
+    }
+  }),
+);
+
+test(
   `kv_server (${runtime}): failures of the environment end in one line naming the port, file or flag, status 1`,
   { timeout: 120_000 },
   withTempDir(async (dir) => {
@@ -400,10 +442,10 @@ test(
       });
       assert.equal(admin.status, 403);
       assert.equal((await admin.json()).error.code, "admin_disabled");
-      // At rest: the directory 0700, the database and its WAL 0600.
+      // At rest: the directory 0700, the database, its WAL and its lock file 0600.
       assert.equal(statSync(dataDir).mode & 0o777, 0o700);
       assert.equal(statSync(join(dir, "data")).mode & 0o777, 0o700);
-      for (const f of ["node-1.db", "node-1.db-wal"]) {
+      for (const f of ["node-1.db", "node-1.db-wal", "node-1.db-lock"]) {
         assert.equal(statSync(join(dataDir, f)).mode & 0o777, 0o600, f);
       }
     } finally {
