@@ -307,6 +307,40 @@ function secretOf(
   return { secret: undefined, source: undefined };
 }
 
+/** The value if it is one of `allowed`; else an error naming the flag. */
+function oneOf<const T extends string>(value: string, allowed: readonly T[], flag: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const list = `${allowed.slice(0, -1).join(", ")} or ${allowed[allowed.length - 1]}`;
+  throw configError(`Cannot use ${flag}: expected ${list}, got '${value}'`);
+}
+
+/** Refuses a missing secret where peers need one, and a secret that cannot be a Bearer token. */
+function checkSecret(
+  secret: string | undefined,
+  join: boolean,
+  peers: Map<number, string>,
+  id: number,
+): void {
+  const others = [...peers.keys()].filter((p) => p !== id);
+  if (secret === undefined && (join || others.length > 0)) {
+    throw configError(
+      `Cannot start: ${
+        join ? "joining a cluster" : `a cluster of ${peers.size} nodes`
+      } needs the cluster secret: pass --secret-file FILE (16+ bytes, the same on every node) or set RAFT_SECRET`,
+    );
+  }
+  if (secret !== undefined && utf8.encode(secret).length < 16) {
+    throw configError(
+      "Cannot start: the cluster secret (--secret-file, RAFT_SECRET or --secret) must be at least 16 bytes",
+    );
+  }
+  if (secret !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
+    throw configError(
+      "Cannot start: the cluster secret is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
+    );
+  }
+}
+
 /**
  * Reads the configuration from flags, falling back to environment variables.
  *
@@ -357,46 +391,22 @@ export function parseKvServerConfig(
   }
 
   const { secret, source } = secretOf(values, env);
-  const others = [...peers.keys()].filter((p) => p !== id);
-  if (secret === undefined && (join || others.length > 0)) {
-    throw configError(
-      `Cannot start: ${
-        join ? "joining a cluster" : `a cluster of ${peers.size} nodes`
-      } needs the cluster secret: pass --secret-file FILE (16+ bytes, the same on every node) or set RAFT_SECRET`,
-    );
-  }
-  if (secret !== undefined && utf8.encode(secret).length < 16) {
-    throw configError(
-      "Cannot start: the cluster secret (--secret-file, RAFT_SECRET or --secret) must be at least 16 bytes",
-    );
-  }
-  if (secret !== undefined && !/^[A-Za-z0-9._~+/-]+=*$/.test(secret)) {
-    throw configError(
-      "Cannot start: the cluster secret is sent as a Bearer token, so it may hold only letters, digits and -._~+/ (then optional '=' padding)",
-    );
-  }
-  const routing = get("routing") ?? "redirect";
-  if (routing !== "redirect" && routing !== "forward" && routing !== "error") {
-    throw configError(
-      `Cannot use --routing: expected redirect, forward or error, got '${routing}'`,
-    );
-  }
-  const log = get("log") ?? "info";
-  if (log !== "debug" && log !== "info" && log !== "warn" && log !== "quiet") {
-    throw configError(`Cannot use --log: expected debug, info, warn or quiet, got '${log}'`);
-  }
+  checkSecret(secret, join, peers, id);
+  const routing = oneOf(
+    get("routing") ?? "redirect",
+    ["redirect", "forward", "error"],
+    "--routing",
+  );
+  const log = oneOf(get("log") ?? "info", ["debug", "info", "warn", "quiet"], "--log");
   const dataDir = get("data-dir") ?? "./data";
   if (dataDir === "") throw configError("Cannot use --data-dir: it is empty");
-  const sqliteWriter = get("sqlite-writer") ?? "inline";
-  if (sqliteWriter !== "inline" && sqliteWriter !== "worker") {
-    throw configError(
-      `Cannot use --sqlite-writer: expected inline or worker, got '${sqliteWriter}'`,
-    );
-  }
-  const state = get("state") ?? (dataDir === ":memory:" ? "memory" : "sqlite");
-  if (state !== "sqlite" && state !== "memory") {
-    throw configError(`Cannot use --state: expected sqlite or memory, got '${state}'`);
-  }
+  const sqliteWriter = oneOf(
+    get("sqlite-writer") ?? "inline",
+    ["inline", "worker"],
+    "--sqlite-writer",
+  );
+  const defaultState = dataDir === ":memory:" ? "memory" : "sqlite";
+  const state = oneOf(get("state") ?? defaultState, ["sqlite", "memory"], "--state");
   if (state === "sqlite" && dataDir === ":memory:") {
     throw configError(
       "Cannot use --state sqlite with --data-dir :memory:: the keys live in the database file",
