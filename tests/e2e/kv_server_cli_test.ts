@@ -268,6 +268,11 @@ test(
         want: /either --secret-file or --secret/,
       },
       { name: "bad routing", args: ["--id", "1", "--routing", "x"], want: /--routing/ },
+      {
+        name: "bad state",
+        args: ["--id", "1", "--state", "disk"],
+        want: /--state: expected sqlite or memory, got 'disk'/,
+      },
       { name: "bad tick", args: ["--id", "1", "--tick-ms", "0"], want: /--tick-ms/ },
       { name: "bad env value", args: ["--id", "1"], env: { RAFT_LOG: "loud" }, want: /--log/ },
     ];
