@@ -53,16 +53,16 @@ class StreamingTransport implements Transport {
     const from = this.#handler!;
     const report = (s: SnapshotStatus): void => from.reportSnapshot(m.to, s);
     const to = this.#handlers.get(m.to);
-    const n = from.snapshots!.dataBytes(m.snapshot!);
+    const n = from.snapshotStreams!.dataBytes(m.snapshot!);
     if (to === undefined || n === undefined) {
       this.#hooks.inline++;
       this.#inner.send([m]);
       return;
     }
-    const rx = to.snapshots!.receive(m.snapshot!);
+    const rx = to.snapshotStreams!.receive(m.snapshot!);
     try {
       let k = 0;
-      for await (const c of from.snapshots!.read(m.snapshot!)) {
+      for await (const c of from.snapshotStreams!.read(m.snapshot!)) {
         await rx.write(this.#hooks.tamper?.(c, k++) ?? c);
       }
       const snap = await rx.finish();

@@ -358,7 +358,7 @@ export class RaftNode<R = unknown> {
       },
       ...(this.#transport.streamsSnapshots === true
         ? {
-          snapshots: this.#snapshotStreams,
+          snapshotStreams: this.#snapshotStreams,
         }
         : {}),
     };

@@ -178,7 +178,7 @@ export interface TransportHandler {
    * Snapshot data in chunks, for a transport that streams it (given by
    * `RaftNode` to a transport whose `streamsSnapshots` is true).
    */
-  readonly snapshots?: SnapshotStreams;
+  readonly snapshotStreams?: SnapshotStreams;
 }
 
 /**
@@ -195,7 +195,7 @@ export interface Transport {
   start(handler: TransportHandler): void;
   /**
    * Whether the transport carries snapshot data held in storage in chunks
-   * (through `handler.snapshots`). When true and the storage has a
+   * (through `handler.snapshotStreams`). When true and the storage has a
    * `snapshotChunks` store, snapshots are taken, sent, received and
    * restored in chunks; otherwise each is one array in its `MsgSnap`.
    */
