@@ -6,7 +6,9 @@
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
+import { createInterface } from "node:readline";
 import type { Logger } from "../../core/logger.ts";
 import type {
   Command,
@@ -241,5 +243,83 @@ export class ListMachine implements StateMachine<number> {
   restore(data: Uint8Array): void {
     this.restores++;
     this.values = JSON.parse(new TextDecoder().decode(data));
+  }
+}
+
+/** A JSON line from a child node process. */
+// deno-lint-ignore no-explicit-any
+export type ChildLine = Record<string, any>;
+
+/** A node in a child process, driven through JSON lines on stdin and stdout. */
+export class ChildNode {
+  readonly id: number;
+  readonly proc: ChildProcess;
+  readonly lines: ChildLine[] = [];
+  stderr = "";
+  /** Settles with the exit code (or signal) once the process ended. */
+  readonly exited: Promise<number | string>;
+
+  /**
+   * @param id The node's ID (for messages).
+   * @param cmd The runtime binary.
+   * @param args Its arguments.
+   * @param cwd The working directory.
+   * @param secret The cluster secret, passed as `RAFT_TS_SECRET`.
+   */
+  constructor(id: number, cmd: string, args: string[], cwd: string, secret: string) {
+    this.id = id;
+    this.proc = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, RAFT_TS_SECRET: secret, NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
+    });
+    createInterface({ input: this.proc.stdout! }).on("line", (l: string) => {
+      try {
+        this.lines.push(JSON.parse(l));
+      } catch {
+        this.stderr += `stdout: ${l}\n`;
+      }
+    });
+    this.proc.stderr!.on("data", (d: Uint8Array) => (this.stderr += new TextDecoder().decode(d)));
+  }
+
+  send(cmd: ChildLine): void {
+    this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  /** The next line of `type` (matching `pred`), removed from the lines seen. */
+  async next(
+    type: string,
+    pred: (l: ChildLine) => boolean = () => true,
+    timeoutMs = 15_000,
+  ): Promise<ChildLine> {
+    let found: ChildLine | undefined;
+    try {
+      await waitFor(
+        () => {
+          const i = this.lines.findIndex((l) => l.type === type && pred(l));
+          if (i < 0) return false;
+          found = this.lines.splice(i, 1)[0];
+          return true;
+        },
+        `node ${this.id} to report '${type}'`,
+        timeoutMs,
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; stderr:\n${this.stderr}`);
+    }
+    return found!;
+  }
+
+  async state(): Promise<ChildLine> {
+    this.send({ type: "state" });
+    return await this.next("state");
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
   }
 }
