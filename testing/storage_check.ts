@@ -7,7 +7,10 @@
  * against a `MemoryStorage` model and, when the storage can simulate a
  * crash, crash points between write and sync: a crash keeps every write
  * the storage acknowledged as synced and loses, at most, a suffix of the
- * others.
+ * others. A storage with a `snapshotChunks` store is also checked for
+ * snapshot data in chunks: written from pieces of any size and read back
+ * (also after a reopen), replaced with the snapshot that names it, and
+ * staged data no snapshot names discarded.
  *
  * @module
  */
@@ -853,7 +856,6 @@ function modelState(model: NodeStorage): { view: StorageView; storage: MemorySto
   return { view: viewOf(model), storage: ms };
 }
 
-/** The names of the checks {@linkcode checkNodeStorage} runs, in order. */
 /** `b` in pieces of the given sizes, cycling. */
 async function* pieces(b: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
   let at = 0;
@@ -1011,12 +1013,14 @@ async function* pieces(b: Uint8Array, sizes: readonly number[]): AsyncGenerator<
   );
 }
 
+/** The names of the checks {@linkcode checkNodeStorage} runs, in order. */
 export const nodeStorageChecks: readonly string[] = [...checks.keys()];
 
 /**
  * Runs the storage suite on a storage implementation: every check on a
  * fresh instance from `factory`. The crash checks run only when the
- * instance has `crash()`.
+ * instance has `crash()`, the chunk checks only when its storage has a
+ * `snapshotChunks` store.
  *
  * @param factory Creates the storages under test.
  * @param options Which checks, and the seed of the randomized ones.

@@ -21,10 +21,11 @@ import type {
   SnapshotDataDescriptor,
   SnapshotStaging,
 } from "../../core/node.ts";
-import type { SqliteDatabaseLike, SqliteStatementLike } from "./_database.ts";
+import { inTransaction, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
 import { SqliteStorageError } from "./_errors.ts";
+
 import { asRow } from "./_rows.ts";
-import type { WritePlan } from "./_writer.ts";
+import { emptyPlan, type WritePlan } from "./_writer.ts";
 
 /** Bytes per stored chunk of snapshot data. */
 export const snapshotChunkBytesDefault = 1 << 20;
@@ -87,22 +88,13 @@ export function openSnapshotChunks(
   db: SqliteDatabaseLike,
   path: string,
 ): { current: DataSet | undefined; nextId: number } {
-  db.exec("BEGIN IMMEDIATE");
-  try {
+  inTransaction(db, () => {
     db.exec(tablesSql);
     db.exec(
       `DELETE FROM raft_snapshot_chunk WHERE data_id NOT IN (SELECT data_id FROM raft_snapshot_data WHERE state = ${Current})`,
     );
     db.exec(`DELETE FROM raft_snapshot_data WHERE state <> ${Current}`);
-    db.exec("COMMIT");
-  } catch (e) {
-    try {
-      db.exec("ROLLBACK");
-    } catch {
-      // Report the first error.
-    }
-    throw e;
-  }
+  });
   const rows = all(db, "SELECT data_id, length, checksum, chunks, state FROM raft_snapshot_data");
   const max = asRow(all(db, "SELECT max(data_id) AS m FROM raft_snapshot_data")[0])?.["m"];
   const nextId = (max === null || max === undefined ? 0 : num(max)) + 1;
@@ -379,18 +371,4 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
     this.#select?.finalize?.();
     this.#select = undefined;
   }
-}
-
-function emptyPlan(action: string, sync: boolean): WritePlan {
-  return {
-    action,
-    sync,
-    clearLog: false,
-    compactThrough: undefined,
-    logStart: undefined,
-    snapshot: undefined,
-    cut: undefined,
-    row: undefined,
-    hardState: undefined,
-  };
 }

@@ -39,7 +39,7 @@ import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_error
 import { dummyRecord, loadLog, openLogFile, prepareStatements, type Statements } from "./_load.ts";
 import { type SqliteStorageOptions, type StorageLimits, storageLimits } from "./_options.ts";
 import { type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
-import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
+import { emptyPlan, preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
 import { WriterThread } from "./_writer_thread.ts";
 import { openSnapshotChunks, SqliteSnapshotChunks } from "./_snapshot_chunks.ts";
 
@@ -790,19 +790,4 @@ export class SqliteStorage implements NodeStorage {
     this.#logger.panic(msg);
     throw new RaftInvariantError(msg);
   }
-}
-
-/** A plan that writes nothing yet. */
-function emptyPlan(action: string): WritePlan {
-  return {
-    action,
-    sync: true,
-    clearLog: false,
-    compactThrough: undefined,
-    logStart: undefined,
-    snapshot: undefined,
-    cut: undefined,
-    row: undefined,
-    hardState: undefined,
-  };
 }

@@ -57,6 +57,27 @@ export interface WritePlan {
   discardDataId?: number | undefined;
 }
 
+/**
+ * A plan that writes nothing yet.
+ *
+ * @param action What the write does, for messages.
+ * @param sync Whether it is synced.
+ * @returns The plan.
+ */
+export function emptyPlan(action: string, sync = true): WritePlan {
+  return {
+    action,
+    sync,
+    clearLog: false,
+    compactThrough: undefined,
+    logStart: undefined,
+    snapshot: undefined,
+    cut: undefined,
+    row: undefined,
+    hardState: undefined,
+  };
+}
+
 /** A write to the staging area of snapshot data. */
 export interface StagePlan {
   /** The staged data's ID. */

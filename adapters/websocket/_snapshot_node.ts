@@ -21,11 +21,11 @@
 
 import process from "node:process";
 import { readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { type Command, RaftNode, type StateMachine } from "../../core/node.ts";
 import { crc32c } from "../../core/crc32c.ts";
 import { openSqliteStorage } from "../sqlite/mod.ts";
 import { encodePeerContext, WebSocketTransport } from "./mod.ts";
+import { addPeerUrls, printLine, serveLines } from "./_test_util.ts";
 
 const headerBytes = 12;
 const pieceBytes = 1 << 20;
@@ -116,9 +116,7 @@ class GeneratedMachine implements StateMachine<number> {
   }
 }
 
-function out(v: unknown): void {
-  process.stdout.write(`${JSON.stringify(v)}\n`);
-}
+const out = printLine;
 
 /** The peak and current RSS in bytes (Linux; 0 elsewhere). */
 function memory(): { rssBytes: number; peakRssBytes: number } {
@@ -160,8 +158,7 @@ async function handle(cmd: {
 }): Promise<void> {
   switch (cmd.type) {
     case "start": {
-      const peers = Object.entries(cmd.peers ?? {}).map(([k, url]) => [Number(k), url] as const);
-      for (const [pid, url] of peers) transport.addPeer(pid, encodePeerContext({ url }));
+      addPeerUrls(transport, cmd.peers);
       node = await RaftNode.start<number>({
         id,
         peers: cmd.bootstrap === true ? [id] : [],
@@ -215,16 +212,4 @@ async function handle(cmd: {
   }
 }
 
-let chain = Promise.resolve();
-createInterface({ input: process.stdin }).on("line", (line: string) => {
-  let cmd: { type: string };
-  try {
-    cmd = JSON.parse(line);
-  } catch {
-    out({ type: "error", id, message: `bad line: ${line}` });
-    return;
-  }
-  chain = chain.then(() => handle(cmd)).catch((e) =>
-    out({ type: "error", id, message: String(e) })
-  );
-});
+serveLines(id, handle, true);

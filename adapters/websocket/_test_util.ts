@@ -25,6 +25,7 @@ import type {
   ServerKind,
   WebSocketTransportOptions,
 } from "./mod.ts";
+import { encodePeerContext } from "./peer_context.ts";
 
 /** The secret of the test clusters. */
 export const secret = "test secret: correct horse battery staple";
@@ -322,4 +323,62 @@ export class ChildNode {
   kill(): void {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
   }
+}
+
+/**
+ * Writes one JSON line to stdout (a child node's output).
+ *
+ * @param v The value.
+ */
+export function printLine(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+/**
+ * Hands each JSON line read from stdin to `handle` (a child node's input);
+ * a bad line or a failed command prints an `error` line.
+ *
+ * @param id The node's ID, in error lines.
+ * @param handle Runs one command.
+ * @param sequential Run commands one after another (else as they come).
+ */
+export function serveLines(
+  id: number,
+  // deno-lint-ignore no-explicit-any
+  handle: (cmd: any) => Promise<void>,
+  sequential = false,
+): void {
+  let chain = Promise.resolve();
+  createInterface({ input: process.stdin }).on("line", (line: string) => {
+    let cmd: { type: string };
+    try {
+      cmd = JSON.parse(line);
+    } catch {
+      printLine({ type: "error", id, message: `bad line: ${line}` });
+      return;
+    }
+    const run = (): Promise<void> =>
+      handle(cmd).catch((e) => printLine({ type: "error", id, message: String(e) }));
+    if (sequential) chain = chain.then(run);
+    else void run();
+  });
+}
+
+/**
+ * Tells a transport every peer's address, as a child node's `start` command gives them.
+ *
+ * @param transport The transport.
+ * @param peers Each peer's URL by its ID.
+ * @returns The peers' IDs.
+ */
+export function addPeerUrls(
+  transport: { addPeer(id: NodeId, context: Uint8Array): void },
+  peers: Record<string, string> | undefined,
+): NodeId[] {
+  const ids: NodeId[] = [];
+  for (const [k, url] of Object.entries(peers ?? {})) {
+    transport.addPeer(Number(k), encodePeerContext({ url }));
+    ids.push(Number(k));
+  }
+  return ids;
 }
