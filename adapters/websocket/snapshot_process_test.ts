@@ -73,7 +73,7 @@ const mib = 1 << 20;
 
 test(
   "RaftNode processes stream a large snapshot with bounded memory on both sides",
-  { skip },
+  { skip, timeout: 900_000 },
   async () => {
     const mb = Number(process.env.RAFT_TS_SNAPSHOT_MB ?? 8);
     const bytes = Math.round(mb * mib);
@@ -138,7 +138,7 @@ test(
 
 test(
   "RaftNode receiving a snapshot, killed at random points of the install, restarts with a whole state and catches up",
-  { skip },
+  { skip, timeout: 900_000 },
   async () => {
     const runs = Number(process.env.RAFT_TS_SNAPSHOT_CRASH_RUNS ?? 20);
     const bytes = Math.round(Number(process.env.RAFT_TS_SNAPSHOT_CRASH_MB ?? 2) * mib);
