@@ -201,8 +201,11 @@ async function handle(cmd: {
       return;
     }
     case "exit":
+      out({ type: "closing", id, step: "node" });
       await node?.close();
+      out({ type: "closing", id, step: "transport" });
       await transport.close();
+      out({ type: "closing", id, step: "storage" });
       await storage.close();
       out({ type: "bye", id });
       process.exit(0);

@@ -125,7 +125,9 @@ test(
       for (const c of [leader, learner]) {
         const t0 = Date.now();
         c.send({ type: "exit" });
-        await c.next("bye", () => true, slowMs);
+        await c.next("bye", () => true, slowMs).catch((e) => {
+          throw new Error(`${e.message}; lines: ${JSON.stringify(c.lines)}`);
+        });
         console.log(`node ${c.id} closed in ${Date.now() - t0} ms`);
       }
     } finally {
