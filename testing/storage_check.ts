@@ -7,7 +7,10 @@
  * against a `MemoryStorage` model and, when the storage can simulate a
  * crash, crash points between write and sync: a crash keeps every write
  * the storage acknowledged as synced and loses, at most, a suffix of the
- * others.
+ * others. A storage with a `snapshotChunks` store is also checked for
+ * snapshot data in chunks: written from pieces of any size and read back
+ * (also after a reopen), replaced with the snapshot that names it, and
+ * staged data no snapshot names discarded.
  *
  * @module
  */
@@ -16,7 +19,13 @@ import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { RaftInvariantError } from "../core/_assert.ts";
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "../core/errors.ts";
-import { memoryNodeStorage, type NodeStorage } from "../core/node.ts";
+import {
+  memoryNodeStorage,
+  type NodeStorage,
+  type SnapshotChunkStore,
+  type SnapshotDataDescriptor,
+} from "../core/node.ts";
+import { crc32c } from "../core/crc32c.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import { cloneSnapshot, MemoryStorage, type Storage } from "../core/storage.ts";
 import { cloneStorage } from "./_sim_storage.ts";
@@ -207,17 +216,18 @@ type Check = (
   seed: number,
 ) => Promise<void>;
 
-const checks = new Map<string, { crash: boolean; run: Check }>();
+const checks = new Map<string, { crash: boolean; chunks: boolean; run: Check }>();
 
 /** Registers a check (the suite's body reads as a list of tests). */
 function test(
   name: string,
-  optionsOrRun: { timeout?: number; crash?: boolean } | Check,
+  optionsOrRun: { timeout?: number; crash?: boolean; chunks?: boolean } | Check,
   maybeRun?: Check,
 ): void {
   const run = typeof optionsOrRun === "function" ? optionsOrRun : maybeRun!;
   const crash = typeof optionsOrRun === "function" ? false : optionsOrRun.crash ?? false;
-  checks.set(name, { crash, run });
+  const chunks = typeof optionsOrRun === "function" ? false : optionsOrRun.chunks ?? false;
+  checks.set(name, { crash, chunks, run });
 }
 
 /** Runs a check body on a fresh instance and disposes it afterwards. */
@@ -846,13 +856,171 @@ function modelState(model: NodeStorage): { view: StorageView; storage: MemorySto
   return { view: viewOf(model), storage: ms };
 }
 
+/** `b` in pieces of the given sizes, cycling. */
+async function* pieces(b: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
+  let at = 0;
+  for (let k = 0; at < b.length; k++) {
+    const n = sizes[k % sizes.length]!;
+    yield b.slice(at, at + n);
+    at += n;
+  }
+}
+
+// Snapshot data in chunks (storages with a `snapshotChunks` store).
+{
+  /** `n` bytes of a seeded pattern. */
+  const pattern = (n: number, seed: number): Uint8Array => {
+    const b = new Uint8Array(n);
+    let x = seed * 2654435761 >>> 0;
+    for (let i = 0; i < n; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  const store = (s: NodeStorage): SnapshotChunkStore => {
+    assert.ok(s.snapshotChunks !== undefined, "the storage has no snapshotChunks store");
+    return s.snapshotChunks;
+  };
+  const stageAll = async (
+    s: NodeStorage,
+    data: Uint8Array,
+    sizes: readonly number[],
+  ): Promise<SnapshotDataDescriptor> => {
+    const st = store(s).stage();
+    for await (const p of pieces(data, sizes)) await st.write(p);
+    return await st.finish();
+  };
+  const readAll = async (s: NodeStorage, d: SnapshotDataDescriptor): Promise<Uint8Array> => {
+    const parts: Uint8Array[] = [];
+    for await (const c of store(s).read(d)) parts.push(c.slice());
+    const out = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of parts) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  };
+  const big = 3 * (1 << 20) + 12345;
+
+  test(
+    `stores snapshot data in chunks and reads it back, also after a reopen`,
+    { chunks: true },
+    async (factory) => {
+      await withLog(factory, [4, 4, 5], async (s, inst) => {
+        const data = pattern(big, 1);
+        const d = await stageAll(s, data, [1000, 700_000, 1, 2_500_000]);
+        assert.deepEqual(d, { length: data.length, checksum: crc32c(data) });
+        await s.createSnapshot(5, cs(1, 2, 3), enc.encode("header"), d);
+        assert.deepEqual(s.snapshot().data, enc.encode("header"));
+        assert.deepEqual(await readAll(s, d), data);
+        let chunks = 0;
+        for await (const c of store(s).read(d)) {
+          chunks++;
+          assert.ok(c.length <= 1 << 20, `a chunk of ${c.length} bytes, above 1 MiB`);
+        }
+        assert.ok(chunks >= 4, `${chunks} chunks for ${big} bytes`);
+        s = await inst.reopen();
+        assert.equal(s.snapshot().metadata.index, 5);
+        assert.deepEqual(s.snapshot().data, enc.encode("header"));
+        assert.deepEqual(await readAll(s, d), data);
+        // Empty data is data too.
+        const e = await stageAll(s, new Uint8Array(0), [1]);
+        assert.deepEqual(e, { length: 0, checksum: 0 });
+        await s.createSnapshot(6, cs(1, 2, 3), enc.encode("empty"), e);
+        assert.deepEqual(await readAll(s, e), new Uint8Array(0));
+      });
+    },
+  );
+
+  test(
+    `replaces a snapshot's chunked data with the next snapshot's, in one write`,
+    { chunks: true },
+    async (factory) => {
+      await withLog(factory, [4, 4, 5], async (s, inst) => {
+        const a = pattern(5000, 2);
+        const da = await stageAll(s, a, [999]);
+        await s.createSnapshot(4, cs(1, 2, 3), enc.encode("a"), da);
+        // A snapshot received from a leader, saved with its staged data.
+        const b = pattern(7000, 3);
+        const db = await stageAll(s, b, [4096]);
+        assert.deepEqual(await readAll(s, db), b, "staged data reads before it is saved");
+        const snap = newSnapshot({ index: 9, term: 6, confState: cs(1, 2, 3) });
+        snap.data = enc.encode("b");
+        await s.save({
+          hardState: undefined,
+          entries: [],
+          snapshot: snap,
+          snapshotData: db,
+          mustSync: true,
+        });
+        assert.throws(() => store(s).read(da), RangeError, "the replaced data is gone");
+        assert.deepEqual(await readAll(s, db), b);
+        s = await inst.reopen();
+        assert.throws(
+          () => store(s).read(da),
+          RangeError,
+          "the replaced data is gone after a reopen",
+        );
+        assert.deepEqual(await readAll(s, db), b);
+        // A snapshot whose data is inline drops the chunked data too.
+        const c = newSnapshot({ index: 12, term: 7, confState: cs(1, 2, 3) });
+        c.data = enc.encode("inline");
+        await save(s, { snapshot: c });
+        assert.throws(() => store(s).read(db), RangeError);
+        s = await inst.reopen();
+        assert.throws(() => store(s).read(db), RangeError);
+        assert.deepEqual(s.snapshot().data, enc.encode("inline"));
+      });
+    },
+  );
+
+  test(
+    `discards staged snapshot data that no snapshot names`,
+    { chunks: true },
+    async (factory) => {
+      await withLog(factory, [4, 4, 5], async (s, inst) => {
+        const a = pattern(3000, 4);
+        // Aborted: gone at once, and cannot be named by a snapshot.
+        const st = store(s).stage();
+        await st.write(a);
+        await st.abort();
+        const da = { length: a.length, checksum: crc32c(a) };
+        assert.throws(() => store(s).read(da), RangeError);
+        await assert.rejects(
+          async () => await s.createSnapshot(5, cs(1, 2, 3), enc.encode("a"), da),
+          "a snapshot naming discarded data is refused",
+        );
+        assert.equal(s.snapshot().metadata.index, 3, "and not written");
+        // Finished but never named: gone after a reopen.
+        const db = await stageAll(s, pattern(3000, 5), [1000]);
+        assert.ok((await readAll(s, db)).length === 3000);
+        // Half written (a staging the process dropped): gone after a reopen.
+        const half = store(s).stage();
+        await half.write(pattern(2000, 6));
+        s = await inst.reopen();
+        assert.throws(() => store(s).read(db), RangeError);
+        await assert.rejects(async () =>
+          await s.createSnapshot(5, cs(1, 2, 3), enc.encode("b"), db)
+        );
+        // A write after the staging ended is refused.
+        const done = store(s).stage();
+        await done.finish();
+        assert.throws(() => done.write(new Uint8Array(1)));
+      });
+    },
+  );
+}
+
 /** The names of the checks {@linkcode checkNodeStorage} runs, in order. */
 export const nodeStorageChecks: readonly string[] = [...checks.keys()];
 
 /**
  * Runs the storage suite on a storage implementation: every check on a
  * fresh instance from `factory`. The crash checks run only when the
- * instance has `crash()`.
+ * instance has `crash()`, the chunk checks only when its storage has a
+ * `snapshotChunks` store.
  *
  * @param factory Creates the storages under test.
  * @param options Which checks, and the seed of the randomized ones.
@@ -888,9 +1056,21 @@ export async function checkNodeStorage(
   }
   const seed = options.seed ?? 20240611;
   let crashes: boolean | undefined;
+  let chunked: boolean | undefined;
   const results: NodeStorageCheckResult[] = [];
   for (const name of names) {
     const c = checks.get(name)!;
+    if (c.chunks) {
+      if (chunked === undefined) {
+        const inst = await factory.create();
+        chunked = inst.storage.snapshotChunks !== undefined;
+        await inst.dispose();
+      }
+      if (!chunked) {
+        results.push({ name, outcome: "skipped" });
+        continue;
+      }
+    }
     if (c.crash) {
       if (crashes === undefined) {
         const inst = await factory.create();

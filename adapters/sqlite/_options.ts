@@ -86,6 +86,12 @@ export interface SqliteStorageOptions {
    */
   writesInFlightMax?: number;
   /**
+   * Bytes per stored chunk of snapshot data (`snapshotChunks`): a
+   * snapshot is stored as rows of at most this size, never as one row.
+   * @default {1048576} (1 MiB)
+   */
+  snapshotChunkBytes?: number;
+  /**
    * Where broken invariants are logged before a `RaftInvariantError` is thrown.
    * @default {discardLogger}
    */
@@ -100,6 +106,8 @@ export interface StorageLimits {
   writesInFlightMax: number;
   /** Whether writes run on a thread of their own. */
   worker: boolean;
+  /** Bytes per stored chunk of snapshot data. */
+  snapshotChunkBytes: number;
 }
 
 function checkLimit(name: string, v: number): void {
@@ -119,7 +127,16 @@ export function storageLimits(options: SqliteStorageOptions): StorageLimits {
   const walBytes = options.walPreallocateBytes ?? 4 * 1024 * 1024;
   const writesInFlightMax = options.writesInFlightMax ?? 64;
   const worker = options.writer === "worker";
+  const snapshotChunkBytes = options.snapshotChunkBytes ?? 1 << 20;
   checkLimit("cacheEntriesMax", cacheEntriesMax);
+  checkLimit("snapshotChunkBytes", snapshotChunkBytes);
+  if (snapshotChunkBytes < 1 || snapshotChunkBytes > 1 << 28) {
+    throw new RangeError(
+      `Cannot create SqliteStorage as 'snapshotChunkBytes' must be between 1 and ${
+        1 << 28
+      }: current value ${snapshotChunkBytes}`,
+    );
+  }
   checkLimit("cacheBytesMax", cacheBytesMax);
   checkLimit("walPreallocateBytes", walBytes);
   checkLimit("writesInFlightMax", writesInFlightMax);
@@ -142,5 +159,12 @@ export function storageLimits(options: SqliteStorageOptions): StorageLimits {
       "Cannot create SqliteStorage as 'writesInFlightMax' must be at least 1: current value 0",
     );
   }
-  return { cacheEntriesMax, cacheBytesMax, walBytes, writesInFlightMax, worker };
+  return {
+    cacheEntriesMax,
+    cacheBytesMax,
+    walBytes,
+    writesInFlightMax,
+    worker,
+    snapshotChunkBytes,
+  };
 }

@@ -14,7 +14,12 @@ import {
 } from "../../core/codec.ts";
 import { CompactedError, SnapOutOfDateError, UnavailableError } from "../../core/errors.ts";
 import { discardLogger, type Logger } from "../../core/logger.ts";
-import type { NodeStorage, StorageUpdate } from "../../core/node.ts";
+import type {
+  NodeStorage,
+  SnapshotChunkStore,
+  SnapshotDataDescriptor,
+  StorageUpdate,
+} from "../../core/node.ts";
 import { cloneConfState, cloneSnapshot } from "../../core/storage.ts";
 import {
   type ConfState,
@@ -34,8 +39,9 @@ import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_error
 import { dummyRecord, loadLog, openLogFile, prepareStatements, type Statements } from "./_load.ts";
 import { type SqliteStorageOptions, type StorageLimits, storageLimits } from "./_options.ts";
 import { type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
-import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
+import { emptyPlan, preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
 import { WriterThread } from "./_writer_thread.ts";
+import { openSnapshotChunks, SqliteSnapshotChunks } from "./_snapshot_chunks.ts";
 
 /** Decoded rows kept for reads below the tail cache (see `#rowHolding`). */
 const keptRowsMax = 4;
@@ -130,6 +136,9 @@ export class SqliteStorage implements NodeStorage {
   /** The tail of the log; always ends at `#last`, never holds `#offset` or older. */
   readonly #cache: TailCache;
   #closed = false;
+  readonly #snapshotChunkBytes: number;
+  /** Snapshot data in chunks (set by `#open`). */
+  #chunks: SqliteSnapshotChunks | undefined;
   /** The inline writer (on `#db`), when `writer` is `"inline"`. */
   #writer: SqliteWriter | undefined;
   /** The writer thread, when `writer` is `"worker"`. */
@@ -171,6 +180,7 @@ export class SqliteStorage implements NodeStorage {
     this.#path = options.path ?? "(sqlite)";
     this.#logger = options.logger ?? discardLogger;
     const { cacheEntriesMax, cacheBytesMax, walBytes, writesInFlightMax, worker } = limits;
+    this.#snapshotChunkBytes = limits.snapshotChunkBytes;
     this.#cache = new TailCache(cacheEntriesMax, cacheBytesMax, 1);
     const exclusive = options.exclusive ?? true;
     try {
@@ -217,6 +227,21 @@ export class SqliteStorage implements NodeStorage {
     const stmts: Partial<Statements> = {};
     this.#stmts = stmts as Statements;
     prepareStatements(db, stmts);
+    const chunks = openSnapshotChunks(db, path);
+    this.#chunks = new SqliteSnapshotChunks(
+      db,
+      path,
+      {
+        checkWritable: (action: string): void => this.#checkWritable(action),
+        write: (plan: WritePlan): void | Promise<void> =>
+          this.#writer !== undefined
+            ? this.#writer.write(plan)
+            : this.#thread!.write(plan, Infinity, true),
+        flush: (): Promise<void> => this.flush(),
+      },
+      chunks,
+      this.#snapshotChunkBytes,
+    );
     const loaded = loadLog(path, this.#stmts, this.#cache);
     this.#hardState = loaded.hardState;
     this.#snap = loaded.snap;
@@ -396,6 +421,18 @@ export class SqliteStorage implements NodeStorage {
     return cloneSnapshot(this.#snap);
   }
 
+  /**
+   * The store of snapshot data in chunks (`raft_snapshot_chunk` rows of
+   * at most `snapshotChunkBytes`, with the whole data's length and CRC-32C), through which
+   * `RaftNode` takes, sends, receives and restores snapshots without
+   * holding one in memory, when its transport streams them.
+   *
+   * @returns The store.
+   */
+  get snapshotChunks(): SnapshotChunkStore {
+    return this.#chunks!;
+  }
+
   // -------------------------------------------------------------------------
   // The write side
 
@@ -427,7 +464,14 @@ export class SqliteStorage implements NodeStorage {
       ? update.snapshot
       : undefined;
     const sync = update.mustSync || update.entries.length > 0 || snap !== undefined;
-    return this.#update("save raft state", update.hardState, update.entries, snap, sync);
+    return this.#update(
+      "save raft state",
+      update.hardState,
+      update.entries,
+      snap,
+      sync,
+      snap !== undefined ? update.snapshotData : undefined,
+    );
   }
 
   /**
@@ -490,8 +534,10 @@ export class SqliteStorage implements NodeStorage {
     entries: readonly Entry[],
     snap: Snapshot | undefined,
     sync = true,
+    stored?: SnapshotDataDescriptor,
   ): void | Promise<void> {
     this.#checkWritable(action);
+    const dataId = stored !== undefined ? this.#chunks!.stagedId(stored, action) : undefined;
     let offset = this.#offset;
     let offsetTerm = this.#offsetTerm;
     let last = this.#last;
@@ -557,6 +603,7 @@ export class SqliteStorage implements NodeStorage {
       compactThrough: undefined,
       logStart: snapRecord !== undefined ? dummyRecord(offset, offsetTerm) : undefined,
       snapshot: snapRecord,
+      snapshotDataId: dataId,
       cut: record !== undefined && start <= lastBeforeAppend ? { start, offset } : undefined,
       row: record !== undefined ? { first: start, last, record } : undefined,
       hardState: hsRecord,
@@ -568,6 +615,7 @@ export class SqliteStorage implements NodeStorage {
     this.#writer?.write(plan);
 
     if (newSnap !== undefined) {
+      this.#chunks!.switched(dataId);
       this.#snap = newSnap;
       this.#cache.reset(offset + 1);
     }
@@ -591,14 +639,23 @@ export class SqliteStorage implements NodeStorage {
    * @param i The index the snapshot covers; at most `lastIndex()`.
    * @param cs The ConfState at `i`, or `undefined` to keep the stored one.
    * @param data The state machine's serialized state (kept, not copied).
+   * @param stored Data staged in `snapshotChunks` that becomes the
+   *   snapshot's, in the same transaction (the replaced snapshot's data is
+   *   deleted in it).
    * @returns A copy of the new snapshot.
    * @throws {SnapOutOfDateError} When `i` is not newer than the stored snapshot.
    * @throws {RaftInvariantError} When `i` is outside the stored log.
    * @throws {SqliteStorageError} When the write fails or the storage is closed.
    */
-  createSnapshot(i: Index, cs: ConfState | undefined, data: Uint8Array): Snapshot {
+  createSnapshot(
+    i: Index,
+    cs: ConfState | undefined,
+    data: Uint8Array,
+    stored?: SnapshotDataDescriptor,
+  ): Snapshot {
     const action = "create snapshot";
     this.#checkWritable(action);
+    const dataId = stored !== undefined ? this.#chunks!.stagedId(stored, action) : undefined;
     if (i <= this.#snap.metadata.index) throw new SnapOutOfDateError();
     const offset = this.#offset;
     const last = this.#last;
@@ -615,7 +672,9 @@ export class SqliteStorage implements NodeStorage {
     this.#write({
       ...emptyPlan(action),
       snapshot: encodeFrame(encodeSnapshot(snap)),
+      snapshotDataId: dataId,
     });
+    this.#chunks!.switched(dataId);
     this.#snap = snap;
     return cloneSnapshot(snap);
   }
@@ -689,6 +748,7 @@ export class SqliteStorage implements NodeStorage {
     const stmts = this.#stmts;
     this.#stmts = undefined;
     try {
+      this.#chunks?.close();
       this.#writer?.close();
       if (stmts !== undefined) {
         for (const st of Object.values(stmts) as (SqliteStatementLike | undefined)[]) {
@@ -730,19 +790,4 @@ export class SqliteStorage implements NodeStorage {
     this.#logger.panic(msg);
     throw new RaftInvariantError(msg);
   }
-}
-
-/** A plan that writes nothing yet. */
-function emptyPlan(action: string): WritePlan {
-  return {
-    action,
-    sync: true,
-    clearLog: false,
-    compactThrough: undefined,
-    logStart: undefined,
-    snapshot: undefined,
-    cut: undefined,
-    row: undefined,
-    hardState: undefined,
-  };
 }

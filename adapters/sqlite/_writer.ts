@@ -45,6 +45,49 @@ export interface WritePlan {
   row: { first: Index; last: Index; record: Uint8Array } | undefined;
   /** The new HardState record. */
   hardState: Uint8Array | undefined;
+  /**
+   * With `snapshot`: the staged snapshot data that becomes the snapshot's
+   * (`undefined`: none, its data is inline). The data of the snapshot it
+   * replaces is deleted in the same transaction.
+   */
+  snapshotDataId?: number | undefined;
+  /** A chunk of staged snapshot data to insert, and the staging's end when it is the last. */
+  stage?: StagePlan | undefined;
+  /** Staged snapshot data to delete (never the current snapshot's). */
+  discardDataId?: number | undefined;
+}
+
+/**
+ * A plan that writes nothing yet.
+ *
+ * @param action What the write does, for messages.
+ * @param sync Whether it is synced.
+ * @returns The plan.
+ */
+export function emptyPlan(action: string, sync = true): WritePlan {
+  return {
+    action,
+    sync,
+    clearLog: false,
+    compactThrough: undefined,
+    logStart: undefined,
+    snapshot: undefined,
+    cut: undefined,
+    row: undefined,
+    hardState: undefined,
+  };
+}
+
+/** A write to the staging area of snapshot data. */
+export interface StagePlan {
+  /** The staged data's ID. */
+  id: number;
+  /** The chunk's position (from 0), or `undefined` when none is written. */
+  seq: number | undefined;
+  /** The chunk's bytes (with `seq`). */
+  bytes: Uint8Array | undefined;
+  /** The whole data's length, CRC-32C and chunk count, when the staging ends. */
+  finish: { length: number; checksum: number; chunks: number } | undefined;
 }
 
 interface WriteStatements {
@@ -62,6 +105,14 @@ interface WriteStatements {
   deleteAll: SqliteStatementLike;
   /** (i): the last row that starts before `i`. */
   selectBefore: SqliteStatementLike;
+  stageRow: SqliteStatementLike;
+  stageChunk: SqliteStatementLike;
+  stageFinish: SqliteStatementLike;
+  dropChunks: SqliteStatementLike;
+  dropData: SqliteStatementLike;
+  dropCurrentChunks: SqliteStatementLike;
+  dropCurrentData: SqliteStatementLike;
+  promoteData: SqliteStatementLike;
 }
 
 /**
@@ -106,6 +157,24 @@ export class SqliteWriter {
     st.deleteAll = db.prepare("DELETE FROM raft_log");
     st.selectBefore = db.prepare(
       "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
+    );
+    st.stageRow = db.prepare(
+      "INSERT OR IGNORE INTO raft_snapshot_data (data_id, length, checksum, chunks, state) VALUES (?, 0, 0, 0, 0)",
+    );
+    st.stageChunk = db.prepare(
+      "INSERT INTO raft_snapshot_chunk (data_id, seq, bytes) VALUES (?, ?, ?)",
+    );
+    st.stageFinish = db.prepare(
+      "UPDATE raft_snapshot_data SET length = ?, checksum = ?, chunks = ?, state = 1 WHERE data_id = ? AND state = 0",
+    );
+    st.dropChunks = db.prepare("DELETE FROM raft_snapshot_chunk WHERE data_id = ?");
+    st.dropData = db.prepare("DELETE FROM raft_snapshot_data WHERE data_id = ? AND state < 2");
+    st.dropCurrentChunks = db.prepare(
+      "DELETE FROM raft_snapshot_chunk WHERE data_id IN (SELECT data_id FROM raft_snapshot_data WHERE state = 2)",
+    );
+    st.dropCurrentData = db.prepare("DELETE FROM raft_snapshot_data WHERE state = 2");
+    st.promoteData = db.prepare(
+      "UPDATE raft_snapshot_data SET state = 2 WHERE data_id = ? AND state = 1",
     );
   }
 
@@ -153,6 +222,19 @@ export class SqliteWriter {
 
   #apply(plan: WritePlan): void {
     const st = this.#st!;
+    if (plan.stage !== undefined) this.#stage(plan.stage);
+    if (plan.discardDataId !== undefined) {
+      st.dropChunks.run(plan.discardDataId);
+      st.dropData.run(plan.discardDataId);
+    }
+    if (plan.snapshot !== undefined) {
+      // The replaced snapshot's data goes with it, in this transaction.
+      st.dropCurrentChunks.run();
+      st.dropCurrentData.run();
+      if (plan.snapshotDataId !== undefined) {
+        this.#expectChange(st.promoteData.run(plan.snapshotDataId), "staged snapshot data");
+      }
+    }
     if (plan.clearLog) st.deleteAll.run();
     if (plan.compactThrough !== undefined) {
       st.deleteThrough.run(plan.compactThrough, plan.compactThrough);
@@ -171,6 +253,31 @@ export class SqliteWriter {
    * entries before it (its frames are cut after entry `start - 1`), or
    * goes when they are all compacted away.
    */
+  #stage(p: StagePlan): void {
+    const st = this.#st!;
+    st.stageRow.run(p.id);
+    if (p.seq !== undefined && p.bytes !== undefined) st.stageChunk.run(p.id, p.seq, p.bytes);
+    const f = p.finish;
+    if (f !== undefined) {
+      this.#expectChange(
+        st.stageFinish.run(f.length, f.checksum, f.chunks, p.id),
+        "staged snapshot data",
+      );
+    }
+  }
+
+  /** Throws when a statement changed no row. */
+  #expectChange(result: unknown, what: string): void {
+    const changes = asRow(result)?.["changes"];
+    if (changes === 0 || changes === 0n) {
+      throw new SqliteStorageError(
+        "missing_record",
+        this.#path,
+        `Cannot write raft storage '${this.#path}': the ${what} is missing`,
+      );
+    }
+  }
+
   #cutLog(start: Index, offset: Index, action: string): void {
     const st = this.#st!;
     st.deleteFrom.run(start);

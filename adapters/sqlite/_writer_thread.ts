@@ -111,7 +111,8 @@ export function writerThreadOf(storage: object): WriterThread | undefined {
 /** Whole buffers among a plan's records, which can move to the thread without a copy. */
 function transferables(plan: WritePlan): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
-  for (const b of [plan.logStart, plan.snapshot, plan.row?.record, plan.hardState]) {
+  const records = [plan.logStart, plan.snapshot, plan.row?.record, plan.hardState];
+  for (const b of [...records, plan.stage?.bytes]) {
     if (
       b !== undefined && b.byteOffset === 0 && b.buffer instanceof ArrayBuffer &&
       b.byteLength === b.buffer.byteLength && !out.includes(b.buffer)

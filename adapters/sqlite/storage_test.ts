@@ -495,3 +495,55 @@ for (const writer of ["inline", "worker"] as const) {
     });
   });
 }
+
+test("SqliteStorage refuses to open a file whose snapshot data lost, gained or changed a chunk", async () => {
+  const damage: { name: string; sql: string; want: RegExp }[] = [
+    {
+      name: "changed",
+      sql: "UPDATE raft_snapshot_chunk SET bytes = zeroblob(length(bytes)) WHERE seq = 1",
+      want: /fails its checksum/,
+    },
+    {
+      name: "lost",
+      sql: "DELETE FROM raft_snapshot_chunk WHERE seq = 2",
+      want: /misses chunk 2|has 2 of its 3 chunks/,
+    },
+    {
+      name: "gained",
+      sql:
+        "INSERT INTO raft_snapshot_chunk SELECT data_id, 3, bytes FROM raft_snapshot_chunk WHERE seq = 0",
+      want: /has 4 of its 3 chunks/,
+    },
+    {
+      name: "shortened",
+      sql: "UPDATE raft_snapshot_chunk SET bytes = substr(bytes, 1, 10) WHERE seq = 2",
+      want: /has \d+ of its \d+ bytes/,
+    },
+  ];
+  for (const d of damage) {
+    await withTemp(async (path) => {
+      const s = await openSqliteStorage(path);
+      s.append(ents(1, 5, 1));
+      const st = s.snapshotChunks.stage();
+      const data = new Uint8Array(2 * (1 << 20) + 100).map((_, i) => i * 7);
+      await st.write(data);
+      const desc = await st.finish();
+      s.createSnapshot(
+        5,
+        { voters: [1], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+        enc.encode("h"),
+        desc,
+      );
+      s.close();
+      const db = await openSqliteDatabase(path);
+      db.exec(d.sql);
+      db.close();
+      await assert.rejects(
+        openSqliteStorage(path, { create: false }),
+        (e: unknown) =>
+          e instanceof SqliteStorageError && e.code === "corrupt_record" && d.want.test(e.message),
+        d.name,
+      );
+    });
+  }
+});

@@ -15,11 +15,10 @@
  */
 
 import process from "node:process";
-import { createInterface } from "node:readline";
 import { NotLeaderError, RaftNode } from "../../core/node.ts";
 import { MemoryStorage } from "../../core/storage.ts";
-import { encodePeerContext, WebSocketTransport } from "./mod.ts";
-import { ListMachine } from "./_test_util.ts";
+import { WebSocketTransport } from "./mod.ts";
+import { addPeerUrls, ListMachine, printLine, serveLines } from "./_test_util.ts";
 
 const runtime = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
   ? "deno"
@@ -27,9 +26,7 @@ const runtime = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
   ? "bun"
   : "node";
 
-function out(v: unknown): void {
-  process.stdout.write(`${JSON.stringify(v)}\n`);
-}
+const out = printLine;
 
 const id = Number(process.argv[2]);
 const secret = process.env.RAFT_TS_SECRET ?? "";
@@ -49,11 +46,10 @@ let node: RaftNode<number> | undefined;
 async function handle(cmd: { type: string; peers?: Record<string, string>; value?: string }) {
   switch (cmd.type) {
     case "start": {
-      const peers = Object.entries(cmd.peers ?? {}).map(([k, url]) => [Number(k), url] as const);
-      for (const [pid, url] of peers) transport.addPeer(pid, encodePeerContext({ url }));
+      const peers = addPeerUrls(transport, cmd.peers);
       node = await RaftNode.start<number>({
         id,
-        peers: peers.map(([pid]) => pid),
+        peers,
         storage: new MemoryStorage(),
         transport,
         stateMachine: sm,
@@ -106,13 +102,4 @@ async function handle(cmd: { type: string; peers?: Record<string, string>; value
   }
 }
 
-createInterface({ input: process.stdin }).on("line", (line: string) => {
-  let cmd: { type: string };
-  try {
-    cmd = JSON.parse(line);
-  } catch {
-    out({ type: "error", id, message: `bad line: ${line}` });
-    return;
-  }
-  handle(cmd).catch((e) => out({ type: "error", id, message: String(e) }));
-});
+serveLines(id, handle);

@@ -9,7 +9,7 @@
  */
 
 import type { Logger } from "../../core/logger.ts";
-import type { TransportHandler } from "../../core/node.ts";
+import type { SnapshotReceiver, TransportHandler } from "../../core/node.ts";
 import { isLocalMsg } from "../../core/util.ts";
 import { type Message, MessageType, messageTypeNames, type NodeId } from "../../core/types.ts";
 import {
@@ -221,8 +221,31 @@ const refusalLogIntervalMs = 1000;
 interface InboundSnapshot {
   streamId: number;
   message: Message;
-  buf: Uint8Array;
+  /** Inline: the snapshot's data, filled as chunks arrive. */
+  buf: Uint8Array | undefined;
+  /** Streamed: where the state machine's data goes (the node's storage). */
+  rx: SnapshotReceiver | undefined;
+  /** The bytes that follow the header. */
+  total: number;
   received: number;
+  /** Streamed: the writes not yet settled, in order. */
+  writing: Promise<void> | undefined;
+  /** Streamed: bytes handed to writes not yet settled. */
+  pendingBytes: number;
+  /** Streamed: the first write that failed. */
+  failed: string | undefined;
+}
+
+/** Bytes of a streamed snapshot received but not yet written, above which the transfer is refused. */
+export const snapshotPendingBytesMax = 64 << 20;
+
+/** Discards what a partial streamed snapshot wrote; never throws. */
+function abandon(s: InboundSnapshot | undefined): void {
+  const rx = s?.rx;
+  if (rx === undefined) return;
+  s!.rx = undefined;
+  const wait = s!.writing ?? Promise.resolve();
+  void wait.then(() => rx.abort()).catch(() => {});
 }
 
 function typeName(t: number): string {
@@ -470,6 +493,7 @@ export class InboundPeers {
 
   closed(conn: InboundConn, code: number, reason: string): void {
     conn.closed = true;
+    abandon(conn.snap);
     conn.snap = undefined;
     this.#all.delete(conn);
     if (this.#current.get(conn.peerId) === conn) this.#current.delete(conn.peerId);
@@ -501,6 +525,7 @@ export class InboundPeers {
   #close(conn: InboundConn, code: number, reason: string): void {
     if (conn.closed) return;
     conn.closed = true;
+    abandon(conn.snap);
     conn.snap = undefined;
     this.#all.delete(conn);
     if (this.#current.get(conn.peerId) === conn) this.#current.delete(conn.peerId);
@@ -580,20 +605,52 @@ export class InboundPeers {
           this.#reject(conn, CloseCode.PolicyViolation, why);
           return;
         }
+        abandon(conn.snap);
         conn.snap = undefined;
         if (f.dataBytes > limits.maxSnapshotBytes) {
-          this.#env.logger.warning(
-            `${this.#env.localId} refused a snapshot of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
+          this.#refuseStream(
+            conn,
+            f.streamId,
+            `of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
           );
-          conn.refusedStream = f.streamId;
-          sendTo(conn, encodeSnapshotAck(f.streamId, AckStatus.Refused));
           return;
+        }
+        let rx: SnapshotReceiver | undefined;
+        if (m.snapshot!.data.length > 0) {
+          // Streamed: the header carries the snapshot's data, the chunks
+          // the state machine's data the sender holds in storage.
+          const streams = handler.snapshotStreams;
+          if (streams === undefined) {
+            this.#refuseStream(
+              conn,
+              f.streamId,
+              "it is streamed and the node takes no snapshot streams",
+            );
+            return;
+          }
+          try {
+            const want = streams.dataBytes(m.snapshot!);
+            if (want !== f.dataBytes) {
+              throw new RangeError(
+                `its header describes ${want ?? "no"} data bytes, the stream ${f.dataBytes}`,
+              );
+            }
+            rx = streams.receive(m.snapshot!);
+          } catch (e) {
+            this.#refuseStream(conn, f.streamId, `from ${conn.peerId}: ${errorText(e)}`);
+            return;
+          }
         }
         conn.snap = {
           streamId: f.streamId,
           message: m,
-          buf: new Uint8Array(f.dataBytes),
+          buf: rx === undefined ? new Uint8Array(f.dataBytes) : undefined,
+          rx,
+          total: f.dataBytes,
           received: 0,
+          writing: undefined,
+          pendingBytes: 0,
+          failed: undefined,
         };
         if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
         return;
@@ -609,17 +666,18 @@ export class InboundPeers {
           );
           return;
         }
-        if (f.offset !== s.received || s.received + f.chunk.length > s.buf.length) {
+        if (f.offset !== s.received || s.received + f.chunk.length > s.total) {
           this.#reject(
             conn,
             CloseCode.ProtocolError,
-            `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.buf.length})`,
+            `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.total})`,
           );
           return;
         }
-        s.buf.set(f.chunk, s.received);
+        if (s.buf !== undefined) s.buf.set(f.chunk, s.received);
+        else if (!this.#write(conn, s, f.chunk)) return;
         s.received += f.chunk.length;
-        if (s.received === s.buf.length) this.#completeSnapshot(conn, handler, stats);
+        if (s.received === s.total) this.#completeSnapshot(conn, handler, stats);
         return;
       }
       case FrameKind.SnapshotAck:
@@ -628,15 +686,111 @@ export class InboundPeers {
     }
   }
 
+  /**
+   * Refuses a snapshot stream: its chunks are skipped, the sender told (and it retries).
+   *
+   * @param what Completes "refused a snapshot …": from whom and why.
+   */
+  #refuseStream(conn: InboundConn, streamId: number, what: string): void {
+    this.#env.logger.warning(`${this.#env.localId} refused a snapshot ${what}`);
+    conn.refusedStream = streamId;
+    sendTo(conn, encodeSnapshotAck(streamId, AckStatus.Refused));
+  }
+
+  /**
+   * Writes a chunk of a streamed snapshot to the node's storage, after the
+   * writes before it.
+   *
+   * @returns False when the transfer was refused instead.
+   */
+  #write(conn: InboundConn, s: InboundSnapshot, chunk: Uint8Array): boolean {
+    const rx = s.rx!;
+    if (s.failed === undefined && s.writing === undefined) {
+      try {
+        const r = rx.write(chunk);
+        if (r === undefined) return true;
+        s.pendingBytes += chunk.length;
+        s.writing = this.#settle(s, r, chunk.length);
+        return true;
+      } catch (e) {
+        s.failed = errorText(e);
+      }
+    }
+    if (s.failed === undefined && s.pendingBytes + chunk.length > snapshotPendingBytesMax) {
+      s.failed = `storage writes fell ${snapshotPendingBytesMax} bytes behind`;
+    }
+    if (s.failed !== undefined) {
+      abandon(s);
+      conn.snap = undefined;
+      this.#refuseStream(conn, s.streamId, `from ${conn.peerId}: cannot write it: ${s.failed}`);
+      return false;
+    }
+    // Each frame is a buffer of its own: the chunk can wait for its turn.
+    s.pendingBytes += chunk.length;
+    s.writing = this.#settle(
+      s,
+      s.writing!.then(() => s.failed === undefined ? rx.write(chunk) : undefined),
+      chunk.length,
+    );
+    return true;
+  }
+
+  /** Tracks one write of a streamed snapshot. */
+  #settle(s: InboundSnapshot, w: Promise<void> | void, bytes: number): Promise<void> {
+    const p: Promise<void> = Promise.resolve(w).then(
+      () => {
+        s.pendingBytes -= bytes;
+        if (s.writing === p) s.writing = undefined;
+      },
+      (e: unknown) => {
+        s.pendingBytes -= bytes;
+        s.failed ??= errorText(e);
+        if (s.writing === p) s.writing = undefined;
+      },
+    );
+    return p;
+  }
+
   #completeSnapshot(conn: InboundConn, handler: TransportHandler, stats: PeerStats): void {
     const s = conn.snap!;
     conn.snap = undefined;
     const m = s.message;
-    const full: Message = { ...m, snapshot: { ...m.snapshot!, data: s.buf } };
-    stats.messagesReceived++;
-    stats.snapshotsReceived++;
-    this.#step(handler, full);
-    sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Received));
+    if (s.buf !== undefined) {
+      const full: Message = { ...m, snapshot: { ...m.snapshot!, data: s.buf } };
+      stats.messagesReceived++;
+      stats.snapshotsReceived++;
+      this.#step(handler, full);
+      sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Received));
+      return;
+    }
+    // Streamed: once every write settled, the data is checked and made
+    // durable; only then is the snapshot stepped (Raft installs it).
+    const rx = s.rx!;
+    s.rx = undefined;
+    void (async (): Promise<void> => {
+      let snap;
+      try {
+        await s.writing;
+        if (s.failed !== undefined) throw new Error(s.failed);
+        snap = await rx.finish();
+      } catch (e) {
+        try {
+          await rx.abort();
+        } catch {
+          // Discarding is best effort; the storage drops staging on open.
+        }
+        this.#env.logger.warning(
+          `${this.#env.localId} refused a snapshot from ${conn.peerId}: ${errorText(e)}`,
+        );
+        sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Refused));
+        return;
+      }
+      if (this.#env.closed()) return;
+      stats.messagesReceived++;
+      stats.snapshotsReceived++;
+      this.#step(handler, { ...m, snapshot: snap });
+      sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Received));
+    })();
   }
 
   #step(handler: TransportHandler, m: Message): void {

@@ -8,7 +8,7 @@
 
 import { encodeMessageFrame } from "../../core/codec.ts";
 import type { Logger } from "../../core/logger.ts";
-import type { Scheduler, TimerHandle } from "../../core/node.ts";
+import type { Scheduler, SnapshotStreams, TimerHandle } from "../../core/node.ts";
 import {
   emptyBytes,
   type Message,
@@ -104,6 +104,8 @@ export interface PeerEnv {
   connect(url: string, protocols: string[], events: ClientEvents): Promise<ClientSocket>;
   reportUnreachable(id: NodeId): void;
   reportSnapshot(id: NodeId, status: SnapshotStatus): void;
+  /** The node's snapshot streams, when it gave them (snapshot data held in storage). */
+  snapshots(): SnapshotStreams | undefined;
 }
 
 /** Bytes in the socket's own buffer above which we stop handing it more. */
@@ -119,13 +121,37 @@ interface QueuedFrame {
 
 interface OutboundSnapshot {
   streamId: number;
-  /** The MsgSnap with its snapshot data left out. */
+  /**
+   * The MsgSnap with its snapshot data left out (sent inline), or with it
+   * (the state machine's data, held in storage, is streamed).
+   */
   header: Message;
-  data: Uint8Array;
-  /** Bytes of `data` sent so far. */
+  /** The bytes that follow the header: the snapshot's data, or its stored data. */
+  total: number;
+  /** Bytes sent so far. */
   offset: number;
+  /** The bytes being sent: all the data (inline), or the chunk read last (streamed). */
+  chunk: Uint8Array;
+  /** Bytes of `chunk` sent. */
+  chunkAt: number;
+  /** Streamed: the reader of the stored data's chunks. */
+  source: AsyncIterator<Uint8Array> | undefined;
+  /** Streamed: a chunk is being read. */
+  reading: boolean;
   begun: boolean;
   awaitingAck: boolean;
+}
+
+/** Ends the reading of a snapshot's stored data, if any; never throws. */
+function release(s: OutboundSnapshot | undefined): void {
+  const src = s?.source;
+  if (src === undefined) return;
+  s!.source = undefined;
+  try {
+    void src.return?.()?.catch?.(() => {});
+  } catch {
+    // The reader is gone already.
+  }
 }
 
 /**
@@ -232,6 +258,7 @@ export class OutboundPeer {
     this.#queue = [];
     this.#queuedMessages = 0;
     this.#queuedBytes = 0;
+    release(this.#snap);
     this.#snap = undefined;
     this.#state = "closed";
   }
@@ -313,6 +340,7 @@ export class OutboundPeer {
     this.#queuedBytes = 0;
     this.stats.messagesDropped += n;
     const s = this.#snap;
+    release(s);
     this.#snap = undefined;
     this.#clearTimer("ack");
     if (s !== undefined) {
@@ -325,10 +353,27 @@ export class OutboundPeer {
   #startSnapshot(m: Message): void {
     const snap = m.snapshot!;
     const limits = this.#env.limits;
-    if (snap.data.length > limits.maxSnapshotBytes) {
+    let stored: number | undefined;
+    let source: AsyncIterator<Uint8Array> | undefined;
+    try {
+      const streams = this.#env.snapshots();
+      stored = streams?.dataBytes(snap);
+      if (stored !== undefined) source = streams!.read(snap)[Symbol.asyncIterator]();
+    } catch (e) {
       this.#env.logger.error(
-        `${this.#env.localId} cannot send a snapshot of ${snap.data.length} bytes to ${this.id}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
+        `${this.#env.localId} cannot read snapshot ${snap.metadata.index} for ${this.id}: ${
+          errorText(e)
+        }`,
       );
+      this.#drop(0, [m]);
+      return;
+    }
+    const total = stored ?? snap.data.length;
+    if (total > limits.maxSnapshotBytes) {
+      this.#env.logger.error(
+        `${this.#env.localId} cannot send a snapshot of ${total} bytes to ${this.id}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
+      );
+      release({ source } as OutboundSnapshot);
       this.#drop(0, [m]);
       return;
     }
@@ -337,17 +382,66 @@ export class OutboundPeer {
       this.#env.logger.debug(
         `${this.#env.localId} snapshot stream ${this.#snap.streamId} to ${this.id} superseded`,
       );
+      release(this.#snap);
       this.#clearTimer("ack");
       this.stats.messagesDropped++;
     }
     this.#snap = {
       streamId: this.#nextStreamId++,
-      header: { ...m, snapshot: { ...snap, data: emptyBytes } },
-      data: snap.data,
+      header: source !== undefined ? m : { ...m, snapshot: { ...snap, data: emptyBytes } },
+      total,
       offset: 0,
+      chunk: source !== undefined ? emptyBytes : snap.data,
+      chunkAt: 0,
+      source,
+      reading: false,
       begun: false,
       awaitingAck: false,
     };
+  }
+
+  /** A streamed snapshot failed on this side: reported, and its stream abandoned. */
+  #failSnapshot(s: OutboundSnapshot, why: string): void {
+    if (this.#snap !== s) return;
+    release(s);
+    this.#snap = undefined;
+    this.#env.logger.warning(`${this.#env.localId} snapshot to ${this.id} failed: ${why}`);
+    this.stats.snapshotsFailed++;
+    this.stats.messagesDropped++;
+    this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+    // The receiver discards the partial stream when the next one begins or the connection closes.
+    this.#flush();
+  }
+
+  /** Reads the next chunk of a streamed snapshot's stored data, then carries on sending. */
+  #read(s: OutboundSnapshot): void {
+    const src = s.source!;
+    s.reading = true;
+    src.next().then(
+      (r) => {
+        s.reading = false;
+        if (this.#snap !== s) return;
+        if (r.done === true) {
+          if (s.offset !== s.total) {
+            this.#failSnapshot(s, `its stored data ended at ${s.offset} of ${s.total} bytes`);
+            return;
+          }
+          release(s);
+        } else {
+          if (!(r.value instanceof Uint8Array) || s.offset + r.value.length > s.total) {
+            this.#failSnapshot(s, `its stored data is longer than ${s.total} bytes`);
+            return;
+          }
+          s.chunk = r.value;
+          s.chunkAt = 0;
+        }
+        this.#flush();
+      },
+      (e: unknown) => {
+        s.reading = false;
+        this.#failSnapshot(s, `cannot read its stored data: ${errorText(e)}`);
+      },
+    );
   }
 
   /** Hands queued frames, then snapshot chunks, to the socket while it has room. */
@@ -370,7 +464,8 @@ export class OutboundPeer {
       return;
     }
     const s = this.#snap;
-    const more = this.#queue.length > 0 || (s !== undefined && !s.awaitingAck);
+    // A chunk being read carries on with #flush() once it is in.
+    const more = this.#queue.length > 0 || (s !== undefined && !s.awaitingAck && !s.reading);
     if (more && this.#pumpTimer === undefined) {
       this.#pumpTimer = this.#env.scheduler.setTimeout(() => {
         this.#pumpTimer = undefined;
@@ -381,24 +476,37 @@ export class OutboundPeer {
 
   #pumpSnapshot(sock: ClientSocket): void {
     const s = this.#snap;
-    if (s === undefined || s.awaitingAck) return;
+    if (s === undefined || s.awaitingAck || s.reading) return;
     const chunkBytes = this.#env.limits.snapshotChunkBytes;
     if (!s.begun) {
-      const b = encodeSnapshotBegin(s.streamId, s.data.length, s.header);
+      const b = encodeSnapshotBegin(s.streamId, s.total, s.header);
       sock.send(b);
       s.begun = true;
       this.stats.bytesSent += b.length;
       this.stats.framesSent++;
     }
-    while (s.offset < s.data.length && sock.bufferedAmount() < socketHighWaterBytes) {
-      const end = Math.min(s.data.length, s.offset + chunkBytes);
-      const c = encodeSnapshotChunk(s.streamId, s.offset, s.data.subarray(s.offset, end));
+    // Flow control: a chunk is read from storage only when the socket has
+    // room for it, so at most one stored chunk is held at a time.
+    while (s.offset < s.total && sock.bufferedAmount() < socketHighWaterBytes) {
+      if (s.chunkAt === s.chunk.length) {
+        if (s.source === undefined) break;
+        this.#read(s);
+        return;
+      }
+      const end = Math.min(s.chunk.length, s.chunkAt + chunkBytes);
+      const c = encodeSnapshotChunk(s.streamId, s.offset, s.chunk.subarray(s.chunkAt, end));
       sock.send(c);
-      s.offset = end;
+      s.offset += end - s.chunkAt;
+      s.chunkAt = end;
       this.stats.bytesSent += c.length;
       this.stats.framesSent++;
     }
-    if (s.offset === s.data.length) {
+    if (s.offset === s.total && s.source !== undefined) {
+      // Every byte is sent: the reader must end there.
+      this.#read(s);
+      return;
+    }
+    if (s.offset === s.total) {
       s.awaitingAck = true;
       this.#ackTimer = this.#env.scheduler.setTimeout(() => {
         this.#ackTimer = undefined;

@@ -6,7 +6,9 @@
  * @module
  */
 
+import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
+import { createInterface } from "node:readline";
 import type { Logger } from "../../core/logger.ts";
 import type {
   Command,
@@ -23,6 +25,7 @@ import type {
   ServerKind,
   WebSocketTransportOptions,
 } from "./mod.ts";
+import { encodePeerContext } from "./peer_context.ts";
 
 /** The secret of the test clusters. */
 export const secret = "test secret: correct horse battery staple";
@@ -242,4 +245,140 @@ export class ListMachine implements StateMachine<number> {
     this.restores++;
     this.values = JSON.parse(new TextDecoder().decode(data));
   }
+}
+
+/** A JSON line from a child node process. */
+// deno-lint-ignore no-explicit-any
+export type ChildLine = Record<string, any>;
+
+/** A node in a child process, driven through JSON lines on stdin and stdout. */
+export class ChildNode {
+  readonly id: number;
+  readonly proc: ChildProcess;
+  readonly lines: ChildLine[] = [];
+  stderr = "";
+  /** Settles with the exit code (or signal) once the process ended. */
+  readonly exited: Promise<number | string>;
+
+  /**
+   * @param id The node's ID (for messages).
+   * @param cmd The runtime binary.
+   * @param args Its arguments.
+   * @param cwd The working directory.
+   * @param secret The cluster secret, passed as `RAFT_TS_SECRET`.
+   */
+  constructor(id: number, cmd: string, args: string[], cwd: string, secret: string) {
+    this.id = id;
+    this.proc = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, RAFT_TS_SECRET: secret, NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.exited = new Promise((resolve) => {
+      this.proc.on("exit", (code, signal) => resolve(code ?? signal ?? -1));
+    });
+    createInterface({ input: this.proc.stdout! }).on("line", (l: string) => {
+      try {
+        this.lines.push(JSON.parse(l));
+      } catch {
+        this.stderr += `stdout: ${l}\n`;
+      }
+    });
+    this.proc.stderr!.on("data", (d: Uint8Array) => (this.stderr += new TextDecoder().decode(d)));
+  }
+
+  send(cmd: ChildLine): void {
+    this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  /** The next line of `type` (matching `pred`), removed from the lines seen. */
+  async next(
+    type: string,
+    pred: (l: ChildLine) => boolean = () => true,
+    timeoutMs = 15_000,
+  ): Promise<ChildLine> {
+    let found: ChildLine | undefined;
+    try {
+      await waitFor(
+        () => {
+          const i = this.lines.findIndex((l) => l.type === type && pred(l));
+          if (i < 0) return false;
+          found = this.lines.splice(i, 1)[0];
+          return true;
+        },
+        `node ${this.id} to report '${type}'`,
+        timeoutMs,
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; stderr:\n${this.stderr}`);
+    }
+    return found!;
+  }
+
+  async state(): Promise<ChildLine> {
+    this.send({ type: "state" });
+    return await this.next("state");
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
+  }
+}
+
+/**
+ * Writes one JSON line to stdout (a child node's output).
+ *
+ * @param v The value.
+ */
+export function printLine(v: unknown): void {
+  process.stdout.write(`${JSON.stringify(v)}\n`);
+}
+
+/**
+ * Hands each JSON line read from stdin to `handle` (a child node's input);
+ * a bad line or a failed command prints an `error` line.
+ *
+ * @param id The node's ID, in error lines.
+ * @param handle Runs one command.
+ * @param sequential Run commands one after another (else as they come).
+ */
+export function serveLines(
+  id: number,
+  // deno-lint-ignore no-explicit-any
+  handle: (cmd: any) => Promise<void>,
+  sequential = false,
+): void {
+  let chain = Promise.resolve();
+  createInterface({ input: process.stdin }).on("line", (line: string) => {
+    let cmd: { type: string };
+    try {
+      cmd = JSON.parse(line);
+    } catch {
+      printLine({ type: "error", id, message: `bad line: ${line}` });
+      return;
+    }
+    const run = (): Promise<void> =>
+      handle(cmd).catch((e) => printLine({ type: "error", id, message: String(e) }));
+    if (sequential) chain = chain.then(run);
+    else void run();
+  });
+}
+
+/**
+ * Tells a transport every peer's address, as a child node's `start` command gives them.
+ *
+ * @param transport The transport.
+ * @param peers Each peer's URL by its ID.
+ * @returns The peers' IDs.
+ */
+export function addPeerUrls(
+  transport: { addPeer(id: NodeId, context: Uint8Array): void },
+  peers: Record<string, string> | undefined,
+): NodeId[] {
+  const ids: NodeId[] = [];
+  for (const [k, url] of Object.entries(peers ?? {})) {
+    transport.addPeer(Number(k), encodePeerContext({ url }));
+    ids.push(Number(k));
+  }
+  return ids;
 }

@@ -6,12 +6,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import process from "node:process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "./_test_util.ts";
+import { type ChildLine, ChildNode } from "./_test_util.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const script = fileURLToPath(new URL("./_cluster_node.ts", import.meta.url));
@@ -21,77 +18,14 @@ const denoBin = bin("deno");
 const bunBin = bin("bun");
 const secret = "mixed runtime secret, long enough";
 
-// deno-lint-ignore no-explicit-any
-type Line = Record<string, any>;
-
-class Child {
-  readonly id: number;
-  readonly proc: ChildProcess;
-  readonly lines: Line[] = [];
-  stderr = "";
-
-  constructor(id: number, cmd: string, args: string[]) {
-    this.id = id;
-    this.proc = spawn(cmd, args, {
-      cwd: root,
-      env: { ...process.env, RAFT_TS_SECRET: secret, NO_COLOR: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    createInterface({ input: this.proc.stdout! }).on("line", (l: string) => {
-      try {
-        this.lines.push(JSON.parse(l));
-      } catch {
-        this.stderr += `stdout: ${l}\n`;
-      }
-    });
-    this.proc.stderr!.on("data", (d: Uint8Array) => (this.stderr += new TextDecoder().decode(d)));
-  }
-
-  send(cmd: Line): void {
-    this.proc.stdin!.write(`${JSON.stringify(cmd)}\n`);
-  }
-
-  async next(
-    type: string,
-    pred: (l: Line) => boolean = () => true,
-    timeoutMs = 15_000,
-  ): Promise<Line> {
-    let found: Line | undefined;
-    try {
-      await waitFor(
-        () => {
-          const i = this.lines.findIndex((l) => l.type === type && pred(l));
-          if (i < 0) return false;
-          found = this.lines.splice(i, 1)[0];
-          return true;
-        },
-        `node ${this.id} to report '${type}'`,
-        timeoutMs,
-      );
-    } catch (e) {
-      throw new Error(`${(e as Error).message}; stderr:\n${this.stderr}`);
-    }
-    return found!;
-  }
-
-  async state(): Promise<Line> {
-    this.send({ type: "state" });
-    return await this.next("state");
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
-  }
-}
-
 test(
   "WebSocketTransport joins Deno and Bun processes in one cluster",
   { skip: !existsSync(denoBin) || !existsSync(bunBin) ? "deno or bun binary missing" : false },
   async () => {
     const children = [
-      new Child(1, denoBin, ["run", "-A", "--quiet", script, "1"]),
-      new Child(2, bunBin, [script, "2"]),
-      new Child(3, bunBin, [script, "3"]),
+      new ChildNode(1, denoBin, ["run", "-A", "--quiet", script, "1"], root, secret),
+      new ChildNode(2, bunBin, [script, "2"], root, secret),
+      new ChildNode(3, bunBin, [script, "3"], root, secret),
     ];
     try {
       const listening = await Promise.all(children.map((c) => c.next("listening")));
@@ -117,7 +51,7 @@ test(
         const r = await leader.next("proposed", (l) => l.value === v);
         assert.equal(r.error, undefined, `proposal ${v}: ${r.error}`);
       }
-      let states: Line[] = [];
+      let states: ChildLine[] = [];
       for (let tries = 0; tries < 200; tries++) {
         states = await Promise.all(children.map((c) => c.state()));
         if (states.every((s) => JSON.stringify(s.values) === JSON.stringify(values))) break;

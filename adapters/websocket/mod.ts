@@ -92,6 +92,7 @@ import { checkNumberOption } from "../../core/node/options.ts";
 import {
   globalScheduler,
   type Scheduler,
+  type SnapshotStreams,
   type TimerHandle,
   type Transport,
   type TransportHandler,
@@ -268,6 +269,15 @@ export class WebSocketTransport implements Transport {
   readonly #env: PeerEnv;
   readonly #inbound: InboundPeers;
 
+  /**
+   * Snapshots whose state machine data the node holds in storage are
+   * streamed from it chunk by chunk, read only when the socket has room,
+   * and written to the receiver's storage as they arrive; the receiver
+   * checks the whole data's length and CRC-32C before it steps the
+   * snapshot (and refuses it otherwise, so the leader retries).
+   */
+  readonly streamsSnapshots = true;
+
   #handler: TransportHandler | undefined;
   #closed = false;
   #listening: Promise<WebSocketTransportAddress> | undefined;
@@ -354,6 +364,7 @@ export class WebSocketTransport implements Transport {
       reportUnreachable: (id: NodeId): void => this.#handler?.reportUnreachable(id),
       reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
         this.#handler?.reportSnapshot(id, status),
+      snapshots: (): SnapshotStreams | undefined => this.#handler?.snapshotStreams,
     };
 
     for (const [id, url] of o.peers ?? new Map<NodeId, string>()) {

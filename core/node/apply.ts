@@ -36,7 +36,8 @@ import { checkIntents } from "./membership.ts";
 import { decodeSnapshotData, type ReplicatedState } from "./replicated.ts";
 import type { PendingProposal, Requests } from "./requests.ts";
 import { restoreStateMachine, type SnapshotPolicy } from "./snapshots.ts";
-import type { Command, StateMachine, Transport } from "./seams.ts";
+import type { Command, NodeStorage, StateMachine, Transport } from "./seams.ts";
+import { restoreStoredSnapshot } from "./snapshot_streams.ts";
 
 /** What the applier works with: the node's parts it reads and tells. */
 export interface ApplyContext<R> {
@@ -45,6 +46,8 @@ export interface ApplyContext<R> {
   readonly incarnation: number;
   readonly rn: RawNode;
   readonly sm: StateMachine<R>;
+  /** The node's storage (snapshots whose data it holds in chunks are restored from it). */
+  readonly storage: NodeStorage;
   readonly transport: Transport;
   readonly logger: Logger;
   readonly requests: Requests<R>;
@@ -181,8 +184,12 @@ export class Applier<R> {
   /** Restores the state machine from a snapshot Raft installed. */
   async installSnapshot(snap: Snapshot): Promise<void> {
     const { index, term } = snap.metadata;
-    const { state, data } = decodeSnapshotData(snap.data, this.#c.sessionLimits);
-    await restoreStateMachine(this.#c.sm, data, { index, term });
+    const { state, data, stored } = decodeSnapshotData(snap.data, this.#c.sessionLimits);
+    if (stored !== undefined) {
+      await restoreStoredSnapshot(this.#c.sm, this.#c.storage, stored, { index, term });
+    } else {
+      await restoreStateMachine(this.#c.sm, data, { index, term });
+    }
     const previous = this.#confState;
     this.#state = state;
     this.#applied = index;

@@ -63,6 +63,11 @@ import {
   type TransportHandler,
 } from "./seams.ts";
 import { restoreStateMachine, SnapshotPolicy } from "./snapshots.ts";
+import {
+  inlineSnapshotBytesMax,
+  NodeSnapshotStreams,
+  restoreStoredSnapshot,
+} from "./snapshot_streams.ts";
 
 /** A pause at least this long (ms) makes a leader answer the requests it held. */
 const pauseAnswerMs = 1000;
@@ -153,6 +158,8 @@ export class RaftNode<R = unknown> {
   readonly #id: NodeId;
   readonly #rn: RawNode;
   readonly #transport: Transport;
+  /** Snapshot data in chunks, for a transport that streams it. */
+  readonly #snapshotStreams: NodeSnapshotStreams;
   readonly #sm: StateMachine<R>;
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
@@ -217,6 +224,7 @@ export class RaftNode<R = unknown> {
       incarnation: this.#incarnation,
       rn,
       sm: this.#sm,
+      storage,
       transport: this.#transport,
       logger: this.#logger,
       requests: this.#requests,
@@ -227,9 +235,13 @@ export class RaftNode<R = unknown> {
       closed: (): boolean => this.#closed,
     };
     this.#applier = new Applier<R>(parts, init);
+    this.#snapshotStreams = new NodeSnapshotStreams(
+      storage,
+      parts.sessionLimits,
+      inlineSnapshotBytesMax,
+    );
     this.#loop = new ReadyLoop<R>({
       ...parts,
-      storage,
       scheduler: sched,
       applier: this.#applier,
       forward: this.#forward,
@@ -288,11 +300,11 @@ export class RaftNode<R = unknown> {
     const fromSnapshot = snapIndex > 0 ? decodeSnapshotData(snap.data, sessionLimits) : undefined;
     if (smApplied === undefined || smApplied < snapIndex) {
       // Start from the latest snapshot and replay the log after it.
-      if (fromSnapshot !== undefined) {
-        await restoreStateMachine(sm, fromSnapshot.data, {
-          index: snapIndex,
-          term: snap.metadata.term,
-        });
+      const meta = { index: snapIndex, term: snap.metadata.term };
+      if (fromSnapshot?.stored !== undefined) {
+        await restoreStoredSnapshot(sm, storage, fromSnapshot.stored, meta);
+      } else if (fromSnapshot !== undefined) {
+        await restoreStateMachine(sm, fromSnapshot.data, meta);
       }
       smApplied = snapIndex;
     }
@@ -344,6 +356,11 @@ export class RaftNode<R = unknown> {
         this.#rn.reportSnapshot(id, status);
         this.#loop.kick();
       },
+      ...(this.#transport.streamsSnapshots === true
+        ? {
+          snapshotStreams: this.#snapshotStreams,
+        }
+        : {}),
     };
     this.#transport.start(handler);
     // Members added at run time whose changes were compacted into the

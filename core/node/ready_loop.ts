@@ -39,11 +39,12 @@ import type { Applier, ApplyContext } from "./apply.ts";
 import { type Envelope, envelopeHeader, readEnvelope } from "./envelope.ts";
 import { checkPeerMessage } from "./inbound.ts";
 import { isJoint } from "./membership.ts";
-import { encodeSnapshotData } from "./replicated.ts";
+import { decodeSnapshotData, encodeSnapshotData } from "./replicated.ts";
 import type { PendingProposal } from "./requests.ts";
 import { collectSnapshotData } from "./snapshots.ts";
 import type { Scheduler, TimerHandle } from "./scheduler.ts";
-import type { NodeStorage } from "./seams.ts";
+import type { NodeStorage, SnapshotChunkStore } from "./seams.ts";
+import { createStoredSnapshot } from "./snapshot_streams.ts";
 
 /** How many snapshot messages wait for an outstanding Ready; older ones are dropped. */
 const heldSnapshotsMax = 4;
@@ -448,10 +449,14 @@ export class ReadyLoop<R> {
       if (this.#c.closed()) return false;
     }
     if (hs !== undefined || rd.entries.length > 0 || snap !== undefined) {
+      const stored = snap === undefined
+        ? undefined
+        : decodeSnapshotData(snap.data, this.#c.sessionLimits).stored;
       await this.#c.storage.save({
         hardState: hs,
         entries: rd.entries,
         snapshot: snap,
+        ...(stored !== undefined ? { snapshotData: stored } : {}),
         // Ready.mustSync (etcd's MustSync) looks only at entries, term and
         // vote; an installed snapshot is acknowledged by the MsgAppResp that
         // follows, so it must be durable too.
@@ -538,12 +543,23 @@ export class ReadyLoop<R> {
   async #maybeSnapshot(): Promise<void> {
     const index = this.#c.applier.applied;
     if (!this.#c.snapshots.due(index)) return;
-    const data = encodeSnapshotData(
-      this.#c.applier.replicated,
-      await collectSnapshotData(await this.#c.sm.snapshot()),
-    );
+    const storage = this.#c.storage;
+    const taken = await this.#c.sm.snapshot();
     if (this.#c.closed()) return;
-    await this.#c.storage.createSnapshot(index, cloneConfState(this.#c.applier.confState), data);
+    const confState = cloneConfState(this.#c.applier.confState);
+    if (storage.snapshotChunks !== undefined && this.#c.transport.streamsSnapshots === true) {
+      await createStoredSnapshot(
+        storage as NodeStorage & { snapshotChunks: SnapshotChunkStore },
+        index,
+        confState,
+        this.#c.applier.replicated,
+        taken,
+      );
+    } else {
+      const data = encodeSnapshotData(this.#c.applier.replicated, await collectSnapshotData(taken));
+      if (this.#c.closed()) return;
+      await storage.createSnapshot(index, confState, data);
+    }
     const compactTo = this.#c.snapshots.taken(index);
     if (compactTo >= this.#c.storage.firstIndex()) await this.#c.storage.compact(compactTo);
     this.#c.events.emit("snapshot", { index });

@@ -12,6 +12,7 @@
 
 import type { NodeId } from "../types.ts";
 import { pushUvarint, readUvarint } from "./envelope.ts";
+import type { SnapshotDataDescriptor } from "./seams.ts";
 import { defaultSessionLimits, type SessionLimits, SessionTable } from "./sessions.ts";
 
 /** The driver's replicated state. */
@@ -36,19 +37,34 @@ export function emptyReplicatedState(
   return { removed: new Set(), contexts: new Map(), sessions: new SessionTable(limits) };
 }
 
-/** The first bytes of snapshot data written by the driver ("rts" and format 1). */
-const snapshotMagic = [0x72, 0x74, 0x73, 0x01] as const;
+/** The first bytes of snapshot data written by the driver: "rts", then the format. */
+const snapshotMagic = [0x72, 0x74, 0x73] as const;
+/** Format 1: the state machine's bytes follow the header. */
+const formatInline = 0x01;
+/** Format 2: a descriptor of the state machine's bytes, held in storage in chunks, follows the header. */
+const formatStored = 0x02;
 
 /**
  * The snapshot data the driver stores: its replicated state, then the
- * state machine's snapshot.
+ * state machine's snapshot (format 1), or a descriptor of the state
+ * machine's snapshot held in storage in chunks (format 2):
+ *
+ * ```
+ * "rts" format(1 byte) removed-IDs contexts sessions  (uvarint-framed, below)
+ *   format 1: the state machine's bytes, to the end
+ *   format 2: uvarint length, uvarint CRC-32C, nothing after
+ * ```
  *
  * @param state The driver's replicated state.
- * @param data The state machine's snapshot.
+ * @param data The state machine's snapshot, or the descriptor of one held in storage.
  * @returns The bytes.
  */
-export function encodeSnapshotData(state: ReplicatedState, data: Uint8Array): Uint8Array {
-  const header: number[] = [...snapshotMagic];
+export function encodeSnapshotData(
+  state: ReplicatedState,
+  data: Uint8Array | SnapshotDataDescriptor,
+): Uint8Array {
+  const inline = data instanceof Uint8Array;
+  const header: number[] = [...snapshotMagic, inline ? formatInline : formatStored];
   const ids = [...state.removed].sort((a, b) => a - b);
   pushUvarint(header, ids.length);
   for (const id of ids) pushUvarint(header, id);
@@ -60,6 +76,11 @@ export function encodeSnapshotData(state: ReplicatedState, data: Uint8Array): Ui
     for (let i = 0; i < ctx.length; i++) header.push(ctx[i]!);
   }
   state.sessions.encode(header);
+  if (!inline) {
+    pushUvarint(header, data.length);
+    pushUvarint(header, data.checksum);
+    return new Uint8Array(header);
+  }
   const out = new Uint8Array(header.length + data.length);
   out.set(header, 0);
   out.set(data, header.length);
@@ -71,20 +92,26 @@ export function encodeSnapshotData(state: ReplicatedState, data: Uint8Array): Ui
  *
  * @param b The snapshot's data.
  * @param limits The bounds of the session table read.
- * @returns The driver's state and the state machine's snapshot.
+ * @returns The driver's state and the state machine's snapshot (format 1:
+ *   `data`, `stored` undefined), or the descriptor of the one held in
+ *   storage (format 2: `stored`, `data` empty).
  * @throws {RangeError} The data does not start with the driver's header.
  */
 export function decodeSnapshotData(
   b: Uint8Array,
   limits: SessionLimits = defaultSessionLimits,
-): { state: ReplicatedState; data: Uint8Array } {
+): { state: ReplicatedState; data: Uint8Array; stored: SnapshotDataDescriptor | undefined } {
   const fail = (why: string): never => {
     throw new RangeError(`Cannot read the snapshot: ${why}`);
   };
-  if (b.length < snapshotMagic.length || snapshotMagic.some((v, k) => b[k] !== v)) {
+  const format = b[snapshotMagic.length];
+  if (
+    b.length <= snapshotMagic.length || snapshotMagic.some((v, k) => b[k] !== v) ||
+    (format !== formatInline && format !== formatStored)
+  ) {
     fail("its data does not start with the driver's header (not written by RaftNode)");
   }
-  let pos: number = snapshotMagic.length;
+  let pos: number = snapshotMagic.length + 1;
   const uint = (): number => {
     const r = readUvarint(b, pos) ?? fail("its header is truncated");
     pos = r[1];
@@ -110,5 +137,12 @@ export function decodeSnapshotData(
     pos += n;
   }
   const [sessions, end] = SessionTable.decode(b, pos, limits);
-  return { state: { removed, contexts, sessions }, data: b.subarray(end) };
+  const state = { removed, contexts, sessions };
+  if (format === formatInline) return { state, data: b.subarray(end), stored: undefined };
+  pos = end;
+  const length = uint();
+  const checksum = uint();
+  if (checksum > 0xffffffff) fail(`its data checksum ${checksum} is not 32 bits`);
+  if (pos !== b.length) fail(`${b.length - pos} bytes follow its data descriptor`);
+  return { state, data: b.subarray(end, end), stored: { length, checksum } };
 }

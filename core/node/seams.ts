@@ -27,6 +27,130 @@ import {
  */
 export type SnapshotData = Uint8Array | AsyncIterable<Uint8Array>;
 
+/**
+ * The state machine's part of a snapshot held in storage in chunks, beside
+ * the Raft snapshot, whose data then carries only the driver's header and
+ * this descriptor.
+ */
+export interface SnapshotDataDescriptor {
+  /** Its length in bytes. */
+  length: number;
+  /** The CRC-32C of all its bytes. */
+  checksum: number;
+}
+
+/**
+ * Chunks of snapshot data being written to a storage's staging area: not
+ * part of any snapshot until a snapshot naming its descriptor is saved.
+ */
+export interface SnapshotStaging {
+  /**
+   * Appends bytes (the storage may split or join them into its own chunks).
+   *
+   * @param chunk The next bytes (not kept after the call returns or its Promise settles).
+   * @returns Nothing, or a Promise that settles once the bytes are written.
+   */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * Makes every byte written durable and ends the staging.
+   *
+   * @returns The staged data's length and CRC-32C (as computed while writing).
+   */
+  finish(): SnapshotDataDescriptor | Promise<SnapshotDataDescriptor>;
+  /**
+   * Discards what was staged; nothing of it is ever visible. Never throws.
+   *
+   * @returns Nothing, or a Promise.
+   */
+  abort(): void | Promise<void>;
+}
+
+/**
+ * A storage's store of snapshot data in chunks, so that neither taking,
+ * sending, receiving nor restoring a snapshot holds all of it in memory.
+ * Data is written to a staging area first; saving a snapshot whose
+ * descriptor names staged data (`createSnapshot(…, stored)` or `save()`
+ * with `snapshotData`) makes it the stored snapshot's data atomically with
+ * the snapshot itself and discards the data of the snapshot it replaces.
+ */
+export interface SnapshotChunkStore {
+  /**
+   * Starts staging snapshot data.
+   *
+   * @returns The staging writer.
+   */
+  stage(): SnapshotStaging;
+  /**
+   * Reads snapshot data in chunks, in order: the stored snapshot's, or
+   * staged data that `finish()` ended (a snapshot received is restored
+   * before it is saved). The iteration throws when the data is discarded
+   * (replaced by a newer snapshot) while it is read.
+   *
+   * @param data The data's descriptor.
+   * @returns The chunks.
+   * @throws {RangeError} When the store holds no data with this descriptor.
+   */
+  read(data: SnapshotDataDescriptor): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * What the driver gives a transport that streams snapshot data: where
+ * outgoing snapshots' data is read from and incoming data is written to,
+ * in chunks.
+ */
+export interface SnapshotStreams {
+  /**
+   * The length of the state machine data that travels beside a snapshot
+   * (its data held in storage), or `undefined` when all of it is in
+   * `snapshot.data`.
+   *
+   * @param snap A snapshot in a `MsgSnap`, sent or received.
+   * @returns The length in bytes, or `undefined`.
+   * @throws {RangeError} When `snap.data` was not written by RaftNode.
+   */
+  dataBytes(snap: Snapshot): number | undefined;
+  /**
+   * Reads the data of the local snapshot a `MsgSnap` carries, in chunks.
+   *
+   * @param snap The snapshot (`dataBytes(snap)` is defined).
+   * @returns The chunks; the iteration throws when the snapshot is gone from storage.
+   */
+  read(snap: Snapshot): AsyncIterable<Uint8Array>;
+  /**
+   * Starts receiving the data of an incoming snapshot.
+   *
+   * @param snap The snapshot (`dataBytes(snap)` is defined).
+   * @returns Where the data goes: `finish()` checks its length and
+   *   checksum and resolves to the snapshot to step (its data staged in
+   *   storage, or inlined when the storage keeps no chunks), or rejects
+   *   with a `RangeError` (and discards the data) when they do not match.
+   */
+  receive(snap: Snapshot): SnapshotReceiver;
+}
+
+/** The data of one incoming snapshot, received in chunks. */
+export interface SnapshotReceiver {
+  /**
+   * Writes the next bytes.
+   *
+   * @param chunk The bytes (not kept after the call returns or its Promise settles).
+   * @returns Nothing, or a Promise that settles once they are written.
+   */
+  write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * Ends the data, checks it and makes it durable.
+   *
+   * @returns The snapshot to step.
+   */
+  finish(): Promise<Snapshot>;
+  /**
+   * Discards what was received. Never throws.
+   *
+   * @returns Nothing, or a Promise.
+   */
+  abort(): void | Promise<void>;
+}
+
 /** What a transport hands inbound traffic and delivery outcomes to. */
 export interface TransportHandler {
   /** The local node's ID. */
@@ -50,6 +174,11 @@ export interface TransportHandler {
    * @param status `SnapshotFinish` or `SnapshotFailure`.
    */
   reportSnapshot(id: NodeId, status: SnapshotStatus): void;
+  /**
+   * Snapshot data in chunks, for a transport that streams it (given by
+   * `RaftNode` to a transport whose `streamsSnapshots` is true).
+   */
+  readonly snapshotStreams?: SnapshotStreams;
 }
 
 /**
@@ -64,6 +193,13 @@ export interface Transport {
    * @param handler Where to deliver messages and reports.
    */
   start(handler: TransportHandler): void;
+  /**
+   * Whether the transport carries snapshot data held in storage in chunks
+   * (through `handler.snapshotStreams`). When true and the storage has a
+   * `snapshotChunks` store, snapshots are taken, sent, received and
+   * restored in chunks; otherwise each is one array in its `MsgSnap`.
+   */
+  readonly streamsSnapshots?: boolean;
   /**
    * Sends messages; must not block. The messages must not be modified.
    *
@@ -106,6 +242,12 @@ export interface StorageUpdate {
   /** A snapshot to install (replacing the log) before the entries, or `undefined`. */
   snapshot: Snapshot | undefined;
   /**
+   * The staged data of `snapshot`, held in the storage's `snapshotChunks`
+   * store: the write makes it the snapshot's data. Absent when the
+   * snapshot's data is all in `snapshot.data`.
+   */
+  snapshotData?: SnapshotDataDescriptor;
+  /**
    * Whether the write must be synced to disk before returning: true when
    * there are entries, the term or vote changed, or a snapshot is installed.
    */
@@ -135,10 +277,24 @@ export interface NodeStorage extends Storage {
    *
    * @param index The applied index the data reflects.
    * @param confState The membership at `index`.
-   * @param data The state machine's snapshot.
+   * @param data The snapshot's data.
+   * @param stored The data staged in the `snapshotChunks` store that goes
+   *   with it (the storage makes it the snapshot's data); only given to a
+   *   storage with that store.
    * @returns Anything; a Promise is awaited.
    */
-  createSnapshot(index: Index, confState: ConfState, data: Uint8Array): unknown;
+  createSnapshot(
+    index: Index,
+    confState: ConfState,
+    data: Uint8Array,
+    stored?: SnapshotDataDescriptor,
+  ): unknown;
+  /**
+   * Optional: keeps the state machine's snapshot data in chunks beside the
+   * Raft snapshot, so a state larger than memory can be snapshotted, sent
+   * and restored (with a transport that `streamsSnapshots`).
+   */
+  readonly snapshotChunks?: SnapshotChunkStore;
   /**
    * Discards the entries up to and including `index` (which stays the
    * position the log starts after).

@@ -299,53 +299,38 @@ test("RaftNode does not re-apply commands a persistent state machine already hol
   });
 });
 
-test("RaftNode catches a partitioned follower up by snapshot after compaction", async () => {
-  await withCluster({
-    size: 3,
-    seed: 14,
-    node: { snapshotEntries: 10, snapshotCatchUpEntries: 2 },
-  }, async (c) => {
-    const l = await c.leader();
-    const f = c.follower(l.id);
-    await c.run(l.propose(cmd("s0=0")));
-    await c.converge(1);
-    c.net.isolate(f.id);
-    for (let i = 1; i < 40; i++) await c.run(l.propose(cmd(`s${i}=${i}`)));
-    assert.ok(c.storages.get(l.id)!.firstIndex() > c.storages.get(f.id)!.lastIndex() + 1);
-    assert.equal(c.machine(f.id).restores, 0);
-    c.net.heal();
-    await c.converge(40);
-    assert.ok(c.machine(f.id).restores > 0, "the follower installed a snapshot");
-    assertSameHistory(c, l.id);
+for (const chunkBytes of [0, 64]) {
+  const how = chunkBytes === 0 ? "" : " through restoreStream, from a snapshot streamed in chunks";
+  test(`RaftNode catches a partitioned follower up by snapshot after compaction${how}`, async () => {
+    await withCluster({
+      size: 3,
+      seed: 14,
+      chunkBytes,
+      node: { snapshotEntries: 10, snapshotCatchUpEntries: 2 },
+    }, async (c) => {
+      const l = await c.leader();
+      const f = c.follower(l.id);
+      await c.run(l.propose(cmd("s0=0")));
+      await c.converge(1);
+      c.net.isolate(f.id);
+      for (let i = 1; i < 40; i++) await c.run(l.propose(cmd(`s${i}=${i}`)));
+      assert.ok(c.storages.get(l.id)!.firstIndex() > c.storages.get(f.id)!.lastIndex() + 1);
+      assert.equal(c.machine(f.id).restores, 0);
+      c.net.heal();
+      await c.converge(40);
+      assert.ok(c.machine(f.id).restores > 0, "the follower installed a snapshot");
+      assertSameHistory(c, l.id);
+      if (chunkBytes === 0) return;
+      assert.ok(c.machine(f.id).chunksRestored > 0, "through restoreStream");
+      // A restart (a fresh machine) restores the stored snapshot through restoreStream too.
+      await c.stop(f.id);
+      await c.start(f.id);
+      assert.ok(c.machine(f.id).chunksRestored > 0, "the restarted machine restored from chunks");
+      await c.converge(40, [f.id]);
+      assertSameHistory(c, l.id);
+    });
   });
-});
-
-test("RaftNode streams a state machine's snapshot chunks to a lagging follower's restoreStream", async () => {
-  await withCluster({
-    size: 3,
-    seed: 14,
-    chunkBytes: 64,
-    node: { snapshotEntries: 10, snapshotCatchUpEntries: 2 },
-  }, async (c) => {
-    const l = await c.leader();
-    const f = c.follower(l.id);
-    await c.run(l.propose(cmd("s0=0")));
-    await c.converge(1);
-    c.net.isolate(f.id);
-    for (let i = 1; i < 40; i++) await c.run(l.propose(cmd(`s${i}=${i}`)));
-    c.net.heal();
-    await c.converge(40);
-    assert.ok(c.machine(f.id).restores > 0, "the follower installed a snapshot");
-    assert.ok(c.machine(f.id).chunksRestored > 0, "through restoreStream");
-    assertSameHistory(c, l.id);
-    // A restart (a fresh machine) restores the stored snapshot through restoreStream too.
-    await c.stop(f.id);
-    await c.start(f.id);
-    assert.ok(c.machine(f.id).chunksRestored > 0, "the restarted machine restored from chunks");
-    await c.converge(40, [f.id]);
-    assertSameHistory(c, l.id);
-  });
-});
+}
 
 test("RaftNode forwards a follower's proposal to the leader when forwardProposals is set", async () => {
   await withCluster({ size: 3, seed: 15, node: { forwardProposals: true } }, async (c) => {

@@ -1,0 +1,374 @@
+/**
+ * Snapshot data in chunks (`SqliteStorage.snapshotChunks`): a state
+ * machine's snapshot stored as rows of at most `chunkBytes` in
+ * `raft_snapshot_chunk`, never as one huge row, with its length, CRC-32C
+ * and chunk count in `raft_snapshot_data`.
+ *
+ * Data is staged first: each chunk is its own (unsynced) transaction, the
+ * staging's end a synced one (state 1). Saving a snapshot that names the
+ * staged data switches it to current (state 2) and deletes the replaced
+ * snapshot's data in the snapshot's own transaction, so a crash at any
+ * point leaves the old snapshot with its data or the new one with its
+ * data. Opening the storage deletes what staging left behind and checks
+ * the current data's chunks, length and checksum.
+ *
+ * @module
+ */
+
+import { crc32c } from "../../core/crc32c.ts";
+import type {
+  SnapshotChunkStore,
+  SnapshotDataDescriptor,
+  SnapshotStaging,
+} from "../../core/node.ts";
+import { inTransaction, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
+import { SqliteStorageError } from "./_errors.ts";
+
+import { asRow } from "./_rows.ts";
+import { emptyPlan, type WritePlan } from "./_writer.ts";
+
+/** Bytes per stored chunk of snapshot data. */
+export const snapshotChunkBytesDefault = 1 << 20;
+/** Staged data sets kept finished but not (yet) part of a snapshot; older ones are deleted. */
+export const stagedSnapshotsMax = 2;
+
+const tablesSql = `
+CREATE TABLE IF NOT EXISTS raft_snapshot_data (
+  data_id INTEGER PRIMARY KEY NOT NULL,
+  length INTEGER NOT NULL,
+  checksum INTEGER NOT NULL,
+  chunks INTEGER NOT NULL,
+  state INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS raft_snapshot_chunk (
+  data_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  bytes BLOB NOT NULL,
+  PRIMARY KEY (data_id, seq)
+);
+`;
+
+/** A data set's state: being staged, staged (finished), the current snapshot's. */
+const Staging = 0;
+const Staged = 1;
+const Current = 2;
+
+interface DataSet {
+  id: number;
+  length: number;
+  checksum: number;
+  chunks: number;
+  state: number;
+}
+
+/** How the store writes: a plan, inline or on the writer thread. */
+export interface ChunkWriter {
+  /** Checks that the storage can write (throws otherwise). */
+  checkWritable(action: string): void;
+  /** Runs a plan; a Promise (writer thread) settles once it committed. */
+  write(plan: WritePlan): void | Promise<void>;
+  /** Settles once every plan written so far is durable. */
+  flush(): Promise<void>;
+}
+
+function num(v: unknown): number {
+  return typeof v === "bigint" ? Number(v) : (v as number);
+}
+
+/**
+ * Creates the chunk tables when missing, deletes data that staging left
+ * behind, and checks the current snapshot's data.
+ *
+ * @param db The connection (no writer runs yet).
+ * @param path The file's name, for messages.
+ * @returns The current data set, if any, and the next free data ID.
+ * @throws {SqliteStorageError} When the current data is damaged.
+ */
+export function openSnapshotChunks(
+  db: SqliteDatabaseLike,
+  path: string,
+): { current: DataSet | undefined; nextId: number } {
+  inTransaction(db, () => {
+    db.exec(tablesSql);
+    db.exec(
+      `DELETE FROM raft_snapshot_chunk WHERE data_id NOT IN (SELECT data_id FROM raft_snapshot_data WHERE state = ${Current})`,
+    );
+    db.exec(`DELETE FROM raft_snapshot_data WHERE state <> ${Current}`);
+  });
+  const rows = all(db, "SELECT data_id, length, checksum, chunks, state FROM raft_snapshot_data");
+  const max = asRow(all(db, "SELECT max(data_id) AS m FROM raft_snapshot_data")[0])?.["m"];
+  const nextId = (max === null || max === undefined ? 0 : num(max)) + 1;
+  const fail = (why: string): never => {
+    throw new SqliteStorageError(
+      "corrupt_record",
+      path,
+      `Cannot open raft storage '${path}': the snapshot data ${why}`,
+    );
+  };
+  if (rows.length > 1) fail(`is stored ${rows.length} times`);
+  const r = asRow(rows[0]);
+  if (r === undefined) return { current: undefined, nextId };
+  const current: DataSet = {
+    id: num(r["data_id"]),
+    length: num(r["length"]),
+    checksum: num(r["checksum"]),
+    chunks: num(r["chunks"]),
+    state: Current,
+  };
+  // Check every chunk: in order, none missing, the length and checksum.
+  const st = db.prepare(
+    "SELECT seq, bytes FROM raft_snapshot_chunk WHERE data_id = ? AND seq >= ? ORDER BY seq LIMIT 16",
+  );
+  try {
+    let seq = 0;
+    let length = 0;
+    let crc = 0;
+    for (;;) {
+      const batch = st.all(current.id, seq);
+      for (const row of batch) {
+        const c = asRow(row)!;
+        if (num(c["seq"]) !== seq) fail(`misses chunk ${seq}`);
+        const b = c["bytes"];
+        if (!(b instanceof Uint8Array)) fail(`chunk ${seq} is not a blob`);
+        length += (b as Uint8Array).length;
+        crc = crc32c(b as Uint8Array, crc);
+        seq++;
+      }
+      if (batch.length < 16) break;
+    }
+    if (seq !== current.chunks) fail(`has ${seq} of its ${current.chunks} chunks`);
+    if (length !== current.length) fail(`has ${length} of its ${current.length} bytes`);
+    if (crc !== current.checksum) {
+      fail(`fails its checksum (${crc}, ${current.checksum} was written)`);
+    }
+  } finally {
+    st.finalize?.();
+  }
+  return { current, nextId };
+}
+
+function all(db: SqliteDatabaseLike, sql: string): unknown[] {
+  const st = db.prepare(sql);
+  try {
+    return st.all();
+  } finally {
+    st.finalize?.();
+  }
+}
+
+/** The chunk store of one storage. */
+export class SqliteSnapshotChunks implements SnapshotChunkStore {
+  readonly #db: SqliteDatabaseLike;
+  readonly #path: string;
+  readonly #writer: ChunkWriter;
+  readonly #chunkBytes: number;
+  /** Known data sets: the current one, staged ones (oldest first), ones being staged. */
+  readonly #sets = new Map<number, DataSet>();
+  #nextId: number;
+  #select: SqliteStatementLike | undefined;
+
+  /**
+   * @param db The storage's connection (reads).
+   * @param path The file's name, for messages.
+   * @param writer How plans are written.
+   * @param opened What {@linkcode openSnapshotChunks} found.
+   * @param chunkBytes Bytes per stored chunk.
+   */
+  constructor(
+    db: SqliteDatabaseLike,
+    path: string,
+    writer: ChunkWriter,
+    opened: { current: DataSet | undefined; nextId: number },
+    chunkBytes: number = snapshotChunkBytesDefault,
+  ) {
+    this.#db = db;
+    this.#path = path;
+    this.#writer = writer;
+    this.#chunkBytes = chunkBytes;
+    this.#nextId = opened.nextId;
+    if (opened.current !== undefined) this.#sets.set(opened.current.id, opened.current);
+  }
+
+  /** The current snapshot's data descriptor, if its data is in chunks. */
+  get current(): SnapshotDataDescriptor | undefined {
+    for (const s of this.#sets.values()) {
+      if (s.state === Current) return { length: s.length, checksum: s.checksum };
+    }
+    return undefined;
+  }
+
+  /**
+   * The ID of finished staged data with this descriptor, for a snapshot
+   * about to be saved with it.
+   *
+   * @throws {SqliteStorageError} When there is none.
+   */
+  stagedId(d: SnapshotDataDescriptor, action: string): number {
+    for (const s of this.#sets.values()) {
+      if (s.state === Staged && s.length === d.length && s.checksum === d.checksum) return s.id;
+    }
+    throw new SqliteStorageError(
+      "missing_record",
+      this.#path,
+      `Cannot ${action} '${this.#path}': no staged snapshot data of ${d.length} bytes with checksum ${d.checksum}`,
+    );
+  }
+
+  /** Records that a snapshot was written with data `id` (or none). */
+  switched(id: number | undefined): void {
+    for (const s of [...this.#sets.values()]) if (s.state === Current) this.#sets.delete(s.id);
+    if (id !== undefined) this.#sets.get(id)!.state = Current;
+  }
+
+  stage(): SnapshotStaging {
+    const id = this.#nextId++;
+    const set: DataSet = { id, length: 0, checksum: 0, chunks: 0, state: Staging };
+    this.#sets.set(id, set);
+    const size = this.#chunkBytes;
+    let buf = new Uint8Array(0);
+    let used = 0;
+    let done = false;
+    const action = "stage snapshot data";
+    const put = (bytes: Uint8Array | undefined, finish: boolean): void | Promise<void> => {
+      this.#writer.checkWritable(action);
+      const seq = bytes !== undefined ? set.chunks++ : undefined;
+      if (bytes !== undefined) {
+        set.length += bytes.length;
+        set.checksum = crc32c(bytes, set.checksum);
+      }
+      return this.#writer.write({
+        ...emptyPlan(action, finish),
+        stage: {
+          id,
+          seq,
+          bytes,
+          finish: finish
+            ? { length: set.length, checksum: set.checksum, chunks: set.chunks }
+            : undefined,
+        },
+      });
+    };
+    const check = (): void => {
+      if (done || !this.#sets.has(id)) {
+        throw new SqliteStorageError(
+          "closed",
+          this.#path,
+          `Cannot ${action} '${this.#path}': the staging ended`,
+        );
+      }
+    };
+    return {
+      write: (chunk: Uint8Array): void | Promise<void> => {
+        check();
+        let pending: Promise<void> | undefined;
+        let at = 0;
+        while (at < chunk.length) {
+          if (used === 0 && chunk.length - at >= size) {
+            // A whole chunk straight from the input.
+            const r = put(chunk.slice(at, at + size), false);
+            if (r !== undefined) pending = r;
+            at += size;
+            continue;
+          }
+          if (buf.length === 0) buf = new Uint8Array(size);
+          const n = Math.min(size - used, chunk.length - at);
+          buf.set(chunk.subarray(at, at + n), used);
+          used += n;
+          at += n;
+          if (used === size) {
+            const r = put(buf, false);
+            if (r !== undefined) pending = r;
+            buf = new Uint8Array(0);
+            used = 0;
+          }
+        }
+        return pending;
+      },
+      finish: async (): Promise<SnapshotDataDescriptor> => {
+        check();
+        done = true;
+        try {
+          if (used > 0) put(buf.slice(0, used), false);
+          buf = new Uint8Array(0);
+          await put(undefined, true);
+          await this.#writer.flush();
+        } catch (e) {
+          this.#sets.delete(id);
+          throw e;
+        }
+        set.state = Staged;
+        this.#trimStaged();
+        return { length: set.length, checksum: set.checksum };
+      },
+      abort: (): void => {
+        done = true;
+        buf = new Uint8Array(0);
+        this.#discard(id);
+      },
+    };
+  }
+
+  /** Deletes the oldest finished staged data beyond `stagedSnapshotsMax`. */
+  #trimStaged(): void {
+    const staged = [...this.#sets.values()].filter((s) => s.state === Staged);
+    for (let k = 0; k < staged.length - stagedSnapshotsMax; k++) this.#discard(staged[k]!.id);
+  }
+
+  /** Deletes staged data; never throws (a failed write shows in later ones). */
+  #discard(id: number): void {
+    const s = this.#sets.get(id);
+    if (s === undefined || s.state === Current) return;
+    this.#sets.delete(id);
+    try {
+      const r = this.#writer.write({
+        ...emptyPlan("discard snapshot data", false),
+        discardDataId: id,
+      });
+      r?.catch(() => {});
+    } catch {
+      // The storage failed or closed; its next write says so.
+    }
+  }
+
+  read(d: SnapshotDataDescriptor): AsyncIterable<Uint8Array> {
+    let set: DataSet | undefined;
+    for (const s of this.#sets.values()) {
+      if (s.state !== Staging && s.length === d.length && s.checksum === d.checksum) set = s;
+    }
+    if (set === undefined) {
+      throw new RangeError(
+        `Cannot read snapshot data of ${d.length} bytes with checksum ${d.checksum} from '${this.#path}': none is stored`,
+      );
+    }
+    return this.#chunks(set);
+  }
+
+  async *#chunks(set: DataSet): AsyncGenerator<Uint8Array> {
+    for (let seq = 0; seq < set.chunks; seq++) {
+      // The set may be replaced between chunks: each is looked up again.
+      if (this.#sets.get(set.id) !== set) {
+        throw new RangeError(
+          `Cannot read snapshot data from '${this.#path}': it was replaced while it was read`,
+        );
+      }
+      this.#select ??= this.#db.prepare(
+        "SELECT bytes FROM raft_snapshot_chunk WHERE data_id = ? AND seq = ?",
+      );
+      const b = asRow(this.#select.get(set.id, seq))?.["bytes"];
+      if (!(b instanceof Uint8Array)) {
+        throw new SqliteStorageError(
+          "corrupt_record",
+          this.#path,
+          `Cannot read snapshot data from '${this.#path}': chunk ${seq} is missing`,
+        );
+      }
+      yield b;
+    }
+  }
+
+  /** Frees the read statement. */
+  close(): void {
+    this.#select?.finalize?.();
+    this.#select = undefined;
+  }
+}
