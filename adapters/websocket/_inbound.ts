@@ -595,95 +595,114 @@ export class InboundPeers {
         for (const m of f.messages) this.#step(handler, m);
         return;
       }
-      case FrameKind.SnapshotBegin: {
-        const m = f.message;
-        const why = this.#invalid(conn, m) ??
-          (m.type !== MessageType.MsgSnap || m.snapshot === undefined
-            ? `snapshot stream header holds a ${typeName(m.type)}`
-            : undefined);
-        if (why !== undefined) {
-          this.#reject(conn, CloseCode.PolicyViolation, why);
-          return;
-        }
-        abandon(conn.snap);
-        conn.snap = undefined;
-        if (f.dataBytes > limits.maxSnapshotBytes) {
-          this.#refuseStream(
-            conn,
-            f.streamId,
-            `of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
-          );
-          return;
-        }
-        let rx: SnapshotReceiver | undefined;
-        if (m.snapshot!.data.length > 0) {
-          // Streamed: the header carries the snapshot's data, the chunks
-          // the state machine's data the sender holds in storage.
-          const streams = handler.snapshotStreams;
-          if (streams === undefined) {
-            this.#refuseStream(
-              conn,
-              f.streamId,
-              "it is streamed and the node takes no snapshot streams",
-            );
-            return;
-          }
-          try {
-            const want = streams.dataBytes(m.snapshot!);
-            if (want !== f.dataBytes) {
-              throw new RangeError(
-                `its header describes ${want ?? "no"} data bytes, the stream ${f.dataBytes}`,
-              );
-            }
-            rx = streams.receive(m.snapshot!);
-          } catch (e) {
-            this.#refuseStream(conn, f.streamId, `from ${conn.peerId}: ${errorText(e)}`);
-            return;
-          }
-        }
-        conn.snap = {
-          streamId: f.streamId,
-          message: m,
-          buf: rx === undefined ? new Uint8Array(f.dataBytes) : undefined,
-          rx,
-          total: f.dataBytes,
-          received: 0,
-          writing: undefined,
-          pendingBytes: 0,
-          failed: undefined,
-        };
-        if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
+      case FrameKind.SnapshotBegin:
+        this.#snapshotBegin(conn, f, handler, stats);
         return;
-      }
-      case FrameKind.SnapshotChunk: {
-        if (f.streamId === conn.refusedStream) return;
-        const s = conn.snap;
-        if (s === undefined || s.streamId !== f.streamId) {
-          this.#reject(
-            conn,
-            CloseCode.ProtocolError,
-            `chunk of unknown snapshot stream ${f.streamId}`,
-          );
-          return;
-        }
-        if (f.offset !== s.received || s.received + f.chunk.length > s.total) {
-          this.#reject(
-            conn,
-            CloseCode.ProtocolError,
-            `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.total})`,
-          );
-          return;
-        }
-        if (s.buf !== undefined) s.buf.set(f.chunk, s.received);
-        else if (!this.#write(conn, s, f.chunk)) return;
-        s.received += f.chunk.length;
-        if (s.received === s.total) this.#completeSnapshot(conn, handler, stats);
+      case FrameKind.SnapshotChunk:
+        this.#snapshotChunk(conn, f, handler, stats);
         return;
-      }
       case FrameKind.SnapshotAck:
         this.#reject(conn, CloseCode.ProtocolError, "acknowledgement on an inbound connection");
         return;
     }
+  }
+
+  /** Starts receiving the snapshot stream `f` opens, or refuses it. */
+  #snapshotBegin(
+    conn: InboundConn,
+    f: Extract<WireFrame, { kind: typeof FrameKind.SnapshotBegin }>,
+    handler: TransportHandler,
+    stats: PeerStats,
+  ): void {
+    const limits = this.#env.limits;
+    const m = f.message;
+    const why = this.#invalid(conn, m) ??
+      (m.type !== MessageType.MsgSnap || m.snapshot === undefined
+        ? `snapshot stream header holds a ${typeName(m.type)}`
+        : undefined);
+    if (why !== undefined) {
+      this.#reject(conn, CloseCode.PolicyViolation, why);
+      return;
+    }
+    abandon(conn.snap);
+    conn.snap = undefined;
+    if (f.dataBytes > limits.maxSnapshotBytes) {
+      this.#refuseStream(
+        conn,
+        f.streamId,
+        `of ${f.dataBytes} bytes from ${conn.peerId}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
+      );
+      return;
+    }
+    let rx: SnapshotReceiver | undefined;
+    if (m.snapshot!.data.length > 0) {
+      // Streamed: the header carries the snapshot's data, the chunks
+      // the state machine's data the sender holds in storage.
+      const streams = handler.snapshotStreams;
+      if (streams === undefined) {
+        this.#refuseStream(
+          conn,
+          f.streamId,
+          "it is streamed and the node takes no snapshot streams",
+        );
+        return;
+      }
+      try {
+        const want = streams.dataBytes(m.snapshot!);
+        if (want !== f.dataBytes) {
+          throw new RangeError(
+            `its header describes ${want ?? "no"} data bytes, the stream ${f.dataBytes}`,
+          );
+        }
+        rx = streams.receive(m.snapshot!);
+      } catch (e) {
+        this.#refuseStream(conn, f.streamId, `from ${conn.peerId}: ${errorText(e)}`);
+        return;
+      }
+    }
+    conn.snap = {
+      streamId: f.streamId,
+      message: m,
+      buf: rx === undefined ? new Uint8Array(f.dataBytes) : undefined,
+      rx,
+      total: f.dataBytes,
+      received: 0,
+      writing: undefined,
+      pendingBytes: 0,
+      failed: undefined,
+    };
+    if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
+  }
+
+  /** Takes the chunk `f` of the snapshot stream being received. */
+  #snapshotChunk(
+    conn: InboundConn,
+    f: Extract<WireFrame, { kind: typeof FrameKind.SnapshotChunk }>,
+    handler: TransportHandler,
+    stats: PeerStats,
+  ): void {
+    if (f.streamId === conn.refusedStream) return;
+    const s = conn.snap;
+    if (s === undefined || s.streamId !== f.streamId) {
+      this.#reject(
+        conn,
+        CloseCode.ProtocolError,
+        `chunk of unknown snapshot stream ${f.streamId}`,
+      );
+      return;
+    }
+    if (f.offset !== s.received || s.received + f.chunk.length > s.total) {
+      this.#reject(
+        conn,
+        CloseCode.ProtocolError,
+        `snapshot chunk at ${f.offset} of ${f.chunk.length} bytes does not continue the stream (at ${s.received} of ${s.total})`,
+      );
+      return;
+    }
+    if (s.buf !== undefined) s.buf.set(f.chunk, s.received);
+    else if (!this.#write(conn, s, f.chunk)) return;
+    s.received += f.chunk.length;
+    if (s.received === s.total) this.#completeSnapshot(conn, handler, stats);
   }
 
   /**
