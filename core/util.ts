@@ -193,3 +193,21 @@ export function assertContiguous(ents: readonly Entry[]): void {
     }
   }
 }
+
+/**
+ * Joins byte arrays into one.
+ *
+ * @param chunks The chunks, in order.
+ * @param n Their total length.
+ * @returns The bytes (the only chunk itself when there is one).
+ */
+export function joinBytes(chunks: readonly Uint8Array[], n: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

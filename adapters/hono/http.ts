@@ -13,6 +13,7 @@
 import { HTTPException } from "hono/http-exception";
 import type { HonoContext, HttpErrorStatus, HttpException } from "./_hono_types.ts";
 import { rememberBody } from "./_body.ts";
+import { joinBytes } from "../../core/util.ts";
 
 /** The body of every error answer. */
 export interface ErrorBody {
@@ -229,13 +230,7 @@ async function readLimited(req: Request, maxBytes: number, timeoutMs: number): P
   } finally {
     clearTimeout(timer);
   }
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return joinBytes(parts, size);
 }
 
 /**

@@ -9,6 +9,7 @@
  */
 
 import { protocolName } from "./_auth.ts";
+import { joinBytes } from "../../core/util.ts";
 import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./_inbound.ts";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -203,14 +204,7 @@ function toBytes(data: unknown): Uint8Array | string {
   if (Array.isArray(data)) {
     // ws with fragments in "fragments" mode; not used, handled for safety.
     const parts = data as Uint8Array[];
-    const n = parts.reduce((a, p) => a + p.length, 0);
-    const out = new Uint8Array(n);
-    let pos = 0;
-    for (const p of parts) {
-      out.set(p, pos);
-      pos += p.length;
-    }
-    return out;
+    return joinBytes(parts, parts.reduce((a, p) => a + p.length, 0));
   }
   return new Uint8Array(0);
 }

@@ -21,7 +21,8 @@ import type {
   StateMachine,
 } from "./seams.ts";
 import type { SessionLimits } from "./sessions.ts";
-import { collectSnapshotData, joinChunks } from "./snapshots.ts";
+import { collectSnapshotData } from "./snapshots.ts";
+import { joinBytes } from "../util.ts";
 
 /**
  * The largest snapshot data a node whose storage keeps no chunks gathers
@@ -299,7 +300,7 @@ function inlineReceiver(
         chunks = [];
         return Promise.reject(e);
       }
-      const data = encodeSnapshotData(state, joinChunks(chunks, tally.n));
+      const data = encodeSnapshotData(state, joinBytes(chunks, tally.n));
       chunks = [];
       return Promise.resolve({ ...snap, data });
     },

@@ -8,6 +8,7 @@
 
 import type { Index, Term } from "../types.ts";
 import type { SnapshotData, StateMachine } from "./seams.ts";
+import { joinBytes } from "../util.ts";
 
 /** The snapshot options, validated. */
 export interface SnapshotLimits {
@@ -110,26 +111,8 @@ export function collectSnapshotData(data: SnapshotData): Uint8Array | Promise<Ui
       chunks.push(c);
       n += c.length;
     }
-    return joinChunks(chunks, n);
+    return joinBytes(chunks, n);
   })();
-}
-
-/**
- * Joins chunks into one array.
- *
- * @param chunks The chunks, in order.
- * @param n Their total length.
- * @returns The bytes (the only chunk itself when there is one).
- */
-export function joinChunks(chunks: readonly Uint8Array[], n: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** Yields one array as the only chunk. */
