@@ -111,6 +111,13 @@ export const kvServerFlags = {
     env: "RAFT_SNAPSHOT_ENTRIES",
     help: "entries between snapshots (default 100000, as etcd)",
   },
+  "snapshot-catch-up-entries": {
+    type: "string",
+    value: "N",
+    env: "RAFT_SNAPSHOT_CATCH_UP_ENTRIES",
+    help:
+      "entries kept in the log behind a snapshot, for followers that lag a little (default 5000)",
+  },
   "max-value-bytes": {
     type: "string",
     value: "N",
@@ -211,6 +218,8 @@ export interface KvServerConfig {
   log: "debug" | "info" | "warn" | "quiet";
   /** Take a snapshot every this many entries. */
   snapshotEntries: number;
+  /** Entries kept in the log behind a snapshot (fewer: a lagging follower gets a snapshot sooner). */
+  snapshotCatchUpEntries: number;
   /** The largest value. */
   maxValueBytes: number;
   /** How long an `Idempotency-Key`'s first answer is kept (the node's `sessionLimits.keyTtlMs`). */
@@ -443,6 +452,10 @@ export function parseKvServerConfig(
       : checkUrl(restartText, ["http:", "https:"], "--demo-restart-url"),
     log,
     snapshotEntries: positiveInt(get("snapshot-entries") ?? "100000", "--snapshot-entries"),
+    snapshotCatchUpEntries: positiveInt(
+      get("snapshot-catch-up-entries") ?? "5000",
+      "--snapshot-catch-up-entries",
+    ),
     maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
     idempotencyTtlMs: positiveInt(
       get("idempotency-ttl-ms") ?? String(defaultSessionLimits.keyTtlMs),

@@ -300,6 +300,7 @@ async function start(
       tickMs: config.tickMs,
       electionTick: config.electionTick,
       snapshotEntries: config.snapshotEntries,
+      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
       sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
       logger,
     });

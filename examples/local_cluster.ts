@@ -135,6 +135,11 @@ export interface LocalClusterOptions {
    * @default {{}}
    */
   nodeArgs?: Record<number, string[]>;
+  /**
+   * More environment variables of every node (e.g. a runtime's heap limit).
+   * @default {{}}
+   */
+  env?: Record<string, string>;
 }
 
 interface NodeProc {
@@ -182,6 +187,7 @@ export class LocalCluster {
     this.#args = ["--tick-ms", String(o.tickMs ?? 50), ...(o.demo ? ["--demo"] : [])];
     this.#nodeArgs = o.nodeArgs ?? {};
     this.#env = {
+      ...o.env,
       RAFT_PEERS: peers,
       RAFT_SECRET: this.secret,
       RAFT_DATA_DIR: this.dataDir,
