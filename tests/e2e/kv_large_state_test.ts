@@ -58,8 +58,12 @@ const writers = 8;
 const heapMb = 192;
 /** The peak RSS each of sender and receiver stays under (asserted from 256 MB up). */
 const rssBoundMb = 600;
-/** Entries between snapshots, and kept behind one: the log is compacted early and often. */
-const snapshotEntries = 64;
+/**
+ * Entries between snapshots (about four while the state is written: each
+ * copies the whole state into the snapshot chunks), and kept behind one
+ * (few: the log is compacted past the start of a new member).
+ */
+const snapshotEntries = Math.max(32, Math.ceil(keys / 4));
 const catchUpEntries = 8;
 
 function sleep(ms: number): Promise<void> {
@@ -243,11 +247,19 @@ test(
         joinerLog,
       );
       const t1 = Date.now();
-      const admin = { "content-type": "application/json", authorization: `Bearer ${cluster.secret}` };
+      const admin = {
+        "content-type": "application/json",
+        authorization: `Bearer ${cluster.secret}`,
+      };
       const added = await fetch(`${leaderUrl}/raft/members`, {
         method: "POST",
         headers: admin,
-        body: JSON.stringify({ id: 4, role: "learner", apiUrl: url, peerUrl: `ws://127.0.0.1:${port}/raft` }),
+        body: JSON.stringify({
+          id: 4,
+          role: "learner",
+          apiUrl: url,
+          peerUrl: `ws://127.0.0.1:${port}/raft`,
+        }),
       });
       assert.equal(added.status, 201, await added.text());
 
@@ -298,14 +310,19 @@ test(
 
       const sender = peakRssMb(cluster.pid(leader.id));
       const receiver = peakRssMb(joiner.pid);
-      const fmt = (mb: number | undefined): string => mb === undefined ? "n/a" : `${mb.toFixed(0)} MB`;
+      const fmt = (mb: number | undefined): string =>
+        mb === undefined ? "n/a" : `${mb.toFixed(0)} MB`;
       console.log(
-        `  ${sizeMb} MB (${keys} values of ${valueBytes / 1024} KiB) on ${rt}, heap limit ${heapMb} MB: ` +
+        `  ${sizeMb} MB (${keys} values of ${
+          valueBytes / 1024
+        } KiB) on ${rt}, heap limit ${heapMb} MB: ` +
           `written in ${writeS.toFixed(1)} s, caught up in ${catchUpS.toFixed(1)} s, ` +
           `read back in ${readS.toFixed(1)} s; peak RSS sender ${fmt(sender)}, receiver ${
             fmt(receiver)
           }; ` +
-          `DB leader ${dbMb(dataDir, leader.id).toFixed(0)} MB, new member ${dbMb(dataDir, 4).toFixed(0)} MB`,
+          `DB leader ${dbMb(dataDir, leader.id).toFixed(0)} MB, new member ${
+            dbMb(dataDir, 4).toFixed(0)
+          } MB`,
       );
       if (long && sender !== undefined && receiver !== undefined) {
         assert.ok(sender < rssBoundMb, `sender peak RSS ${fmt(sender)} < ${rssBoundMb} MB`);

@@ -274,6 +274,11 @@ test(
         want: /--state: expected sqlite or memory, got 'disk'/,
       },
       { name: "bad tick", args: ["--id", "1", "--tick-ms", "0"], want: /--tick-ms/ },
+      {
+        name: "bad catch-up entries",
+        args: ["--id", "1", "--snapshot-catch-up-entries", "0"],
+        want: /--snapshot-catch-up-entries: expected a positive integer/,
+      },
       { name: "bad env value", args: ["--id", "1"], env: { RAFT_LOG: "loud" }, want: /--log/ },
     ];
     for (const c of cases) {
