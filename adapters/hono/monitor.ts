@@ -175,6 +175,10 @@ export class TransportMonitor {
         },
         reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
           handler.reportSnapshot(id, status),
+        // Snapshot data in chunks goes past the monitor, which counts messages only.
+        ...(handler.snapshotStreams !== undefined
+          ? { snapshotStreams: handler.snapshotStreams }
+          : {}),
       });
     };
     const send = (messages: readonly Message[]): void => {
@@ -186,6 +190,8 @@ export class TransportMonitor {
       inner.send(messages);
     };
     return {
+      // A transport that streams snapshots still does through the monitor.
+      streamsSnapshots: inner.streamsSnapshots === true,
       start,
       send,
       addPeer(id: NodeId, context: Uint8Array): void {

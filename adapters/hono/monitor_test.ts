@@ -120,3 +120,28 @@ test("TransportMonitor passes the transport's reachability check through", () =>
   const bare = new TransportMonitor().wrap({ start() {}, send() {}, close() {} });
   assert.equal(bare.checkPeer!(9, new Uint8Array()), undefined);
 });
+
+test("TransportMonitor keeps a transport that streams snapshots streaming them", () => {
+  const inner = Object.assign(fakeTransport(), { streamsSnapshots: true });
+  const wrapped = new TransportMonitor().wrap(inner);
+  assert.equal(wrapped.streamsSnapshots, true);
+  const snapshotStreams = {
+    dataBytes: () => undefined,
+    read: () => {
+      throw new Error("not read");
+    },
+    receive: () => {
+      throw new Error("not received");
+    },
+  };
+  wrapped.start({
+    id: 1,
+    step() {},
+    reportUnreachable() {},
+    reportSnapshot() {},
+    snapshotStreams,
+  });
+  assert.equal(inner.handler?.snapshotStreams, snapshotStreams, "the node's snapshot streams");
+  // One that does not, does not.
+  assert.equal(new TransportMonitor().wrap(fakeTransport()).streamsSnapshots, false);
+});
