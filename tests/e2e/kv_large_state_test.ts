@@ -43,6 +43,7 @@ import {
   type ServerRuntime,
 } from "../../examples/local_cluster.ts";
 import type { RaftStatusJson } from "../../adapters/hono/mod.ts";
+import { openSqliteDatabase } from "../../adapters/sqlite/mod.ts";
 
 const sizeMb = Number(process.env.RAFT_KV_LARGE_MB ?? "8");
 if (!Number.isInteger(sizeMb) || sizeMb < 1) {
@@ -202,6 +203,13 @@ test(
       nodeArgs: { 1: serverArgs, 2: serverArgs, 3: serverArgs },
     });
     let joiner: ChildProcess | undefined;
+    const stopJoiner = async (): Promise<void> => {
+      if (joiner === undefined || joiner.exitCode !== null) return;
+      const exited = new Promise((r) => joiner!.once("exit", r));
+      joiner.kill("SIGTERM");
+      await Promise.race([exited, sleep(10_000)]);
+      if (joiner.exitCode === null) joiner.kill("SIGKILL");
+    };
     const joinerLog = join(dataDir, "node-4.log");
     let ok = false;
     try {
@@ -334,14 +342,28 @@ test(
         assert.ok(sender < rssBoundMb, `sender peak RSS ${fmt(sender)} < ${rssBoundMb} MB`);
         assert.ok(receiver < rssBoundMb, `receiver peak RSS ${fmt(receiver)} < ${rssBoundMb} MB`);
       }
+
+      // Sender and receiver kept the snapshot in chunks, never as one row of the whole state.
+      await stopJoiner();
+      await cluster.stop();
+      for (const id of [leader.id, 4]) {
+        const db = await openSqliteDatabase(join(dataDir, `node-${id}.db`));
+        try {
+          const row = db.prepare(
+            "SELECT chunks, length FROM raft_snapshot_data WHERE state = 2",
+          ).get() as { chunks: number; length: number } | undefined;
+          assert.ok(row !== undefined, `node ${id}: its snapshot's data is in chunks`);
+          assert.ok(
+            row.chunks > 1 && row.length > sizeMb * 1024 * 1024,
+            `node ${id}: ${JSON.stringify(row)}`,
+          );
+        } finally {
+          db.close();
+        }
+      }
       ok = true;
     } finally {
-      if (joiner !== undefined && joiner.exitCode === null) {
-        const exited = new Promise((r) => joiner!.once("exit", r));
-        joiner.kill("SIGTERM");
-        await Promise.race([exited, sleep(10_000)]);
-        if (joiner.exitCode === null) joiner.kill("SIGKILL");
-      }
+      await stopJoiner();
       await cluster.stop();
       if (!ok) {
         const logs = [...cluster.ids().map((id) => cluster.logPath(id)), joinerLog];
