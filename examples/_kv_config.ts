@@ -118,6 +118,12 @@ export const kvServerFlags = {
     help:
       "entries kept in the log behind a snapshot, for followers that lag a little (default 5000)",
   },
+  "max-snapshot-bytes": {
+    type: "string",
+    value: "N",
+    env: "RAFT_MAX_SNAPSHOT_BYTES",
+    help: "the largest snapshot sent to or accepted from a peer (default 1099511627776: 1 TiB)",
+  },
   "max-value-bytes": {
     type: "string",
     value: "N",
@@ -220,6 +226,8 @@ export interface KvServerConfig {
   snapshotEntries: number;
   /** Entries kept in the log behind a snapshot (fewer: a lagging follower gets a snapshot sooner). */
   snapshotCatchUpEntries: number;
+  /** The largest snapshot the transport sends or accepts. */
+  maxSnapshotBytes: number;
   /** The largest value. */
   maxValueBytes: number;
   /** How long an `Idempotency-Key`'s first answer is kept (the node's `sessionLimits.keyTtlMs`). */
@@ -455,6 +463,10 @@ export function parseKvServerConfig(
     snapshotCatchUpEntries: positiveInt(
       get("snapshot-catch-up-entries") ?? "5000",
       "--snapshot-catch-up-entries",
+    ),
+    maxSnapshotBytes: positiveInt(
+      get("max-snapshot-bytes") ?? String(2 ** 40),
+      "--max-snapshot-bytes",
     ),
     maxValueBytes: positiveInt(get("max-value-bytes") ?? "65536", "--max-value-bytes"),
     idempotencyTtlMs: positiveInt(

@@ -396,6 +396,8 @@ async function openTransport(
       ? { hostname: config.peerListen!.hostname, port: config.peerListen!.port }
       : { server: "none" as const }),
     peers: peerWsUrls,
+    // Snapshots stream in chunks from and to the database: the state may outgrow memory.
+    maxSnapshotBytes: config.maxSnapshotBytes,
     ...(ownPeerUrl !== undefined ? { advertiseUrl: ownPeerUrl } : {}),
     logger,
   });

@@ -279,6 +279,11 @@ test(
         args: ["--id", "1", "--snapshot-catch-up-entries", "0"],
         want: /--snapshot-catch-up-entries: expected a positive integer/,
       },
+      {
+        name: "bad max snapshot bytes",
+        args: ["--id", "1", "--max-snapshot-bytes", "1TB"],
+        want: /--max-snapshot-bytes: expected a positive integer/,
+      },
       { name: "bad env value", args: ["--id", "1"], env: { RAFT_LOG: "loud" }, want: /--log/ },
     ];
     for (const c of cases) {
