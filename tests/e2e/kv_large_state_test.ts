@@ -243,8 +243,12 @@ test(
       const writeS = (Date.now() - t0) / 1000;
 
       // The leader compacted its log past index 1: a new member cannot catch up from the log.
-      const before = await statusOf(leaderUrl);
-      assert.ok(before !== null && before.role === "leader", "the leader answers");
+      let before = await leaderStatus();
+      for (let i = 0; i < 300 && before === null; i++) {
+        await sleep(200);
+        before = await leaderStatus();
+      }
+      assert.ok(before !== null, "a leader answers");
       assert.ok(
         before.snapshotIndex - catchUpEntries > 1,
         `the leader's log is compacted (snapshot at ${before.snapshotIndex})`,
@@ -273,7 +277,7 @@ test(
         "content-type": "application/json",
         authorization: `Bearer ${cluster.secret}`,
       };
-      const added = await fetch(`${leaderUrl}/raft/members`, {
+      const added = await fetch(`${cluster.url(before.id)}/raft/members`, {
         method: "POST",
         headers: admin,
         body: JSON.stringify({
