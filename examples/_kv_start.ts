@@ -288,25 +288,7 @@ async function start(
 
   const monitor = new TransportMonitor();
   const transport: Transport = monitor.wrap(wsTransport);
-  let node: RaftNode<KvResult>;
-  try {
-    node = await RaftNode.start<KvResult>({
-      id: config.id,
-      storage,
-      transport,
-      stateMachine: store,
-      // Without --peers, a cluster of one.
-      peers: config.join ? [] : config.peers.size > 0 ? [...config.peers.keys()] : [config.id],
-      tickMs: config.tickMs,
-      electionTick: config.electionTick,
-      snapshotEntries: config.snapshotEntries,
-      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
-      sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
-      logger,
-    });
-  } catch (e) {
-    throw otherStateError(e, config.state, where) ?? e;
-  }
+  const node = await startNode(config, { storage, store, where }, transport, logger);
   cleanups.push(() => node.close());
 
   const directory = memberDirectory(config, url, ownPeerUrl, peerWsUrls);
@@ -370,6 +352,33 @@ async function start(
     console.error(startupLine(config, url, http.port, ownPeerUrl ?? transportUrl, where));
   }
   return { node, store, app, url, where, close };
+}
+
+/** Starts the node on its storage and state; a state of the other `--state` is one line. */
+async function startNode(
+  config: KvServerConfig,
+  state: Pick<Awaited<ReturnType<typeof openStorage>>, "storage" | "store" | "where">,
+  transport: Transport,
+  logger: Logger,
+): Promise<RaftNode<KvResult>> {
+  try {
+    return await RaftNode.start<KvResult>({
+      id: config.id,
+      storage: state.storage,
+      transport,
+      stateMachine: state.store,
+      // Without --peers, a cluster of one.
+      peers: config.join ? [] : config.peers.size > 0 ? [...config.peers.keys()] : [config.id],
+      tickMs: config.tickMs,
+      electionTick: config.electionTick,
+      snapshotEntries: config.snapshotEntries,
+      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+      sessionLimits: { keyTtlMs: config.idempotencyTtlMs },
+      logger,
+    });
+  } catch (e) {
+    throw otherStateError(e, config.state, state.where) ?? e;
+  }
 }
 
 /**
