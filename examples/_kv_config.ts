@@ -56,7 +56,7 @@ export const kvServerFlags = {
     value: "sqlite|memory",
     env: "RAFT_STATE",
     help:
-      "where the keys live: tables of node-<id>.db (default; a restart applies nothing again) or memory (rebuilt from the snapshot and the log at start); one kind per cluster",
+      "where the keys live: memory (default; rebuilt from the snapshot and the log at start) or tables of node-<id>.db (a restart applies nothing again; state larger than memory); one kind per cluster",
   },
   "sqlite-writer": {
     type: "string",
@@ -422,8 +422,7 @@ export function parseKvServerConfig(
     ["inline", "worker"],
     "--sqlite-writer",
   );
-  const defaultState = dataDir === ":memory:" ? "memory" : "sqlite";
-  const state = oneOf(get("state") ?? defaultState, ["sqlite", "memory"], "--state");
+  const state = oneOf(get("state") ?? "memory", ["sqlite", "memory"], "--state");
   if (state === "sqlite" && dataDir === ":memory:") {
     throw configError(
       "Cannot use --state sqlite with --data-dir :memory:: the keys live in the database file",

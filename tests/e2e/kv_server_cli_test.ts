@@ -316,7 +316,8 @@ test(
   `kv_server (${runtime}): a node restarts on its --state, and refuses the other one in one line`,
   { timeout: 60_000 },
   withTempDir(async (dir) => {
-    const args = ["--id", "1", "--data-dir", dir, "--log", "warn", "--snapshot-entries", "5"];
+    const base = ["--id", "1", "--data-dir", dir, "--log", "warn", "--snapshot-entries", "5"];
+    const args = [...base, "--state", "sqlite"];
     let s = await startServer(args);
     try {
       for (let i = 0; i < 8; i++) {
@@ -333,7 +334,7 @@ test(
       assert.equal(await stopServer(s), 0);
     }
     // A snapshot of the SQLite tables was taken: the in-memory store cannot restore it.
-    const r = await run(kvServer, ["--listen", "127.0.0.1:0", ...args, "--state", "memory"]);
+    const r = await run(kvServer, ["--listen", "127.0.0.1:0", ...base, "--state", "memory"]);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(lines(r.stderr).length, 1, r.stderr);
     assert.match(
@@ -443,7 +444,9 @@ test(
   { timeout: 60_000 },
   withTempDir(async (dir) => {
     const dataDir = join(dir, "data", "node");
-    const s = await startServer(["--id", "1", "--data-dir", dataDir, "--log", "warn"]);
+    // With the keys in SQLite, so that the state machine's lock file is there too.
+    const args = ["--id", "1", "--data-dir", dataDir, "--log", "warn", "--state", "sqlite"];
+    const s = await startServer(args);
     try {
       const res = await putWhenLed(s.url, "greeting", "hello");
       assert.equal(res.status, 200, await res.clone().text());
