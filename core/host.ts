@@ -1,5 +1,5 @@
 /**
- * `RaftHost`: many Raft groups in one process. Each group is a `RaftNode`
+ * `RaftHost`: many Raft groups hosted together. Each group is a `RaftNode`
  * with its own state machine; the host ticks them all from one timer,
  * multiplexes their messages over one {@linkcode HostTransport} (batches of
  * (group, message) pairs) and writes the saves they issue in one turn as

@@ -9,7 +9,8 @@
 
 import type { Logger } from "../logger.ts";
 import type { Transport, TransportHandler } from "../node/seams.ts";
-import type { Scheduler, TimerHandle } from "../node/scheduler.ts";
+import type { Scheduler } from "../node/scheduler.ts";
+import { NextTurn } from "./turn.ts";
 import type { Message, NodeId, SnapshotStatus } from "../types.ts";
 import type {
   GroupId,
@@ -38,14 +39,12 @@ export interface GroupMuxStats {
 export class GroupMux {
   readonly #hostId: HostId;
   readonly #transport: HostTransport;
-  readonly #scheduler: Scheduler;
   readonly #logger: Logger;
   /** The started groups' handlers. */
   readonly #handlers = new Map<GroupId, TransportHandler>();
   /** Messages waiting for the end of the turn; at most `outboxPairsMax`. */
   #outbox: GroupMessage[] = [];
-  #flushTimer: TimerHandle = undefined;
-  #flushScheduled = false;
+  readonly #nextFlush: NextTurn;
   #closed = false;
   readonly #stats: GroupMuxStats = {
     sendBatches: 0,
@@ -65,7 +64,7 @@ export class GroupMux {
   constructor(hostId: HostId, transport: HostTransport, scheduler: Scheduler, logger: Logger) {
     this.#hostId = hostId;
     this.#transport = transport;
-    this.#scheduler = scheduler;
+    this.#nextFlush = new NextTurn(scheduler, () => this.#flush());
     this.#logger = logger;
     const handler: HostTransportHandler = {
       hostId,
@@ -127,23 +126,11 @@ export class GroupMux {
       this.#flush();
       return;
     }
-    if (this.#flushScheduled || this.#outbox.length === 0) return;
-    this.#flushScheduled = true;
-    const run = (): void => {
-      this.#flushScheduled = false;
-      this.#flushTimer = undefined;
-      this.#flush();
-    };
-    const s = this.#scheduler;
-    this.#flushTimer = typeof s.yieldToIo === "function" ? s.yieldToIo(run) : s.setTimeout(run, 0);
+    if (this.#outbox.length > 0) this.#nextFlush.schedule();
   }
 
   #flush(): void {
-    if (this.#flushScheduled) {
-      this.#scheduler.clearTimeout(this.#flushTimer);
-      this.#flushScheduled = false;
-      this.#flushTimer = undefined;
-    }
+    this.#nextFlush.cancel();
     const batch = this.#outbox;
     if (batch.length === 0 || this.#closed) return;
     this.#outbox = [];

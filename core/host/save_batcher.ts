@@ -10,7 +10,8 @@
 
 import { assert } from "../_assert.ts";
 import type { StorageUpdate } from "../node/seams.ts";
-import type { Scheduler, TimerHandle } from "../node/scheduler.ts";
+import type { Scheduler } from "../node/scheduler.ts";
+import { NextTurn } from "./turn.ts";
 import type { GroupId, GroupSave, HostStorage } from "./seams.ts";
 
 /** A save waiting for its batch to be durable. */
@@ -36,14 +37,12 @@ export interface SaveBatchStats {
  */
 export class SaveBatcher {
   readonly #storage: HostStorage;
-  readonly #scheduler: Scheduler;
   /** Saves gathered for the next batch; at most one per group. */
   #gathering: PendingSave[] = [];
   /** The groups with a save in `#gathering`. */
   readonly #gatheringGroups = new Set<GroupId>();
   /** The hop after which the gathered saves are written; `undefined` when none waits. */
-  #flushTimer: TimerHandle = undefined;
-  #flushScheduled = false;
+  readonly #nextFlush: NextTurn;
   /** Settles when the batch being written is durable; `undefined` when none is. */
   #writing: Promise<void> | undefined = undefined;
   readonly #stats: SaveBatchStats = { batches: 0, saves: 0, largestBatchSaves: 0 };
@@ -56,7 +55,9 @@ export class SaveBatcher {
    */
   constructor(storage: HostStorage, scheduler: Scheduler) {
     this.#storage = storage;
-    this.#scheduler = scheduler;
+    this.#nextFlush = new NextTurn(scheduler, () => {
+      if (this.#writing === undefined) this.#flush();
+    });
   }
 
   /** A copy of the counters. */
@@ -78,7 +79,7 @@ export class SaveBatcher {
     return new Promise<void>((resolve, reject) => {
       this.#gathering.push({ groupId, update, resolve, reject });
       this.#gatheringGroups.add(groupId);
-      if (this.#writing === undefined) this.#scheduleFlush();
+      if (this.#writing === undefined) this.#nextFlush.schedule();
     });
   }
 
@@ -95,29 +96,13 @@ export class SaveBatcher {
     }
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    const run = (): void => {
-      this.#flushScheduled = false;
-      this.#flushTimer = undefined;
-      if (this.#writing === undefined) this.#flush();
-    };
-    const s = this.#scheduler;
-    this.#flushTimer = typeof s.yieldToIo === "function" ? s.yieldToIo(run) : s.setTimeout(run, 0);
-  }
-
   /** Hands the gathered saves to storage as one batch. */
   #flush(): void {
     const batch = this.#gathering;
     if (batch.length === 0) return;
     this.#gathering = [];
     this.#gatheringGroups.clear();
-    if (this.#flushScheduled) {
-      this.#scheduler.clearTimeout(this.#flushTimer);
-      this.#flushScheduled = false;
-      this.#flushTimer = undefined;
-    }
+    this.#nextFlush.cancel();
     this.#stats.batches++;
     this.#stats.saves += batch.length;
     if (batch.length > this.#stats.largestBatchSaves) this.#stats.largestBatchSaves = batch.length;

@@ -54,3 +54,45 @@ export function sharedHopScheduler(inner: Scheduler): Scheduler {
   };
   return view;
 }
+
+/**
+ * Runs a callback once in a later turn of the event loop (the scheduler's
+ * hop to pending I/O, else a zero-delay timer), however often it is asked
+ * for before then.
+ */
+export class NextTurn {
+  readonly #scheduler: Scheduler;
+  readonly #fn: () => void;
+  #handle: TimerHandle = undefined;
+  #scheduled = false;
+
+  /**
+   * @param scheduler Where the turn comes from.
+   * @param fn What runs in it.
+   */
+  constructor(scheduler: Scheduler, fn: () => void) {
+    this.#scheduler = scheduler;
+    this.#fn = fn;
+  }
+
+  /** Runs the callback in a later turn, unless that is already asked for. */
+  schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    const run = (): void => {
+      this.#scheduled = false;
+      this.#handle = undefined;
+      this.#fn();
+    };
+    const s = this.#scheduler;
+    this.#handle = typeof s.yieldToIo === "function" ? s.yieldToIo(run) : s.setTimeout(run, 0);
+  }
+
+  /** Forgets a scheduled run (the caller does the work now). */
+  cancel(): void {
+    if (!this.#scheduled) return;
+    this.#scheduler.clearTimeout(this.#handle);
+    this.#scheduled = false;
+    this.#handle = undefined;
+  }
+}
