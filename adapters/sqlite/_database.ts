@@ -109,6 +109,38 @@ export function inTransaction(db: SqliteDatabaseLike, body: () => void): void {
   }
 }
 
+/**
+ * Prepares, runs and frees a statement.
+ *
+ * @param db The connection.
+ * @param sql The query.
+ * @returns Its first row (`undefined` when there is none).
+ */
+export function queryOnce(db: SqliteDatabaseLike, sql: string): unknown {
+  const st = db.prepare(sql);
+  try {
+    return st.get();
+  } finally {
+    st.finalize?.();
+  }
+}
+
+/**
+ * Prepares, runs and frees a statement.
+ *
+ * @param db The connection.
+ * @param sql The query.
+ * @returns Its rows.
+ */
+export function queryAll(db: SqliteDatabaseLike, sql: string): unknown[] {
+  const st = db.prepare(sql);
+  try {
+    return st.all();
+  } finally {
+    st.finalize?.();
+  }
+}
+
 /** Whether this code runs on Bun. */
 export function isBun(): boolean {
   return (globalThis as { Bun?: unknown }).Bun !== undefined;

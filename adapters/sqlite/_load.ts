@@ -28,6 +28,7 @@ import {
 import type { TailCache } from "./_cache.ts";
 import {
   inTransaction,
+  queryOnce,
   type SqliteDatabaseLike,
   type SqliteStatementLike,
   type SqliteValue,
@@ -360,16 +361,6 @@ function unframe(
 
 function pragmaInt(db: SqliteDatabaseLike, path: string, name: string): number {
   return intColumn(path, queryOnce(db, `PRAGMA ${name}`), name);
-}
-
-/** Prepares, runs and frees a statement; returns its first row. */
-function queryOnce(db: SqliteDatabaseLike, sql: string): unknown {
-  const stmt = db.prepare(sql);
-  try {
-    return stmt.get();
-  } finally {
-    stmt.finalize?.();
-  }
 }
 
 /** Prepares, runs and frees a statement. */

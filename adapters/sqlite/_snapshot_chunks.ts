@@ -21,7 +21,12 @@ import type {
   SnapshotDataDescriptor,
   SnapshotStaging,
 } from "../../core/node.ts";
-import { inTransaction, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
+import {
+  inTransaction,
+  queryAll,
+  type SqliteDatabaseLike,
+  type SqliteStatementLike,
+} from "./_database.ts";
 import { SqliteStorageError } from "./_errors.ts";
 
 import { asRow } from "./_rows.ts";
@@ -95,8 +100,11 @@ export function openSnapshotChunks(
     );
     db.exec(`DELETE FROM raft_snapshot_data WHERE state <> ${Current}`);
   });
-  const rows = all(db, "SELECT data_id, length, checksum, chunks, state FROM raft_snapshot_data");
-  const max = asRow(all(db, "SELECT max(data_id) AS m FROM raft_snapshot_data")[0])?.["m"];
+  const rows = queryAll(
+    db,
+    "SELECT data_id, length, checksum, chunks, state FROM raft_snapshot_data",
+  );
+  const max = asRow(queryAll(db, "SELECT max(data_id) AS m FROM raft_snapshot_data")[0])?.["m"];
   const nextId = (max === null || max === undefined ? 0 : num(max)) + 1;
   const fail = (why: string): never => {
     throw new SqliteStorageError(
@@ -145,15 +153,6 @@ export function openSnapshotChunks(
     st.finalize?.();
   }
   return { current, nextId };
-}
-
-function all(db: SqliteDatabaseLike, sql: string): unknown[] {
-  const st = db.prepare(sql);
-  try {
-    return st.all();
-  } finally {
-    st.finalize?.();
-  }
 }
 
 /** The chunk store of one storage. */

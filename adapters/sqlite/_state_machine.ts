@@ -13,6 +13,7 @@ import type { Index, Term } from "../../core/types.ts";
 import {
   databaseOpener,
   inTransaction,
+  queryOnce,
   rollbackQuietly,
   type SqliteDatabaseLike,
   type SqliteStatementLike,
@@ -661,13 +662,7 @@ function checkTables(tables: readonly string[]): void {
 
 /** The applied index recorded in the file. */
 function readApplied(db: SqliteDatabaseLike, path: string): Index {
-  const st = db.prepare("SELECT value FROM raft_sm_meta WHERE key = 'applied'");
-  let v: unknown;
-  try {
-    v = asRow(st.get())?.["value"];
-  } finally {
-    st.finalize?.();
-  }
+  const v = asRow(queryOnce(db, "SELECT value FROM raft_sm_meta WHERE key = 'applied'"))?.["value"];
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new SqliteStorageError(

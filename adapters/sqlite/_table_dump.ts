@@ -15,7 +15,12 @@
  */
 
 import { crc32c } from "../../core/crc32c.ts";
-import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+import {
+  queryAll,
+  type SqliteDatabaseLike,
+  type SqliteStatementLike,
+  type SqliteValue,
+} from "./_database.ts";
 import { asRow } from "./_rows.ts";
 
 const magic = new Uint8Array([0x52, 0x53, 0x4d, 0x31]); // "RSM1"
@@ -60,13 +65,7 @@ export interface TableShape {
  * @returns The shape, or `undefined` when the table does not exist.
  */
 export function tableShape(db: SqliteDatabaseLike, table: string): TableShape | undefined {
-  const st = db.prepare(`PRAGMA table_info(${quoteName(table)})`);
-  let rows: unknown[];
-  try {
-    rows = st.all();
-  } finally {
-    st.finalize?.();
-  }
+  const rows = queryAll(db, `PRAGMA table_info(${quoteName(table)})`);
   if (rows.length === 0) return undefined;
   const columns: string[] = [];
   const pk: [number, string][] = [];

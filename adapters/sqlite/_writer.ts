@@ -6,7 +6,12 @@
  */
 
 import type { Index } from "../../core/types.ts";
-import { rollbackQuietly, type SqliteDatabaseLike, type SqliteStatementLike } from "./_database.ts";
+import {
+  queryOnce,
+  rollbackQuietly,
+  type SqliteDatabaseLike,
+  type SqliteStatementLike,
+} from "./_database.ts";
 import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
 
@@ -328,13 +333,7 @@ export class SqliteWriter {
 export function preallocateWal(db: SqliteDatabaseLike, bytes: number): string | undefined {
   if (bytes === 0) return undefined;
   let failed: string | undefined;
-  const st = db.prepare("PRAGMA cache_size");
-  let cacheSize: unknown;
-  try {
-    cacheSize = asRow(st.get())?.["cache_size"];
-  } finally {
-    st.finalize?.();
-  }
+  const cacheSize = asRow(queryOnce(db, "PRAGMA cache_size"))?.["cache_size"];
   try {
     // A 64 KiB cache: all but the last 64 KiB of the blob go to the WAL.
     db.exec("PRAGMA cache_size=-64");
