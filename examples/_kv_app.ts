@@ -23,7 +23,7 @@ import {
   rejectUnknownFields,
   routeToLeader,
 } from "../adapters/hono/mod.ts";
-import type { KvCommand, KvRange, KvResult, KvState } from "./_kv_store.ts";
+import type { KvCommand, KvItem, KvRange, KvResult, KvState } from "./_kv_store.ts";
 
 /** Options of {@linkcode createKvApp}. */
 export interface KvAppOptions extends RaftAppOptions {
@@ -69,42 +69,75 @@ export function createKvApp(
     metrics,
   });
 
-  const kv: KvRoutes = {
-    node,
-    store,
+  const shard: KvShard = { node, store };
+  addKvRoutes(app, {
+    shardOf: () => shard,
+    shards: [shard],
     routing,
     maxValueBytes,
     maxKeyBytes,
+    metrics,
+  });
+  return app;
+}
+
+/** One Raft group of a key-value store: its node and the state it replicates. */
+export interface KvShard {
+  /** The node replicating `store`. */
+  node: RaftNode<KvResult>;
+  /** The group's state machine. */
+  store: KvState;
+}
+
+/** What {@linkcode addKvRoutes} serves: the shards, how keys map to them, the limits. */
+export interface KvRoutesOptions {
+  /** The shard that holds a key. */
+  shardOf(key: string): KvShard;
+  /** Every shard (a listing reads each of them). */
+  shards: readonly KvShard[];
+  /** How writes that reach a follower of their shard are routed. */
+  routing: LeaderRoutingOptions;
+  /** The largest value, in UTF-8 bytes. */
+  maxValueBytes: number;
+  /** The largest key, in UTF-8 bytes. */
+  maxKeyBytes: number;
+  /** Where proposals are counted. */
+  metrics: RaftMetrics;
+}
+
+/**
+ * Adds the key-value routes (`/kv`, `/kv/:key`, `/kv/:key/incr`) to an
+ * app, over one shard or many.
+ *
+ * @param app The app.
+ * @param options The shards and limits.
+ */
+export function addKvRoutes(app: RaftApp, options: KvRoutesOptions): void {
+  const kv: KvRoutes = {
+    ...options,
     // Keys in paths: percent-decoded once; '.'/'..' segments and control characters refused.
     keyRoute: "/kv/:key{[\\s\\S]+}",
     keyOf(c: HonoContext): string {
-      return pathKey(c, "/kv/", maxKeyBytes);
+      return pathKey(c, "/kv/", options.maxKeyBytes);
     },
-    async propose(cmd: KvCommand, options: IdempotencyOptions): Promise<KvResult> {
-      return await metrics.observeProposal(
-        node.propose(utf8.encode(JSON.stringify(cmd)), options),
+    async propose(shard: KvShard, cmd: KvCommand, once: IdempotencyOptions): Promise<KvResult> {
+      return await options.metrics.observeProposal(
+        shard.node.propose(utf8.encode(JSON.stringify(cmd)), once),
       );
     },
   };
   addReadRoutes(app, kv);
   addWriteRoutes(app, kv);
-
-  return app;
 }
 
-/** What the key-value routes share: the node, its store and the limits. */
-interface KvRoutes {
-  node: RaftNode<KvResult>;
-  store: KvState;
-  routing: LeaderRoutingOptions;
-  maxValueBytes: number;
-  maxKeyBytes: number;
+/** What the key-value routes share: the shards and the limits. */
+interface KvRoutes extends KvRoutesOptions {
   /** The route of one key. */
   keyRoute: string;
   /** The key of a request to `keyRoute`. */
   keyOf(c: HonoContext): string;
-  /** Proposes a command, counted in the metrics. */
-  propose(cmd: KvCommand, options: IdempotencyOptions): Promise<KvResult>;
+  /** Proposes a command to a shard, counted in the metrics. */
+  propose(shard: KvShard, cmd: KvCommand, options: IdempotencyOptions): Promise<KvResult>;
 }
 
 /** Whether `?consistency=` asks for a read of this node's state without the leader. */
@@ -158,6 +191,37 @@ function failure(r: KvResult & { ok: false }, key: string): never {
   throw httpError(500, "invalid_command", `Cannot apply the command for '${key}'`);
 }
 
+/** A listing's answer. */
+interface KvListing {
+  items: KvItem[];
+  more: boolean;
+  /** The store's revision (one shard only: each shard counts its own). */
+  revision?: number;
+}
+
+/**
+ * Lists a range of keys over every shard: each shard's first `limit` keys
+ * of the range (read linearizably, unless `stale`), merged in key order.
+ */
+async function listShards(
+  shards: readonly KvShard[],
+  range: KvRange,
+  staleRead: boolean,
+): Promise<KvListing> {
+  const read = <T>(shard: KvShard, f: () => T): T | Promise<T> =>
+    staleRead ? f() : shard.node.read(f);
+  if (shards.length === 1) {
+    const { store } = shards[0]!;
+    return await read(shards[0]!, () => ({ ...store.range(range), revision: store.revision }));
+  }
+  const parts = await Promise.all(shards.map((s) => read(s, () => s.store.range(range))));
+  const items = parts.flatMap((p) => p.items).sort((a, b) => a.key < b.key ? -1 : 1);
+  return {
+    items: items.slice(0, range.limit),
+    more: items.length > range.limit || parts.some((p) => p.more),
+  };
+}
+
 /** `GET /kv` (a listing) and `GET /kv/:key`. */
 function addReadRoutes(app: RaftApp, kv: KvRoutes): void {
   app.get("/kv", async (c) => {
@@ -178,17 +242,15 @@ function addReadRoutes(app: RaftApp, kv: KvRoutes): void {
     if (q.prefix !== undefined) range.prefix = q.prefix;
     if (q.start !== undefined) range.start = q.start;
     if (q.end !== undefined) range.end = q.end;
-    const list = () => ({ ...kv.store.range(range), revision: kv.store.revision });
-    return c.json(stale(q.consistency) ? list() : await kv.node.read(list));
+    return c.json(await listShards(kv.shards, range, stale(q.consistency)));
   });
 
   app.get(kv.keyRoute, async (c) => {
     const key = kv.keyOf(c);
     const q = c.req.query();
     rejectUnknownFields(q, ["consistency"]);
-    const item = stale(q.consistency)
-      ? kv.store.get(key)
-      : await kv.node.read(() => kv.store.get(key));
+    const { node, store } = kv.shardOf(key);
+    const item = stale(q.consistency) ? store.get(key) : await node.read(() => store.get(key));
     if (item === null) throw httpError(404, "key_not_found", `Cannot find key '${key}'`);
     return c.json(item);
   });
@@ -220,9 +282,10 @@ function addWriteRoutes(app: RaftApp, kv: KvRoutes): void {
     if (ifRevision !== undefined) cmd.ifRevision = ifRevision;
     if (body.ifValue !== undefined) cmd.ifValue = body.ifValue as string | null;
     const once = await idempotencyOptions(c);
-    const redirect = await routeToLeader(c, kv.node, kv.routing);
+    const shard = kv.shardOf(key);
+    const redirect = await routeToLeader(c, shard.node, kv.routing);
     if (redirect !== undefined) return redirect;
-    const r = await kv.propose(cmd, once);
+    const r = await kv.propose(shard, cmd, once);
     if (!r.ok) failure(r, key);
     return c.json({ ...r.item!, revision: r.revision, prev: r.prev });
   });
@@ -240,9 +303,10 @@ function addWriteRoutes(app: RaftApp, kv: KvRoutes): void {
       throw httpError(400, "invalid_by", "Cannot increment: 'by' must be an integer");
     }
     const once = await idempotencyOptions(c);
-    const redirect = await routeToLeader(c, kv.node, kv.routing);
+    const shard = kv.shardOf(key);
+    const redirect = await routeToLeader(c, shard.node, kv.routing);
     if (redirect !== undefined) return redirect;
-    const r = await kv.propose({ op: "incr", key, by }, once);
+    const r = await kv.propose(shard, { op: "incr", key, by }, once);
     if (!r.ok) failure(r, key);
     return c.json({ ...r.item!, revision: r.revision, prev: r.prev });
   });
@@ -255,9 +319,10 @@ function addWriteRoutes(app: RaftApp, kv: KvRoutes): void {
     const ifRevision = revisionParam(q.ifRevision, "ifRevision");
     if (ifRevision !== undefined) cmd.ifRevision = ifRevision;
     const once = await idempotencyOptions(c);
-    const redirect = await routeToLeader(c, kv.node, kv.routing);
+    const shard = kv.shardOf(key);
+    const redirect = await routeToLeader(c, shard.node, kv.routing);
     if (redirect !== undefined) return redirect;
-    const r = await kv.propose(cmd, once);
+    const r = await kv.propose(shard, cmd, once);
     if (!r.ok) failure(r, key);
     return c.json({ key, deleted: true, revision: r.revision, prev: r.prev });
   });

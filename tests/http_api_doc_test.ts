@@ -1,6 +1,6 @@
 /**
  * `docs/http-api.md` against the routes the apps register: every route of
- * `createRaftApp` (with the page and the peers' socket), `createKvApp` and
+ * `createRaftApp` (with the page and the peers' socket), `createRaftHostApp`, `createKvApp` and
  * the demo routes has a heading `### METHOD /path` in the document, and
  * every such heading names a route, so the document cannot fall behind.
  */
@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { MemoryStorage, RaftNode } from "../mod.ts";
-import { MemberDirectory, type RaftApp } from "../adapters/hono/mod.ts";
+import { createRaftHostApp, MemberDirectory, type RaftApp } from "../adapters/hono/mod.ts";
 import type { PeerAcceptor } from "../adapters/websocket/mod.ts";
 import { createKvApp, KvStore } from "../examples/kv_server.ts";
 import { demoRoutes } from "../examples/_demo_routes.ts";
@@ -56,9 +56,19 @@ test("docs/http-api.md has a heading for every route the apps register, and no o
       },
     });
     const demo = demoRoutes(node, { token: "t", directory: new MemberDirectory() });
-    const routes = new Set([...routesOf(kv), ...routesOf(demo)]);
+    const host = createRaftHostApp({
+      hostId: 1,
+      groupIds: [],
+      status: () => {
+        throw new Error("not called");
+      },
+      group: () => node,
+    });
+    const routes = new Set([...routesOf(kv), ...routesOf(demo), ...routesOf(host)]);
     // The enumeration sees the routes of each layer.
-    for (const r of ["GET /raft/status", "GET /", "GET /raft", "PUT /kv/:key", "GET /kv"]) {
+    for (
+      const r of ["GET /raft/status", "GET /", "GET /raft", "PUT /kv/:key", "GET /raft/groups"]
+    ) {
       assert.ok(routes.has(r), `${r} in ${[...routes].join(", ")}`);
     }
     const doc = documented(readFileSync(docPath, "utf8"));

@@ -68,6 +68,14 @@ export {
   type MembershipSource,
 } from "./directory.ts";
 export {
+  createRaftHostApp,
+  type HostedGroupLike,
+  type HostGroupJson,
+  type RaftHostAppOptions,
+  type RaftHostLike,
+  type RaftHostStatusJson,
+} from "./host_app.ts";
+export {
   type ErrorBody,
   errorResponse,
   httpError,

@@ -54,7 +54,8 @@ export interface ClusterPageOptions {
   demoToken?: string;
 }
 
-function escapeHtml(s: string): string {
+/** Escapes text for HTML (content and attribute values). */
+export function escapeHtml(s: string): string {
   return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")
     .replaceAll('"', "&quot;");
 }
