@@ -348,7 +348,21 @@ export class KvCluster {
 /** Sends one put; resolves with whether it was acknowledged (200). */
 type PutFn = (url: string, key: string) => Promise<boolean>;
 
-function makeClient(kind: "fetch" | "http", concurrency: number, body: string, keyed: boolean): {
+/**
+ * A client that sends puts with `fetch` or `node:http` (keep-alive).
+ *
+ * @param kind Which client.
+ * @param concurrency Connections at most (`node:http`).
+ * @param body Every put's body.
+ * @param keyed Whether each put carries an `Idempotency-Key`.
+ * @returns The put function and its `close`.
+ */
+export function makeClient(
+  kind: "fetch" | "http",
+  concurrency: number,
+  body: string,
+  keyed: boolean,
+): {
   put: PutFn;
   close(): void;
 } {
@@ -403,7 +417,8 @@ export function keyOf(i: number, size: number): string {
   return i.toString(36).padStart(size, "0");
 }
 
-interface LoadOutcome {
+/** What one {@linkcode load} measured. */
+export interface LoadOutcome {
   samplesMs: Float64Array;
   count: number;
   errors: number;
@@ -411,9 +426,13 @@ interface LoadOutcome {
   firstError: string | undefined;
 }
 
-async function load(
+/**
+ * Sends `total` puts of distinct keys with `concurrency` in flight, each to
+ * `url` (or to the URL `url` gives for its key).
+ */
+export async function load(
   put: PutFn,
-  url: string,
+  url: string | ((key: string) => string),
   concurrency: number,
   first: number,
   total: number,
@@ -432,8 +451,9 @@ async function load(
       const i = next++;
       const s = performance.now();
       if (s > deadline) break;
+      const key = keyOf(first + i, keySize);
       try {
-        if (await put(url, keyOf(first + i, keySize))) {
+        if (await put(typeof url === "string" ? url : url(key), key)) {
           samplesMs[count++] = performance.now() - s;
           continue;
         }
@@ -448,7 +468,7 @@ async function load(
 }
 
 /** CPU seconds (user + system) of a process, from /proc (Linux), or undefined. */
-function processCpu(pid: number | undefined): number | undefined {
+export function processCpu(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -470,7 +490,8 @@ function machineCpu(): [number, number] | undefined {
   }
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The `p` quantile of sorted samples. */
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }

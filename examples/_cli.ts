@@ -103,6 +103,27 @@ export function parseFlags<T extends FlagTable>(
 }
 
 /**
+ * A reader of string flags: the command line's value, else the flag's
+ * environment variable.
+ *
+ * @param values What the command line gave.
+ * @param table The flags.
+ * @param env The environment.
+ * @returns The reader.
+ */
+export function flagReader<T extends FlagTable>(
+  values: FlagValues<T>,
+  table: T,
+  env: Record<string, string | undefined>,
+): (flag: keyof T & string) => string | undefined {
+  return (flag) => {
+    const v = values[flag];
+    const name = table[flag]!.env;
+    return typeof v === "string" ? v : name === undefined ? undefined : env[name];
+  };
+}
+
+/**
  * The `--help` text: a usage line, the flag table, then notes.
  *
  * @param usage The usage line.

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { defaultSessionLimits } from "../mod.ts";
 import type { LeaderRouting } from "../adapters/hono/mod.ts";
-import { CliError, type FlagTable, type FlagValues, helpText, parseFlags } from "./_cli.ts";
+import { CliError, flagReader, type FlagTable, helpText, parseFlags } from "./_cli.ts";
 
 const utf8 = new TextEncoder();
 
@@ -234,11 +234,13 @@ export interface KvServerConfig {
   idempotencyTtlMs: number;
 }
 
-function configError(message: string): CliError {
+/** Used by the flags of both example servers. */
+export function configError(message: string): CliError {
   return new CliError(2, message);
 }
 
-function parseHostPort(s: string, what: string): { hostname: string; port: number } {
+/** Used by the flags of both example servers. */
+export function parseHostPort(s: string, what: string): { hostname: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(s);
   const port = m === null ? NaN : Number(m[2]);
   if (m === null || m[1] === "" || port > 65535) {
@@ -248,7 +250,7 @@ function parseHostPort(s: string, what: string): { hostname: string; port: numbe
 }
 
 /** A URL with one of `protocols`, a host and no query or fragment; trailing slashes dropped. */
-function checkUrl(url: string, protocols: readonly string[], what: string): string {
+export function checkUrl(url: string, protocols: readonly string[], what: string): string {
   let u: URL | undefined;
   try {
     u = new URL(url);
@@ -266,7 +268,8 @@ function checkUrl(url: string, protocols: readonly string[], what: string): stri
   return url.replace(/\/+$/, "");
 }
 
-function parseIdMap(
+/** Used by the flags of both example servers. */
+export function parseIdMap(
   s: string,
   protocols: readonly string[],
   what: string,
@@ -285,7 +288,8 @@ function parseIdMap(
   return out;
 }
 
-function positiveInt(s: string, what: string): number {
+/** Used by the flags of both example servers. */
+export function positiveInt(s: string, what: string): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n <= 0) {
     throw configError(`Cannot use ${what}: expected a positive integer, got '${s}'`);
@@ -303,8 +307,8 @@ function readSecretFile(path: string, what: string): string {
 }
 
 /** The secret and where it came from: a flag wins over the environment; a file over a value. */
-function secretOf(
-  values: FlagValues<typeof kvServerFlags>,
+export function secretOf(
+  values: { "secret-file"?: string | undefined; secret?: string | undefined },
   env: Record<string, string | undefined>,
 ): { secret: string | undefined; source: KvServerConfig["secretSource"] } {
   if (values["secret-file"] !== undefined && values.secret !== undefined) {
@@ -325,14 +329,20 @@ function secretOf(
 }
 
 /** The value if it is one of `allowed`; else an error naming the flag. */
-function oneOf<const T extends string>(value: string, allowed: readonly T[], flag: string): T {
+/** Used by the flags of both example servers. */
+export function oneOf<const T extends string>(
+  value: string,
+  allowed: readonly T[],
+  flag: string,
+): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   const list = `${allowed.slice(0, -1).join(", ")} or ${allowed[allowed.length - 1]}`;
   throw configError(`Cannot use ${flag}: expected ${list}, got '${value}'`);
 }
 
 /** Refuses a missing secret where peers need one, and a secret that cannot be a Bearer token. */
-function checkSecret(
+/** Used by the flags of both example servers. */
+export function checkSecret(
   secret: string | undefined,
   join: boolean,
   peers: Map<number, string>,
@@ -372,11 +382,7 @@ export function parseKvServerConfig(
   env: Record<string, string | undefined>,
 ): KvServerConfig {
   const values = parseFlags(args, kvServerFlags);
-  const get = (flag: keyof typeof values): string | undefined => {
-    const v = values[flag];
-    const name = kvServerFlags[flag] as { env?: string };
-    return typeof v === "string" ? v : name.env === undefined ? undefined : env[name.env];
-  };
+  const get = flagReader(values, kvServerFlags, env);
   const flag = (f: "join" | "demo" | "deno-serve"): boolean =>
     values[f] === true || ["1", "true", "yes"].includes(env[kvServerFlags[f].env] ?? "");
 
