@@ -75,6 +75,8 @@ export class SqliteStorageError extends Error {
   readonly path: string;
   /** The log index involved, if any. */
   readonly index: number | undefined;
+  /** The group involved, when the file is a host's (`SqliteHostStorage`). */
+  readonly groupId: number | undefined;
 
   /**
    * Creates the error.
@@ -82,19 +84,20 @@ export class SqliteStorageError extends Error {
    * @param code Why it was thrown.
    * @param path The database file.
    * @param message The error's message.
-   * @param options The log index involved and the underlying error.
+   * @param options The log index and group involved, and the underlying error.
    */
   constructor(
     code: SqliteStorageErrorCode,
     path: string,
     message: string,
-    options?: { index?: number; cause?: unknown },
+    options?: { index?: number | undefined; groupId?: number; cause?: unknown },
   ) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = "SqliteStorageError";
     this.code = code;
     this.path = path;
     this.index = options?.index;
+    this.groupId = options?.groupId;
   }
 }
 

@@ -35,6 +35,7 @@ import {
 } from "./_database.ts";
 import { SqliteStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
+import { fileTables, type LogTables } from "./_tables.ts";
 import { metaHardState, metaLogStart, metaSnapshot } from "./_writer.ts";
 
 /**
@@ -51,6 +52,19 @@ import { metaHardState, metaLogStart, metaSnapshot } from "./_writer.ts";
 export const sqliteApplicationId = 0x72667473;
 
 /**
+ * The `application_id` that marks a database file as a raft-ts host
+ * storage (every group of a `SqliteHostStorage`): the ASCII bytes `"rfth"`.
+ *
+ * @example Recognizing a host storage with the sqlite3 shell
+ * ```ts
+ * import { sqliteHostApplicationId } from "@raft-ts/raft/sqlite";
+ * // sqlite3 host.db "PRAGMA application_id" prints this number.
+ * if (sqliteHostApplicationId !== 1919317096) throw new Error("unexpected");
+ * ```
+ */
+export const sqliteHostApplicationId = 0x72667468;
+
+/**
  * The schema version this code writes and reads, kept in the file's
  * `user_version`. A file of another version is refused with
  * `"schema_too_old"` or `"schema_too_new"`.
@@ -63,19 +77,51 @@ export const sqliteApplicationId = 0x72667473;
  */
 export const sqliteSchemaVersion = 2;
 
-const schemaSql = `
-CREATE TABLE raft_meta (
+/** The SQL that creates one log's tables. */
+function logTablesSql(t: LogTables): string {
+  return `
+CREATE TABLE ${t.meta} (
   key TEXT PRIMARY KEY NOT NULL,
   record BLOB NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE raft_log (
+CREATE TABLE ${t.log} (
   first INTEGER PRIMARY KEY NOT NULL,
   last INTEGER NOT NULL,
   record BLOB NOT NULL
 );
-PRAGMA application_id = ${sqliteApplicationId};
-PRAGMA user_version = ${sqliteSchemaVersion};
 `;
+}
+
+/**
+ * What kind of file {@linkcode openLogFile} opens: how it is marked, and
+ * what an empty one is given.
+ */
+export interface FileKind {
+  /** What the file is, in messages ("raft storage"). */
+  readonly name: string;
+  /** Its `application_id`. */
+  readonly applicationId: number;
+  /** Its `user_version`. */
+  readonly schemaVersion: number;
+  /** The tables it must hold. */
+  readonly tables: readonly string[];
+  /** Creates the schema in an empty database (inside a transaction). */
+  create(db: SqliteDatabaseLike): void;
+  /** Why a file of another raft-ts kind (this `application_id`) cannot be opened as this one. */
+  readonly otherKinds?: ReadonlyMap<number, string>;
+}
+
+/** A single-group log file. */
+export const logFileKind: FileKind = {
+  name: "raft storage",
+  applicationId: sqliteApplicationId,
+  schemaVersion: sqliteSchemaVersion,
+  tables: [fileTables.meta, fileTables.log],
+  create: (db) => createLogTables(db, fileTables),
+  otherKinds: new Map([
+    [sqliteHostApplicationId, "a raft-ts host storage (open it with SqliteHostStorage)"],
+  ]),
+};
 
 /** Rows read per query when scanning or reading a range of the log. */
 const scanChunkRows = 512;
@@ -117,6 +163,7 @@ export function dummyRecord(index: Index, term: Term): Uint8Array {
  * @param path The file's name, for messages.
  * @param create Create the schema in an empty database.
  * @param exclusive Lock the database for the connection's lifetime.
+ * @param kind The kind of file (a single-group log by default).
  * @returns The journal mode (`"wal"`, or `"memory"` for an in-memory database).
  * @throws {SqliteStorageError} When the database cannot be used.
  */
@@ -125,16 +172,17 @@ export function openLogFile(
   path: string,
   create: boolean,
   exclusive: boolean,
+  kind: FileKind = logFileKind,
 ): string {
   if (exclusive) db.exec("PRAGMA locking_mode=EXCLUSIVE");
   // Identify the file before changing anything in it.
-  const fresh = identifyFile(db, path, create);
+  const fresh = identifyFile(db, path, create, kind);
   const mode = String(asRow(queryOnce(db, "PRAGMA journal_mode=WAL"))?.["journal_mode"]);
   if (mode !== "wal" && mode !== "memory") {
     throw new SqliteStorageError(
       "wal_unavailable",
       path,
-      `Cannot open raft storage '${path}': the database cannot use WAL mode (journal_mode is '${mode}')`,
+      `Cannot open ${kind.name} '${path}': the database cannot use WAL mode (journal_mode is '${mode}')`,
     );
   }
   db.exec("PRAGMA synchronous=FULL");
@@ -143,15 +191,21 @@ export function openLogFile(
     throw new SqliteStorageError(
       "sqlite",
       path,
-      `Cannot open raft storage '${path}': synchronous=FULL did not take effect (value ${sync})`,
+      `Cannot open ${kind.name} '${path}': synchronous=FULL did not take effect (value ${sync})`,
     );
   }
   // Check every B-tree cell as it is read, so that damage is reported
   // instead of read; keep the WAL file from staying large after a big write.
   db.exec("PRAGMA cell_size_check=ON");
   db.exec("PRAGMA journal_size_limit=67108864");
-  if (fresh) createSchema(db);
-  for (const table of ["raft_meta", "raft_log"]) {
+  if (fresh) {
+    inTransaction(db, () => {
+      kind.create(db);
+      db.exec(`PRAGMA application_id = ${kind.applicationId}`);
+      db.exec(`PRAGMA user_version = ${kind.schemaVersion}`);
+    });
+  }
+  for (const table of kind.tables) {
     const found = asRow(
       queryOnce(
         db,
@@ -162,55 +216,68 @@ export function openLogFile(
       throw new SqliteStorageError(
         "missing_record",
         path,
-        `Cannot open raft storage '${path}': the table ${table} is missing`,
+        `Cannot open ${kind.name} '${path}': the table ${table} is missing`,
       );
     }
   }
   return mode;
 }
 
-/** Whether the database is empty; refuses one that is not a raft-ts log of this version. */
-function identifyFile(db: SqliteDatabaseLike, path: string, create: boolean): boolean {
+/** Whether the database is empty; refuses one that is not a raft-ts file of this kind and version. */
+function identifyFile(
+  db: SqliteDatabaseLike,
+  path: string,
+  create: boolean,
+  kind: FileKind,
+): boolean {
   const appId = pragmaInt(db, path, "application_id");
   const version = pragmaInt(db, path, "user_version");
   const objects = intColumn(path, queryOnce(db, "SELECT count(*) AS n FROM sqlite_master"), "n");
   const fresh = appId === 0 && version === 0 && objects === 0;
+  const name = kind.name;
   if (fresh && !create) {
     throw new SqliteStorageError(
       "empty",
       path,
-      `Cannot open raft storage '${path}': the database holds no raft log and 'create' is false`,
+      `Cannot open ${name} '${path}': the database holds no raft log and 'create' is false`,
     );
   }
-  if (!fresh && appId !== sqliteApplicationId) {
+  if (!fresh && appId !== kind.applicationId) {
+    const other = kind.otherKinds?.get(appId);
     throw new SqliteStorageError(
       "foreign",
       path,
-      `Cannot open raft storage '${path}': not a raft-ts database (application_id ${appId}, expected ${sqliteApplicationId})`,
+      other !== undefined
+        ? `Cannot open ${name} '${path}': ${other}`
+        : `Cannot open ${name} '${path}': not a raft-ts database (application_id ${appId}, expected ${kind.applicationId})`,
     );
   }
-  if (!fresh && version !== sqliteSchemaVersion) {
-    const newer = version > sqliteSchemaVersion;
+  if (!fresh && version !== kind.schemaVersion) {
+    const newer = version > kind.schemaVersion;
     throw new SqliteStorageError(
       newer ? "schema_too_new" : "schema_too_old",
       path,
-      `Cannot open raft storage '${path}': schema version ${version} is ${
+      `Cannot open ${name} '${path}': schema version ${version} is ${
         newer ? "newer" : "older"
-      } than the supported version ${sqliteSchemaVersion}`,
+      } than the supported version ${kind.schemaVersion}`,
     );
   }
   return fresh;
 }
 
-/** Creates the tables and the records of an empty log, in one transaction. */
-function createSchema(db: SqliteDatabaseLike): void {
-  inTransaction(db, () => {
-    db.exec(schemaSql);
-    const put = "INSERT INTO raft_meta (key, record) VALUES (?, ?)";
-    runOnce(db, put, metaHardState, encodeFrame(encodeHardState(newHardState())));
-    runOnce(db, put, metaSnapshot, encodeFrame(encodeSnapshot(newSnapshot())));
-    runOnce(db, put, metaLogStart, dummyRecord(0, 0));
-  });
+/**
+ * Creates one log's tables and the records of an empty log (inside the
+ * caller's transaction).
+ *
+ * @param db The connection.
+ * @param tables The log's tables.
+ */
+export function createLogTables(db: SqliteDatabaseLike, tables: LogTables): void {
+  db.exec(logTablesSql(tables));
+  const put = `INSERT INTO ${tables.meta} (key, record) VALUES (?, ?)`;
+  runOnce(db, put, metaHardState, encodeFrame(encodeHardState(newHardState())));
+  runOnce(db, put, metaSnapshot, encodeFrame(encodeSnapshot(newSnapshot())));
+  runOnce(db, put, metaLogStart, dummyRecord(0, 0));
 }
 
 /**
@@ -219,14 +286,19 @@ function createSchema(db: SqliteDatabaseLike): void {
  *
  * @param db The connection.
  * @param stmts Where the statements go.
+ * @param tables The log's tables.
  */
-export function prepareStatements(db: SqliteDatabaseLike, stmts: Partial<Statements>): void {
-  stmts.getMeta = db.prepare("SELECT record FROM raft_meta WHERE key = ?");
+export function prepareStatements(
+  db: SqliteDatabaseLike,
+  stmts: Partial<Statements>,
+  tables: LogTables = fileTables,
+): void {
+  stmts.getMeta = db.prepare(`SELECT record FROM ${tables.meta} WHERE key = ?`);
   stmts.selectAfter = db.prepare(
-    "SELECT first, last, record FROM raft_log WHERE first >= ? ORDER BY first LIMIT ?",
+    `SELECT first, last, record FROM ${tables.log} WHERE first >= ? ORDER BY first LIMIT ?`,
   );
   stmts.selectBefore = db.prepare(
-    "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
+    `SELECT first, last, record FROM ${tables.log} WHERE first < ? ORDER BY first DESC LIMIT 1`,
   );
 }
 

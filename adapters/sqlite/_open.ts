@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { createPrivateFile, openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { SqliteHostStorage, type SqliteHostStorageOptions } from "./_host_storage.ts";
 import type { SqliteStorageOptions } from "./_options.ts";
 import { SqliteStorage } from "./_storage.ts";
 
@@ -96,13 +97,7 @@ export async function openSqliteStorage(
   path: string,
   options: OpenSqliteStorageOptions = {},
 ): Promise<SqliteStorage> {
-  if (options.create === false && path !== ":memory:" && !existsSync(path)) {
-    throw new SqliteStorageError(
-      "not_found",
-      path,
-      `Cannot open raft storage '${path}': the file does not exist and 'create' is false`,
-    );
-  }
+  checkExists("raft storage", path, options.create);
   const db = await openSqliteDatabase(path);
   const storage = new SqliteStorage(db, { ...options, path });
   if (options.writer !== "worker") return storage;
@@ -118,4 +113,63 @@ export async function openSqliteStorage(
     throw e;
   }
   return storage;
+}
+
+/** Refuses a missing file when `create` is false. */
+function checkExists(what: string, path: string, create: boolean | undefined): void {
+  if (create === false && path !== ":memory:" && !existsSync(path)) {
+    throw new SqliteStorageError(
+      "not_found",
+      path,
+      `Cannot open ${what} '${path}': the file does not exist and 'create' is false`,
+    );
+  }
+}
+
+/**
+ * Opens (or creates) a host's storage file, every group of the host in
+ * it, with the runtime's SQLite driver; see {@linkcode SqliteHostStorage}.
+ *
+ * @param path The database file, one per host.
+ * @param options Whether to create the file, cache bounds (per group), locking.
+ * @returns The storage; `close()` it when done.
+ * @throws {SqliteStorageError} When the file is missing and `create` is
+ *   false (`"not_found"`), or cannot be used as a raft-ts host storage.
+ * @throws {RangeError} When an option is out of range.
+ *
+ * @example Restarting a host's groups from its file
+ * ```ts
+ * import { openSqliteHostStorage } from "@raft-ts/raft/sqlite";
+ * import { newEntry } from "@raft-ts/raft";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const path = join(dir, "host-1.db");
+ * const first = await openSqliteHostStorage(path);
+ * first.openGroup(7);
+ * first.openGroup(9);
+ * const update = {
+ *   hardState: { term: 1, vote: 1, commit: 1 },
+ *   entries: [newEntry({ index: 1, term: 1 })],
+ *   snapshot: undefined,
+ *   mustSync: true,
+ * };
+ * first.writeBatch([{ groupId: 7, update }, { groupId: 9, update }]);
+ * first.close();
+ *
+ * const again = await openSqliteHostStorage(path, { create: false });
+ * if (again.groupIds().join() !== "7,9") throw new Error("unexpected");
+ * if (again.openGroup(9).lastIndex() !== 1) throw new Error("unexpected");
+ * again.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export async function openSqliteHostStorage(
+  path: string,
+  options: Omit<SqliteHostStorageOptions, "path"> = {},
+): Promise<SqliteHostStorage> {
+  checkExists("raft host storage", path, options.create);
+  return new SqliteHostStorage(await openSqliteDatabase(path), { ...options, path });
 }

@@ -30,6 +30,7 @@ import {
 import { SqliteStorageError } from "./_errors.ts";
 
 import { asRow } from "./_rows.ts";
+import { fileTables, type LogTables } from "./_tables.ts";
 import { emptyPlan, type WritePlan } from "./_writer.ts";
 
 /** Bytes per stored chunk of snapshot data. */
@@ -37,21 +38,24 @@ export const snapshotChunkBytesDefault = 1 << 20;
 /** Staged data sets kept finished but not (yet) part of a snapshot; older ones are deleted. */
 export const stagedSnapshotsMax = 2;
 
-const tablesSql = `
-CREATE TABLE IF NOT EXISTS raft_snapshot_data (
+/** The SQL that creates the chunk tables of one log when missing. */
+function tablesSql(t: LogTables): string {
+  return `
+CREATE TABLE IF NOT EXISTS ${t.snapshotData} (
   data_id INTEGER PRIMARY KEY NOT NULL,
   length INTEGER NOT NULL,
   checksum INTEGER NOT NULL,
   chunks INTEGER NOT NULL,
   state INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS raft_snapshot_chunk (
+CREATE TABLE IF NOT EXISTS ${t.snapshotChunk} (
   data_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
   bytes BLOB NOT NULL,
   PRIMARY KEY (data_id, seq)
 );
 `;
+}
 
 /** A data set's state: being staged, staged (finished), the current snapshot's. */
 const Staging = 0;
@@ -86,25 +90,25 @@ function num(v: unknown): number {
  *
  * @param db The connection (no writer runs yet).
  * @param path The file's name, for messages.
+ * @param tables The log's tables.
  * @returns The current data set, if any, and the next free data ID.
  * @throws {SqliteStorageError} When the current data is damaged.
  */
 export function openSnapshotChunks(
   db: SqliteDatabaseLike,
   path: string,
+  tables: LogTables = fileTables,
 ): { current: DataSet | undefined; nextId: number } {
+  const { snapshotData: data, snapshotChunk: chunk } = tables;
   inTransaction(db, () => {
-    db.exec(tablesSql);
+    db.exec(tablesSql(tables));
     db.exec(
-      `DELETE FROM raft_snapshot_chunk WHERE data_id NOT IN (SELECT data_id FROM raft_snapshot_data WHERE state = ${Current})`,
+      `DELETE FROM ${chunk} WHERE data_id NOT IN (SELECT data_id FROM ${data} WHERE state = ${Current})`,
     );
-    db.exec(`DELETE FROM raft_snapshot_data WHERE state <> ${Current}`);
+    db.exec(`DELETE FROM ${data} WHERE state <> ${Current}`);
   });
-  const rows = queryAll(
-    db,
-    "SELECT data_id, length, checksum, chunks, state FROM raft_snapshot_data",
-  );
-  const max = asRow(queryAll(db, "SELECT max(data_id) AS m FROM raft_snapshot_data")[0])?.["m"];
+  const rows = queryAll(db, `SELECT data_id, length, checksum, chunks, state FROM ${data}`);
+  const max = asRow(queryAll(db, `SELECT max(data_id) AS m FROM ${data}`)[0])?.["m"];
   const nextId = (max === null || max === undefined ? 0 : num(max)) + 1;
   const fail = (why: string): never => {
     throw new SqliteStorageError(
@@ -125,7 +129,7 @@ export function openSnapshotChunks(
   };
   // Check every chunk: in order, none missing, the length and checksum.
   const st = db.prepare(
-    "SELECT seq, bytes FROM raft_snapshot_chunk WHERE data_id = ? AND seq >= ? ORDER BY seq LIMIT 16",
+    `SELECT seq, bytes FROM ${chunk} WHERE data_id = ? AND seq >= ? ORDER BY seq LIMIT 16`,
   );
   try {
     let seq = 0;
@@ -161,6 +165,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
   readonly #path: string;
   readonly #writer: ChunkWriter;
   readonly #chunkBytes: number;
+  readonly #tables: LogTables;
   /** Known data sets: the current one, staged ones (oldest first), ones being staged. */
   readonly #sets = new Map<number, DataSet>();
   #nextId: number;
@@ -172,6 +177,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
    * @param writer How plans are written.
    * @param opened What {@linkcode openSnapshotChunks} found.
    * @param chunkBytes Bytes per stored chunk.
+   * @param tables The log's tables.
    */
   constructor(
     db: SqliteDatabaseLike,
@@ -179,7 +185,9 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
     writer: ChunkWriter,
     opened: { current: DataSet | undefined; nextId: number },
     chunkBytes: number = snapshotChunkBytesDefault,
+    tables: LogTables = fileTables,
   ) {
+    this.#tables = tables;
     this.#db = db;
     this.#path = path;
     this.#writer = writer;
@@ -351,7 +359,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
         );
       }
       this.#select ??= this.#db.prepare(
-        "SELECT bytes FROM raft_snapshot_chunk WHERE data_id = ? AND seq = ?",
+        `SELECT bytes FROM ${this.#tables.snapshotChunk} WHERE data_id = ? AND seq = ?`,
       );
       const b = asRow(this.#select.get(set.id, seq))?.["bytes"];
       if (!(b instanceof Uint8Array)) {

@@ -39,12 +39,122 @@ import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_error
 import { dummyRecord, loadLog, openLogFile, prepareStatements, type Statements } from "./_load.ts";
 import { type SqliteStorageOptions, type StorageLimits, storageLimits } from "./_options.ts";
 import { type DecodedRow, decodeRow, type LogRow, toRows } from "./_rows.ts";
-import { emptyPlan, preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
+import { fileTables, type LogTables } from "./_tables.ts";
+import {
+  emptyPlan,
+  preallocateWal,
+  SqliteWriter,
+  type WritePlan,
+  type WriteTransactions,
+} from "./_writer.ts";
 import { WriterThread } from "./_writer_thread.ts";
 import { openSnapshotChunks, SqliteSnapshotChunks } from "./_snapshot_chunks.ts";
 
 /** Decoded rows kept for reads below the tail cache (see `#rowHolding`). */
 const keptRowsMax = 4;
+
+/**
+ * Where a group's storage lives in a host's file: its tables, and the
+ * transactions of the connection every group of the host shares. Such a
+ * storage does not own the connection and never writes on a thread.
+ */
+export interface GroupBinding {
+  /** The group's tables. */
+  readonly tables: LogTables;
+  /** The host connection's transactions. */
+  readonly tx: WriteTransactions;
+}
+
+/** A save checked and encoded, not written yet: `apply` it in a transaction, then `done()`. */
+export interface PlannedSave {
+  /** Writes the plan inside the caller's transaction. */
+  apply(): void;
+  /** Whether the plan must be synced. */
+  readonly sync: boolean;
+  /** Shows the write in the read side, once its transaction committed. */
+  done(): void;
+}
+
+/** What a planned write changes in the read side once it is written. */
+interface PlannedView {
+  /** The snapshot installed, if any. */
+  snap: Snapshot | undefined;
+  /** Its staged data, if any. */
+  dataId: number | undefined;
+  offset: Index;
+  offsetTerm: Term;
+  last: Index;
+  /** The first index appended, when entries are. */
+  appendFrom: Index | undefined;
+  entries: readonly Entry[];
+  /** Entries skipped at the front (already compacted). */
+  skip: number;
+  hardState: HardState;
+}
+
+/** The binding the next constructed storage takes (see {@linkcode openGroupStorage}). */
+let pendingGroup: GroupBinding | undefined;
+/** Set by `SqliteStorage`'s static block: plans a save of a group storage. */
+let planSaveOf: (s: SqliteStorage, update: StorageUpdate) => PlannedSave | undefined;
+
+/**
+ * Opens the storage of one group of a host's file, on the host's
+ * connection: the same reads, checks and writes as a file's storage, on
+ * the group's own tables, with the host's transactions.
+ *
+ * @param db The host's connection (not owned by the group's storage).
+ * @param binding The group's tables and the host's transactions.
+ * @param options The name for messages and the cache bounds.
+ * @returns The group's storage; `close()` frees its statements only.
+ * @throws {SqliteStorageError} When a record of the group is missing or corrupt.
+ */
+export function openGroupStorage(
+  db: SqliteDatabaseLike,
+  binding: GroupBinding,
+  options: SqliteStorageOptions,
+): SqliteStorage {
+  pendingGroup = binding;
+  try {
+    return new SqliteStorage(db, { ...options, writer: "inline" });
+  } finally {
+    pendingGroup = undefined;
+  }
+}
+
+/**
+ * Checks and encodes a save of a group storage without writing it, so
+ * that the saves of many groups go in one transaction.
+ *
+ * @param s The group's storage.
+ * @param update The save.
+ * @returns The planned save, or `undefined` when it writes nothing.
+ * @throws As `save` does before it writes.
+ */
+export function planGroupSave(s: SqliteStorage, update: StorageUpdate): PlannedSave | undefined {
+  return planSaveOf(s, update);
+}
+
+/** The arguments of the write a `save` makes. */
+function saveArgs(update: StorageUpdate): {
+  action: string;
+  hardState: HardState | undefined;
+  entries: readonly Entry[];
+  snap: Snapshot | undefined;
+  sync: boolean;
+  stored: SnapshotDataDescriptor | undefined;
+} {
+  const snap = update.snapshot !== undefined && !isEmptySnap(update.snapshot)
+    ? update.snapshot
+    : undefined;
+  return {
+    action: "save raft state",
+    hardState: update.hardState,
+    entries: update.entries,
+    snap,
+    sync: update.mustSync || update.entries.length > 0 || snap !== undefined,
+    stored: snap !== undefined ? update.snapshotData : undefined,
+  };
+}
 
 function checkIndex(what: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) {
@@ -148,6 +258,12 @@ export class SqliteStorage implements NodeStorage {
    * recent last, at most `keptRowsMax`; dropped by every write and by `close()`.
    */
   #keptRows: DecodedRow[] = [];
+  /** Set when the storage is one group's in a host's file. */
+  readonly #group: GroupBinding | undefined;
+
+  static {
+    planSaveOf = (s, update) => s.#planSave(update);
+  }
 
   /**
    * Opens the storage on a connection: checks that the database is a raft-ts
@@ -164,13 +280,15 @@ export class SqliteStorage implements NodeStorage {
    * @throws {RangeError} When an option is out of range.
    */
   constructor(db: SqliteDatabaseLike, options: SqliteStorageOptions = {}) {
+    this.#group = pendingGroup;
+    pendingGroup = undefined;
     let limits: StorageLimits;
     try {
       limits = storageLimits(options);
     } catch (e) {
       // The storage owns the connection, even when it refuses its options.
       try {
-        db.close();
+        if (this.#group === undefined) db.close();
       } catch {
         // The options error is the one to report.
       }
@@ -223,11 +341,14 @@ export class SqliteStorage implements NodeStorage {
   #open(create: boolean, exclusive: boolean, walBytes: number, worker: boolean): void {
     const db = this.#db;
     const path = this.#path;
-    const mode = openLogFile(db, path, create, exclusive);
+    const group = this.#group;
+    const tables = group?.tables ?? fileTables;
+    // A group's file was opened (and checked) by its host.
+    const mode = group === undefined ? openLogFile(db, path, create, exclusive) : "group";
     const stmts: Partial<Statements> = {};
     this.#stmts = stmts as Statements;
-    prepareStatements(db, stmts);
-    const chunks = openSnapshotChunks(db, path);
+    prepareStatements(db, stmts, tables);
+    const chunks = openSnapshotChunks(db, path, tables);
     this.#chunks = new SqliteSnapshotChunks(
       db,
       path,
@@ -241,6 +362,7 @@ export class SqliteStorage implements NodeStorage {
       },
       chunks,
       this.#snapshotChunkBytes,
+      tables,
     );
     const loaded = loadLog(path, this.#stmts, this.#cache);
     this.#hardState = loaded.hardState;
@@ -254,7 +376,7 @@ export class SqliteStorage implements NodeStorage {
       db.exec("PRAGMA busy_timeout=5000");
       return;
     }
-    this.#writer = new SqliteWriter(db, path);
+    this.#writer = new SqliteWriter(db, path, tables, group?.tx);
     if (mode !== "wal") return;
     const failed = preallocateWal(db, walBytes);
     if (failed !== undefined) {
@@ -460,18 +582,16 @@ export class SqliteStorage implements NodeStorage {
    *   flight (`"busy"`), or the storage is closed.
    */
   save(update: StorageUpdate): void | Promise<void> {
-    const snap = update.snapshot !== undefined && !isEmptySnap(update.snapshot)
-      ? update.snapshot
-      : undefined;
-    const sync = update.mustSync || update.entries.length > 0 || snap !== undefined;
-    return this.#update(
-      "save raft state",
-      update.hardState,
-      update.entries,
-      snap,
-      sync,
-      snap !== undefined ? update.snapshotData : undefined,
-    );
+    const a = saveArgs(update);
+    return this.#update(a.action, a.hardState, a.entries, a.snap, a.sync, a.stored);
+  }
+
+  #planSave(update: StorageUpdate): PlannedSave | undefined {
+    const a = saveArgs(update);
+    const p = this.#plan(a.action, a.hardState, a.entries, a.snap, a.sync, a.stored);
+    if (p === undefined) return undefined;
+    const writer = this.#writer!;
+    return { apply: () => writer.apply(p.plan), sync: p.plan.sync, done: p.show };
   }
 
   /**
@@ -536,6 +656,28 @@ export class SqliteStorage implements NodeStorage {
     sync = true,
     stored?: SnapshotDataDescriptor,
   ): void | Promise<void> {
+    const p = this.#plan(action, hardState, entries, snap, sync, stored);
+    if (p === undefined) return this.#thread?.flush();
+    // Inline: durable first, then the view. With a writer thread: the view
+    // first (reads must see the write at once), entries pinned in memory
+    // until the thread's connection has them.
+    this.#writer?.write(p.plan);
+    p.show();
+    return this.#thread?.write(p.plan, p.plan.row?.first ?? Infinity, true);
+  }
+
+  /**
+   * Checks and encodes a write; `show()` applies it to the read side once
+   * it is written (or handed to the writer thread).
+   */
+  #plan(
+    action: string,
+    hardState: HardState | undefined,
+    entries: readonly Entry[],
+    snap: Snapshot | undefined,
+    sync: boolean,
+    stored: SnapshotDataDescriptor | undefined,
+  ): { plan: WritePlan; show: () => void } | undefined {
     this.#checkWritable(action);
     const dataId = stored !== undefined ? this.#chunks!.stagedId(stored, action) : undefined;
     let offset = this.#offset;
@@ -593,7 +735,7 @@ export class SqliteStorage implements NodeStorage {
     }
     const hsRecord = hardState !== undefined ? encodeFrame(encodeHardState(hs)) : undefined;
     if (snapRecord === undefined && record === undefined && hsRecord === undefined) {
-      return this.#thread?.flush();
+      return undefined;
     }
 
     const plan: WritePlan = {
@@ -608,27 +750,39 @@ export class SqliteStorage implements NodeStorage {
       row: record !== undefined ? { first: start, last, record } : undefined,
       hardState: hsRecord,
     };
-    this.#keptRows = [];
-    // Inline: durable first, then the view. With a writer thread: the view
-    // first (reads must see the write at once), entries pinned in memory
-    // until the thread's connection has them.
-    this.#writer?.write(plan);
+    const view: PlannedView = {
+      snap: newSnap,
+      dataId,
+      offset,
+      offsetTerm,
+      last,
+      appendFrom: record !== undefined ? start : undefined,
+      entries,
+      skip,
+      hardState: hs,
+    };
+    return { plan, show: (): void => this.#show(view) };
+  }
 
-    if (newSnap !== undefined) {
-      this.#chunks!.switched(dataId);
-      this.#snap = newSnap;
-      this.#cache.reset(offset + 1);
+  /** Applies a planned write to the read side. */
+  #show(v: PlannedView): void {
+    this.#keptRows = [];
+    if (v.snap !== undefined) {
+      this.#chunks!.switched(v.dataId);
+      this.#snap = v.snap;
+      this.#cache.reset(v.offset + 1);
     }
-    this.#offset = offset;
-    this.#offsetTerm = offsetTerm;
-    if (record !== undefined) {
+    this.#offset = v.offset;
+    this.#offsetTerm = v.offsetTerm;
+    const start = v.appendFrom;
+    if (start !== undefined) {
       this.#cache.truncateFrom(start);
       if (this.#thread !== undefined && start < this.#cache.pinFrom) this.#cache.pinFrom = start;
-      for (let k = skip; k < n; k++) this.#cache.push(entries[k]!);
+      const n = v.entries.length;
+      for (let k = v.skip; k < n; k++) this.#cache.push(v.entries[k]!);
     }
-    this.#last = last;
-    this.#hardState = hs;
-    return this.#thread?.write(plan, record !== undefined ? start : Infinity, true);
+    this.#last = v.last;
+    this.#hardState = v.hardState;
   }
 
   /**
@@ -755,7 +909,7 @@ export class SqliteStorage implements NodeStorage {
           st?.finalize?.();
         }
       }
-      this.#db.close();
+      if (this.#group === undefined) this.#db.close();
     } catch (e) {
       throw toStorageError(e, this.#path, action);
     }

@@ -14,6 +14,7 @@ import {
 } from "./_database.ts";
 import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import { asRow, decodeRow, toRows } from "./_rows.ts";
+import { fileTables, type LogTables } from "./_tables.ts";
 
 /** The meta record keys. */
 export const metaHardState = "hard_state";
@@ -120,97 +121,69 @@ interface WriteStatements {
   promoteData: SqliteStatementLike;
 }
 
+/** Counters of the write transactions on a connection. */
+export interface TransactionStats {
+  /** Write transactions committed. */
+  transactions: number;
+  /** Of those, the ones committed with `synchronous=FULL` (one sync of the WAL each). */
+  syncs: number;
+}
+
 /**
- * Applies write plans to a connection, one transaction each. After a
- * transaction failed past its `BEGIN`, its outcome on disk is unknown:
- * `failure` is set, and the storage refuses further writes.
+ * The write transactions of one connection, which every log on it shares
+ * (one file's log, or every group of a host's file): the synchronous mode
+ * the connection is at, and the failure after which none may write. After
+ * a transaction failed past its `BEGIN`, its outcome on disk is unknown:
+ * `failure` is set, and every later write is refused.
  */
-export class SqliteWriter {
+export class WriteTransactions {
   readonly #db: SqliteDatabaseLike;
   readonly #path: string;
-  #st: WriteStatements | undefined;
   /** Whether the connection is at `synchronous=FULL` (else NORMAL, after an unsynced write). */
   #syncFull = true;
   /** Set when a write failed past its `BEGIN`. */
   failure: SqliteStorageError | undefined;
+  /** Commits so far. */
+  readonly stats: TransactionStats = { transactions: 0, syncs: 0 };
 
   /**
-   * Prepares the write statements on a connection whose schema exists and
-   * which is at `synchronous=FULL`.
-   *
-   * @param db The connection (not owned: `close()` frees only the statements).
+   * @param db The connection, at `synchronous=FULL`, with its schema.
    * @param path The database file, for errors.
    */
   constructor(db: SqliteDatabaseLike, path: string) {
     this.#db = db;
     this.#path = path;
-    const st: Partial<WriteStatements> = {};
-    this.#st = st as WriteStatements;
-    // An UPDATE, not INSERT OR REPLACE: both records exist (the schema is
-    // created with them, and opening refuses a file without them), and a
-    // REPLACE in this WITHOUT ROWID table reads the other record's overflow
-    // pages, so every HardState write cost time in proportion to the
-    // snapshot's size (1.9 ms with a 10 MB snapshot, against 7 µs).
-    st.putMeta = db.prepare("UPDATE raft_meta SET record = ? WHERE key = ?");
-    st.insertRow = db.prepare("INSERT INTO raft_log (first, last, record) VALUES (?, ?, ?)");
-    st.updateRow = db.prepare("UPDATE raft_log SET last = ?, record = ? WHERE first = ?");
-    st.deleteFrom = db.prepare("DELETE FROM raft_log WHERE first >= ?");
-    // `first <= ?` bounds the scan by the primary key (rows never overlap, so
-    // a row that ends at or before an index also begins at or before it).
-    st.deleteThrough = db.prepare("DELETE FROM raft_log WHERE first <= ? AND last <= ?");
-    st.deleteRow = db.prepare("DELETE FROM raft_log WHERE first = ?");
-    st.deleteAll = db.prepare("DELETE FROM raft_log");
-    st.selectBefore = db.prepare(
-      "SELECT first, last, record FROM raft_log WHERE first < ? ORDER BY first DESC LIMIT 1",
-    );
-    st.stageRow = db.prepare(
-      "INSERT OR IGNORE INTO raft_snapshot_data (data_id, length, checksum, chunks, state) VALUES (?, 0, 0, 0, 0)",
-    );
-    st.stageChunk = db.prepare(
-      "INSERT INTO raft_snapshot_chunk (data_id, seq, bytes) VALUES (?, ?, ?)",
-    );
-    st.stageFinish = db.prepare(
-      "UPDATE raft_snapshot_data SET length = ?, checksum = ?, chunks = ?, state = 1 WHERE data_id = ? AND state = 0",
-    );
-    st.dropChunks = db.prepare("DELETE FROM raft_snapshot_chunk WHERE data_id = ?");
-    st.dropData = db.prepare("DELETE FROM raft_snapshot_data WHERE data_id = ? AND state < 2");
-    st.dropCurrentChunks = db.prepare(
-      "DELETE FROM raft_snapshot_chunk WHERE data_id IN (SELECT data_id FROM raft_snapshot_data WHERE state = 2)",
-    );
-    st.dropCurrentData = db.prepare("DELETE FROM raft_snapshot_data WHERE state = 2");
-    st.promoteData = db.prepare(
-      "UPDATE raft_snapshot_data SET state = 2 WHERE data_id = ? AND state = 1",
-    );
   }
 
   /**
-   * Applies a plan in one transaction, committed with `synchronous=FULL`
-   * (synced before it returns) or, when `plan.sync` is false, `NORMAL` (in
-   * WAL mode: not synced; durable with the next synced commit, which syncs
+   * Runs `body` in one transaction, committed with `synchronous=FULL`
+   * (synced before it returns) or, when `sync` is false, `NORMAL` (in WAL
+   * mode: not synced; durable with the next synced commit, which syncs
    * the whole WAL). The mode is switched only when it changes.
    *
-   * @param plan The changes.
+   * @param sync Whether the commit is synced.
+   * @param action What is being done, after "Cannot ".
+   * @param body The writes.
    * @throws {SqliteStorageError} When `BEGIN` fails (nothing was written),
    *   or `"write_failed"` when the transaction failed after it (and from
    *   then on).
    */
-  write(plan: WritePlan): void {
-    const action = plan.action;
+  run(sync: boolean, action: string, body: () => void): void {
     if (this.failure !== undefined) {
       throw earlierWriteFailed(this.#path, action, this.failure);
     }
     const db = this.#db;
     try {
-      if (this.#syncFull !== plan.sync) {
-        db.exec(plan.sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-        this.#syncFull = plan.sync;
+      if (this.#syncFull !== sync) {
+        db.exec(sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        this.#syncFull = sync;
       }
       db.exec("BEGIN IMMEDIATE");
     } catch (e) {
       throw toStorageError(e, this.#path, action);
     }
     try {
-      this.#apply(plan);
+      body();
       db.exec("COMMIT");
     } catch (e) {
       rollbackQuietly(db);
@@ -223,9 +196,98 @@ export class SqliteWriter {
       );
       throw this.failure;
     }
+    this.stats.transactions++;
+    if (sync) this.stats.syncs++;
+  }
+}
+
+/**
+ * Applies write plans to one log's tables, one transaction each (or many
+ * logs' plans in one transaction, through `apply` inside
+ * `WriteTransactions.run`). After a transaction failed past its `BEGIN`,
+ * `failure` is set, and the storage refuses further writes.
+ */
+export class SqliteWriter {
+  readonly #path: string;
+  readonly #tx: WriteTransactions;
+  #st: WriteStatements | undefined;
+
+  /** Set when a write on the connection failed past its `BEGIN`. */
+  get failure(): SqliteStorageError | undefined {
+    return this.#tx.failure;
   }
 
-  #apply(plan: WritePlan): void {
+  /**
+   * Prepares the write statements on a connection whose schema exists and
+   * which is at `synchronous=FULL`.
+   *
+   * @param db The connection (not owned: `close()` frees only the statements).
+   * @param path The database file, for errors.
+   * @param tables The log's tables.
+   * @param tx The connection's transactions, when other logs share it.
+   */
+  constructor(
+    db: SqliteDatabaseLike,
+    path: string,
+    tables: LogTables = fileTables,
+    tx: WriteTransactions = new WriteTransactions(db, path),
+  ) {
+    this.#path = path;
+    this.#tx = tx;
+    const { meta, log, snapshotData: data, snapshotChunk: chunk } = tables;
+    const st: Partial<WriteStatements> = {};
+    this.#st = st as WriteStatements;
+    // An UPDATE, not INSERT OR REPLACE: both records exist (the schema is
+    // created with them, and opening refuses a file without them), and a
+    // REPLACE in this WITHOUT ROWID table reads the other record's overflow
+    // pages, so every HardState write cost time in proportion to the
+    // snapshot's size (1.9 ms with a 10 MB snapshot, against 7 µs).
+    st.putMeta = db.prepare(`UPDATE ${meta} SET record = ? WHERE key = ?`);
+    st.insertRow = db.prepare(`INSERT INTO ${log} (first, last, record) VALUES (?, ?, ?)`);
+    st.updateRow = db.prepare(`UPDATE ${log} SET last = ?, record = ? WHERE first = ?`);
+    st.deleteFrom = db.prepare(`DELETE FROM ${log} WHERE first >= ?`);
+    // `first <= ?` bounds the scan by the primary key (rows never overlap, so
+    // a row that ends at or before an index also begins at or before it).
+    st.deleteThrough = db.prepare(`DELETE FROM ${log} WHERE first <= ? AND last <= ?`);
+    st.deleteRow = db.prepare(`DELETE FROM ${log} WHERE first = ?`);
+    st.deleteAll = db.prepare(`DELETE FROM ${log}`);
+    st.selectBefore = db.prepare(
+      `SELECT first, last, record FROM ${log} WHERE first < ? ORDER BY first DESC LIMIT 1`,
+    );
+    st.stageRow = db.prepare(
+      `INSERT OR IGNORE INTO ${data} (data_id, length, checksum, chunks, state) VALUES (?, 0, 0, 0, 0)`,
+    );
+    st.stageChunk = db.prepare(`INSERT INTO ${chunk} (data_id, seq, bytes) VALUES (?, ?, ?)`);
+    st.stageFinish = db.prepare(
+      `UPDATE ${data} SET length = ?, checksum = ?, chunks = ?, state = 1 WHERE data_id = ? AND state = 0`,
+    );
+    st.dropChunks = db.prepare(`DELETE FROM ${chunk} WHERE data_id = ?`);
+    st.dropData = db.prepare(`DELETE FROM ${data} WHERE data_id = ? AND state < 2`);
+    st.dropCurrentChunks = db.prepare(
+      `DELETE FROM ${chunk} WHERE data_id IN (SELECT data_id FROM ${data} WHERE state = 2)`,
+    );
+    st.dropCurrentData = db.prepare(`DELETE FROM ${data} WHERE state = 2`);
+    st.promoteData = db.prepare(`UPDATE ${data} SET state = 2 WHERE data_id = ? AND state = 1`);
+  }
+
+  /**
+   * Applies a plan in one transaction of its own (see `WriteTransactions.run`).
+   *
+   * @param plan The changes.
+   * @throws {SqliteStorageError} When `BEGIN` fails (nothing was written),
+   *   or `"write_failed"` when the transaction failed after it (and from
+   *   then on).
+   */
+  write(plan: WritePlan): void {
+    this.#tx.run(plan.sync, plan.action, () => this.apply(plan));
+  }
+
+  /**
+   * Applies a plan inside a transaction the caller opened.
+   *
+   * @param plan The changes.
+   */
+  apply(plan: WritePlan): void {
     const st = this.#st!;
     if (plan.stage !== undefined) this.#stage(plan.stage);
     if (plan.discardDataId !== undefined) {

@@ -16,6 +16,10 @@
  * transaction, so a restart applies nothing twice, and streams snapshots
  * of its tables from a WAL read transaction.
  *
+ * A host of many Raft groups (`RaftHost`) keeps them all in one file with
+ * {@linkcode SqliteHostStorage}: the saves of many groups are one
+ * transaction and one sync.
+ *
  * @example A RaftNode on SQLite
  * ```ts
  * import { openSqliteStorage } from "@raft-ts/raft/sqlite";
@@ -58,8 +62,19 @@
 
 export type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
 export { SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
-export { openSqliteDatabase, openSqliteStorage, type OpenSqliteStorageOptions } from "./_open.ts";
-export { sqliteApplicationId, sqliteSchemaVersion } from "./_load.ts";
+export {
+  openSqliteDatabase,
+  openSqliteHostStorage,
+  openSqliteStorage,
+  type OpenSqliteStorageOptions,
+} from "./_open.ts";
+export { sqliteApplicationId, sqliteHostApplicationId, sqliteSchemaVersion } from "./_load.ts";
+export {
+  sqliteHostSchemaVersion,
+  SqliteHostStorage,
+  type SqliteHostStorageOptions,
+  type SqliteHostStorageStats,
+} from "./_host_storage.ts";
 export type { SqliteStorageOptions } from "./_options.ts";
 export { SqliteStorage } from "./_storage.ts";
 export {
@@ -71,6 +86,7 @@ export {
 // The core types this subpath's signatures use, so that its documentation
 // stands on its own (the same types as the root export's).
 export type { Logger } from "../../core/logger.ts";
+export type { GroupId, GroupSave, HostStorage } from "../../core/host/seams.ts";
 export type {
   Command,
   NodeStorage,

@@ -1,0 +1,389 @@
+/**
+ * `SqliteHostStorage`: every group of a host in one SQLite database file,
+ * the saves of many groups in one transaction and one sync.
+ *
+ * @module
+ */
+
+import { discardLogger } from "../../core/logger.ts";
+import type { NodeStorage } from "../../core/node.ts";
+import type { GroupId, GroupSave, HostStorage } from "../../core/host/seams.ts";
+import { queryAll, type SqliteDatabaseLike } from "./_database.ts";
+import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import {
+  createLogTables,
+  type FileKind,
+  openLogFile,
+  sqliteApplicationId,
+  sqliteHostApplicationId,
+} from "./_load.ts";
+import { type SqliteStorageOptions, storageLimits } from "./_options.ts";
+import { asRow } from "./_rows.ts";
+import {
+  openGroupStorage,
+  planGroupSave,
+  type PlannedSave,
+  type SqliteStorage,
+} from "./_storage.ts";
+import { groupTables } from "./_tables.ts";
+import { preallocateWal, WriteTransactions } from "./_writer.ts";
+
+/**
+ * The schema version of a host storage file, kept in its `user_version`.
+ * A file of another version is refused with `"schema_too_old"` or
+ * `"schema_too_new"`.
+ *
+ * @example Usage
+ * ```ts
+ * import { sqliteHostSchemaVersion } from "@raft-ts/raft/sqlite";
+ * if (sqliteHostSchemaVersion < 1) throw new Error("unexpected");
+ * ```
+ */
+export const sqliteHostSchemaVersion = 1;
+
+/** The table that lists the groups with state in the file. */
+const groupsTable = "raft_host_group";
+
+/** A host's file: the group list; each group's tables are created with the group. */
+const hostFileKind: FileKind = {
+  name: "raft host storage",
+  applicationId: sqliteHostApplicationId,
+  schemaVersion: sqliteHostSchemaVersion,
+  tables: [groupsTable],
+  create: (db) => db.exec(`CREATE TABLE ${groupsTable} (group_id INTEGER PRIMARY KEY NOT NULL)`),
+  otherKinds: new Map([
+    [sqliteApplicationId, "a single-group raft-ts log (open it with SqliteStorage)"],
+  ]),
+};
+
+/**
+ * Options of {@linkcode SqliteHostStorage}: those of `SqliteStorage`
+ * except where writes run (always on the calling thread). The cache
+ * bounds apply to each group.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SqliteHostStorageOptions } from "@raft-ts/raft/sqlite";
+ * const options: SqliteHostStorageOptions = { path: "host-1.db", cacheEntriesMax: 256 };
+ * if (options.cacheEntriesMax !== 256) throw new Error("unexpected");
+ * ```
+ */
+export type SqliteHostStorageOptions = Omit<SqliteStorageOptions, "writer" | "writesInFlightMax">;
+
+/**
+ * Counters of a {@linkcode SqliteHostStorage}.
+ *
+ * @example Usage
+ * ```ts
+ * import type { SqliteHostStorageStats } from "@raft-ts/raft/sqlite";
+ * const stats: SqliteHostStorageStats = { batches: 1, saves: 2, transactions: 1, syncs: 1 };
+ * if (stats.syncs > stats.transactions) throw new Error("unexpected");
+ * ```
+ */
+export interface SqliteHostStorageStats {
+  /** Calls to `writeBatch` that wrote something: one transaction each. */
+  batches: number;
+  /** Group saves written by those batches. */
+  saves: number;
+  /**
+   * Write transactions committed on the file: batches, group creations
+   * and deletions, and each group storage's own writes (`save`,
+   * `createSnapshot`, `compact`, snapshot data).
+   */
+  transactions: number;
+  /** Of those, the ones committed with `synchronous=FULL`: one sync of the WAL each. */
+  syncs: number;
+}
+
+/**
+ * The durable storage of every group of a host (`RaftHost`) in one
+ * SQLite database file: each group's log, HardState and snapshot in
+ * tables of its own (`raft_g<id>_meta`, `raft_g<id>_log`, ...), the
+ * groups listed in `raft_host_group`.
+ *
+ * Durability is `SqliteStorage`'s (WAL mode, `synchronous=FULL`), with
+ * one transaction, and one sync, per `writeBatch`: the saves of all the
+ * groups in it are checked and encoded first (a save that fails its checks
+ * writes nothing, for any group), then written together, so a crash
+ * leaves all of a batch or none of it. A batch whose saves only move
+ * commit indexes (`mustSync: false`) is not synced, as in `SqliteStorage`.
+ *
+ * Each group's storage (`openGroup`) is a `SqliteStorage` on the host's
+ * connection: the same reads, checksums, snapshot data in chunks and
+ * compaction, and the same checks when it is opened (a record that fails
+ * its checksum, a gap in the log, a commit past the last entry), each
+ * refused with a {@linkcode SqliteStorageError} whose `groupId` names the
+ * group. Its own `save` writes one group in one transaction.
+ *
+ * The file is marked with its own `application_id` and schema version
+ * ({@linkcode sqliteHostSchemaVersion}): `SqliteStorage` refuses it, and it
+ * refuses a single-group file, each with code `"foreign"`.
+ *
+ * @example A RaftHost with two groups on SQLite
+ * ```ts
+ * import { openSqliteHostStorage } from "@raft-ts/raft/sqlite";
+ * import { RaftHost, type StateMachine } from "@raft-ts/raft";
+ * import { MemoryHostNetwork, VirtualScheduler } from "@raft-ts/raft/memory";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const clock = new VirtualScheduler();
+ * const net = new MemoryHostNetwork({ scheduler: clock });
+ * const storage = await openSqliteHostStorage(join(dir, "host-1.db"));
+ * const host = await RaftHost.start<number>({
+ *   hostId: 1,
+ *   transport: net.connect(1),
+ *   storage,
+ *   scheduler: clock,
+ *   tickMs: 10,
+ * });
+ * const counter = (): StateMachine<number> => {
+ *   let total = 0;
+ *   return {
+ *     apply: (cmds) => cmds.map((c) => (total += c.data[0]!)),
+ *     snapshot: () => new Uint8Array([total]),
+ *     restore: (data) => {
+ *       total = data[0] ?? 0;
+ *     },
+ *   };
+ * };
+ * for (const groupId of [1, 2]) {
+ *   await host.addGroup({ groupId, peers: [1], stateMachine: counter() });
+ * }
+ * await clock.run(host.group(1).waitForLeader());
+ * await clock.run(host.group(2).waitForLeader());
+ * await clock.run(Promise.all([
+ *   host.group(1).propose(new Uint8Array([2])),
+ *   host.group(2).propose(new Uint8Array([5])),
+ * ]));
+ * await clock.run(host.close());
+ * net.close();
+ * if (storage.groupIds().join() !== "1,2") throw new Error("unexpected");
+ * if (storage.openGroup(2).lastIndex() < 2) throw new Error("not written");
+ * storage.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export class SqliteHostStorage implements HostStorage {
+  readonly #db: SqliteDatabaseLike;
+  readonly #path: string;
+  readonly #options: SqliteHostStorageOptions;
+  readonly #tx: WriteTransactions;
+  /** The groups opened so far. */
+  readonly #groups = new Map<GroupId, SqliteStorage>();
+  readonly #stats = { batches: 0, saves: 0 };
+  #closed = false;
+
+  /**
+   * Opens the host storage on a connection: checks that the database is a
+   * raft-ts host storage of this schema version (or creates the schema in
+   * an empty one) and switches it to WAL mode with `synchronous=FULL`.
+   * Each group's records are read and checked when it is opened.
+   *
+   * @param db The connection; the storage owns it from now on.
+   * @param options The file's name for messages, cache bounds (per group), locking.
+   * @throws {SqliteStorageError} When the database cannot be used; the
+   *   connection is closed.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(db: SqliteDatabaseLike, options: SqliteHostStorageOptions = {}) {
+    this.#db = db;
+    this.#path = options.path ?? "(sqlite)";
+    this.#options = { ...options, path: this.#path };
+    try {
+      const limits = storageLimits(options);
+      const mode = openLogFile(
+        db,
+        this.#path,
+        options.create ?? true,
+        options.exclusive ?? true,
+        hostFileKind,
+      );
+      this.#tx = new WriteTransactions(db, this.#path);
+      const failed = mode === "wal" ? preallocateWal(db, limits.walBytes) : undefined;
+      if (failed !== undefined) {
+        (options.logger ?? discardLogger).warning(
+          `raft host storage '${this.#path}': cannot grow the WAL file: ${failed}`,
+        );
+      }
+    } catch (e) {
+      try {
+        db.close();
+      } catch {
+        // The open error is the one to report.
+      }
+      if (e instanceof RangeError) throw e;
+      throw toStorageError(e, this.#path, "open raft host storage");
+    }
+  }
+
+  /** The database file's path (or the name given for it). */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** A copy of the counters. */
+  get stats(): SqliteHostStorageStats {
+    return { ...this.#stats, ...this.#tx.stats };
+  }
+
+  /**
+   * The groups that have state in the file.
+   *
+   * @returns Their IDs, ascending.
+   * @throws {SqliteStorageError} When the storage is closed or the list cannot be read.
+   */
+  groupIds(): GroupId[] {
+    this.#checkOpen("list the groups of");
+    try {
+      return queryAll(this.#db, `SELECT group_id FROM ${groupsTable} ORDER BY group_id`).map(
+        (r) => Number(asRow(r)?.["group_id"]),
+      );
+    } catch (e) {
+      throw toStorageError(e, this.#path, "list the groups of raft host storage");
+    }
+  }
+
+  /**
+   * Opens the storage of one group, creating its tables when the file has
+   * none for it; the first call reads and checks every record of the
+   * group, later calls return the same storage.
+   *
+   * @param groupId The group, a positive safe integer.
+   * @returns The group's storage; the host storage closes it.
+   * @throws {RangeError} When `groupId` is not a positive safe integer.
+   * @throws {SqliteStorageError} When a record of the group is missing or
+   *   corrupt (with `groupId` set), or the storage is closed.
+   */
+  openGroup(groupId: GroupId): NodeStorage & SqliteStorage {
+    checkGroupId("open", groupId);
+    this.#checkOpen(`open group ${groupId} of`);
+    const opened = this.#groups.get(groupId);
+    if (opened !== undefined) return opened;
+    const tables = groupTables(groupId);
+    const label = `${this.#path}[group ${groupId}]`;
+    let storage: SqliteStorage;
+    try {
+      if (!this.groupIds().includes(groupId)) {
+        this.#tx.run(true, `create group ${groupId} in raft host storage`, () => {
+          createLogTables(this.#db, tables);
+          this.#db.exec(`INSERT INTO ${groupsTable} (group_id) VALUES (${groupId})`);
+        });
+      }
+      storage = openGroupStorage(this.#db, { tables, tx: this.#tx }, {
+        ...this.#options,
+        path: label,
+      });
+    } catch (e) {
+      const err = toStorageError(e, label, "open raft storage");
+      throw new SqliteStorageError(err.code, this.#path, err.message, {
+        index: err.index,
+        groupId,
+        cause: err,
+      });
+    }
+    this.#groups.set(groupId, storage);
+    return storage;
+  }
+
+  /**
+   * Writes the saves of many groups in one transaction, synced unless
+   * every save allows otherwise (`mustSync: false`, no entries, no
+   * snapshot); returns once it is durable. Every save is checked and
+   * encoded before anything is written: when one fails, nothing is.
+   *
+   * @param batch The saves, at most one per group, each of an opened group.
+   * @throws {RangeError} When a save names a group that was never opened,
+   *   or two saves name the same group.
+   * @throws {RaftInvariantError} When a save leaves a gap or commits past
+   *   its last entry (nothing is written).
+   * @throws {SqliteStorageError} When the write fails (`"write_failed"`:
+   *   reopen the storage), an earlier one failed, or the storage is closed.
+   */
+  writeBatch(batch: readonly GroupSave[]): void {
+    this.#checkOpen("write a batch to");
+    const seen = new Set<GroupId>();
+    const planned: PlannedSave[] = [];
+    for (const s of batch) {
+      const storage = this.#groups.get(s.groupId);
+      if (storage === undefined) {
+        throw new RangeError(`Cannot write group ${s.groupId}: it was never opened`);
+      }
+      if (seen.has(s.groupId)) {
+        throw new RangeError(`Cannot write group ${s.groupId}: it has two saves in one batch`);
+      }
+      seen.add(s.groupId);
+      const p = planGroupSave(storage, s.update);
+      if (p !== undefined) planned.push(p);
+    }
+    if (planned.length === 0) return;
+    const sync = planned.some((p) => p.sync);
+    this.#tx.run(sync, "write a batch to raft host storage", () => {
+      for (const p of planned) p.apply();
+    });
+    this.#stats.batches++;
+    this.#stats.saves += planned.length;
+    for (const p of planned) p.done();
+  }
+
+  /**
+   * Deletes a group's tables and its entry in the group list, in one
+   * synced transaction; its storage, if opened, is closed.
+   *
+   * @param groupId The group.
+   * @throws {RangeError} When `groupId` is not a positive safe integer.
+   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   */
+  deleteGroup(groupId: GroupId): void {
+    checkGroupId("delete", groupId);
+    this.#checkOpen(`delete group ${groupId} of`);
+    const opened = this.#groups.get(groupId);
+    this.#groups.delete(groupId);
+    opened?.close();
+    const t = groupTables(groupId);
+    this.#tx.run(true, `delete group ${groupId} of raft host storage`, () => {
+      for (const table of [t.meta, t.log, t.snapshotData, t.snapshotChunk]) {
+        this.#db.exec(`DROP TABLE IF EXISTS ${table}`);
+      }
+      this.#db.exec(`DELETE FROM ${groupsTable} WHERE group_id = ${groupId}`);
+    });
+  }
+
+  /**
+   * Closes every group's storage and the connection. Further calls throw
+   * `SqliteStorageError` with code `"closed"`; closing twice does nothing.
+   *
+   * @throws {SqliteStorageError} When the connection fails to close.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      for (const g of this.#groups.values()) g.close();
+      this.#groups.clear();
+      this.#db.close();
+    } catch (e) {
+      throw toStorageError(e, this.#path, "close raft host storage");
+    }
+  }
+
+  #checkOpen(action: string): void {
+    if (this.#closed) {
+      throw new SqliteStorageError(
+        "closed",
+        this.#path,
+        `Cannot ${action} raft host storage '${this.#path}': the storage is closed`,
+      );
+    }
+  }
+}
+
+function checkGroupId(action: string, groupId: GroupId): void {
+  if (!Number.isSafeInteger(groupId) || groupId < 1) {
+    throw new RangeError(
+      `Cannot ${action} a group as 'groupId' must be a positive safe integer: current value ${groupId}`,
+    );
+  }
+}

@@ -1,0 +1,454 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { RaftInvariantError } from "../../core/_assert.ts";
+import type { GroupId, GroupSave, HostId } from "../../core/host/seams.ts";
+import { RaftHost } from "../../core/host/raft_host.ts";
+import type { StateMachine, StorageUpdate } from "../../core/node.ts";
+import { newRand } from "../../core/rand.ts";
+import { type Entry, newEntry, StateType } from "../../core/types.ts";
+import { storageChecks } from "../../tests/_util.ts";
+import { MemoryHostNetwork, VirtualScheduler } from "../memory/mod.ts";
+import type { SqliteDatabaseLike } from "./_database.ts";
+import {
+  openSqliteDatabase,
+  openSqliteHostStorage,
+  openSqliteStorage,
+  SqliteHostStorage,
+  SqliteStorageError,
+} from "./mod.ts";
+import { tempDir, withTempDir } from "./_test_util.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function ents(from: number, to: number, term: number, tag = ""): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) {
+    out.push(newEntry({ index: i, term, data: enc.encode(`${tag}${i}`) }));
+  }
+  return out;
+}
+
+function append(from: number, to: number, commit: number, tag = ""): StorageUpdate {
+  return {
+    hardState: { term: 1, vote: 1, commit },
+    entries: ents(from, to, 1, tag),
+    snapshot: undefined,
+    mustSync: true,
+  };
+}
+
+/** The data of a group's entries, decoded. */
+function dataOf(host: SqliteHostStorage, g: GroupId): string[] {
+  const s = host.openGroup(g);
+  if (s.lastIndex() < s.firstIndex()) return [];
+  return s.entries(s.firstIndex(), s.lastIndex() + 1, Infinity).map((e) => dec.decode(e.data));
+}
+
+// The storage suite on one group of a host's file, beside two groups
+// that hold entries of their own: a group must read and write its own
+// tables only.
+for (const cacheEntriesMax of [4096, 3]) {
+  const neighbours = [1, 3];
+  storageChecks(
+    `SqliteHostStorage group${cacheEntriesMax === 3 ? " (3-entry cache)" : ""}`,
+    {
+      async create() {
+        const tmp = tempDir();
+        const path = tmp.file("host.db");
+        const open = async (create: boolean): Promise<SqliteHostStorage> => {
+          const h = await openSqliteHostStorage(path, { create, cacheEntriesMax });
+          for (const g of neighbours) h.openGroup(g);
+          return h;
+        };
+        let host = await open(true);
+        host.writeBatch(neighbours.map((g) => ({ groupId: g, update: append(1, 5, 5, `n${g}:`) })));
+        let storage = host.openGroup(2);
+        return {
+          storage,
+          async reopen() {
+            host.close();
+            host = await open(false);
+            return storage = host.openGroup(2);
+          },
+          dispose() {
+            try {
+              for (const g of neighbours) {
+                assert.deepEqual(
+                  dataOf(host, g),
+                  ents(1, 5, 1, `n${g}:`).map((e) => dec.decode(e.data)),
+                );
+              }
+            } finally {
+              host.close();
+              tmp.remove();
+            }
+          },
+        };
+      },
+    },
+  );
+}
+
+/** A connection that counts the transactions committed through it. */
+function countingCommits(raw: SqliteDatabaseLike): { db: SqliteDatabaseLike; commits(): number } {
+  let commits = 0;
+  return {
+    db: {
+      exec(sql: string): unknown {
+        if (sql === "COMMIT") commits++;
+        return raw.exec(sql);
+      },
+      prepare: (sql) => raw.prepare(sql),
+      close: () => raw.close(),
+    },
+    commits: () => commits,
+  };
+}
+
+test("SqliteHostStorage.writeBatch() writes the saves of 16 groups in one transaction and one sync", async () => {
+  await withTempDir(async (tmp) => {
+    const path = tmp.file("host.db");
+    const c = countingCommits(await openSqliteDatabase(path));
+    const host = new SqliteHostStorage(c.db, { path });
+    const groups = Array.from({ length: 16 }, (_, i) => i + 1);
+    for (const g of groups) host.openGroup(g);
+    const before = host.stats;
+    const commitsBefore = c.commits();
+    host.writeBatch(groups.map((g) => ({ groupId: g, update: append(1, 3, 2, `g${g}:`) })));
+    assert.equal(c.commits() - commitsBefore, 1);
+    const after = host.stats;
+    assert.equal(after.batches - before.batches, 1);
+    assert.equal(after.saves - before.saves, 16);
+    assert.equal(after.transactions - before.transactions, 1);
+    assert.equal(after.syncs - before.syncs, 1);
+    for (const g of groups) assert.deepEqual(dataOf(host, g), [`g${g}:1`, `g${g}:2`, `g${g}:3`]);
+
+    // A batch that only moves commit indexes is not synced.
+    host.writeBatch(groups.map((g) => ({
+      groupId: g,
+      update: {
+        hardState: { term: 1, vote: 1, commit: 3 },
+        entries: [],
+        snapshot: undefined,
+        mustSync: false,
+      },
+    })));
+    assert.equal(host.stats.transactions - after.transactions, 1);
+    assert.equal(host.stats.syncs - after.syncs, 0);
+    // Then the next synced one syncs it too.
+    host.writeBatch([{ groupId: 1, update: append(4, 4, 3, "g1:") }]);
+    assert.equal(host.stats.syncs - after.syncs, 1);
+    host.close();
+
+    const again = await openSqliteHostStorage(path, { create: false });
+    try {
+      assert.deepEqual(again.groupIds(), groups);
+      for (const g of groups) {
+        assert.equal(again.openGroup(g).initialState().hardState.commit, 3);
+        assert.equal(again.openGroup(g).lastIndex(), g === 1 ? 4 : 3);
+      }
+    } finally {
+      again.close();
+    }
+  });
+});
+
+test("SqliteHostStorage.writeBatch() writes nothing when one group's save fails its checks", async () => {
+  await withTempDir(async (tmp) => {
+    const path = tmp.file("host.db");
+    const host = await openSqliteHostStorage(path);
+    for (const g of [1, 2, 3]) host.openGroup(g);
+    const batch: GroupSave[] = [
+      { groupId: 1, update: append(1, 2, 1) },
+      // A gap: group 2's log is empty.
+      { groupId: 2, update: append(5, 6, 1) },
+      { groupId: 3, update: append(1, 2, 1) },
+    ];
+    const before = host.stats;
+    assert.throws(() => host.writeBatch(batch), RaftInvariantError);
+    assert.deepEqual(host.stats, before);
+    for (const g of [1, 2, 3]) assert.equal(host.openGroup(g).lastIndex(), 0);
+    host.close();
+    const again = await openSqliteHostStorage(path, { create: false });
+    try {
+      for (const g of [1, 2, 3]) assert.equal(again.openGroup(g).lastIndex(), 0);
+    } finally {
+      again.close();
+    }
+  });
+});
+
+test("SqliteHostStorage refuses bad group IDs, batches and files with typed errors", async () => {
+  await withTempDir(async (tmp) => {
+    const hostPath = tmp.file("host.db");
+    const host = await openSqliteHostStorage(hostPath);
+    assert.throws(() => host.openGroup(0), /Cannot open a group as 'groupId' must be a positive/);
+    assert.throws(() => host.openGroup(1.5), RangeError);
+    host.openGroup(1);
+    assert.throws(
+      () => host.writeBatch([{ groupId: 2, update: append(1, 1, 0) }]),
+      /Cannot write group 2: it was never opened/,
+    );
+    assert.throws(
+      () =>
+        host.writeBatch([
+          { groupId: 1, update: append(1, 1, 0) },
+          { groupId: 1, update: append(2, 2, 0) },
+        ]),
+      /Cannot write group 1: it has two saves in one batch/,
+    );
+    host.close();
+    assert.throws(
+      () => host.groupIds(),
+      (e) => e instanceof SqliteStorageError && e.code === "closed",
+    );
+    host.close();
+
+    // A host's file is not a single group's, nor the other way round.
+    await assert.rejects(openSqliteStorage(hostPath), (e) => {
+      assert.ok(e instanceof SqliteStorageError);
+      assert.equal(e.code, "foreign");
+      assert.match(e.message, /a raft-ts host storage \(open it with SqliteHostStorage\)/);
+      return true;
+    });
+    const nodePath = tmp.file("node.db");
+    (await openSqliteStorage(nodePath)).close();
+    await assert.rejects(openSqliteHostStorage(nodePath), (e) => {
+      assert.ok(e instanceof SqliteStorageError);
+      assert.equal(e.code, "foreign");
+      assert.match(e.message, /a single-group raft-ts log \(open it with SqliteStorage\)/);
+      return true;
+    });
+    await assert.rejects(
+      openSqliteHostStorage(tmp.file("none.db"), { create: false }),
+      (e) => e instanceof SqliteStorageError && e.code === "not_found",
+    );
+    // A single-group file still opens as before.
+    (await openSqliteStorage(nodePath, { create: false })).close();
+  });
+});
+
+/** Rewrites a group's tables through a connection of its own. */
+async function tamper(path: string, sql: (db: SqliteDatabaseLike) => void): Promise<void> {
+  const db = await openSqliteDatabase(path);
+  try {
+    sql(db);
+  } finally {
+    db.close();
+  }
+}
+
+const damages: { name: string; code: string; damage(db: SqliteDatabaseLike): void }[] = [
+  {
+    name: "an entry record that fails its checksum",
+    code: "corrupt_record",
+    damage(db) {
+      const row = db.prepare("SELECT first, record FROM raft_g2_log ORDER BY first LIMIT 1")
+        .get() as {
+          first: number;
+          record: Uint8Array;
+        };
+      const record = new Uint8Array(row.record);
+      record[record.length - 2]! ^= 0x40;
+      db.prepare("UPDATE raft_g2_log SET record = ? WHERE first = ?").run(record, row.first);
+    },
+  },
+  {
+    name: "a missing row (a gap in the log)",
+    code: "log_gap",
+    damage(db) {
+      db.exec("DELETE FROM raft_g2_log WHERE first = 3");
+    },
+  },
+];
+
+for (const { name, code, damage } of damages) {
+  test(`SqliteHostStorage.openGroup() reports ${name} of one group, naming the group`, async () => {
+    await withTempDir(async (tmp) => {
+      const path = tmp.file("host.db");
+      const host = await openSqliteHostStorage(path);
+      for (const g of [1, 2, 3]) host.openGroup(g);
+      host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(1, 2, 1) })));
+      host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(3, 4, 1) })));
+      host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(5, 6, 1) })));
+      host.close();
+      await tamper(path, damage);
+
+      const again = await openSqliteHostStorage(path, { create: false });
+      try {
+        assert.deepEqual(again.groupIds(), [1, 2, 3]);
+        assert.equal(again.openGroup(1).lastIndex(), 6);
+        assert.throws(() => again.openGroup(2), (e) => {
+          assert.ok(e instanceof SqliteStorageError);
+          assert.equal(e.code, code);
+          assert.equal(e.groupId, 2);
+          assert.equal(e.path, path);
+          assert.match(e.message, /\[group 2\]/);
+          return true;
+        });
+        assert.equal(again.openGroup(3).lastIndex(), 6);
+      } finally {
+        again.close();
+      }
+    });
+  });
+}
+
+test("SqliteHostStorage.deleteGroup() drops a group's tables and leaves the others", async () => {
+  await withTempDir(async (tmp) => {
+    const path = tmp.file("host.db");
+    const host = await openSqliteHostStorage(path);
+    for (const g of [1, 2, 3]) host.openGroup(g);
+    host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(1, 2, 1, `g${g}:`) })));
+    host.deleteGroup(2);
+    assert.deepEqual(host.groupIds(), [1, 3]);
+    host.close();
+    await tamper(path, (db) => {
+      const n = db.prepare(
+        "SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'raft_g2_%'",
+      ).get() as { n: number };
+      assert.equal(Number(n.n), 0);
+    });
+    const again = await openSqliteHostStorage(path, { create: false });
+    try {
+      assert.deepEqual(again.groupIds(), [1, 3]);
+      assert.deepEqual(dataOf(again, 3), ["g3:1", "g3:2"]);
+      // Opened again, it starts empty.
+      assert.equal(again.openGroup(2).lastIndex(), 0);
+      assert.deepEqual(again.groupIds(), [1, 2, 3]);
+    } finally {
+      again.close();
+    }
+  });
+});
+
+/** A log of the commands applied in one group on one host. */
+function logMachine(log: string[]): StateMachine<number> {
+  return {
+    apply: (cmds) => cmds.map((c) => log.push(dec.decode(c.data))),
+    snapshot: () => enc.encode(JSON.stringify(log)),
+    restore: (data) => {
+      log.splice(0, log.length, ...JSON.parse(dec.decode(data)));
+    },
+  };
+}
+
+interface Site {
+  host: RaftHost<number>;
+  storage: SqliteHostStorage;
+  logs: Map<GroupId, string[]>;
+}
+
+/** Starts hosts 1..3 on their files, adding every group in the file (or `groups` when new). */
+async function startHosts(
+  clock: VirtualScheduler,
+  net: MemoryHostNetwork,
+  path: (id: HostId) => string,
+  groups: GroupId[] | undefined,
+  run: number,
+): Promise<Map<HostId, Site>> {
+  const ids = [1, 2, 3];
+  const sites = new Map<HostId, Site>();
+  for (const id of ids) {
+    const storage = await openSqliteHostStorage(path(id), { create: groups !== undefined });
+    const host = await RaftHost.start<number>({
+      hostId: id,
+      transport: net.connect(id),
+      storage,
+      scheduler: clock,
+      tickMs: 10,
+      groupDefaults: { electionTick: 10, rand: newRand(1000 * run + id) },
+    });
+    const logs = new Map<GroupId, string[]>();
+    for (const g of groups ?? storage.groupIds()) {
+      const log: string[] = [];
+      logs.set(g, log);
+      await host.addGroup({ groupId: g, stateMachine: logMachine(log), peers: ids });
+    }
+    sites.set(id, { host, storage, logs });
+  }
+  return sites;
+}
+
+async function leaders(
+  clock: VirtualScheduler,
+  sites: Map<HostId, Site>,
+  groups: GroupId[],
+): Promise<Map<GroupId, HostId>> {
+  const leaderOf = (g: GroupId): HostId | undefined => {
+    for (const [id, s] of sites) {
+      if (s.host.group(g).status().raftState === StateType.StateLeader) return id;
+    }
+    return undefined;
+  };
+  await clock.until(() => groups.every((g) => leaderOf(g) !== undefined), 10_000);
+  return new Map(groups.map((g) => [g, leaderOf(g)!]));
+}
+
+async function stopHosts(clock: VirtualScheduler, sites: Map<HostId, Site>): Promise<void> {
+  await clock.run(Promise.all([...sites.values()].map((s) => s.host.close())));
+  for (const s of sites.values()) s.storage.close();
+}
+
+test("RaftHost on SqliteHostStorage: 3 hosts x 8 groups recover every group from their files", async () => {
+  await withTempDir(async (tmp) => {
+    const path = (id: HostId): string => tmp.file(`host-${id}.db`);
+    const groups = [1, 2, 3, 4, 5, 6, 7, 8];
+    let clock = new VirtualScheduler();
+    let net = new MemoryHostNetwork({ scheduler: clock, delayMs: 1 });
+    let sites = await startHosts(clock, net, path, groups, 1);
+    const led = await leaders(clock, sites, groups);
+    for (const round of [1, 2]) {
+      await clock.run(
+        Promise.all(
+          groups.map((g) =>
+            sites.get(led.get(g)!)!.host.group(g).propose(enc.encode(`g${g}:${round}`))
+          ),
+        ),
+      );
+    }
+    // Every host has applied both writes of every group.
+    await clock.until(
+      () => [...sites.values()].every((s) => groups.every((g) => s.logs.get(g)!.length === 2)),
+      5_000,
+    );
+    const batched = [...sites.values()].map((s) => s.storage.stats);
+    for (const st of batched) {
+      assert.ok(st.saves > st.batches, `saves shared no batch: ${JSON.stringify(st)}`);
+    }
+    await stopHosts(clock, sites);
+    net.close();
+
+    // Restart every host from its file alone.
+    clock = new VirtualScheduler();
+    net = new MemoryHostNetwork({ scheduler: clock, delayMs: 1 });
+    sites = await startHosts(clock, net, path, undefined, 2);
+    try {
+      for (const s of sites.values()) assert.deepEqual(s.storage.groupIds(), groups);
+      const again = await leaders(clock, sites, groups);
+      // A third write per group commits the recovered log, which every replica applies.
+      await clock.run(
+        Promise.all(
+          groups.map((g) => sites.get(again.get(g)!)!.host.group(g).propose(enc.encode(`g${g}:3`))),
+        ),
+      );
+      await clock.until(
+        () => [...sites.values()].every((s) => groups.every((g) => s.logs.get(g)!.length === 3)),
+        5_000,
+      );
+      for (const [id, s] of sites) {
+        for (const g of groups) {
+          assert.deepEqual(
+            s.logs.get(g),
+            [`g${g}:1`, `g${g}:2`, `g${g}:3`],
+            `group ${g} on host ${id}`,
+          );
+        }
+      }
+    } finally {
+      await stopHosts(clock, sites);
+      net.close();
+    }
+  });
+});
