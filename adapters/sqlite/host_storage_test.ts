@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { RaftInvariantError } from "../../core/_assert.ts";
 import type { GroupId, GroupSave, HostId } from "../../core/host/seams.ts";
+import { MemoryHostStorage } from "../../core/host/memory_host_storage.ts";
 import { RaftHost } from "../../core/host/raft_host.ts";
 import type { StateMachine, StorageUpdate } from "../../core/node.ts";
-import { newRand } from "../../core/rand.ts";
+import { newRand, randomIntN } from "../../core/rand.ts";
 import { type Entry, newEntry, StateType } from "../../core/types.ts";
 import { storageChecks } from "../../tests/_util.ts";
 import { MemoryHostNetwork, VirtualScheduler } from "../memory/mod.ts";
@@ -16,7 +18,8 @@ import {
   SqliteHostStorage,
   SqliteStorageError,
 } from "./mod.ts";
-import { tempDir, withTempDir } from "./_test_util.ts";
+import { applyHostWrite, crashGroupIds, hostDigest, nextHostStep } from "./_crash_host_model.ts";
+import { onStdoutLines, spawnScript, tempDir, withTempDir } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -452,3 +455,108 @@ test("RaftHost on SqliteHostStorage: 3 hosts x 8 groups recover every group from
     }
   });
 });
+
+const crashWriter = fileURLToPath(new URL("./_crash_host_writer.ts", import.meta.url));
+
+/** Runs the host crash writer on `path` and kills it with SIGKILL after `afterAcks` steps (plus `delayMs`). */
+function runCrashWriter(
+  path: string,
+  seed: number,
+  afterAcks: number,
+  delayMs: number,
+): Promise<{ lastAck: number; opened: boolean; signal: string | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnScript(crashWriter, [path, String(seed)]);
+    let stderr = "";
+    let lastAck = 0;
+    let opened = false;
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const kill = (): void => {
+      child.kill("SIGKILL");
+    };
+    // A writer that stops making progress fails the test instead of hanging it.
+    const watchdog = setTimeout(kill, 30_000);
+    onStdoutLines(child, (line) => {
+      if (line === "open") opened = true;
+      else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
+      else stderr += `unexpected output: ${line}\n`;
+      if (opened && lastAck >= afterAcks && killTimer === undefined) {
+        killTimer = setTimeout(kill, delayMs);
+      }
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (_code, signal) => {
+      clearTimeout(killTimer);
+      clearTimeout(watchdog);
+      resolve({ lastAck, opened, signal, stderr });
+    });
+  });
+}
+
+test(
+  "SqliteHostStorage keeps every acknowledged batch of 8 groups across 25 SIGKILLs of its writer (seeded)",
+  { timeout: 180_000 },
+  async () => {
+    const tmp = tempDir();
+    const path = tmp.file("crash-host.db");
+    const master = newRand(0x4057);
+    // The model: the same steps on a MemoryHostStorage.
+    const model = new MemoryHostStorage();
+    for (const g of crashGroupIds) model.openGroup(g);
+    let created = false;
+    let acked = 0;
+    let inFlightLanded = 0;
+    try {
+      for (let run = 0; run < 25; run++) {
+        const seed = randomIntN(master, 2 ** 31);
+        const afterAcks = randomIntN(master, 20);
+        const delayMs = randomIntN(master, 4);
+        const r = await runCrashWriter(path, seed, afterAcks, delayMs);
+        const label =
+          `run ${run} (seed ${seed}, kill after ${afterAcks} acks + ${delayMs} ms, ${r.lastAck} acks)`;
+        assert.equal(r.signal, "SIGKILL", `${label}: the writer was not killed\n${r.stderr}`);
+        assert.equal(r.stderr, "", `${label}: the writer reported errors`);
+        acked += r.lastAck;
+
+        // The file opens, every group passes its checks...
+        const host = await openSqliteHostStorage(path, { create: !created });
+        try {
+          created = true;
+          const got = hostDigest(host);
+          // ...and holds the state after the last acknowledged step,
+          const rand = newRand(seed);
+          for (let n = 1; n <= r.lastAck; n++) {
+            for (const w of nextHostStep(rand, model)) await applyHostWrite(model, w);
+          }
+          let want = hostDigest(model);
+          // ...or after some writes of the step in flight: never a part of a batch.
+          if (got !== want) {
+            for (const w of nextHostStep(rand, model)) {
+              await applyHostWrite(model, w);
+              want = hostDigest(model);
+              if (got === want) {
+                inFlightLanded++;
+                break;
+              }
+            }
+          }
+          assert.equal(got, want, `${label}: the file is at no step boundary or write after ack`);
+        } finally {
+          host.close();
+        }
+      }
+      assert.ok(acked >= 25 * 5, `only ${acked} steps were acknowledged`);
+      const lastIndexes = crashGroupIds.map((g) => model.openGroup(g).lastIndex());
+      assert.ok(lastIndexes.every((i) => i > 20), `logs stayed short: ${lastIndexes.join()}`);
+      // Most batches held the saves of several groups.
+      assert.ok(model.stats.saves > 3 * model.stats.batches, JSON.stringify(model.stats));
+      assert.ok(inFlightLanded < 25, "every kill landed on a boundary");
+    } finally {
+      tmp.remove();
+    }
+  },
+);
