@@ -10,7 +10,7 @@ import { newRand, randomIntN } from "../../core/rand.ts";
 import { type Entry, newEntry, StateType } from "../../core/types.ts";
 import { storageChecks } from "../../tests/_util.ts";
 import { MemoryHostNetwork, VirtualScheduler } from "../memory/mod.ts";
-import type { SqliteDatabaseLike } from "./_database.ts";
+import type { SqliteDatabaseLike, SqliteValue } from "./_database.ts";
 import {
   openSqliteDatabase,
   openSqliteHostStorage,
@@ -19,7 +19,7 @@ import {
   SqliteStorageError,
 } from "./mod.ts";
 import { applyHostWrite, crashGroupIds, hostDigest, nextHostStep } from "./_crash_host_model.ts";
-import { onStdoutLines, spawnScript, tempDir, withTempDir } from "./_test_util.ts";
+import { onStdoutLines, spawnScript, tempDir, withRawDatabase, withTempDir } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -232,29 +232,24 @@ test("SqliteHostStorage refuses bad group IDs, batches and files with typed erro
   });
 });
 
-/** Rewrites a group's tables through a connection of its own. */
-async function tamper(path: string, sql: (db: SqliteDatabaseLike) => void): Promise<void> {
-  const db = await openSqliteDatabase(path);
-  try {
-    sql(db);
-  } finally {
-    db.close();
-  }
-}
+type Query = (sql: string, ...p: SqliteValue[]) => unknown[];
 
-const damages: { name: string; code: string; damage(db: SqliteDatabaseLike): void }[] = [
+const damages: {
+  name: string;
+  code: string;
+  damage(db: SqliteDatabaseLike, query: Query): void;
+}[] = [
   {
     name: "an entry record that fails its checksum",
     code: "corrupt_record",
-    damage(db) {
-      const row = db.prepare("SELECT first, record FROM raft_g2_log ORDER BY first LIMIT 1")
-        .get() as {
-          first: number;
-          record: Uint8Array;
-        };
+    damage(_db, query) {
+      const row = query("SELECT first, record FROM raft_g2_log ORDER BY first LIMIT 1")[0] as {
+        first: number;
+        record: Uint8Array;
+      };
       const record = new Uint8Array(row.record);
       record[record.length - 2]! ^= 0x40;
-      db.prepare("UPDATE raft_g2_log SET record = ? WHERE first = ?").run(record, row.first);
+      query("UPDATE raft_g2_log SET record = ? WHERE first = ?", record, row.first);
     },
   },
   {
@@ -276,7 +271,7 @@ for (const { name, code, damage } of damages) {
       host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(3, 4, 1) })));
       host.writeBatch([1, 2, 3].map((g) => ({ groupId: g, update: append(5, 6, 1) })));
       host.close();
-      await tamper(path, damage);
+      await withRawDatabase(path, damage);
 
       const again = await openSqliteHostStorage(path, { create: false });
       try {
@@ -307,11 +302,9 @@ test("SqliteHostStorage.deleteGroup() drops a group's tables and leaves the othe
     host.deleteGroup(2);
     assert.deepEqual(host.groupIds(), [1, 3]);
     host.close();
-    await tamper(path, (db) => {
-      const n = db.prepare(
-        "SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'raft_g2_%'",
-      ).get() as { n: number };
-      assert.equal(Number(n.n), 0);
+    await withRawDatabase(path, (_db, query) => {
+      const n = query("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'raft_g2_%'");
+      assert.equal(Number((n[0] as { n: number }).n), 0);
     });
     const again = await openSqliteHostStorage(path, { create: false });
     try {
