@@ -110,10 +110,11 @@ export interface RaftHostStatus {
  *
  * After a restart the application adds its groups again (with their state
  * machines): `storage.groupIds()` lists the groups that have state.
+ * `SqliteHostStorage` (`@raft-ts/raft/sqlite`) keeps them in one file.
  *
  * Still to come (docs/multi-raft.md): coalesced heartbeats, quiescence,
- * a SQLite host storage, a WebSocket host transport, a sharded KV example
- * and multi-group simulation.
+ * a WebSocket host transport, a sharded KV example and multi-group
+ * simulation.
  *
  * @typeParam R The result of applying one command, in every group.
  *
