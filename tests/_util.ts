@@ -1,8 +1,9 @@
 /**
  * Small helpers shared by the unit tests beside core/ and by the harnesses
  * under tests/: a recording Logger, entry (index, term) pairs, and a seeded
- * generator with Go's `rand.Intn`/`rand.Perm` shape, and the storage
- * checks registered as tests. Not published.
+ * generator with Go's `rand.Intn`/`rand.Perm` shape, the storage
+ * checks registered as tests, and a state machine that logs its
+ * commands. Not published.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { test } from "node:test";
 import type { Logger } from "../core/logger.ts";
 import { newRand, randomIntN } from "../core/rand.ts";
 import type { Entry } from "../core/types.ts";
-import type { NodeStorage } from "../core/node.ts";
+import type { NodeStorage, StateMachine } from "../core/node.ts";
 import { forwardStorage } from "../core/node/seams.ts";
 import {
   checkNodeStorage,
@@ -145,4 +146,23 @@ export function storageChecks(
  */
 export function wrapStorage(s: NodeStorage, replace: Partial<NodeStorage>): NodeStorage {
   return forwardStorage(s, replace);
+}
+
+/**
+ * A state machine that appends each command's data, decoded as UTF-8, to
+ * `log`; a command's result is its position in the log (from 1).
+ *
+ * @param log Where the commands go.
+ * @returns The state machine (its snapshot is the log as JSON).
+ */
+export function logMachine(log: string[]): StateMachine<number> {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  return {
+    apply: (cmds) => cmds.map((c) => log.push(dec.decode(c.data))),
+    snapshot: () => enc.encode(JSON.stringify(log)),
+    restore: (data) => {
+      log.splice(0, log.length, ...JSON.parse(dec.decode(data)));
+    },
+  };
 }

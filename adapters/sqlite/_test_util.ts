@@ -243,3 +243,67 @@ export function onStdoutLines(child: ChildProcess, fn: (line: string) => void): 
     }
   });
 }
+
+/** When to kill a crash writer: after it acknowledged some writes, or at a time after its start. */
+export type KillPlan = { afterAcks: number; delayMs: number } | { afterStartMs: number };
+
+/** How a crash writer ended. */
+export interface KilledChild {
+  /** The last write the writer acknowledged (0 for none). */
+  lastAck: number;
+  /** Whether it printed that it had opened the file. */
+  opened: boolean;
+  code: number | null;
+  signal: string | null;
+  /** Its stderr, and any line of its stdout other than `open` and `ack <n>`. */
+  stderr: string;
+}
+
+/**
+ * Runs a crash writer (a script that prints `open`, then `ack <n>` after
+ * its n-th durable write) and kills it with SIGKILL as planned; one that
+ * stops making progress is killed after 30 s.
+ *
+ * @param script The script.
+ * @param args Its arguments.
+ * @param plan When to kill it.
+ * @returns How it ended.
+ */
+export function runUntilKilled(
+  script: string,
+  args: string[],
+  plan: KillPlan,
+): Promise<KilledChild> {
+  return new Promise((resolve, reject) => {
+    const child = spawnScript(script, args);
+    let stderr = "";
+    let lastAck = 0;
+    let opened = false;
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const kill = (): void => {
+      child.kill("SIGKILL");
+    };
+    const killIn = (ms: number): void => {
+      if (killTimer === undefined) killTimer = setTimeout(kill, ms);
+    };
+    // A writer that stops making progress fails the test instead of hanging it.
+    const watchdog = setTimeout(kill, 30_000);
+    if ("afterStartMs" in plan) killIn(plan.afterStartMs);
+    onStdoutLines(child, (line) => {
+      if (line === "open") opened = true;
+      else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
+      else stderr += `unexpected output: ${line}\n`;
+      if ("afterAcks" in plan && opened && lastAck >= plan.afterAcks) killIn(plan.delayMs);
+    });
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(killTimer);
+      clearTimeout(watchdog);
+      resolve({ lastAck, opened, code, signal, stderr });
+    });
+  });
+}

@@ -6,65 +6,11 @@ import { newRand, randomIntN } from "../../core/rand.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { applyOp, crashWritesInFlight, digest, nextOp } from "./_crash_model.ts";
 import { openSqliteStorage } from "./mod.ts";
-import { onStdoutLines, spawnScript, tempDir } from "./_test_util.ts";
+import { type KillPlan, runUntilKilled, tempDir } from "./_test_util.ts";
 
 const writer = fileURLToPath(new URL("./_crash_writer.ts", import.meta.url));
 
-/** When to kill the writer: after it acknowledged some writes, or at a time after its start. */
-type KillPlan = { afterAcks: number; delayMs: number } | { afterStartMs: number };
-
-interface ChildResult {
-  /** The last write the writer acknowledged (0 for none). */
-  lastAck: number;
-  /** Whether it printed that it had opened the file. */
-  opened: boolean;
-  code: number | null;
-  signal: string | null;
-  stderr: string;
-}
-
 type WriterMode = "inline" | "worker";
-
-/** Runs the writer on `path` with `seed` and kills it with SIGKILL as planned. */
-function runWriter(
-  path: string,
-  seed: number,
-  plan: KillPlan,
-  mode: WriterMode,
-): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawnScript(writer, [path, String(seed), mode]);
-    let stderr = "";
-    let lastAck = 0;
-    let opened = false;
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
-    const kill = (): void => {
-      child.kill("SIGKILL");
-    };
-    const killIn = (ms: number): void => {
-      if (killTimer === undefined) killTimer = setTimeout(kill, ms);
-    };
-    // A writer that stops making progress fails the test instead of hanging it.
-    const watchdog = setTimeout(kill, 30_000);
-    if ("afterStartMs" in plan) killIn(plan.afterStartMs);
-    onStdoutLines(child, (line) => {
-      if (line === "open") opened = true;
-      else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
-      else stderr += `unexpected output: ${line}\n`;
-      if ("afterAcks" in plan && opened && lastAck >= plan.afterAcks) killIn(plan.delayMs);
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(killTimer);
-      clearTimeout(watchdog);
-      resolve({ lastAck, opened, code, signal, stderr });
-    });
-  });
-}
 
 const cases: { mode: WriterMode; kills: number; seed: number; label: string }[] = [
   { mode: "inline", kills: 60, seed: 0x5ca1ab1e, label: "its writer" },
@@ -93,7 +39,7 @@ for (const { mode, kills, seed: masterSeed, label: who } of cases) {
           const plan: KillPlan = randomIntN(master, 8) === 0
             ? { afterStartMs: randomIntN(master, 150) }
             : { afterAcks: randomIntN(master, 25), delayMs: randomIntN(master, 4) };
-          const r = await runWriter(path, seed, plan, mode);
+          const r = await runUntilKilled(writer, [path, String(seed), mode], plan);
           const label = `run ${run} (seed ${seed}, plan ${
             JSON.stringify(plan)
           }, ${r.lastAck} acks)`;

@@ -5,10 +5,10 @@ import { RaftInvariantError } from "../../core/_assert.ts";
 import type { GroupId, GroupSave, HostId } from "../../core/host/seams.ts";
 import { MemoryHostStorage } from "../../core/host/memory_host_storage.ts";
 import { RaftHost } from "../../core/host/raft_host.ts";
-import type { StateMachine, StorageUpdate } from "../../core/node.ts";
+import type { StorageUpdate } from "../../core/node.ts";
 import { newRand, randomIntN } from "../../core/rand.ts";
 import { type Entry, newEntry, StateType } from "../../core/types.ts";
-import { storageChecks } from "../../tests/_util.ts";
+import { logMachine, storageChecks } from "../../tests/_util.ts";
 import { MemoryHostNetwork, VirtualScheduler } from "../memory/mod.ts";
 import type { SqliteDatabaseLike, SqliteValue } from "./_database.ts";
 import {
@@ -19,7 +19,7 @@ import {
   SqliteStorageError,
 } from "./mod.ts";
 import { applyHostWrite, crashGroupIds, hostDigest, nextHostStep } from "./_crash_host_model.ts";
-import { onStdoutLines, spawnScript, tempDir, withRawDatabase, withTempDir } from "./_test_util.ts";
+import { runUntilKilled, tempDir, withRawDatabase, withTempDir } from "./_test_util.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -39,6 +39,16 @@ function append(from: number, to: number, commit: number, tag = ""): StorageUpda
     snapshot: undefined,
     mustSync: true,
   };
+}
+
+/** Opens the host file again (it must exist), runs `body` on it, and closes it. */
+async function reopened(path: string, body: (host: SqliteHostStorage) => void): Promise<void> {
+  const host = await openSqliteHostStorage(path, { create: false });
+  try {
+    body(host);
+  } finally {
+    host.close();
+  }
 }
 
 /** The data of a group's entries, decoded. */
@@ -144,16 +154,13 @@ test("SqliteHostStorage.writeBatch() writes the saves of 16 groups in one transa
     assert.equal(host.stats.syncs - after.syncs, 1);
     host.close();
 
-    const again = await openSqliteHostStorage(path, { create: false });
-    try {
+    await reopened(path, (again) => {
       assert.deepEqual(again.groupIds(), groups);
       for (const g of groups) {
         assert.equal(again.openGroup(g).initialState().hardState.commit, 3);
         assert.equal(again.openGroup(g).lastIndex(), g === 1 ? 4 : 3);
       }
-    } finally {
-      again.close();
-    }
+    });
   });
 });
 
@@ -173,12 +180,9 @@ test("SqliteHostStorage.writeBatch() writes nothing when one group's save fails 
     assert.deepEqual(host.stats, before);
     for (const g of [1, 2, 3]) assert.equal(host.openGroup(g).lastIndex(), 0);
     host.close();
-    const again = await openSqliteHostStorage(path, { create: false });
-    try {
+    await reopened(path, (again) => {
       for (const g of [1, 2, 3]) assert.equal(again.openGroup(g).lastIndex(), 0);
-    } finally {
-      again.close();
-    }
+    });
   });
 });
 
@@ -273,8 +277,7 @@ for (const { name, code, damage } of damages) {
       host.close();
       await withRawDatabase(path, damage);
 
-      const again = await openSqliteHostStorage(path, { create: false });
-      try {
+      await reopened(path, (again) => {
         assert.deepEqual(again.groupIds(), [1, 2, 3]);
         assert.equal(again.openGroup(1).lastIndex(), 6);
         assert.throws(() => again.openGroup(2), (e) => {
@@ -286,9 +289,7 @@ for (const { name, code, damage } of damages) {
           return true;
         });
         assert.equal(again.openGroup(3).lastIndex(), 6);
-      } finally {
-        again.close();
-      }
+      });
     });
   });
 }
@@ -306,29 +307,15 @@ test("SqliteHostStorage.deleteGroup() drops a group's tables and leaves the othe
       const n = query("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'raft_g2_%'");
       assert.equal(Number((n[0] as { n: number }).n), 0);
     });
-    const again = await openSqliteHostStorage(path, { create: false });
-    try {
+    await reopened(path, (again) => {
       assert.deepEqual(again.groupIds(), [1, 3]);
       assert.deepEqual(dataOf(again, 3), ["g3:1", "g3:2"]);
       // Opened again, it starts empty.
       assert.equal(again.openGroup(2).lastIndex(), 0);
       assert.deepEqual(again.groupIds(), [1, 2, 3]);
-    } finally {
-      again.close();
-    }
+    });
   });
 });
-
-/** A log of the commands applied in one group on one host. */
-function logMachine(log: string[]): StateMachine<number> {
-  return {
-    apply: (cmds) => cmds.map((c) => log.push(dec.decode(c.data))),
-    snapshot: () => enc.encode(JSON.stringify(log)),
-    restore: (data) => {
-      log.splice(0, log.length, ...JSON.parse(dec.decode(data)));
-    },
-  };
-}
 
 interface Site {
   host: RaftHost<number>;
@@ -451,45 +438,6 @@ test("RaftHost on SqliteHostStorage: 3 hosts x 8 groups recover every group from
 
 const crashWriter = fileURLToPath(new URL("./_crash_host_writer.ts", import.meta.url));
 
-/** Runs the host crash writer on `path` and kills it with SIGKILL after `afterAcks` steps (plus `delayMs`). */
-function runCrashWriter(
-  path: string,
-  seed: number,
-  afterAcks: number,
-  delayMs: number,
-): Promise<{ lastAck: number; opened: boolean; signal: string | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawnScript(crashWriter, [path, String(seed)]);
-    let stderr = "";
-    let lastAck = 0;
-    let opened = false;
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
-    const kill = (): void => {
-      child.kill("SIGKILL");
-    };
-    // A writer that stops making progress fails the test instead of hanging it.
-    const watchdog = setTimeout(kill, 30_000);
-    onStdoutLines(child, (line) => {
-      if (line === "open") opened = true;
-      else if (line.startsWith("ack ")) lastAck = Number(line.slice(4));
-      else stderr += `unexpected output: ${line}\n`;
-      if (opened && lastAck >= afterAcks && killTimer === undefined) {
-        killTimer = setTimeout(kill, delayMs);
-      }
-    });
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (_code, signal) => {
-      clearTimeout(killTimer);
-      clearTimeout(watchdog);
-      resolve({ lastAck, opened, signal, stderr });
-    });
-  });
-}
-
 test(
   "SqliteHostStorage keeps every acknowledged batch of 8 groups across 25 SIGKILLs of its writer (seeded)",
   { timeout: 180_000 },
@@ -508,7 +456,7 @@ test(
         const seed = randomIntN(master, 2 ** 31);
         const afterAcks = randomIntN(master, 20);
         const delayMs = randomIntN(master, 4);
-        const r = await runCrashWriter(path, seed, afterAcks, delayMs);
+        const r = await runUntilKilled(crashWriter, [path, String(seed)], { afterAcks, delayMs });
         const label =
           `run ${run} (seed ${seed}, kill after ${afterAcks} acks + ${delayMs} ms, ${r.lastAck} acks)`;
         assert.equal(r.signal, "SIGKILL", `${label}: the writer was not killed\n${r.stderr}`);

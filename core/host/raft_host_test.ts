@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryHostNetwork, VirtualScheduler } from "../../adapters/memory/mod.ts";
 import { GroupNotFoundError, NodeClosedError } from "../errors.ts";
-import type { Scheduler, StateMachine, TimerHandle } from "../node.ts";
+import { logMachine } from "../../tests/_util.ts";
+import type { Scheduler, TimerHandle } from "../node.ts";
 import { newRand } from "../rand.ts";
 import { StateType } from "../types.ts";
 import { MemoryHostStorage } from "./memory_host_storage.ts";
@@ -12,7 +13,6 @@ import type { GroupId, HostId } from "./seams.ts";
 // Tick 10 ms, election timeout 10 ticks; frames take 1 ms. Times are virtual.
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A scheduler that counts its live timers (set, not yet fired or cleared). */
 function countingScheduler(
@@ -45,17 +45,6 @@ function countingScheduler(
       return inner.yieldToIo(fn);
     },
     nowMs: (): number => inner.nowMs(),
-  };
-}
-
-/** A log of the commands applied in one group on one host; a command's result is its position. */
-function logMachine(log: string[]): StateMachine<number> {
-  return {
-    apply: (cmds) => cmds.map((c) => log.push(dec.decode(c.data))),
-    snapshot: () => enc.encode(JSON.stringify(log)),
-    restore: (data) => {
-      log.splice(0, log.length, ...JSON.parse(dec.decode(data)));
-    },
   };
 }
 
