@@ -19,6 +19,8 @@ import { getUvarint } from "./_wire.ts";
 
 /** The subprotocol the server selects; it names the wire format version. */
 export const protocolName = "raft-ts.v1";
+/** The subprotocol of connections between hosts of many groups (group-tagged frames). */
+export const hostProtocolName = "raft-ts.host.v1";
 
 const tokenPrefix = "rt1.";
 const domain = new TextEncoder().encode("raft-ts websocket handshake v1\n");

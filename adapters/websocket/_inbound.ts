@@ -9,17 +9,24 @@
  */
 
 import type { Logger } from "../../core/logger.ts";
-import type { SnapshotReceiver, TransportHandler } from "../../core/node.ts";
+import type { SnapshotReceiver } from "../../core/node.ts";
 import { isLocalMsg } from "../../core/util.ts";
 import { type Message, MessageType, messageTypeNames, type NodeId } from "../../core/types.ts";
 import {
   type HandshakeClaims,
+  hostProtocolName,
   isRefusal,
   protocolName,
   ReplayCache,
   verifyToken,
 } from "./_auth.ts";
-import { errorText, type PeerLimits, type PeerStats } from "./_peer.ts";
+import {
+  type Dialect,
+  errorText,
+  type PeerLimits,
+  type PeerSink,
+  type PeerStats,
+} from "./_peer.ts";
 import { closeReason } from "./_runtime.ts";
 import {
   AckStatus,
@@ -193,6 +200,7 @@ export interface PeerAcceptor {
 /** What the inbound side needs from the transport. */
 export interface InboundEnv {
   readonly localId: NodeId;
+  readonly dialect: Dialect;
   readonly clusterId: string;
   readonly key: Promise<CryptoKey>;
   readonly maxClockSkewMs: number;
@@ -202,7 +210,8 @@ export interface InboundEnv {
   readonly now: () => number;
   readonly logger: Logger;
   closed(): boolean;
-  handler(): TransportHandler | undefined;
+  /** Where messages go, once started. */
+  sink(): PeerSink | undefined;
   /** Whether `id` is a current member (given at construction or by `addPeer`). */
   isMember(id: NodeId): boolean;
   /** Whether `id` was removed from the cluster. */
@@ -220,6 +229,8 @@ const refusalLogIntervalMs = 1000;
 
 interface InboundSnapshot {
   streamId: number;
+  /** The group (0 on a node's connection). */
+  groupId: number;
   message: Message;
   /** Inline: the snapshot's data, filled as chunks arrive. */
   buf: Uint8Array | undefined;
@@ -406,12 +417,14 @@ export class InboundPeers {
     const env = this.#env;
     const remote = req.remoteAddress || "unknown";
     if (env.closed()) return this.refuse(remote, 503, "Service Unavailable: the node is stopping");
-    if (env.handler() === undefined) {
+    if (env.sink() === undefined) {
       return this.refuse(remote, 503, "Service Unavailable: the node has not started");
     }
     const protocols = parseProtocols(req.protocols);
     const token = protocols.find((p) => p.startsWith("rt1."));
-    if (!protocols.includes(protocolName) || token === undefined) {
+    const mismatch = dialectMismatch(env.dialect, protocols);
+    if (mismatch !== undefined) return this.refuse(remote, 400, mismatch);
+    if (!protocols.includes(env.dialect.protocol) || token === undefined) {
       return this.refuse(remote, 401, "Unauthorized: no handshake token");
     }
     if (this.#all.size + this.#pendingUpgrades >= env.maxInbound) {
@@ -468,7 +481,7 @@ export class InboundPeers {
     }
     return {
       accept: true,
-      protocol: protocolName,
+      protocol: env.dialect.protocol,
       connection: new InboundConn(this, from, remote),
     };
   }
@@ -555,8 +568,8 @@ export class InboundPeers {
 
   message(conn: InboundConn, data: Uint8Array | string): void {
     if (conn.closed || conn.socket === undefined) return;
-    const handler = this.#env.handler();
-    if (handler === undefined) return;
+    const sink = this.#env.sink();
+    if (sink === undefined) return;
     if (typeof data === "string") {
       this.#reject(conn, CloseCode.UnsupportedData, "text frames are not accepted");
       return;
@@ -581,8 +594,18 @@ export class InboundPeers {
       this.#reject(conn, e.closeCode, e.message);
       return;
     }
+    const grouped = this.#env.dialect.grouped;
+    const foreign = grouped
+      ? f.kind === FrameKind.Messages || f.kind === FrameKind.SnapshotBegin
+      : f.kind === FrameKind.GroupMessages || f.kind === FrameKind.GroupSnapshotBegin;
+    if (foreign) {
+      const what = grouped ? "a single-group frame on a host connection" : "a host frame";
+      this.#reject(conn, CloseCode.ProtocolError, `unexpected frame kind ${f.kind}: ${what}`);
+      return;
+    }
     switch (f.kind) {
-      case FrameKind.Messages: {
+      case FrameKind.Messages:
+      case FrameKind.GroupMessages: {
         // All or nothing: one bad message refuses the whole batch.
         for (const m of f.messages) {
           const why = this.#invalid(conn, m);
@@ -592,14 +615,20 @@ export class InboundPeers {
           }
         }
         stats.messagesReceived += f.messages.length;
-        for (const m of f.messages) this.#step(handler, m);
+        this.#deliver(
+          sink,
+          conn.peerId,
+          f.messages,
+          f.kind === FrameKind.GroupMessages ? f.groups : undefined,
+        );
         return;
       }
       case FrameKind.SnapshotBegin:
-        this.#snapshotBegin(conn, f, handler, stats);
+      case FrameKind.GroupSnapshotBegin:
+        this.#snapshotBegin(conn, f, sink, stats);
         return;
       case FrameKind.SnapshotChunk:
-        this.#snapshotChunk(conn, f, handler, stats);
+        this.#snapshotChunk(conn, f, sink, stats);
         return;
       case FrameKind.SnapshotAck:
         this.#reject(conn, CloseCode.ProtocolError, "acknowledgement on an inbound connection");
@@ -610,8 +639,11 @@ export class InboundPeers {
   /** Starts receiving the snapshot stream `f` opens, or refuses it. */
   #snapshotBegin(
     conn: InboundConn,
-    f: Extract<WireFrame, { kind: typeof FrameKind.SnapshotBegin }>,
-    handler: TransportHandler,
+    f: Extract<
+      WireFrame,
+      { kind: typeof FrameKind.SnapshotBegin | typeof FrameKind.GroupSnapshotBegin }
+    >,
+    sink: PeerSink,
     stats: PeerStats,
   ): void {
     const limits = this.#env.limits;
@@ -635,10 +667,11 @@ export class InboundPeers {
       return;
     }
     let rx: SnapshotReceiver | undefined;
+    const groupId = f.groupId ?? 0;
     if (m.snapshot!.data.length > 0) {
       // Streamed: the header carries the snapshot's data, the chunks
       // the state machine's data the sender holds in storage.
-      const streams = handler.snapshotStreams;
+      const streams = sink.snapshots(groupId);
       if (streams === undefined) {
         this.#refuseStream(
           conn,
@@ -662,6 +695,7 @@ export class InboundPeers {
     }
     conn.snap = {
       streamId: f.streamId,
+      groupId,
       message: m,
       buf: rx === undefined ? new Uint8Array(f.dataBytes) : undefined,
       rx,
@@ -671,14 +705,14 @@ export class InboundPeers {
       pendingBytes: 0,
       failed: undefined,
     };
-    if (f.dataBytes === 0) this.#completeSnapshot(conn, handler, stats);
+    if (f.dataBytes === 0) this.#completeSnapshot(conn, sink, stats);
   }
 
   /** Takes the chunk `f` of the snapshot stream being received. */
   #snapshotChunk(
     conn: InboundConn,
     f: Extract<WireFrame, { kind: typeof FrameKind.SnapshotChunk }>,
-    handler: TransportHandler,
+    sink: PeerSink,
     stats: PeerStats,
   ): void {
     if (f.streamId === conn.refusedStream) return;
@@ -702,7 +736,7 @@ export class InboundPeers {
     if (s.buf !== undefined) s.buf.set(f.chunk, s.received);
     else if (!this.#write(conn, s, f.chunk)) return;
     s.received += f.chunk.length;
-    if (s.received === s.total) this.#completeSnapshot(conn, handler, stats);
+    if (s.received === s.total) this.#completeSnapshot(conn, sink, stats);
   }
 
   /**
@@ -770,15 +804,16 @@ export class InboundPeers {
     return p;
   }
 
-  #completeSnapshot(conn: InboundConn, handler: TransportHandler, stats: PeerStats): void {
+  #completeSnapshot(conn: InboundConn, sink: PeerSink, stats: PeerStats): void {
     const s = conn.snap!;
     conn.snap = undefined;
     const m = s.message;
+    const groups = this.#env.dialect.grouped ? [s.groupId] : undefined;
     if (s.buf !== undefined) {
       const full: Message = { ...m, snapshot: { ...m.snapshot!, data: s.buf } };
       stats.messagesReceived++;
       stats.snapshotsReceived++;
-      this.#step(handler, full);
+      this.#deliver(sink, conn.peerId, [full], groups);
       sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Received));
       return;
     }
@@ -807,20 +842,37 @@ export class InboundPeers {
       if (this.#env.closed()) return;
       stats.messagesReceived++;
       stats.snapshotsReceived++;
-      this.#step(handler, { ...m, snapshot: snap });
+      this.#deliver(sink, conn.peerId, [{ ...m, snapshot: snap }], groups);
       sendTo(conn, encodeSnapshotAck(s.streamId, AckStatus.Received));
     })();
   }
 
-  #step(handler: TransportHandler, m: Message): void {
+  #deliver(
+    sink: PeerSink,
+    from: NodeId,
+    messages: readonly Message[],
+    groups: readonly number[] | undefined,
+  ): void {
     try {
-      handler.step(m);
+      sink.receive(from, messages, groups);
     } catch (e) {
       this.#env.logger.error(
-        `${this.#env.localId} handler failed to step a message: ${errorText(e)}`,
+        `${this.#env.localId} handler failed to take messages: ${errorText(e)}`,
       );
     }
   }
+}
+
+/**
+ * Why a client speaking the other dialect (a single node's or a host's)
+ * is refused, or `undefined` when it does not offer the other one.
+ */
+function dialectMismatch(d: Dialect, protocols: readonly string[]): string | undefined {
+  const other = d.grouped ? protocolName : hostProtocolName;
+  if (protocols.includes(d.protocol) || !protocols.includes(other)) return undefined;
+  return d.grouped
+    ? `Bad Request: this is a host of many groups (${hostProtocolName}); a single-group WebSocketTransport (${protocolName}) cannot connect to it`
+    : `Bad Request: this is a single-group node (${protocolName}); a WebSocketHostTransport (${hostProtocolName}) cannot connect to it`;
 }
 
 function sendTo(conn: InboundConn, data: Uint8Array): void {

@@ -16,13 +16,14 @@ import {
   type NodeId,
   SnapshotStatus,
 } from "../../core/types.ts";
-import { protocolName } from "./_auth.ts";
+import { hostProtocolName, protocolName } from "./_auth.ts";
 import type { ClientEvents, ClientSocket } from "./_runtime.ts";
 import type { WebSocketPeerMetrics } from "./options.ts";
 import {
   AckStatus,
   CloseCode,
   decodeWire,
+  encodeGroupMessageFrame,
   encodeSnapshotBegin,
   encodeSnapshotChunk,
   FrameKind,
@@ -78,6 +79,33 @@ export function newPeerStats(): PeerStats {
   };
 }
 
+/**
+ * What a connection carries: one node's messages (`raft-ts.v1`), or the
+ * (group, message) pairs of every group of a host (`raft-ts.host.v1`). The
+ * two refuse each other at the handshake.
+ */
+export interface Dialect {
+  /** The subprotocol. */
+  readonly protocol: string;
+  /** Whether messages are tagged with their group. */
+  readonly grouped: boolean;
+  /** The transport's class, for messages. */
+  readonly name: string;
+}
+
+/** One node's messages. */
+export const nodeDialect: Dialect = {
+  protocol: protocolName,
+  grouped: false,
+  name: "WebSocketTransport",
+};
+/** The messages of every group of a host. */
+export const hostDialect: Dialect = {
+  protocol: hostProtocolName,
+  grouped: true,
+  name: "WebSocketHostTransport",
+};
+
 /** The limits an outbound peer works within (validated by the transport). */
 export interface PeerLimits {
   maxFrameBytes: number;
@@ -91,9 +119,24 @@ export interface PeerLimits {
   reconnectMaxMs: number;
 }
 
+/**
+ * Where inbound traffic and delivery outcomes go: a node's handler (every
+ * message of group 0) or a host's (messages of many groups).
+ */
+export interface PeerSink {
+  /** Takes the messages of one frame, each of its group (`groups[i]`, 0 for a node's). */
+  receive(from: NodeId, messages: readonly Message[], groups: readonly number[] | undefined): void;
+  /** Messages of `groups` (every group for a node) could not reach `id`. */
+  reportUnreachable(id: NodeId, groups: Iterable<number> | undefined): void;
+  reportSnapshot(id: NodeId, status: SnapshotStatus, groupId: number): void;
+  /** A group's snapshot streams, when it gave them (snapshot data held in storage). */
+  snapshots(groupId: number): SnapshotStreams | undefined;
+}
+
 /** What an outbound peer needs from the transport. */
 export interface PeerEnv {
   readonly localId: NodeId;
+  readonly dialect: Dialect;
   readonly limits: PeerLimits;
   readonly scheduler: Scheduler;
   readonly random: () => number;
@@ -102,10 +145,8 @@ export interface PeerEnv {
   token(to: NodeId): Promise<string>;
   /** Opens a client connection. */
   connect(url: string, protocols: string[], events: ClientEvents): Promise<ClientSocket>;
-  reportUnreachable(id: NodeId): void;
-  reportSnapshot(id: NodeId, status: SnapshotStatus): void;
-  /** The node's snapshot streams, when it gave them (snapshot data held in storage). */
-  snapshots(): SnapshotStreams | undefined;
+  /** Where reports go, once started. */
+  sink(): PeerSink | undefined;
 }
 
 /** Bytes in the socket's own buffer above which we stop handing it more. */
@@ -117,10 +158,22 @@ interface QueuedFrame {
   data: Uint8Array;
   /** Raft messages in it. */
   count: number;
+  /** Between hosts: the groups of its messages. */
+  groups: readonly number[] | undefined;
+}
+
+/** Snapshots of other groups waiting for the one being streamed, at most. */
+export const pendingSnapshotsMax = 1024;
+
+interface PendingSnapshot {
+  message: Message;
+  groupId: number;
 }
 
 interface OutboundSnapshot {
   streamId: number;
+  /** The group (0 for a node's). */
+  groupId: number;
   /**
    * The MsgSnap with its snapshot data left out (sent inline), or with it
    * (the state machine's data, held in storage, is streamed).
@@ -184,6 +237,8 @@ export class OutboundPeer {
   #queuedMessages = 0;
   #queuedBytes = 0;
   #snap: OutboundSnapshot | undefined;
+  /** Snapshots of other groups waiting for `#snap`, in order; at most `pendingSnapshotsMax`. */
+  readonly #pending = new Map<number, Message>();
   #nextStreamId = 1;
   #retryTimer: TimerHandle | undefined;
   #connectTimer: TimerHandle | undefined;
@@ -242,8 +297,7 @@ export class OutboundPeer {
     if (this.#state !== "no-address" && this.#state !== "idle") {
       this.#env.logger.info(`${this.#env.localId} peer ${this.id} moved to ${url}; reconnecting`);
       this.#teardown(CloseCode.Normal, "peer address changed");
-      this.#dropQueue();
-      this.#env.reportUnreachable(this.id);
+      this.#unreachable(this.#dropQueue());
     }
     this.#state = "idle";
     this.#attempt = 0;
@@ -260,103 +314,163 @@ export class OutboundPeer {
     this.#queuedBytes = 0;
     release(this.#snap);
     this.#snap = undefined;
+    this.#pending.clear();
     this.#state = "closed";
   }
 
-  /** Sends messages addressed to this peer (all from one `send()` call). */
-  send(messages: readonly Message[]): void {
+  /**
+   * Sends messages addressed to this peer (all from one `send()` call);
+   * between hosts, `groups[i]` is the group of `messages[i]`.
+   */
+  send(messages: readonly Message[], groups: readonly number[] | undefined): void {
     if (this.#state === "closed") {
       this.stats.messagesDropped += messages.length;
       return;
     }
-    const snaps: Message[] = [];
+    const snaps: PendingSnapshot[] = [];
     const frames: Uint8Array[] = [];
-    let dropped = 0;
-    for (const m of messages) {
+    const frameGroups: number[] = [];
+    const lost: number[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const g = groups?.[i] ?? 0;
       if (m.type === MessageType.MsgSnap && m.snapshot !== undefined) {
-        snaps.push(m);
+        snaps.push({ message: m, groupId: g });
         continue;
       }
       try {
-        frames.push(encodeMessageFrame(m));
+        frames.push(groups === undefined ? encodeMessageFrame(m) : encodeGroupMessageFrame(g, m));
+        frameGroups.push(g);
       } catch (e) {
-        dropped++;
+        lost.push(g);
         this.#env.logger.error(
           `${this.#env.localId} cannot encode a message to ${this.id}: ${errorText(e)}`,
         );
       }
     }
+    const grouped = groups !== undefined;
     if (this.#state === "no-address" || this.#state === "backoff") {
       // Unreachable for now: Raft retransmits once the peer is back.
-      this.#drop(frames.length + dropped, snaps);
+      this.#drop(
+        frames.length + lost.length,
+        grouped ? [...frameGroups, ...lost] : undefined,
+        snaps,
+      );
       return;
     }
     if (this.#state === "idle") void this.#connect();
     const limits = this.#env.limits;
-    for (const f of packMessages(frames, limits.maxFrameBytes)) {
-      if (f.data.length > limits.maxFrameBytes) {
-        dropped += f.count;
-        this.#env.logger.error(
-          `${this.#env.localId} cannot send a message of ${f.data.length} bytes to ${this.id}: above maxFrameBytes (${limits.maxFrameBytes})`,
-        );
-        continue;
-      }
+    const kind = grouped ? FrameKind.GroupMessages : FrameKind.Messages;
+    let at = 0;
+    for (const f of packMessages(frames, limits.maxFrameBytes, kind)) {
+      const fg = frameGroups.slice(at, at + f.count);
+      at += f.count;
+      const tooLarge = f.data.length > limits.maxFrameBytes;
       if (
+        tooLarge ||
         this.#queuedMessages + f.count > limits.maxQueuedMessages ||
         this.#queuedBytes + f.data.length > limits.maxQueuedBytes
       ) {
-        dropped += f.count;
+        lost.push(...fg);
+        if (tooLarge) {
+          this.#env.logger.error(
+            `${this.#env.localId} cannot send a message of ${f.data.length} bytes to ${this.id}: above maxFrameBytes (${limits.maxFrameBytes})`,
+          );
+        }
         continue;
       }
-      this.#queue.push(f);
+      this.#queue.push({ data: f.data, count: f.count, groups: grouped ? fg : undefined });
       this.#queuedMessages += f.count;
       this.#queuedBytes += f.data.length;
     }
-    if (dropped > 0) {
-      this.stats.messagesDropped += dropped;
+    if (lost.length > 0) {
+      this.stats.messagesDropped += lost.length;
       this.#env.logger.debug(
-        `${this.#env.localId} dropped ${dropped} messages to ${this.id}: send queue full or message too large`,
+        `${this.#env.localId} dropped ${lost.length} messages to ${this.id}: send queue full or message too large`,
       );
-      this.#env.reportUnreachable(this.id);
+      this.#unreachable(grouped ? lost : undefined);
     }
-    for (const m of snaps) this.#startSnapshot(m);
+    for (const p of snaps) this.#startSnapshot(p.message, p.groupId);
     this.#flush();
   }
 
-  #drop(count: number, snaps: readonly Message[]): void {
-    this.stats.messagesDropped += count + snaps.length;
-    if (count + snaps.length > 0) this.#env.reportUnreachable(this.id);
-    for (const _ of snaps) {
-      this.stats.snapshotsFailed++;
-      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
-    }
+  /** Tells the sink that messages of `groups` (all, for a node) could not reach this peer. */
+  #unreachable(groups: Iterable<number> | undefined): void {
+    this.#env.sink()?.reportUnreachable(this.id, groups);
   }
 
-  /** Drops what waits to be sent; a snapshot in flight is reported failed. */
-  #dropQueue(): void {
-    const n = this.#queuedMessages;
+  #snapshotFailed(groupId: number): void {
+    this.stats.snapshotsFailed++;
+    this.#env.sink()?.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure, groupId);
+  }
+
+  #drop(
+    count: number,
+    groups: readonly number[] | undefined,
+    snaps: readonly PendingSnapshot[],
+  ): void {
+    this.stats.messagesDropped += count + snaps.length;
+    if (count + snaps.length > 0) {
+      this.#unreachable(
+        groups === undefined ? undefined : [...groups, ...snaps.map((p) => p.groupId)],
+      );
+    }
+    for (const p of snaps) this.#snapshotFailed(p.groupId);
+  }
+
+  /**
+   * Drops what waits to be sent; snapshots in flight or waiting are
+   * reported failed.
+   *
+   * @returns Between hosts, the groups whose messages were dropped.
+   */
+  #dropQueue(): Set<number> | undefined {
+    const lost = this.#env.dialect.grouped ? new Set<number>() : undefined;
+    for (const f of this.#queue) for (const g of f.groups ?? []) lost?.add(g);
+    this.stats.messagesDropped += this.#queuedMessages;
     this.#queue = [];
     this.#queuedMessages = 0;
     this.#queuedBytes = 0;
-    this.stats.messagesDropped += n;
     const s = this.#snap;
     release(s);
     this.#snap = undefined;
     this.#clearTimer("ack");
-    if (s !== undefined) {
-      this.stats.snapshotsFailed++;
+    const failed = [...this.#pending.keys()];
+    this.#pending.clear();
+    if (s !== undefined) failed.unshift(s.groupId);
+    for (const g of failed) {
       this.stats.messagesDropped++;
-      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+      lost?.add(g);
+      this.#snapshotFailed(g);
     }
+    return lost;
   }
 
-  #startSnapshot(m: Message): void {
+  /**
+   * Starts streaming a group's snapshot, or queues it behind the one being
+   * streamed (one stream at a time per connection; other traffic passes
+   * between its chunks). A newer snapshot of the same group supersedes the
+   * older one.
+   */
+  #startSnapshot(m: Message, groupId: number): void {
+    const cur = this.#snap;
+    if (cur !== undefined && cur.groupId !== groupId) {
+      if (this.#pending.has(groupId)) this.stats.messagesDropped++; // superseded
+      else if (this.#pending.size >= pendingSnapshotsMax) {
+        this.#drop(0, this.#env.dialect.grouped ? [] : undefined, [{ message: m, groupId }]);
+        return;
+      }
+      this.#pending.set(groupId, m);
+      return;
+    }
     const snap = m.snapshot!;
     const limits = this.#env.limits;
     let stored: number | undefined;
     let source: AsyncIterator<Uint8Array> | undefined;
+    const one = [{ message: m, groupId }];
+    const groups = this.#env.dialect.grouped ? [] : undefined;
     try {
-      const streams = this.#env.snapshots();
+      const streams = this.#env.sink()?.snapshots(groupId);
       stored = streams?.dataBytes(snap);
       if (stored !== undefined) source = streams!.read(snap)[Symbol.asyncIterator]();
     } catch (e) {
@@ -365,7 +479,7 @@ export class OutboundPeer {
           errorText(e)
         }`,
       );
-      this.#drop(0, [m]);
+      this.#drop(0, groups, one);
       return;
     }
     const total = stored ?? snap.data.length;
@@ -374,20 +488,21 @@ export class OutboundPeer {
         `${this.#env.localId} cannot send a snapshot of ${total} bytes to ${this.id}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
       );
       release({ source } as OutboundSnapshot);
-      this.#drop(0, [m]);
+      this.#drop(0, groups, one);
       return;
     }
-    if (this.#snap !== undefined) {
+    if (cur !== undefined) {
       // A newer snapshot supersedes one still streaming; Raft moved on.
       this.#env.logger.debug(
-        `${this.#env.localId} snapshot stream ${this.#snap.streamId} to ${this.id} superseded`,
+        `${this.#env.localId} snapshot stream ${cur.streamId} to ${this.id} superseded`,
       );
-      release(this.#snap);
+      release(cur);
       this.#clearTimer("ack");
       this.stats.messagesDropped++;
     }
     this.#snap = {
       streamId: this.#nextStreamId++,
+      groupId,
       header: source !== undefined ? m : { ...m, snapshot: { ...snap, data: emptyBytes } },
       total,
       offset: 0,
@@ -400,16 +515,25 @@ export class OutboundPeer {
     };
   }
 
+  /** Starts the next waiting snapshot, once none is streaming. */
+  #nextSnapshot(): void {
+    for (const [g, m] of this.#pending) {
+      if (this.#snap !== undefined) return;
+      this.#pending.delete(g);
+      this.#startSnapshot(m, g);
+    }
+  }
+
   /** A streamed snapshot failed on this side: reported, and its stream abandoned. */
   #failSnapshot(s: OutboundSnapshot, why: string): void {
     if (this.#snap !== s) return;
     release(s);
     this.#snap = undefined;
     this.#env.logger.warning(`${this.#env.localId} snapshot to ${this.id} failed: ${why}`);
-    this.stats.snapshotsFailed++;
     this.stats.messagesDropped++;
-    this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+    this.#snapshotFailed(s.groupId);
     // The receiver discards the partial stream when the next one begins or the connection closes.
+    this.#nextSnapshot();
     this.#flush();
   }
 
@@ -479,7 +603,8 @@ export class OutboundPeer {
     if (s === undefined || s.awaitingAck || s.reading) return;
     const chunkBytes = this.#env.limits.snapshotChunkBytes;
     if (!s.begun) {
-      const b = encodeSnapshotBegin(s.streamId, s.total, s.header);
+      const group = this.#env.dialect.grouped ? s.groupId : undefined;
+      const b = encodeSnapshotBegin(s.streamId, s.total, s.header, group);
       sock.send(b);
       s.begun = true;
       this.stats.bytesSent += b.length;
@@ -515,8 +640,9 @@ export class OutboundPeer {
         this.#env.logger.warning(
           `${this.#env.localId} snapshot to ${this.id} not acknowledged within ${this.#env.limits.snapshotAckTimeoutMs} ms`,
         );
-        this.stats.snapshotsFailed++;
-        this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+        this.#snapshotFailed(s.groupId);
+        this.#nextSnapshot();
+        this.#flush();
       }, this.#env.limits.snapshotAckTimeoutMs);
     }
   }
@@ -529,13 +655,13 @@ export class OutboundPeer {
     if (status === AckStatus.Received) {
       this.stats.snapshotsSent++;
       this.stats.messagesSent++;
-      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFinish);
+      this.#env.sink()?.reportSnapshot(this.id, SnapshotStatus.SnapshotFinish, s.groupId);
     } else {
-      this.stats.snapshotsFailed++;
       this.stats.messagesDropped++;
       this.#env.logger.warning(`${this.#env.localId} peer ${this.id} refused a snapshot`);
-      this.#env.reportSnapshot(this.id, SnapshotStatus.SnapshotFailure);
+      this.#snapshotFailed(s.groupId);
     }
+    this.#nextSnapshot();
     this.#flush();
   }
 
@@ -556,7 +682,7 @@ export class OutboundPeer {
           this.#fail(`no connection within ${this.#env.limits.connectTimeoutMs} ms`, false);
         }
       }, this.#env.limits.connectTimeoutMs);
-      sock = await this.#env.connect(url, [protocolName, token], {
+      sock = await this.#env.connect(url, [this.#env.dialect.protocol, token], {
         open: () => {
           if (gen === this.#gen) this.#onOpen();
         },
@@ -589,8 +715,9 @@ export class OutboundPeer {
     const sock = this.#socket;
     if (sock === undefined) return;
     this.#clearTimer("connect");
-    if (sock.protocol() !== protocolName) {
-      this.#fail(`server selected subprotocol '${sock.protocol()}', not '${protocolName}'`, false);
+    const want = this.#env.dialect.protocol;
+    if (sock.protocol() !== want) {
+      this.#fail(`server selected subprotocol '${sock.protocol()}', not '${want}'`, false);
       return;
     }
     this.#state = "open";
@@ -638,8 +765,7 @@ export class OutboundPeer {
       else this.#env.logger.debug(line);
     }
     this.#failuresInRow++;
-    this.#dropQueue();
-    this.#env.reportUnreachable(this.id);
+    this.#unreachable(this.#dropQueue());
     this.#state = "backoff";
     const limits = this.#env.limits;
     const delay = backoffDelayMs(

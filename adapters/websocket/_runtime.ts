@@ -8,7 +8,7 @@
  * @module
  */
 
-import { protocolName } from "./_auth.ts";
+import { hostProtocolName, protocolName } from "./_auth.ts";
 import { joinBytes } from "../../core/util.ts";
 import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./_inbound.ts";
 import type { IncomingMessage } from "node:http";
@@ -460,7 +460,9 @@ async function startWsServer(
     noServer: true,
     maxPayload: config.maxMessageBytes,
     perMessageDeflate: false,
-    handleProtocols: (set: Set<string>) => (set.has(protocolName) ? protocolName : false),
+    // The upgrade hook already decided which of the two the transport speaks.
+    handleProtocols: (set: Set<string>) =>
+      set.has(protocolName) ? protocolName : set.has(hostProtocolName) ? hostProtocolName : false,
   });
   const server = config.tls === undefined
     ? (http as typeof import("node:http")).createServer()

@@ -12,6 +12,18 @@
  * - `SnapshotAck` (4): uvarint stream id, one status byte (1 received and
  *   stepped, 2 refused). The only traffic from the server back to a client.
  *
+ * Between hosts (`WebSocketHostTransport`, subprotocol `raft-ts.host.v1`)
+ * every message belongs to a group, so two kinds replace 1 and 2:
+ *
+ * - `GroupMessages` (5): one or more (group, message) pairs, each a uvarint
+ *   group ID followed by a checksummed codec frame. All pairs one `send()`
+ *   call has for a peer host travel in one WebSocket message.
+ * - `GroupSnapshotBegin` (6): uvarint stream id, uvarint group ID, uvarint
+ *   size of the snapshot data, then the `MsgSnap` frame without the data.
+ *
+ * Chunks and acknowledgements (3, 4) are the same in both: a stream id
+ * names one snapshot of one group on one connection.
+ *
  * Decoders throw {@linkcode WireError} with the WebSocket close code to use.
  *
  * @module
@@ -40,6 +52,8 @@ export const FrameKind = {
   SnapshotBegin: 2,
   SnapshotChunk: 3,
   SnapshotAck: 4,
+  GroupMessages: 5,
+  GroupSnapshotBegin: 6,
 } as const;
 /** The kind byte at the start of each WebSocket message. */
 export type FrameKind = typeof FrameKind[keyof typeof FrameKind];
@@ -56,7 +70,7 @@ export const CloseCode = {
 } as const;
 
 /** The most bytes a WebSocket message header (kind and varints) of ours takes. */
-export const maxHeaderBytes = 1 + 10 + 10;
+export const maxHeaderBytes = 1 + 10 + 10 + 10;
 
 /** Bad bytes from a peer: the connection must be closed with `closeCode`. */
 export class WireError extends Error {
@@ -84,14 +98,16 @@ export function getUvarint(buf: Uint8Array, pos: number, what: string): [number,
 }
 
 /**
- * Packs encoded message frames into WebSocket messages of at most
- * `maxBytes` each (one message unless they do not fit).
+ * Packs encoded message frames (or group-tagged ones, with
+ * `kind` `GroupMessages`) into WebSocket messages of at most `maxBytes`
+ * each (one message unless they do not fit).
  *
  * @returns The WebSocket messages with the number of Raft messages in each.
  */
 export function packMessages(
   frames: readonly Uint8Array[],
   maxBytes: number,
+  kind: typeof FrameKind.Messages | typeof FrameKind.GroupMessages = FrameKind.Messages,
 ): { data: Uint8Array; count: number }[] {
   const out: { data: Uint8Array; count: number }[] = [];
   let start = 0;
@@ -103,7 +119,7 @@ export function packMessages(
       end++;
     }
     const data = new Uint8Array(size);
-    data[0] = FrameKind.Messages;
+    data[0] = kind;
     let pos = 1;
     for (let i = start; i < end; i++) {
       data.set(frames[i]!, pos);
@@ -115,13 +131,31 @@ export function packMessages(
   return out;
 }
 
-/** Encodes the start of a snapshot stream: its id, data size and the MsgSnap without data. */
-export function encodeSnapshotBegin(streamId: number, dataBytes: number, m: Message): Uint8Array {
+/** A message frame tagged with its group: the group ID as a uvarint, then the frame. */
+export function encodeGroupMessageFrame(groupId: number, m: Message): Uint8Array {
   const frame = encodeMessageFrame(m);
-  const head = 1 + varintSize(streamId) + varintSize(dataBytes);
+  const buf = new Uint8Array(varintSize(groupId) + frame.length);
+  buf.set(frame, writeVarint(buf, 0, groupId));
+  return buf;
+}
+
+/**
+ * Encodes the start of a snapshot stream: its id, the group (between
+ * hosts), the data size and the MsgSnap without data.
+ */
+export function encodeSnapshotBegin(
+  streamId: number,
+  dataBytes: number,
+  m: Message,
+  groupId?: number,
+): Uint8Array {
+  const frame = encodeMessageFrame(m);
+  const group = groupId === undefined ? 0 : varintSize(groupId);
+  const head = 1 + varintSize(streamId) + group + varintSize(dataBytes);
   const buf = new Uint8Array(head + frame.length);
-  buf[0] = FrameKind.SnapshotBegin;
+  buf[0] = groupId === undefined ? FrameKind.SnapshotBegin : FrameKind.GroupSnapshotBegin;
   let pos = writeVarint(buf, 1, streamId);
+  if (groupId !== undefined) pos = writeVarint(buf, pos, groupId);
   pos = writeVarint(buf, pos, dataBytes);
   buf.set(frame, pos);
   return buf;
@@ -160,9 +194,12 @@ export function encodeSnapshotAck(streamId: number, status: AckStatus): Uint8Arr
 /** A decoded WebSocket message. */
 export type WireFrame =
   | { kind: typeof FrameKind.Messages; messages: Message[] }
+  | { kind: typeof FrameKind.GroupMessages; messages: Message[]; groups: number[] }
   | {
-    kind: typeof FrameKind.SnapshotBegin;
+    kind: typeof FrameKind.SnapshotBegin | typeof FrameKind.GroupSnapshotBegin;
     streamId: number;
+    /** `GroupSnapshotBegin` only. */
+    groupId: number | undefined;
     dataBytes: number;
     message: Message;
   }
@@ -190,23 +227,33 @@ export function decodeWire(buf: Uint8Array, maxPayloadBytes: number): WireFrame 
   const kind = buf[0]!;
   const opts = { maxPayloadBytes, complete: true };
   switch (kind) {
-    case FrameKind.Messages: {
+    case FrameKind.Messages:
+    case FrameKind.GroupMessages: {
       const messages: Message[] = [];
+      const groups: number[] = [];
       let pos = 1;
-      try {
-        while (pos < buf.length) {
+      while (pos < buf.length) {
+        if (kind === FrameKind.GroupMessages) {
+          const [g, p] = getUvarint(buf, pos, "group id");
+          groups.push(g);
+          pos = p;
+        }
+        try {
           const r = decodeMessageFrame(buf, pos, opts)!;
           messages.push(r.message);
           pos = r.next;
+        } catch (e) {
+          codecFailure(e, "message frame");
         }
-      } catch (e) {
-        codecFailure(e, "message frame");
       }
       if (messages.length === 0) throw new WireError(CloseCode.InvalidPayload, "empty batch");
-      return { kind, messages };
+      return kind === FrameKind.Messages ? { kind, messages } : { kind, messages, groups };
     }
-    case FrameKind.SnapshotBegin: {
-      const [streamId, p1] = getUvarint(buf, 1, "stream id");
+    case FrameKind.SnapshotBegin:
+    case FrameKind.GroupSnapshotBegin: {
+      const [streamId, p0] = getUvarint(buf, 1, "stream id");
+      let [groupId, p1]: [number | undefined, number] = [undefined, p0];
+      if (kind === FrameKind.GroupSnapshotBegin) [groupId, p1] = getUvarint(buf, p0, "group id");
       const [dataBytes, p2] = getUvarint(buf, p1, "snapshot size");
       let r: { message: Message; next: number } | undefined;
       try {
@@ -217,7 +264,7 @@ export function decodeWire(buf: Uint8Array, maxPayloadBytes: number): WireFrame 
       if (r === undefined || r.next !== buf.length) {
         throw new WireError(CloseCode.InvalidPayload, "bad snapshot header (trailing bytes)");
       }
-      return { kind, streamId, dataBytes, message: r.message };
+      return { kind, streamId, groupId, dataBytes, message: r.message };
     }
     case FrameKind.SnapshotChunk: {
       const [streamId, p1] = getUvarint(buf, 1, "stream id");

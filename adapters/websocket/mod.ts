@@ -120,12 +120,16 @@ import {
   type PeerUpgradeRequest,
 } from "./_inbound.ts";
 import {
+  type Dialect,
   errorText,
+  hostDialect,
   newPeerStats,
+  nodeDialect,
   OutboundPeer,
   type PeerConnectionState,
   type PeerEnv,
   type PeerLimits,
+  type PeerSink,
   type PeerStats,
 } from "./_peer.ts";
 import {
@@ -198,6 +202,27 @@ export type {
 // ---------------------------------------------------------------------------
 // Helpers
 
+/**
+ * What `WebSocketHostTransport` reaches of the `WebSocketTransport` it is
+ * built on: the host's sink and a send of group-tagged messages. Handed
+ * over through a key the package does not export, so the option is
+ * invisible to users.
+ */
+export interface HostCore {
+  /** Starts delivering to the host's sink. */
+  start(sink: PeerSink): void;
+  /** Sends messages of many groups: `groups[i]` is the group of `messages[i]`. */
+  send(messages: readonly Message[], groups: readonly number[]): void;
+}
+
+/** The option key under which a host transport asks for the group-tagged dialect. */
+export const hostCoreKey: unique symbol = Symbol("raft-ts host transport core");
+
+/** Options as a host transport passes them. */
+export type HostCoreOptions = WebSocketTransportOptions & {
+  [hostCoreKey]?: (core: HostCore) => void;
+};
+
 type UrlSource = "static" | "context";
 
 const wildcardHosts = new Set(["0.0.0.0", "::", "[::]", ""]);
@@ -268,6 +293,7 @@ export class WebSocketTransport implements Transport {
   readonly #logger: Logger;
   readonly #env: PeerEnv;
   readonly #inbound: InboundPeers;
+  readonly #dialect: Dialect;
 
   /**
    * Snapshots whose state machine data the node holds in storage are
@@ -278,7 +304,8 @@ export class WebSocketTransport implements Transport {
    */
   readonly streamsSnapshots = true;
 
-  #handler: TransportHandler | undefined;
+  /** Where inbound messages and reports go: the handler's, or a host's. */
+  #sink: PeerSink | undefined;
   #closed = false;
   #listening: Promise<WebSocketTransportAddress> | undefined;
   #address: WebSocketTransportAddress | undefined;
@@ -307,6 +334,8 @@ export class WebSocketTransport implements Transport {
    */
   constructor(options: WebSocketTransportOptions) {
     const o = options;
+    const attach = (o as HostCoreOptions)[hostCoreKey];
+    this.#dialect = attach === undefined ? nodeDialect : hostDialect;
     checkNumberOption("create WebSocketTransport", "id", o.id, "positiveInteger");
     const { secret, path, port } = checkIdentity(o);
     this.#limits = peerLimits(o);
@@ -331,6 +360,7 @@ export class WebSocketTransport implements Transport {
     this.#logger = o.logger ?? discardLogger;
     this.#inbound = new InboundPeers({
       localId: this.#id,
+      dialect: this.#dialect,
       clusterId: this.#clusterId,
       key: this.#key,
       maxClockSkewMs,
@@ -339,7 +369,7 @@ export class WebSocketTransport implements Transport {
       now: this.#now,
       logger: this.#logger,
       closed: (): boolean => this.#closed,
-      handler: (): TransportHandler | undefined => this.#handler,
+      sink: (): PeerSink | undefined => this.#sink,
       isMember: (id: NodeId): boolean => this.#peers.has(id),
       isRemoved: (id: NodeId): boolean => this.#removed.has(id),
       statsFor: (id: NodeId): PeerStats => this.#statsFor(id),
@@ -348,6 +378,7 @@ export class WebSocketTransport implements Transport {
 
     this.#env = {
       localId: this.#id,
+      dialect: this.#dialect,
       limits: this.#limits,
       scheduler: this.#scheduler,
       random: this.#random,
@@ -361,10 +392,7 @@ export class WebSocketTransport implements Transport {
           { ca: this.#ca, maxMessageBytes: this.#limits.maxFrameBytes },
           events,
         ),
-      reportUnreachable: (id: NodeId): void => this.#handler?.reportUnreachable(id),
-      reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
-        this.#handler?.reportSnapshot(id, status),
-      snapshots: (): SnapshotStreams | undefined => this.#handler?.snapshotStreams,
+      sink: (): PeerSink | undefined => this.#sink,
     };
 
     for (const [id, url] of o.peers ?? new Map<NodeId, string>()) {
@@ -376,6 +404,11 @@ export class WebSocketTransport implements Transport {
       if (id === this.#id) continue;
       this.#addOutbound(id, url, "static");
     }
+    attach?.({
+      start: (sink: PeerSink): void => this.#start(sink),
+      send: (messages: readonly Message[], groups: readonly number[]): void =>
+        this.#send(messages, groups),
+    });
   }
 
   /**
@@ -486,16 +519,33 @@ export class WebSocketTransport implements Transport {
    * ```
    */
   start(handler: TransportHandler): void {
-    if (this.#closed) throw new Error("Cannot start WebSocketTransport: it is closed");
-    if (this.#handler !== undefined) {
-      throw new Error("Cannot start WebSocketTransport: it is already started");
-    }
     if (handler.id !== this.#id) {
       throw new RangeError(
         `Cannot start WebSocketTransport as the handler's id must be the transport's: current values ${handler.id}, ${this.#id}`,
       );
     }
-    this.#handler = handler;
+    this.#start({
+      receive: (_from: NodeId, messages: readonly Message[]): void => {
+        for (const m of messages) {
+          try {
+            handler.step(m);
+          } catch (e) {
+            this.#logger.error(`${this.#id} handler failed to step a message: ${errorText(e)}`);
+          }
+        }
+      },
+      reportUnreachable: (id: NodeId): void => handler.reportUnreachable(id),
+      reportSnapshot: (id: NodeId, status: SnapshotStatus): void =>
+        handler.reportSnapshot(id, status),
+      snapshots: (): SnapshotStreams | undefined => handler.snapshotStreams,
+    });
+  }
+
+  #start(sink: PeerSink): void {
+    const name = this.#dialect.name;
+    if (this.#closed) throw new Error(`Cannot start ${name}: it is closed`);
+    if (this.#sink !== undefined) throw new Error(`Cannot start ${name}: it is already started`);
+    this.#sink = sink;
     if (this.#serverKind !== "none") {
       this.listen().catch((e) => {
         this.#logger.error(`${this.#id} cannot listen: ${errorText(e)}`);
@@ -613,26 +663,33 @@ export class WebSocketTransport implements Transport {
    * ```
    */
   send(messages: readonly Message[]): void {
+    this.#send(messages, undefined);
+  }
+
+  /** Sends messages, of the groups `groups` gives (between hosts): one batch per peer. */
+  #send(messages: readonly Message[], groups: readonly number[] | undefined): void {
     if (this.#closed || messages.length === 0) return;
-    const byPeer = new Map<NodeId, Message[]>();
-    for (const m of messages) {
-      let list = byPeer.get(m.to);
-      if (list === undefined) {
-        list = [];
-        byPeer.set(m.to, list);
+    const byPeer = new Map<NodeId, { list: Message[]; groups: number[] | undefined }>();
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      let b = byPeer.get(m.to);
+      if (b === undefined) {
+        b = { list: [], groups: groups === undefined ? undefined : [] };
+        byPeer.set(m.to, b);
       }
-      list.push(m);
+      b.list.push(m);
+      b.groups?.push(groups![i]!);
     }
-    for (const [to, list] of byPeer) {
+    for (const [to, { list, groups }] of byPeer) {
       const peer = this.#peers.get(to);
       if (peer === undefined || to === this.#id) {
         this.#unknownDropped += list.length;
         this.#logger.debug(`${this.#id} dropped ${list.length} messages to unknown peer ${to}`);
-        this.#handler?.reportUnreachable(to);
+        this.#sink?.reportUnreachable(to, groups === undefined ? undefined : new Set(groups));
         continue;
       }
       try {
-        peer.send(list);
+        peer.send(list, groups);
       } catch (e) {
         this.#logger.error(`${this.#id} failed to send to ${to}: ${errorText(e)}`);
       }
@@ -713,7 +770,7 @@ export class WebSocketTransport implements Transport {
     }
     if (url !== undefined && this.#urlSource.get(id) !== "static") {
       this.#urlSource.set(id, "context");
-      existing.setUrl(url, this.#handler !== undefined);
+      existing.setUrl(url, this.#sink !== undefined);
     }
   }
 
@@ -806,7 +863,7 @@ export class WebSocketTransport implements Transport {
       url: this.#address?.url,
       server: this.#serverKind,
       client: this.#clientKind,
-      started: this.#handler !== undefined,
+      started: this.#sink !== undefined,
       closed: this.#closed,
       inboundConnections: this.#inbound.count,
       connectionsRefused: this.#inbound.connectionsRefused,
@@ -856,7 +913,7 @@ export class WebSocketTransport implements Transport {
     const p = new OutboundPeer(id, url, this.#statsFor(id), this.#env);
     this.#peers.set(id, p);
     if (source !== undefined) this.#urlSource.set(id, source);
-    if (this.#handler !== undefined) p.activate();
+    if (this.#sink !== undefined) p.activate();
     return p;
   }
 
