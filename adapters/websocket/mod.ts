@@ -42,6 +42,11 @@
  *   reachable without restarts. A member that connects to us while our
  *   connection to it waits out a backoff is dialled at once.
  *
+ * {@linkcode WebSocketHostTransport} is the same transport for a
+ * `RaftHost` of many groups: one connection per peer host for every
+ * group, each WebSocket message a batch of (group, message) pairs, group
+ * snapshots streamed in chunks on the same connection.
+ *
  * `wss://`: pass `tls` (PEM certificate chain and key) to serve TLS; Deno,
  * Bun and `ws` all support it. Clients verify the server certificate with
  * the runtime's trust store: on Deno add a private CA with `--cert` or
@@ -154,6 +159,7 @@ import {
   type WebSocketTransportOptions,
 } from "./options.ts";
 import { encodePeerContext, isPeerUrl, readPeerContext } from "./peer_context.ts";
+import { type HostCore, hostCoreKey, type HostCoreOptions } from "./_host_core.ts";
 
 export {
   decodePeerContext,
@@ -162,6 +168,14 @@ export {
   type PeerContext,
   readPeerContext,
 } from "./peer_context.ts";
+export { WebSocketHostTransport, type WebSocketHostTransportMetrics } from "./host_transport.ts";
+export type {
+  GroupId,
+  GroupMessage,
+  HostId,
+  HostTransport,
+  HostTransportHandler,
+} from "../../core/host/seams.ts";
 export type {
   WebSocketPeerMetrics,
   WebSocketTransportAddress,
@@ -193,6 +207,7 @@ export type {
   Snapshot,
   SnapshotMetadata,
   SnapshotStatus,
+  SnapshotStreams,
   Term,
   TimerHandle,
   Transport,
@@ -201,27 +216,6 @@ export type {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/**
- * What `WebSocketHostTransport` reaches of the `WebSocketTransport` it is
- * built on: the host's sink and a send of group-tagged messages. Handed
- * over through a key the package does not export, so the option is
- * invisible to users.
- */
-export interface HostCore {
-  /** Starts delivering to the host's sink. */
-  start(sink: PeerSink): void;
-  /** Sends messages of many groups: `groups[i]` is the group of `messages[i]`. */
-  send(messages: readonly Message[], groups: readonly number[]): void;
-}
-
-/** The option key under which a host transport asks for the group-tagged dialect. */
-export const hostCoreKey: unique symbol = Symbol("raft-ts host transport core");
-
-/** Options as a host transport passes them. */
-export type HostCoreOptions = WebSocketTransportOptions & {
-  [hostCoreKey]?: (core: HostCore) => void;
-};
 
 type UrlSource = "static" | "context";
 

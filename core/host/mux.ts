@@ -8,7 +8,7 @@
  */
 
 import type { Logger } from "../logger.ts";
-import type { Transport, TransportHandler } from "../node/seams.ts";
+import type { SnapshotStreams, Transport, TransportHandler } from "../node/seams.ts";
 import type { Scheduler } from "../node/scheduler.ts";
 import { NextTurn } from "./turn.ts";
 import type { Message, NodeId, SnapshotStatus } from "../types.ts";
@@ -75,6 +75,8 @@ export class GroupMux {
       reportSnapshot: (groupId: GroupId, to: HostId, status: SnapshotStatus): void => {
         this.#handlers.get(groupId)?.reportSnapshot(to, status);
       },
+      snapshotStreams: (groupId: GroupId): SnapshotStreams | undefined =>
+        this.#handlers.get(groupId)?.snapshotStreams,
     };
     transport.start(handler);
   }
@@ -93,6 +95,7 @@ export class GroupMux {
   view(groupId: GroupId): Transport {
     let mine: TransportHandler | undefined;
     return {
+      ...(this.#transport.streamsSnapshots === true ? { streamsSnapshots: true } : {}),
       start: (handler: TransportHandler): void => {
         mine = handler;
         this.#handlers.set(groupId, handler);

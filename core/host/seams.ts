@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { NodeStorage, StorageUpdate } from "../node/seams.ts";
+import type { NodeStorage, SnapshotStreams, StorageUpdate } from "../node/seams.ts";
 import type { Message, NodeId, SnapshotStatus } from "../types.ts";
 
 /** A Raft group's ID within a host; a positive safe integer. */
@@ -56,6 +56,16 @@ export interface HostTransportHandler {
    * @param status `SnapshotFinish` or `SnapshotFailure`.
    */
   reportSnapshot(groupId: GroupId, to: HostId, status: SnapshotStatus): void;
+  /**
+   * A group's snapshot data in chunks, for a transport that streams it
+   * (its `streamsSnapshots` is true): what `TransportHandler.snapshotStreams`
+   * is for one node. `undefined` when the group does not run here or keeps
+   * its snapshots as one array (then its `MsgSnap` carries the data).
+   *
+   * @param groupId The group.
+   * @returns The group's streams, if any.
+   */
+  snapshotStreams?(groupId: GroupId): SnapshotStreams | undefined;
 }
 
 /**
@@ -66,6 +76,12 @@ export interface HostTransportHandler {
  * Delivery is best effort, as for `Transport`.
  */
 export interface HostTransport {
+  /**
+   * Whether the transport carries snapshot data held in storage in chunks
+   * (through `handler.snapshotStreams(groupId)`), as
+   * `Transport.streamsSnapshots` says for one node.
+   */
+  readonly streamsSnapshots?: boolean;
   /**
    * Starts delivering inbound batches to the host. Called once, first.
    *
