@@ -192,7 +192,7 @@ export async function rawClient(
   from: NodeId,
   to: NodeId,
   kind: ClientKind = "native",
-  options: { secret?: string; clusterId?: string; protocols?: string[] } = {},
+  options: { secret?: string; clusterId?: string; protocols?: string[]; protocol?: string } = {},
 ): Promise<RawClient> {
   const key = await importSecret(new TextEncoder().encode(options.secret ?? secret));
   const token = await signToken(key, {
@@ -210,7 +210,7 @@ export async function rawClient(
   const socket = await connectClient(
     kind,
     url,
-    options.protocols ?? [protocolName, token],
+    options.protocols ?? [options.protocol ?? protocolName, token],
     { ca: undefined, maxMessageBytes: 1 << 20 },
     {
       open: () => onOpen(),
