@@ -6,6 +6,7 @@ import {
   AckStatus,
   CloseCode,
   decodeWire,
+  encodeGroupMessageFrame,
   encodeSnapshotAck,
   encodeSnapshotBegin,
   encodeSnapshotChunk,
@@ -123,4 +124,33 @@ test("decodeWire() refuses malformed input with the close code to use", () => {
       return true;
     });
   }
+});
+
+test("decodeWire() reads group-tagged batches and group snapshot headers, and refuses bad group IDs", () => {
+  const hb = newMessage({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 3 });
+  const groups = [0, 1, 300, Number.MAX_SAFE_INTEGER];
+  const frames = groups.map((g) => encodeGroupMessageFrame(g, hb));
+  const [packed] = packMessages(frames, 1 << 20, FrameKind.GroupMessages);
+  const f = decodeWire(packed!.data, 1 << 20);
+  assert.equal(f.kind, FrameKind.GroupMessages);
+  if (f.kind === FrameKind.GroupMessages) {
+    assert.deepEqual(f.groups, groups);
+    assert.deepEqual(f.messages, groups.map(() => hb));
+  }
+  const snap = newMessage({
+    type: MessageType.MsgSnap,
+    from: 1,
+    to: 2,
+    snapshot: newSnapshot({ index: 5, term: 1, confState: newConfState({ voters: [1, 2] }) }),
+  });
+  const begin = decodeWire(encodeSnapshotBegin(7, 300, snap, 42), 1 << 20);
+  assert.equal(begin.kind, FrameKind.GroupSnapshotBegin);
+  if (begin.kind === FrameKind.GroupSnapshotBegin) {
+    assert.deepEqual([begin.streamId, begin.groupId, begin.dataBytes], [7, 42, 300]);
+    assert.deepEqual(begin.message, snap);
+  }
+  const tooLarge = new Uint8Array([FrameKind.GroupMessages, ...new Uint8Array(11).fill(0xff)]);
+  assert.throws(() => decodeWire(tooLarge, 64), /group id out of range/);
+  const truncated = new Uint8Array([FrameKind.GroupMessages, 0x80]);
+  assert.throws(() => decodeWire(truncated, 64), /truncated group id/);
 });

@@ -116,16 +116,25 @@ test("WebSocketHostTransport carries the pairs of one send, group 0 included, as
         confState: newConfState({ voters: [1, 2] }),
       }),
     });
-    a.send([{ groupId: 3, message: snap }, { groupId: 4, message: heartbeat(1, 2) }]);
-    await waitFor(() => ra.snapshots.length === 1, "the snapshot acknowledged");
-    assert.deepEqual(ra.snapshots, [{ groupId: 3, to: 2, status: SnapshotStatus.SnapshotFinish }]);
-    const got = rb.pairs.find((p) => p.message.type === MessageType.MsgSnap)!;
-    assert.equal(got.groupId, 3);
-    assert.deepEqual(got.message.snapshot!.data, data);
+    // Two groups' snapshots to one host: streamed one after the other, neither superseding the other.
+    a.send([
+      { groupId: 3, message: snap },
+      { groupId: 4, message: snap },
+      { groupId: 5, message: heartbeat(1, 2) },
+    ]);
+    await waitFor(() => ra.snapshots.length === 2, "both snapshots acknowledged");
+    assert.deepEqual(ra.snapshots, [
+      { groupId: 3, to: 2, status: SnapshotStatus.SnapshotFinish },
+      { groupId: 4, to: 2, status: SnapshotStatus.SnapshotFinish },
+    ]);
+    const got = rb.pairs.filter((p) => p.message.type === MessageType.MsgSnap);
+    assert.deepEqual(got.map((p) => p.groupId), [3, 4]);
+    for (const p of got) assert.deepEqual(p.message.snapshot!.data, data);
+    assert.ok(rb.pairs.some((p) => p.groupId === 5));
     const m = a.metrics();
-    assert.equal(m.peers[0]!.snapshotsSent, 1);
-    // The begin frame and ten chunks, beside the two message frames.
-    assert.ok(m.peers[0]!.framesSent >= 13, `frames sent: ${m.peers[0]!.framesSent}`);
+    assert.equal(m.peers[0]!.snapshotsSent, 2);
+    // Per snapshot a begin frame and ten chunks, beside the two message frames.
+    assert.ok(m.peers[0]!.framesSent >= 24, `frames sent: ${m.peers[0]!.framesSent}`);
   });
 });
 
