@@ -8,7 +8,6 @@
  */
 
 import type {
-  GroupId,
   GroupMessage,
   HostId,
   HostTransport,
@@ -245,7 +244,7 @@ export class WebSocketHostTransport implements HostTransport {
     this.#sendCalls++;
     this.#pairsSent += batch.length;
     const messages: Message[] = new Array(batch.length);
-    const groups: GroupId[] = new Array(batch.length);
+    const groups: number[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
       messages[i] = batch[i]!.message;
       groups[i] = batch[i]!.groupId;

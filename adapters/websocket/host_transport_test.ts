@@ -7,19 +7,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeMessageFrame } from "../../core/codec.ts";
-import { MemoryHostStorage } from "../../core/host/memory_host_storage.ts";
-import { RaftHost } from "../../core/host/raft_host.ts";
 import type { GroupMessage, HostTransportHandler } from "../../core/host/seams.ts";
-import { varintSize, writeVarint } from "../../core/varint.ts";
+import type { Message, NodeId } from "../../core/types.ts";
 import {
-  type Message,
+  MemoryHostStorage,
   MessageType,
   newConfState,
   newMessage,
   newSnapshot,
-  type NodeId,
+  RaftHost,
   SnapshotStatus,
-} from "../../core/types.ts";
+} from "../../mod.ts";
 import { encodePeerContext, WebSocketHostTransport, WebSocketTransport } from "./mod.ts";
 import { hostProtocolName } from "./_auth.ts";
 import { encodeGroupMessageFrame, FrameKind, packMessages } from "./_wire.ts";
@@ -384,12 +382,6 @@ function groupFrame(groupVarint: Uint8Array, m: Message): Uint8Array {
   out.set(groupVarint, 1);
   out.set(f, 1 + groupVarint.length);
   return out;
-}
-
-function varint(v: number): Uint8Array {
-  const b = new Uint8Array(varintSize(v));
-  writeVarint(b, 0, v);
-  return b;
 }
 
 test("WebSocketHostTransport closes a connection that sends bad input, with a logged reason, and loses nothing else", async () => {

@@ -159,7 +159,7 @@ import {
   type WebSocketTransportOptions,
 } from "./options.ts";
 import { encodePeerContext, isPeerUrl, readPeerContext } from "./peer_context.ts";
-import { type HostCore, hostCoreKey, type HostCoreOptions } from "./_host_core.ts";
+import { hostCoreKey, type HostCoreOptions } from "./_host_core.ts";
 
 export {
   decodePeerContext,

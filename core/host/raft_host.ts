@@ -112,9 +112,11 @@ export interface RaftHostStatus {
  * machines): `storage.groupIds()` lists the groups that have state.
  * `SqliteHostStorage` (`@raft-ts/raft/sqlite`) keeps them in one file.
  *
+ * Over the network, `WebSocketHostTransport` (`@raft-ts/raft/websocket`)
+ * carries every group on one connection per peer host.
+ *
  * Still to come (docs/multi-raft.md): coalesced heartbeats, quiescence,
- * a WebSocket host transport, a sharded KV example and multi-group
- * simulation.
+ * a sharded KV example and multi-group simulation.
  *
  * @typeParam R The result of applying one command, in every group.
  *
