@@ -327,10 +327,13 @@ export class OutboundPeer {
       this.stats.messagesDropped += messages.length;
       return;
     }
+    const grouped = groups !== undefined;
     const snaps: PendingSnapshot[] = [];
     const frames: Uint8Array[] = [];
+    /** Between hosts: the group of each frame, and the groups of the messages dropped. */
     const frameGroups: number[] = [];
     const lost: number[] = [];
+    let dropped = 0;
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       const g = groups?.[i] ?? 0;
@@ -339,20 +342,20 @@ export class OutboundPeer {
         continue;
       }
       try {
-        frames.push(groups === undefined ? encodeMessageFrame(m) : encodeGroupMessageFrame(g, m));
-        frameGroups.push(g);
+        frames.push(grouped ? encodeGroupMessageFrame(g, m) : encodeMessageFrame(m));
+        if (grouped) frameGroups.push(g);
       } catch (e) {
-        lost.push(g);
+        dropped++;
+        if (grouped) lost.push(g);
         this.#env.logger.error(
           `${this.#env.localId} cannot encode a message to ${this.id}: ${errorText(e)}`,
         );
       }
     }
-    const grouped = groups !== undefined;
     if (this.#state === "no-address" || this.#state === "backoff") {
       // Unreachable for now: Raft retransmits once the peer is back.
       this.#drop(
-        frames.length + lost.length,
+        frames.length + dropped,
         grouped ? [...frameGroups, ...lost] : undefined,
         snaps,
       );
@@ -363,7 +366,7 @@ export class OutboundPeer {
     const kind = grouped ? FrameKind.GroupMessages : FrameKind.Messages;
     let at = 0;
     for (const f of packMessages(frames, limits.maxFrameBytes, kind)) {
-      const fg = frameGroups.slice(at, at + f.count);
+      const fg = grouped ? frameGroups.slice(at, at + f.count) : undefined;
       at += f.count;
       const tooLarge = f.data.length > limits.maxFrameBytes;
       if (
@@ -371,7 +374,8 @@ export class OutboundPeer {
         this.#queuedMessages + f.count > limits.maxQueuedMessages ||
         this.#queuedBytes + f.data.length > limits.maxQueuedBytes
       ) {
-        lost.push(...fg);
+        dropped += f.count;
+        if (fg !== undefined) lost.push(...fg);
         if (tooLarge) {
           this.#env.logger.error(
             `${this.#env.localId} cannot send a message of ${f.data.length} bytes to ${this.id}: above maxFrameBytes (${limits.maxFrameBytes})`,
@@ -379,14 +383,14 @@ export class OutboundPeer {
         }
         continue;
       }
-      this.#queue.push({ data: f.data, count: f.count, groups: grouped ? fg : undefined });
+      this.#queue.push({ data: f.data, count: f.count, groups: fg });
       this.#queuedMessages += f.count;
       this.#queuedBytes += f.data.length;
     }
-    if (lost.length > 0) {
-      this.stats.messagesDropped += lost.length;
+    if (dropped > 0) {
+      this.stats.messagesDropped += dropped;
       this.#env.logger.debug(
-        `${this.#env.localId} dropped ${lost.length} messages to ${this.id}: send queue full or message too large`,
+        `${this.#env.localId} dropped ${dropped} messages to ${this.id}: send queue full or message too large`,
       );
       this.#unreachable(grouped ? lost : undefined);
     }
