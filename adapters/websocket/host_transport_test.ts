@@ -8,7 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeMessageFrame } from "../../core/codec.ts";
 import type { GroupMessage, HostTransportHandler } from "../../core/host/seams.ts";
-import type { Message, NodeId } from "../../core/types.ts";
+import type { Message, NodeId, Snapshot } from "../../core/types.ts";
+import type { SnapshotReceiver, SnapshotStreams } from "../../core/node.ts";
 import {
   MemoryHostStorage,
   MessageType,
@@ -43,6 +44,8 @@ class HostRecorder implements HostTransportHandler {
   readonly batches: { from: NodeId; batch: readonly GroupMessage[] }[] = [];
   readonly unreachable: { groupId: number; to: NodeId }[] = [];
   readonly snapshots: { groupId: number; to: NodeId; status: SnapshotStatus }[] = [];
+  /** The groups whose snapshot data is held "in storage", in chunks. */
+  readonly streams = new Map<number, SnapshotStreams>();
   constructor(hostId: NodeId) {
     this.hostId = hostId;
   }
@@ -54,6 +57,9 @@ class HostRecorder implements HostTransportHandler {
   }
   reportSnapshot(groupId: number, to: NodeId, status: SnapshotStatus): void {
     this.snapshots.push({ groupId, to, status });
+  }
+  snapshotStreams(groupId: number): SnapshotStreams | undefined {
+    return this.streams.get(groupId);
   }
   get pairs(): GroupMessage[] {
     return this.batches.flatMap((b) => b.batch);
@@ -133,6 +139,72 @@ test("WebSocketHostTransport carries the pairs of one send, group 0 included, as
     assert.equal(m.peers[0]!.snapshotsSent, 2);
     // Per snapshot a begin frame and ten chunks, beside the two message frames.
     assert.ok(m.peers[0]!.framesSent >= 24, `frames sent: ${m.peers[0]!.framesSent}`);
+  });
+});
+
+/**
+ * Snapshot data held "in storage": `stored`, read in chunks of 4 KiB; the
+ * reader holds every chunk after the first until `release()`.
+ */
+class HeldStreams implements SnapshotStreams {
+  readonly stored: Uint8Array;
+  readonly #gate: Promise<void>;
+  release!: () => void;
+  constructor(stored: Uint8Array) {
+    this.stored = stored;
+    this.#gate = new Promise((r) => (this.release = r));
+  }
+  dataBytes(snap: Snapshot): number | undefined {
+    return snap.data.length > 0 ? this.stored.length : undefined;
+  }
+  async *read(): AsyncIterable<Uint8Array> {
+    for (let at = 0; at < this.stored.length; at += 4096) {
+      if (at > 0) await this.#gate;
+      yield this.stored.subarray(at, at + 4096);
+    }
+  }
+  receive(snap: Snapshot): SnapshotReceiver {
+    const parts: number[] = [];
+    return {
+      write: (c: Uint8Array): void => void parts.push(...c),
+      finish: (): Promise<Snapshot> => Promise.resolve({ ...snap, data: new Uint8Array(parts) }),
+      abort: (): void => {},
+    };
+  }
+}
+
+test("WebSocketHostTransport streams a group's snapshot from its storage while other groups' messages pass", async () => {
+  await withPair({ snapshotChunkBytes: 1024 }, async (a, b, ra, rb) => {
+    const data = new Uint8Array(20_000).map((_, i) => i % 253);
+    const held = new HeldStreams(data);
+    ra.streams.set(3, held);
+    rb.streams.set(3, new HeldStreams(data));
+    const snap = newMessage({
+      type: MessageType.MsgSnap,
+      from: 1,
+      to: 2,
+      term: 1,
+      // The header's data is the storage's descriptor; here one marker byte.
+      snapshot: newSnapshot({
+        data: new Uint8Array([1]),
+        index: 10,
+        term: 1,
+        confState: newConfState({ voters: [1, 2] }),
+      }),
+    });
+    a.send([{ groupId: 3, message: snap }]);
+    // The begin frame and the first stored chunk are out; the rest waits on storage.
+    await waitFor(() => (b.metrics().peers[0]?.framesReceived ?? 0) >= 5, "the stream under way");
+    a.send([{ groupId: 9, message: heartbeat(1, 2) }]);
+    await waitFor(() => rb.pairs.some((p) => p.groupId === 9), "group 9's message");
+    assert.equal(rb.pairs.filter((p) => p.message.type === MessageType.MsgSnap).length, 0);
+    assert.equal(ra.snapshots.length, 0);
+    held.release();
+    await waitFor(() => ra.snapshots.length === 1, "the snapshot acknowledged");
+    assert.deepEqual(ra.snapshots, [{ groupId: 3, to: 2, status: SnapshotStatus.SnapshotFinish }]);
+    const got = rb.pairs.find((p) => p.message.type === MessageType.MsgSnap)!;
+    assert.equal(got.groupId, 3);
+    assert.deepEqual(got.message.snapshot!.data, data);
   });
 });
 
