@@ -70,6 +70,13 @@ function heartbeat(from: number, to: number): Message {
   return newMessage({ type: MessageType.MsgHeartbeat, from, to, term: 1 });
 }
 
+/** A MsgSnap from host 1 to host 2 whose snapshot holds `data`. */
+function snapshotMessage(data: Uint8Array): Message {
+  const confState = newConfState({ voters: [1, 2] });
+  const snapshot = newSnapshot({ data, index: 10, term: 1, confState });
+  return newMessage({ type: MessageType.MsgSnap, from: 1, to: 2, term: 1, snapshot });
+}
+
 /** Two host transports that know each other, started with recorders. */
 async function withPair(
   extra: Parameters<typeof testOptions>[2],
@@ -108,18 +115,7 @@ test("WebSocketHostTransport carries the pairs of one send, group 0 included, as
     assert.deepEqual(rb.pairs.map((p) => p.groupId), [0, 5, 9, 0, 123456789]);
     assert.equal(rb.batches[0]!.from, 1);
     const data = new Uint8Array(10_000).map((_, i) => i % 251);
-    const snap = newMessage({
-      type: MessageType.MsgSnap,
-      from: 1,
-      to: 2,
-      term: 1,
-      snapshot: newSnapshot({
-        data,
-        index: 10,
-        term: 1,
-        confState: newConfState({ voters: [1, 2] }),
-      }),
-    });
+    const snap = snapshotMessage(data);
     // Two groups' snapshots to one host: streamed one after the other, neither superseding the other.
     a.send([
       { groupId: 3, message: snap },
@@ -179,19 +175,8 @@ test("WebSocketHostTransport streams a group's snapshot from its storage while o
     const held = new HeldStreams(data);
     ra.streams.set(3, held);
     rb.streams.set(3, new HeldStreams(data));
-    const snap = newMessage({
-      type: MessageType.MsgSnap,
-      from: 1,
-      to: 2,
-      term: 1,
-      // The header's data is the storage's descriptor; here one marker byte.
-      snapshot: newSnapshot({
-        data: new Uint8Array([1]),
-        index: 10,
-        term: 1,
-        confState: newConfState({ voters: [1, 2] }),
-      }),
-    });
+    // The header's data is the storage's descriptor; here one marker byte.
+    const snap = snapshotMessage(new Uint8Array([1]));
     a.send([{ groupId: 3, message: snap }]);
     // The begin frame and the first stored chunk are out; the rest waits on storage.
     await waitFor(() => (b.metrics().peers[0]?.framesReceived ?? 0) >= 5, "the stream under way");
