@@ -37,7 +37,7 @@ export * from "./core/types.ts";
 export * from "./core/errors.ts";
 export { RaftInvariantError } from "./core/_assert.ts";
 export type { Logger } from "./core/logger.ts";
-export { discardLogger } from "./core/logger.ts";
+export { discardLogger, prefixedLogger } from "./core/logger.ts";
 export { consoleLogger } from "./adapters/console/logger.ts";
 export type { ConsoleLoggerOptions, LogLevel } from "./adapters/console/logger.ts";
 export type { Storage } from "./core/storage.ts";

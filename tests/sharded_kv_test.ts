@@ -18,6 +18,8 @@ import {
   preferredLeader,
 } from "../examples/_sharded_kv.ts";
 import { type KvResult, KvStore } from "../examples/_kv_store.ts";
+import { parseShardedKvConfig } from "../examples/_sharded_kv_config.ts";
+import { CliError } from "../examples/_cli.ts";
 
 const hostIds: HostId[] = [1, 2, 3];
 const groups = 8;
@@ -176,4 +178,37 @@ test("a preferred host that is partitioned away leads nothing; healed, it takes 
     await clock.run(Promise.all(sites.map((s) => s.host.close())));
     net.close();
   }
+});
+
+test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => {
+  const peers = "1=http://127.0.0.1:8001,2=http://127.0.0.1:8002";
+  const urls = "1=ws://127.0.0.1:9001,2=ws://127.0.0.1:9002";
+  const c = parseShardedKvConfig(
+    ["--id", "1", "--peer-listen", "127.0.0.1:9001"],
+    { RAFT_PEERS: peers, RAFT_PEER_URLS: urls, RAFT_SECRET: "0123456789abcdef" },
+  );
+  assert.equal(c.groups, 16);
+  assert.equal(c.peers.size, 2);
+  assert.deepEqual(c.peerListen, { hostname: "127.0.0.1", port: 9001 });
+  const bad = (args: string[], env: Record<string, string>, re: RegExp): void => {
+    assert.throws(() => parseShardedKvConfig(args, env), (e: Error) => {
+      assert.ok(e instanceof CliError && e.exitCode === 2, String(e));
+      assert.match(e.message, re);
+      return true;
+    });
+  };
+  bad([], {}, /--id/);
+  bad(["--id", "1", "--groups", "0"], {}, /--groups/);
+  bad(["--id", "3"], { RAFT_PEERS: peers }, /must include this host/);
+  bad(["--id", "1"], { RAFT_PEERS: peers, RAFT_SECRET: "0123456789abcdef" }, /--peer-listen/);
+  bad(["--id", "1", "--peer-listen", "127.0.0.1:9001"], {
+    RAFT_PEERS: peers,
+    RAFT_PEER_URLS: "1=ws://127.0.0.1:9001",
+    RAFT_SECRET: "0123456789abcdef",
+  }, /no URL for host 2/);
+  bad(["--id", "1", "--peer-listen", "127.0.0.1:9001"], {
+    RAFT_PEERS: peers,
+    RAFT_PEER_URLS: urls,
+  }, /secret/);
+  bad(["--id", "1", "--bogus"], {}, /unknown flag '--bogus'/);
 });

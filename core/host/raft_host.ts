@@ -8,7 +8,7 @@
  */
 
 import { GroupNotFoundError, NodeClosedError } from "../errors.ts";
-import { discardLogger, type Logger } from "../logger.ts";
+import { discardLogger, type Logger, prefixedLogger } from "../logger.ts";
 import type { RaftNodeOptions } from "../node/options.ts";
 import { checkNumberOption } from "../node/options.ts";
 import { type HostedNode, type RaftNode, startHostedNode } from "../node/raft_node.ts";
@@ -265,7 +265,7 @@ export class RaftHost<R = unknown> {
       let hosted: HostedNode<R>;
       try {
         hosted = await startHostedNode<R>({
-          logger: this.#logger,
+          logger: prefixedLogger(this.#logger, `[group ${groupId}] `),
           ...this.#defaults,
           ...options,
           id: this.#hostId,
