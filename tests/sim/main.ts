@@ -6,6 +6,7 @@
  * deno run -A tests/sim/main.ts --seeds 1..200 [--steps 20000] [--nodes 5]
  *   [--once] [--verbose] [--quiet]
  * deno run -A tests/sim/main.ts --replay 7:1900:f3.9:o1-4
+ * deno run -A tests/sim/main.ts --hosts 3 --groups 16 --seeds 1..100 [--steps 6000]
  * ```
  *
  * Prints one summary line per seed (virtual time, operations, faults by
@@ -19,6 +20,9 @@
  * `--once` adds the exactly-once workload to every run (clients append
  * through client sessions, with retries; nodes forward proposals) and its
  * totals: appends, retries deduplicated, double applications.
+ *
+ * `--hosts N` and/or `--groups G` run the multi-group host simulation
+ * instead (`tests/sim/host_main.ts`): N `RaftHost`s × G key-value groups.
  *
  * @module
  */
@@ -36,6 +40,7 @@ import {
   type SimResult,
 } from "../../testing/mod.ts";
 import { cliReplay } from "./_sweep.ts";
+import { hostMain } from "./host_main.ts";
 import { formatPercentiles } from "../../testing/_quantile.ts";
 
 interface Args {
@@ -133,7 +138,12 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.some((a) => /^--(hosts|groups)(=|$)/.test(a))) {
+    await hostMain(argv);
+    return;
+  }
+  const args = parseArgs(argv);
   const results: SimResult<unknown, unknown>[] = [];
   const wall0 = performance.now();
   for (let seed = args.from; seed <= args.to; seed++) {
