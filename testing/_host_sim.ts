@@ -112,7 +112,9 @@ export function drawHostProfile(
   rand: Prng,
   options: { hosts?: number | undefined; groups?: number | undefined },
 ): HostSimProfile {
-  const hosts = options.hosts ?? rand.pick([3, 3, 5]);
+  // Drawn even when forced, so that forcing the drawn value replays the run.
+  const drawnHosts = rand.pick([3, 3, 5]);
+  const hosts = options.hosts ?? drawnHosts;
   const groups = options.groups ?? 16;
   const lossy = rand.chance(0.7);
   return {

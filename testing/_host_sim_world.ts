@@ -562,9 +562,12 @@ export class HostWorld {
       this.guard(g, () => t.inv.observeConfig(id, e.index, all));
       if (e.index > t.latestConfIndex) {
         t.latestConfIndex = e.index;
-        t.members = [...all].sort((a, b) => a - b);
+        const members = [...all].sort((a, b) => a - b);
+        if (members.join() !== t.members.join()) {
+          this.note(`group ${g} membership at ${e.index}: ${members}`);
+        }
+        t.members = members;
         for (const m of all) t.ever.add(m);
-        this.note(`group ${g} membership at ${e.index}: ${t.members}`);
       }
     });
   }
