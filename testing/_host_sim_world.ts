@@ -21,16 +21,9 @@
  */
 
 import { MemoryHostNetwork } from "../adapters/memory/mod.ts";
-import type {
-  GroupId,
-  GroupMessage,
-  GroupSave,
-  HostId,
-  HostStorage,
-  HostTransport,
-  HostTransportHandler,
-} from "../core/host.ts";
 import { RaftHost } from "../core/host.ts";
+import type { GroupId, GroupMessage, GroupSave, HostId } from "../core/host/seams.ts";
+import type { HostStorage, HostTransport, HostTransportHandler } from "../core/host/seams.ts";
 import {
   memoryNodeStorage,
   type RaftNode,
@@ -44,57 +37,51 @@ import { CheckedStateMachine, type StateMachineObserver } from "./_checked_state
 import { SimClock } from "./_clock.ts";
 import { InvariantChecker, type InvariantName, InvariantViolation } from "./_invariants.ts";
 import type { Prng } from "./_prng.ts";
+import { profileRaftOptions, type SimProfile } from "./_sim_profile.ts";
 import { applyOp, type JournalOp } from "./_sim_storage.ts";
 import type { KvResult, KvStateMachine } from "./kv_state_machine.ts";
 import { KvStateMachine as Kv } from "./kv_state_machine.ts";
 
-/** What one seed of the host simulation draws. */
-export interface HostSimProfile {
-  /** Hosts (IDs 1..hosts). */
-  hosts: number;
-  /** Groups (IDs 1..groups). */
-  groups: number;
-  /** Replicas of each group, on consecutive hosts from `(g - 1) % hosts + 1`. */
-  replicas: number;
-  /** Tick interval of every host, in virtual ms. */
-  tickMs: number;
-  /** Raft's election timeout, in ticks. */
-  electionTick: number;
-  /** Raft's heartbeat interval, in ticks. */
-  heartbeatTick: number;
-  /** Pre-vote on or off (CheckQuorum is always on). */
-  preVote: boolean;
-  /** Entries applied between snapshots. */
-  snapshotEntries: number;
-  /** Entries kept behind a snapshot. */
-  catchUpEntries: number;
-  /** Base delay of every frame, in ms. */
-  delayMs: number;
-  /** Random extra delay per message, in `[0, jitterMs)` (reorders). */
-  jitterMs: number;
-  /** Message loss probability (a `MsgSnap` is never lost at random). */
-  dropRate: number;
-  /** Message duplication probability. */
-  duplicateRate: number;
-  /** Latency of one storage batch, and its random extra, in ms. */
-  diskLatencyMs: number;
-  diskJitterMs: number;
-  /** Faults are drawn every this many virtual ms. */
-  faultTickMs: number;
-  /** Expected faults of each kind per virtual second. */
-  rates: Record<HostFaultKind, number>;
-  /** Clients of each group. */
-  clientsPerGroup: number;
-  /** Keys in the key space (over every group). */
-  keys: number;
-  /** Maximum client think time, in ms. */
-  thinkMs: number;
-  /** Share of reads. */
-  readShare: number;
-  /** Timeout of one client request, and of one operation with its retries, in ms. */
-  requestTimeoutMs: number;
-  opTimeoutMs: number;
-}
+/**
+ * What one seed of the host simulation draws: the single-group profile's
+ * Raft timing, network, disk and client fields (a `MsgSnap` is never lost
+ * at random; `diskLatencyMs` is the latency of one storage batch), and the
+ * shape of the hosts and groups.
+ */
+export type HostSimProfile =
+  & Pick<
+    SimProfile,
+    | "tickMs"
+    | "electionTick"
+    | "heartbeatTick"
+    | "preVote"
+    | "snapshotEntries"
+    | "catchUpEntries"
+    | "delayMs"
+    | "jitterMs"
+    | "dropRate"
+    | "duplicateRate"
+    | "diskLatencyMs"
+    | "diskJitterMs"
+    | "faultTickMs"
+    | "keys"
+    | "thinkMs"
+    | "readShare"
+    | "requestTimeoutMs"
+    | "opTimeoutMs"
+  >
+  & {
+    /** Hosts (IDs 1..hosts). */
+    hosts: number;
+    /** Groups (IDs 1..groups). */
+    groups: number;
+    /** Replicas of each group, on consecutive hosts from `(g - 1) % hosts + 1`. */
+    replicas: number;
+    /** Expected faults of each kind per virtual second. */
+    rates: Record<HostFaultKind, number>;
+    /** Clients of each group. */
+    clientsPerGroup: number;
+  };
 
 /** The faults of the host simulation. */
 export const hostFaultKinds = [
@@ -474,15 +461,7 @@ export class HostWorld {
       storage: this.#storage(h, run, scheduler),
       scheduler,
       tickMs: p.tickMs,
-      groupDefaults: {
-        electionTick: p.electionTick,
-        heartbeatTick: p.heartbeatTick,
-        preVote: p.preVote,
-        checkQuorum: true,
-        requestTimeoutMs: p.requestTimeoutMs,
-        snapshotEntries: p.snapshotEntries,
-        snapshotCatchUpEntries: p.catchUpEntries,
-      },
+      groupDefaults: profileRaftOptions(p),
     });
     if (run.dead) return;
     h.host = host;
@@ -601,12 +580,10 @@ export class HostWorld {
           const r = this.replica(h.id, t.id);
           if (r === undefined) continue;
           if (r.raft.closed) {
-            const err = r.raft.error;
-            this.fail(
-              t.id,
-              "node-failure",
-              `host ${h.id}'s replica stopped: ${err === undefined ? "closed" : err.message}`,
-            );
+            // A crash closes the host's replicas after taking them off the
+            // running hosts: this one stopped on its own.
+            const why = r.raft.error?.message ?? "closed";
+            this.fail(t.id, "node-failure", `host ${h.id}'s replica stopped: ${why}`);
             continue;
           }
           t.inv.observeStatus(r.raft.status(), h.inc);

@@ -27,7 +27,7 @@ import type { NodeHandle } from "./_clients.ts";
 import { InvariantChecker, type InvariantName, InvariantViolation } from "./_invariants.ts";
 import { type DiskObserver, SimDisk, type SimStorage } from "./_sim_storage.ts";
 import type { NodeContext, SimEvent, SimOptions } from "./_sim_options.ts";
-import type { SimProfile } from "./_sim_profile.ts";
+import { profileRaftOptions, type SimProfile } from "./_sim_profile.ts";
 
 type SlotState = "idle" | "running" | "down" | "retired";
 
@@ -328,13 +328,7 @@ export class SimCluster<S extends StateMachine<R>, R> {
       scheduler: this.clock.scheduler(`n${id}`, s.rate),
       rand: nodeRand.next,
       tickMs: s.tickMs,
-      electionTick: p.electionTick,
-      heartbeatTick: p.heartbeatTick,
-      preVote: p.preVote,
-      checkQuorum: true,
-      requestTimeoutMs: p.requestTimeoutMs,
-      snapshotEntries: p.snapshotEntries,
-      snapshotCatchUpEntries: p.catchUpEntries,
+      ...profileRaftOptions(p),
       maxSizePerMsg: p.maxSizePerMsg,
       maxInflightMsgs: p.maxInflightMsgs,
       yieldBeforeSave: this.options.yieldBeforeSave ?? true,

@@ -107,6 +107,45 @@ export interface SimProfile {
   exactlyOnce?: ExactlyOnceProfile;
 }
 
+/** The Raft options of every node, as a profile draws them. */
+export type ProfileRaftOptions = {
+  electionTick: number;
+  heartbeatTick: number;
+  preVote: boolean;
+  checkQuorum: true;
+  requestTimeoutMs: number;
+  snapshotEntries: number;
+  snapshotCatchUpEntries: number;
+};
+
+/**
+ * The Raft options a profile gives every node (CheckQuorum always on).
+ *
+ * @param p The profile.
+ * @returns The options.
+ */
+export function profileRaftOptions(
+  p: Pick<
+    SimProfile,
+    | "electionTick"
+    | "heartbeatTick"
+    | "preVote"
+    | "requestTimeoutMs"
+    | "snapshotEntries"
+    | "catchUpEntries"
+  >,
+): ProfileRaftOptions {
+  return {
+    electionTick: p.electionTick,
+    heartbeatTick: p.heartbeatTick,
+    preVote: p.preVote,
+    checkQuorum: true,
+    requestTimeoutMs: p.requestTimeoutMs,
+    snapshotEntries: p.snapshotEntries,
+    snapshotCatchUpEntries: p.catchUpEntries,
+  };
+}
+
 /**
  * Draws a profile from a seed's randomness.
  *

@@ -35,3 +35,29 @@ export const sweepTimeoutMs = 300_000;
 export function cliReplay(token: string): string {
   return `deno task sim --replay ${token}`;
 }
+
+/**
+ * The first lines of a sweep's totals: the seeds run and failed, the
+ * virtual time and steps.
+ *
+ * @param runs The runs.
+ * @returns The lines, a blank one first.
+ */
+export function sweepHead(
+  runs: readonly { seed: number; ok: boolean; stats: { virtualMs: number; steps: number } }[],
+): string[] {
+  const failed = runs.filter((r) => !r.ok);
+  let virtualMs = 0;
+  let steps = 0;
+  for (const r of runs) {
+    virtualMs += r.stats.virtualMs;
+    steps += r.stats.steps;
+  }
+  return [
+    "",
+    `seeds: ${runs.length} (${failed.length} failed${
+      failed.length > 0 ? `: ${failed.map((r) => r.seed).join(", ")}` : ""
+    })`,
+    `virtual time: ${(virtualMs / 1000).toFixed(1)} s, steps: ${steps}`,
+  ];
+}

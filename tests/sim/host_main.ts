@@ -1,6 +1,7 @@
 /**
  * The command line of the multi-group host simulation, reached through
- * `tests/sim/main.ts` with `--hosts` or `--groups`:
+ * `tests/sim/main.ts` with `--groups` (and `--hosts`; omitted, each seed
+ * draws 3 or 5):
  *
  * ```
  * deno run -A tests/sim/main.ts --hosts 3 --groups 16 --seeds 1..100 [--steps 6000]
@@ -25,90 +26,28 @@ import {
 } from "../../testing/_host_sim.ts";
 import { hostFaultKinds } from "../../testing/_host_sim_world.ts";
 import { formatPercentiles } from "../../testing/_quantile.ts";
+import { sweepHead } from "./_sweep.ts";
 
-interface HostArgs {
+/** What the host simulation runs: seeds `from..to`, parsed by `main.ts`. */
+export interface HostArgs {
   from: number;
   to: number;
   steps: number;
+  /** Omitted: each seed draws 3 or 5. */
   hosts: number | undefined;
   groups: number;
   verbose: boolean;
+  /** Print only failures and the totals. */
   quiet: boolean;
-}
-
-function usage(msg: string): never {
-  console.error(`${msg}
-usage: main.ts --hosts N --groups G (--seed S | --seeds A..B) [--steps M] [--verbose] [--quiet]`);
-  process.exit(2);
-}
-
-function int(name: string, v: string | undefined, min: number): number {
-  const n = Number(v);
-  if (v === undefined || !Number.isSafeInteger(n) || n < min) {
-    usage(`Cannot parse ${name}: ${v} (an integer, at least ${min})`);
-  }
-  return n;
-}
-
-function parseHostArgs(argv: readonly string[]): HostArgs {
-  const a: HostArgs = {
-    from: 1,
-    to: 1,
-    steps: 6000,
-    hosts: undefined,
-    groups: 16,
-    verbose: false,
-    quiet: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=")
-      ? arg.split("=", 2) as [string, string]
-      : [arg, undefined];
-    const value = (): string | undefined => inline ?? argv[++i];
-    switch (flag) {
-      case "--seed":
-        a.from = a.to = int("--seed", value(), 0);
-        break;
-      case "--seeds": {
-        const v = value() ?? "";
-        const m = /^(\d+)\.\.(\d+)$/.exec(v);
-        if (m === null) usage(`Cannot parse --seeds: ${v} (expected A..B)`);
-        a.from = Number(m[1]);
-        a.to = Number(m[2]);
-        if (a.to < a.from) usage(`Cannot run --seeds ${v}: empty range`);
-        break;
-      }
-      case "--steps":
-        a.steps = int("--steps", value(), 0);
-        break;
-      case "--hosts":
-        a.hosts = int("--hosts", value(), 3);
-        break;
-      case "--groups":
-        a.groups = int("--groups", value(), 1);
-        break;
-      case "--verbose":
-        a.verbose = true;
-        break;
-      case "--quiet":
-        a.quiet = true;
-        break;
-      default:
-        usage(`Unknown argument: ${arg}`);
-    }
-  }
-  return a;
 }
 
 /**
  * Runs the host simulation over a range of seeds and prints the results.
  *
- * @param argv The command-line arguments.
+ * @param args The seeds, steps and shape.
  * @returns A Promise that settles once every seed ran.
  */
-export async function hostMain(argv: readonly string[]): Promise<void> {
-  const args = parseHostArgs(argv);
+export async function hostMain(args: HostArgs): Promise<void> {
   const results: HostSimResult[] = [];
   const wall0 = performance.now();
   for (let seed = args.from; seed <= args.to; seed++) {
@@ -132,13 +71,7 @@ export async function hostMain(argv: readonly string[]): Promise<void> {
   }
   console.log(
     [
-      "",
-      `seeds: ${results.length} (${failed.length} failed${
-        failed.length > 0 ? `: ${failed.map((r) => r.seed).join(", ")}` : ""
-      })`,
-      `virtual time: ${(sum((r) => r.stats.virtualMs) / 1000).toFixed(1)} s, steps: ${
-        sum((r) => r.stats.steps)
-      }`,
+      ...sweepHead(results),
       `operations: ${sum((r) => r.stats.ops.started)} (${sum((r) => r.stats.ops.completed)} ok, ${
         sum((r) => r.stats.ops.indeterminate)
       } indeterminate), checked for linearizability: ${sum((r) => r.stats.opsChecked)}`,

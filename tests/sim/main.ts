@@ -39,7 +39,7 @@ import {
   type SimKeep,
   type SimResult,
 } from "../../testing/mod.ts";
-import { cliReplay } from "./_sweep.ts";
+import { cliReplay, sweepHead } from "./_sweep.ts";
 import { hostMain } from "./host_main.ts";
 import { formatPercentiles } from "../../testing/_quantile.ts";
 
@@ -55,11 +55,17 @@ interface Args {
   keep: SimKeep;
   /** Run the exactly-once workload too. */
   once: boolean;
+  /** Whether `--steps` was given (the host simulation has its own default). */
+  stepsGiven: boolean;
+  /** Hosts and groups of the multi-group host simulation, when asked for. */
+  hosts: number | undefined;
+  groups: number | undefined;
 }
 
 function usage(msg: string): never {
   console.error(`${msg}
-usage: main.ts (--seed N | --seeds A..B | --replay TOKEN) [--steps M] [--nodes 3|5|7] [--once] [--verbose] [--quiet]`);
+usage: main.ts (--seed N | --seeds A..B | --replay TOKEN) [--steps M] [--nodes 3|5|7] [--once] [--verbose] [--quiet]
+       main.ts [--hosts N] --groups G (--seed N | --seeds A..B) [--steps M] [--verbose] [--quiet]`);
   process.exit(2);
 }
 
@@ -79,6 +85,9 @@ function parseArgs(argv: readonly string[]): Args {
     quiet: false,
     keep: {},
     once: false,
+    stepsGiven: false,
+    hosts: undefined,
+    groups: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -114,7 +123,21 @@ function parseArgs(argv: readonly string[]): Args {
       }
       case "--steps":
         a.steps = int("--steps", value());
+        a.stepsGiven = true;
         break;
+      case "--hosts": {
+        const n = int("--hosts", value());
+        if (n < 3) usage(`Cannot run with --hosts ${n}: use at least 3`);
+        a.hosts = n;
+        a.groups ??= 16;
+        break;
+      }
+      case "--groups": {
+        const n = int("--groups", value());
+        if (n < 1) usage(`Cannot run with --groups ${n}: use at least 1`);
+        a.groups = n;
+        break;
+      }
       case "--nodes": {
         const n = int("--nodes", value());
         if (n !== 3 && n !== 5 && n !== 7) usage(`Cannot run with --nodes ${n}: use 3, 5 or 7`);
@@ -138,12 +161,11 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv.some((a) => /^--(hosts|groups)(=|$)/.test(a))) {
-    await hostMain(argv);
+  const args = parseArgs(process.argv.slice(2));
+  if (args.groups !== undefined) {
+    await hostMain({ ...args, groups: args.groups, steps: args.stepsGiven ? args.steps : 6000 });
     return;
   }
-  const args = parseArgs(argv);
   const results: SimResult<unknown, unknown>[] = [];
   const wall0 = performance.now();
   for (let seed = args.from; seed <= args.to; seed++) {
@@ -191,13 +213,7 @@ async function main(): Promise<void> {
   ];
   console.log(
     [
-      "",
-      `seeds: ${results.length} (${failed.length} failed${
-        failed.length > 0 ? `: ${failed.map((r) => r.seed).join(", ")}` : ""
-      })`,
-      `virtual time: ${(sum((r) => r.stats.virtualMs) / 1000).toFixed(1)} s, steps: ${
-        sum((r) => r.stats.steps)
-      }`,
+      ...sweepHead(results),
       `operations: ${ops} (${sum((r) => r.stats.ops.completed)} ok, ${
         sum((r) => r.stats.ops.indeterminate)
       } indeterminate)`,
