@@ -116,7 +116,7 @@ export interface RaftHostStatus {
  * carries every group on one connection per peer host.
  *
  * Still to come (docs/multi-raft.md): coalesced heartbeats, quiescence,
- * a sharded KV example and multi-group simulation.
+ * and a sharded KV example.
  *
  * @typeParam R The result of applying one command, in every group.
  *
