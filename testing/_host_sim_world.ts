@@ -134,6 +134,8 @@ export interface GroupTrack {
   readonly id: GroupId;
   /** Its members as of the latest configuration applied anywhere. */
   members: HostId[];
+  /** The hosts it was created on: the only ones that bootstrap it, with these as peers. */
+  readonly initial: readonly HostId[];
   /** Every host that ever held a replica (a removed one never returns). */
   readonly ever: Set<HostId>;
   latestConfIndex: number;
@@ -201,6 +203,7 @@ export class HostWorld {
       this.groups.set(g, {
         id: g,
         members,
+        initial: [...members],
         ever: new Set(members),
         latestConfIndex: 0,
         inv,
@@ -466,7 +469,10 @@ export class HostWorld {
     if (run.dead) return;
     h.host = host;
     for (const g of this.groupsOn(h.id)) {
-      await this.addReplica(h, g, this.group(g).members);
+      // A replica added later joins empty: it must never bootstrap, or it
+      // would start a second history of the group.
+      const initial = this.group(g).initial;
+      await this.addReplica(h, g, initial.includes(h.id) ? initial : []);
       if (run.dead) return;
     }
   }

@@ -38,7 +38,9 @@ test(
   { timeout },
   async () => {
     const runs: HostSimResult[] = [];
-    for (const [seed, hosts] of [[1, 3], [2, 3], [4, 5]] as const) {
+    // Seed 214: a replica added by a move crashes before its first durable write and restarts
+    // empty (it must join, never bootstrap a second history).
+    for (const [seed, hosts] of [[1, 3], [4, 5], [214, 5]] as const) {
       const r = await runHostSimulation({ seed, steps: 6000, hosts, groups: 16 });
       assert.ok(r.ok, formatHostFailure(r));
       assert.equal(r.linearizability, "ok");
