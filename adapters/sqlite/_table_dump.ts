@@ -14,6 +14,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { crc32c } from "../../core/crc32c.ts";
 import {
   queryAll,
@@ -33,8 +34,21 @@ const valBigint = 2;
 const valText = 3;
 const valBytes = 4;
 
-/** Rows read per query while dumping a table. */
-const pageRows = 1024;
+/** Rows read per query while dumping a table, at most and at least (see `pages`). */
+const pageRowsMax = 1024;
+const pageRowsMin = 16;
+
+/**
+ * Milliseconds a dump reads and encodes rows before it lets the event
+ * loop run (a page of rows at least): a state of a few GB is read in
+ * slices, and the node handles messages, ticks and commands in between.
+ */
+const sliceMsMax = 10;
+
+/** Settles after the event loop ran once (timers and I/O that were due). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Why a snapshot stream cannot be loaded. */
 export class TableDumpError extends Error {
@@ -185,7 +199,10 @@ class ChunkWriter {
  * Dumps tables as a snapshot stream, in chunks of about `chunkBytes`.
  * Every query runs on `db`, whose read transaction must already be open
  * (so that the stream is one consistent state); `finish` runs when the
- * stream ends, fails or is abandoned with `return()`.
+ * stream ends, fails or is abandoned with `return()`. Rows are read in
+ * slices of about `sliceMsMax` (10 ms), with a turn of the event loop
+ * between them, so other work (the node's, and writes on other
+ * connections) goes on while a large state is read.
  *
  * @param db The connection, in a read transaction.
  * @param tables The tables, in the order they are dumped.
@@ -203,6 +220,7 @@ export async function* dumpTables(
     const w = new ChunkWriter(chunkBytes);
     w.raw(magic);
     let rows = 0;
+    let sliceStart = performance.now();
     for (const table of tables) {
       const shape = tableShape(db, table);
       if (shape === undefined) {
@@ -220,6 +238,10 @@ export async function* dumpTables(
           rows++;
           if (w.end()) yield w.take();
         }
+        if (performance.now() - sliceStart >= sliceMsMax) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
       }
     }
     // The end record covers every byte before it.
@@ -235,7 +257,12 @@ export async function* dumpTables(
   }
 }
 
-/** The rows of a table in key order, a page per query. */
+/**
+ * The rows of a table in key order, a page per query. A page's row count
+ * adapts to how long the last query took: halved above a quarter of
+ * `sliceMsMax`, doubled below a sixteenth, so that one query stays well
+ * inside a slice whether rows are small or large.
+ */
 function* pages(
   db: SqliteDatabaseLike,
   table: string,
@@ -253,17 +280,28 @@ function* pages(
   const tuple = keys.length === 1 ? keys[0]! : `(${order})`;
   const params = keys.length === 1 ? "?" : `(${keys.map(() => "?").join(", ")})`;
   const q = quoteName(table);
-  const first = db.prepare(`SELECT ${select} FROM ${q} ORDER BY ${order} LIMIT ${pageRows}`);
+  const first = db.prepare(`SELECT ${select} FROM ${q} ORDER BY ${order} LIMIT ?`);
   const next = db.prepare(
-    `SELECT ${select} FROM ${q} WHERE ${tuple} > ${params} ORDER BY ${order} LIMIT ${pageRows}`,
+    `SELECT ${select} FROM ${q} WHERE ${tuple} > ${params} ORDER BY ${order} LIMIT ?`,
   );
+  let rows = pageRowsMax;
+  const query = (st: SqliteStatementLike, after: SqliteValue[]): Record<string, unknown>[] => {
+    const t0 = performance.now();
+    const page = st.all(...after, rows).map((r) => asRow(r)!);
+    const ms = performance.now() - t0;
+    if (ms > sliceMsMax / 4) rows = Math.max(pageRowsMin, rows >> 1);
+    else if (ms < sliceMsMax / 16) rows = Math.min(pageRowsMax, rows * 2);
+    return page;
+  };
   try {
-    let page = first.all().map((r) => asRow(r)!);
+    let asked = rows;
+    let page = query(first, []);
     while (page.length > 0) {
       yield page;
-      if (page.length < pageRows) return;
+      if (page.length < asked) return;
       const last = page[page.length - 1]!;
-      page = next.all(...keyAlias.map((k) => last[k] as SqliteValue)).map((r) => asRow(r)!);
+      asked = rows;
+      page = query(next, keyAlias.map((k) => last[k] as SqliteValue));
     }
   } finally {
     first.finalize?.();
