@@ -39,7 +39,7 @@ import type { Applier, ApplyContext } from "./apply.ts";
 import { type Envelope, envelopeHeader, readEnvelope } from "./envelope.ts";
 import { checkPeerMessage } from "./inbound.ts";
 import { isJoint } from "./membership.ts";
-import { decodeSnapshotData, encodeSnapshotData } from "./replicated.ts";
+import { copyReplicatedState, decodeSnapshotData, encodeSnapshotData } from "./replicated.ts";
 import type { PendingProposal } from "./requests.ts";
 import { collectSnapshotData } from "./snapshots.ts";
 import type { Scheduler, TimerHandle } from "./scheduler.ts";
@@ -104,6 +104,12 @@ export class ReadyLoop<R> {
   #readsHeldUntil = 0;
   /** The tick at which this node last heard from the leader it knows (or led). */
   #leaderContactTick = 0;
+  /**
+   * A snapshot whose streamed data is being staged while the loop goes on
+   * (at most one): settles when it is created or given up; `cancelled`
+   * makes it give up at its next chunk.
+   */
+  #staging: { done: Promise<void>; cancelled: boolean } | undefined = undefined;
 
   /**
    * Creates the loop; it runs once kicked.
@@ -134,6 +140,7 @@ export class ReadyLoop<R> {
       y.wake();
     }
     if (this.#loopDone !== undefined) await this.#loopDone;
+    await this.#cancelStaging();
   }
 
   /**
@@ -443,6 +450,9 @@ export class ReadyLoop<R> {
     // cannot restore stops the node without being kept (a restart recovers
     // from the previous state). One that keeps its own state (appliedIndex)
     // restores it after, so that it is never ahead of the storage.
+    // A snapshot from the leader replaces the one this node is taking.
+    if (snap !== undefined) await this.#cancelStaging();
+    if (this.#c.closed()) return false;
     const restoreFirst = snap !== undefined && this.#c.sm.appliedIndex === undefined;
     if (restoreFirst) {
       await this.#c.applier.installSnapshot(snap);
@@ -539,27 +549,74 @@ export class ReadyLoop<R> {
     }
   }
 
-  /** Takes a snapshot and compacts the log when enough was applied since the last one. */
+  /**
+   * Takes a snapshot and compacts the log when enough was applied since
+   * the last one. Streamed data going into a storage that keeps chunks is
+   * staged while the loop goes on (commands are applied meanwhile: the
+   * state machine's stream shows the state as of the call, and the
+   * driver's state is copied); other data is taken before the loop goes on.
+   */
   async #maybeSnapshot(): Promise<void> {
+    if (this.#staging !== undefined) return;
     const index = this.#c.applier.applied;
     if (!this.#c.snapshots.due(index)) return;
     const storage = this.#c.storage;
     const taken = await this.#c.sm.snapshot();
     if (this.#c.closed()) return;
     const confState = cloneConfState(this.#c.applier.confState);
-    if (storage.snapshotChunks !== undefined && this.#c.transport.streamsSnapshots === true) {
-      await createStoredSnapshot(
-        storage as NodeStorage & { snapshotChunks: SnapshotChunkStore },
-        index,
-        confState,
-        this.#c.applier.replicated,
-        taken,
-      );
-    } else {
+    if (storage.snapshotChunks === undefined || this.#c.transport.streamsSnapshots !== true) {
       const data = encodeSnapshotData(this.#c.applier.replicated, await collectSnapshotData(taken));
       if (this.#c.closed()) return;
       await storage.createSnapshot(index, confState, data);
+      await this.#snapshotCreated(index);
+      return;
     }
+    const chunked = storage as NodeStorage & { snapshotChunks: SnapshotChunkStore };
+    if (taken instanceof Uint8Array) {
+      await createStoredSnapshot(chunked, index, confState, this.#c.applier.replicated, taken);
+      await this.#snapshotCreated(index);
+      return;
+    }
+    const replicated = copyReplicatedState(this.#c.applier.replicated, this.#c.sessionLimits);
+    const staging = { done: Promise.resolve(), cancelled: false };
+    const chunks = this.#untilCancelled(taken, staging);
+    staging.done = (async (): Promise<void> => {
+      try {
+        await createStoredSnapshot(chunked, index, confState, replicated, chunks);
+        if (staging.cancelled || this.#c.closed()) return;
+        await this.#snapshotCreated(index);
+      } catch (e) {
+        if (!staging.cancelled && !this.#c.closed()) this.#c.fail(e);
+      } finally {
+        if (this.#staging === staging) this.#staging = undefined;
+      }
+    })();
+    this.#staging = staging;
+  }
+
+  /** The chunks of `data`, ending early (by throwing) once the staging is cancelled. */
+  async *#untilCancelled(
+    data: AsyncIterable<Uint8Array>,
+    staging: { cancelled: boolean },
+  ): AsyncGenerator<Uint8Array> {
+    for await (const c of data) {
+      if (staging.cancelled || this.#c.closed()) {
+        throw new RangeError("Cannot take the snapshot: it was given up");
+      }
+      yield c;
+    }
+  }
+
+  /** Gives up the snapshot being staged, if any, and waits until it let go of the storage. */
+  async #cancelStaging(): Promise<void> {
+    const staging = this.#staging;
+    if (staging === undefined) return;
+    staging.cancelled = true;
+    await staging.done;
+  }
+
+  /** After a snapshot at `index` was created: compacts the log and tells the listeners. */
+  async #snapshotCreated(index: Index): Promise<void> {
     const compactTo = this.#c.snapshots.taken(index);
     if (compactTo >= this.#c.storage.firstIndex()) await this.#c.storage.compact(compactTo);
     this.#c.events.emit("snapshot", { index });

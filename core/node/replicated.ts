@@ -88,6 +88,21 @@ export function encodeSnapshotData(
 }
 
 /**
+ * A copy of the driver's replicated state that later changes to `state`
+ * do not touch (through its encoding).
+ *
+ * @param state The state.
+ * @param limits The session table's bounds.
+ * @returns The copy.
+ */
+export function copyReplicatedState(
+  state: ReplicatedState,
+  limits: SessionLimits = defaultSessionLimits,
+): ReplicatedState {
+  return decodeSnapshotData(encodeSnapshotData(state, { length: 0, checksum: 0 }), limits).state;
+}
+
+/**
  * Splits snapshot data written by {@linkcode encodeSnapshotData}.
  *
  * @param b The snapshot's data.

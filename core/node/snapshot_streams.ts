@@ -143,7 +143,8 @@ export async function restoreStoredSnapshot(
  * @param storage The storage (with a `snapshotChunks` store).
  * @param index The applied index.
  * @param confState The membership at `index`.
- * @param replicated The driver's replicated state at `index`.
+ * @param replicated The driver's replicated state at `index` (a copy when
+ *   commands are applied while the data is staged).
  * @param data The state machine's snapshot.
  * @returns A Promise that settles once the snapshot is created.
  */
@@ -154,7 +155,6 @@ export async function createStoredSnapshot(
   replicated: ReplicatedState,
   data: SnapshotData,
 ): Promise<void> {
-  // Nothing is applied meanwhile: `replicated` stays that of `index`.
   const stored = await stageSnapshotData(storage.snapshotChunks, data);
   await storage.createSnapshot(index, confState, encodeSnapshotData(replicated, stored), stored);
 }
