@@ -240,6 +240,13 @@ export class OutboundPeer {
   /** Snapshots of other groups waiting for `#snap`, in order; at most `pendingSnapshotsMax`. */
   readonly #pending = new Map<number, Message>();
   #nextStreamId = 1;
+  /**
+   * The groups whose last snapshot for this peer was refused as above
+   * `maxSnapshotBytes` (one entry per group at most): Raft sends it again
+   * and again, and only the first refusal (after one within the limit, or
+   * at start) is an error in the log.
+   */
+  readonly #refusedForSize = new Set<number>();
   #retryTimer: TimerHandle | undefined;
   #connectTimer: TimerHandle | undefined;
   #pumpTimer: TimerHandle | undefined;
@@ -488,13 +495,19 @@ export class OutboundPeer {
     }
     const total = stored ?? snap.data.length;
     if (total > limits.maxSnapshotBytes) {
-      this.#env.logger.error(
+      const log = this.#refusedForSize.has(groupId)
+        ? this.#env.logger.debug
+        : this.#env.logger.error;
+      log.call(
+        this.#env.logger,
         `${this.#env.localId} cannot send a snapshot of ${total} bytes to ${this.id}: above maxSnapshotBytes (${limits.maxSnapshotBytes})`,
       );
+      this.#refusedForSize.add(groupId);
       release({ source } as OutboundSnapshot);
       this.#drop(0, groups, one);
       return;
     }
+    this.#refusedForSize.delete(groupId);
     if (cur !== undefined) {
       // A newer snapshot supersedes one still streaming; Raft moved on.
       this.#env.logger.debug(

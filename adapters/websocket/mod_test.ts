@@ -617,20 +617,33 @@ for (const impl of impls) {
 test("WebSocketTransport reports a snapshot failed when it is above the limit on either side", async () => {
   const p = await pair(impls[0]!, { maxSnapshotBytes: 4 << 20 }, { maxSnapshotBytes: 1 << 20 });
   try {
-    // Above the sender's limit: failed at once.
-    p.a.send([snapMessage(1, 2, new Uint8Array(5 << 20))]);
-    assert.deepEqual(p.ra.snapshots, [{ id: 2, status: SnapshotStatus.SnapshotFailure }]);
+    // Above the sender's limit: failed at once, each time Raft tries, and
+    // logged as an error once until a snapshot within the limit goes.
+    const tooLarge = (): number =>
+      p.logA.lines.filter((l) => l.startsWith("ERROR") && l.includes("above maxSnapshotBytes"))
+        .length;
+    for (let i = 0; i < 5; i++) p.a.send([snapMessage(1, 2, new Uint8Array(5 << 20))]);
+    assert.deepEqual(
+      p.ra.snapshots,
+      Array(5).fill({ id: 2, status: SnapshotStatus.SnapshotFailure }),
+    );
+    assert.equal(tooLarge(), 1);
+    p.ra.snapshots.length = 1;
     // Above the receiver's limit: refused by the receiver.
     p.a.send([snapMessage(1, 2, new Uint8Array(2 << 20))]);
     await waitFor(() => p.ra.snapshots.length === 2, "the refusal");
     assert.deepEqual(p.ra.snapshots[1], { id: 2, status: SnapshotStatus.SnapshotFailure });
     assert.ok(p.logB.has("refused a snapshot of 2097152 bytes from 1"));
     assert.equal(p.rb.messages.length, 0);
-    assert.equal(peerMetrics(p.a, 2).snapshotsFailed, 2);
+    assert.equal(peerMetrics(p.a, 2).snapshotsFailed, 6);
     // The connection is still good for a snapshot within the limits.
     p.a.send([snapMessage(1, 2, snapshotData(1000))]);
     await waitFor(() => p.ra.snapshots.length === 3, "the third report");
     assert.deepEqual(p.ra.snapshots[2], { id: 2, status: SnapshotStatus.SnapshotFinish });
+    // After it, a snapshot above the limit is an error again (once).
+    p.a.send([snapMessage(1, 2, new Uint8Array(5 << 20))]);
+    p.a.send([snapMessage(1, 2, new Uint8Array(5 << 20))]);
+    assert.equal(tooLarge(), 2);
   } finally {
     await p.close();
   }
