@@ -10,7 +10,8 @@
  * snapshot's data in the snapshot's own transaction, so a crash at any
  * point leaves the old snapshot with its data or the new one with its
  * data. Opening the storage deletes what staging left behind and checks
- * the current data's chunks, length and checksum.
+ * the current data's chunk count and length; its checksum is checked
+ * whenever it is read.
  *
  * @module
  */
@@ -127,35 +128,25 @@ export function openSnapshotChunks(
     chunks: num(r["chunks"]),
     state: Current,
   };
-  // Check every chunk: in order, none missing, the length and checksum.
-  const st = db.prepare(
-    `SELECT seq, bytes FROM ${chunk} WHERE data_id = ? AND seq >= ? ORDER BY seq LIMIT 16`,
-  );
-  try {
-    let seq = 0;
-    let length = 0;
-    let crc = 0;
-    for (;;) {
-      const batch = st.all(current.id, seq);
-      for (const row of batch) {
-        const c = asRow(row)!;
-        if (num(c["seq"]) !== seq) fail(`misses chunk ${seq}`);
-        const b = c["bytes"];
-        if (!(b instanceof Uint8Array)) fail(`chunk ${seq} is not a blob`);
-        length += (b as Uint8Array).length;
-        crc = crc32c(b as Uint8Array, crc);
-        seq++;
-      }
-      if (batch.length < 16) break;
-    }
-    if (seq !== current.chunks) fail(`has ${seq} of its ${current.chunks} chunks`);
-    if (length !== current.length) fail(`has ${length} of its ${current.length} bytes`);
-    if (crc !== current.checksum) {
-      fail(`fails its checksum (${crc}, ${current.checksum} was written)`);
-    }
-  } finally {
-    st.finalize?.();
+  // The chunks' count, numbering and total length, from the table's
+  // b-tree (SQLite reads a blob's length without its content): a file
+  // of a large state opens without reading its snapshot data. The
+  // checksum is checked as the data is read (restored or sent).
+  const shape = asRow(
+    queryAll(
+      db,
+      `SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi, sum(length(bytes)) AS bytes,
+       sum(typeof(bytes) <> 'blob') AS odd FROM ${chunk} WHERE data_id = ${current.id}`,
+    )[0],
+  )!;
+  const n = num(shape["n"]);
+  if (num(shape["odd"] ?? 0) > 0) fail("has a chunk that is not a blob");
+  if (n > 0 && (num(shape["lo"]) !== 0 || num(shape["hi"]) !== n - 1)) {
+    fail(`misses chunks (${n} numbered ${num(shape["lo"])} to ${num(shape["hi"])})`);
   }
+  if (n !== current.chunks) fail(`has ${n} of its ${current.chunks} chunks`);
+  const length = num(shape["bytes"] ?? 0);
+  if (length !== current.length) fail(`has ${length} of its ${current.length} bytes`);
   return { current, nextId };
 }
 
@@ -351,6 +342,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
   }
 
   async *#chunks(set: DataSet): AsyncGenerator<Uint8Array> {
+    let crc = 0;
     for (let seq = 0; seq < set.chunks; seq++) {
       // The set may be replaced between chunks: each is looked up again.
       if (this.#sets.get(set.id) !== set) {
@@ -367,6 +359,14 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
           "corrupt_record",
           this.#path,
           `Cannot read snapshot data from '${this.#path}': chunk ${seq} is missing`,
+        );
+      }
+      crc = crc32c(b, crc);
+      if (seq === set.chunks - 1 && crc !== set.checksum) {
+        throw new SqliteStorageError(
+          "corrupt_record",
+          this.#path,
+          `Cannot read snapshot data from '${this.#path}': it fails its checksum (${crc}, ${set.checksum} was written)`,
         );
       }
       yield b;

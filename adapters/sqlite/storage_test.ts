@@ -496,17 +496,18 @@ for (const writer of ["inline", "worker"] as const) {
   });
 }
 
-test("SqliteStorage refuses to open a file whose snapshot data lost, gained or changed a chunk", async () => {
-  const damage: { name: string; sql: string; want: RegExp }[] = [
+test("SqliteStorage refuses to open a file whose snapshot data lost or gained a chunk, and to read one that changed", async () => {
+  const damage: { name: string; sql: string; want: RegExp; onRead?: boolean }[] = [
     {
       name: "changed",
       sql: "UPDATE raft_snapshot_chunk SET bytes = zeroblob(length(bytes)) WHERE seq = 1",
       want: /fails its checksum/,
+      onRead: true,
     },
     {
       name: "lost",
       sql: "DELETE FROM raft_snapshot_chunk WHERE seq = 2",
-      want: /misses chunk 2|has 2 of its 3 chunks/,
+      want: /misses chunks|has 2 of its 3 chunks/,
     },
     {
       name: "gained",
@@ -538,12 +539,25 @@ test("SqliteStorage refuses to open a file whose snapshot data lost, gained or c
       const db = await openSqliteDatabase(path);
       db.exec(d.sql);
       db.close();
-      await assert.rejects(
-        openSqliteStorage(path, { create: false }),
-        (e: unknown) =>
-          e instanceof SqliteStorageError && e.code === "corrupt_record" && d.want.test(e.message),
-        d.name,
-      );
+      const refused = (e: unknown): boolean =>
+        e instanceof SqliteStorageError && e.code === "corrupt_record" && d.want.test(e.message);
+      if (d.onRead !== true) {
+        await assert.rejects(openSqliteStorage(path, { create: false }), refused, d.name);
+        return;
+      }
+      // Opening reads no snapshot data: the checksum fails when it is read.
+      const reopened = await openSqliteStorage(path, { create: false });
+      try {
+        await assert.rejects(
+          async () => {
+            for await (const _ of reopened.snapshotChunks.read(desc)) { /* read through */ }
+          },
+          refused,
+          d.name,
+        );
+      } finally {
+        reopened.close();
+      }
     });
   }
 });
