@@ -7,15 +7,17 @@
  * Data is staged first: each chunk is its own (unsynced) transaction, the
  * staging's end a synced one (state 1). Saving a snapshot that names the
  * staged data switches it to current (state 2) and deletes the replaced
- * snapshot's data in the snapshot's own transaction, so a crash at any
- * point leaves the old snapshot with its data or the new one with its
- * data. Opening the storage deletes what staging left behind and checks
+ * snapshot's data record in the snapshot's own transaction, so a crash at
+ * any point leaves the old snapshot with its data or the new one with its
+ * data; the replaced chunks, which no record names any more, are deleted
+ * after, `sweepBytesPerWrite` at a time (a reopen deletes those left). Opening the storage deletes what staging left behind and checks
  * the current data's chunk count and length; its checksum is checked
  * whenever it is read.
  *
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { crc32c } from "../../core/crc32c.ts";
 import type {
   SnapshotChunkStore,
@@ -38,6 +40,13 @@ import { emptyPlan, type WritePlan } from "./_writer.ts";
 export const snapshotChunkBytesDefault = 1 << 20;
 /** Staged data sets kept finished but not (yet) part of a snapshot; older ones are deleted. */
 export const stagedSnapshotsMax = 2;
+/**
+ * Bytes of chunks of replaced or discarded data deleted per transaction
+ * (at least one chunk), with a turn of the event loop between them:
+ * SQLite reads every page of a blob it deletes, so a GB at once would
+ * hold the thread for seconds.
+ */
+const sweepBytesPerWrite = 2 << 20;
 
 /** The SQL that creates the chunk tables of one log when missing. */
 function tablesSql(t: LogTables): string {
@@ -161,6 +170,10 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
   readonly #sets = new Map<number, DataSet>();
   #nextId: number;
   #select: SqliteStatementLike | undefined;
+  /** Data sets whose record is deleted and whose chunks are not yet (oldest first). */
+  readonly #unswept: DataSet[] = [];
+  /** Set while chunks are being swept. */
+  #sweeping = false;
 
   /**
    * @param db The storage's connection (reads).
@@ -214,8 +227,39 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
 
   /** Records that a snapshot was written with data `id` (or none). */
   switched(id: number | undefined): void {
-    for (const s of [...this.#sets.values()]) if (s.state === Current) this.#sets.delete(s.id);
+    for (const s of [...this.#sets.values()]) {
+      if (s.state !== Current) continue;
+      this.#sets.delete(s.id);
+      this.#sweep(s);
+    }
     if (id !== undefined) this.#sets.get(id)!.state = Current;
+  }
+
+  /** Deletes the chunks of a data set whose record is gone, a few per write, in later turns. */
+  #sweep(set: DataSet): void {
+    if (set.chunks > 0) this.#unswept.push(set);
+    if (this.#sweeping || this.#unswept.length === 0) return;
+    this.#sweeping = true;
+    const step = Math.max(1, Math.floor(sweepBytesPerWrite / this.#chunkBytes));
+    void (async (): Promise<void> => {
+      try {
+        for (let s = this.#unswept.shift(); s !== undefined; s = this.#unswept.shift()) {
+          for (let below = step; below - step < s.chunks; below += step) {
+            await new Promise((resolve) => setImmediate(resolve));
+            this.#writer.checkWritable("delete snapshot data");
+            await this.#writer.write({
+              ...emptyPlan("delete snapshot data", false),
+              sweep: { id: s.id, seqBelow: below },
+            });
+          }
+        }
+      } catch {
+        // The storage failed or closed: a reopen deletes what is left.
+        this.#unswept.length = 0;
+      } finally {
+        this.#sweeping = false;
+      }
+    })();
   }
 
   stage(): SnapshotStaging {
@@ -312,7 +356,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
     for (let k = 0; k < staged.length - stagedSnapshotsMax; k++) this.#discard(staged[k]!.id);
   }
 
-  /** Deletes staged data; never throws (a failed write shows in later ones). */
+  /** Deletes staged data (its chunks in later turns); never throws (a failed write shows in later ones). */
   #discard(id: number): void {
     const s = this.#sets.get(id);
     if (s === undefined || s.state === Current) return;
@@ -325,7 +369,9 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
       r?.catch(() => {});
     } catch {
       // The storage failed or closed; its next write says so.
+      return;
     }
+    this.#sweep(s);
   }
 
   read(d: SnapshotDataDescriptor): AsyncIterable<Uint8Array> {

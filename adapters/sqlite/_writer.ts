@@ -53,14 +53,17 @@ export interface WritePlan {
   hardState: Uint8Array | undefined;
   /**
    * With `snapshot`: the staged snapshot data that becomes the snapshot's
-   * (`undefined`: none, its data is inline). The data of the snapshot it
-   * replaces is deleted in the same transaction.
+   * (`undefined`: none, its data is inline). The record of the data of the
+   * snapshot it replaces is deleted in the same transaction; its chunks
+   * later, a few at a time (`sweep`).
    */
   snapshotDataId?: number | undefined;
   /** A chunk of staged snapshot data to insert, and the staging's end when it is the last. */
   stage?: StagePlan | undefined;
-  /** Staged snapshot data to delete (never the current snapshot's). */
+  /** Staged snapshot data to delete (never the current snapshot's): its record; its chunks by `sweep`. */
   discardDataId?: number | undefined;
+  /** Chunks of snapshot data that no record names any more to delete: those of `id` numbered below `seqBelow`. */
+  sweep?: { id: number; seqBelow: number } | undefined;
 }
 
 /**
@@ -114,9 +117,8 @@ interface WriteStatements {
   stageRow: SqliteStatementLike;
   stageChunk: SqliteStatementLike;
   stageFinish: SqliteStatementLike;
-  dropChunks: SqliteStatementLike;
+  sweepChunks: SqliteStatementLike;
   dropData: SqliteStatementLike;
-  dropCurrentChunks: SqliteStatementLike;
   dropCurrentData: SqliteStatementLike;
   promoteData: SqliteStatementLike;
 }
@@ -261,11 +263,8 @@ export class SqliteWriter {
     st.stageFinish = db.prepare(
       `UPDATE ${data} SET length = ?, checksum = ?, chunks = ?, state = 1 WHERE data_id = ? AND state = 0`,
     );
-    st.dropChunks = db.prepare(`DELETE FROM ${chunk} WHERE data_id = ?`);
+    st.sweepChunks = db.prepare(`DELETE FROM ${chunk} WHERE data_id = ? AND seq < ?`);
     st.dropData = db.prepare(`DELETE FROM ${data} WHERE data_id = ? AND state < 2`);
-    st.dropCurrentChunks = db.prepare(
-      `DELETE FROM ${chunk} WHERE data_id IN (SELECT data_id FROM ${data} WHERE state = 2)`,
-    );
     st.dropCurrentData = db.prepare(`DELETE FROM ${data} WHERE state = 2`);
     st.promoteData = db.prepare(`UPDATE ${data} SET state = 2 WHERE data_id = ? AND state = 1`);
   }
@@ -290,13 +289,12 @@ export class SqliteWriter {
   apply(plan: WritePlan): void {
     const st = this.#st!;
     if (plan.stage !== undefined) this.#stage(plan.stage);
-    if (plan.discardDataId !== undefined) {
-      st.dropChunks.run(plan.discardDataId);
-      st.dropData.run(plan.discardDataId);
-    }
+    if (plan.discardDataId !== undefined) st.dropData.run(plan.discardDataId);
+    if (plan.sweep !== undefined) st.sweepChunks.run(plan.sweep.id, plan.sweep.seqBelow);
     if (plan.snapshot !== undefined) {
-      // The replaced snapshot's data goes with it, in this transaction.
-      st.dropCurrentChunks.run();
+      // The replaced snapshot's data record goes with it, in this
+      // transaction; its chunks are swept after (a reopen deletes those
+      // a crash left).
       st.dropCurrentData.run();
       if (plan.snapshotDataId !== undefined) {
         this.#expectChange(st.promoteData.run(plan.snapshotDataId), "staged snapshot data");

@@ -4,7 +4,7 @@ import { setImmediate } from "node:timers";
 import { type Command, RaftNode, type StateMachine, type Transport } from "../../core/node.ts";
 import { decodeSnapshotData } from "../../core/node/replicated.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
-import { SqliteStateMachine } from "./mod.ts";
+import { openSqliteDatabase, openSqliteStorage, SqliteStateMachine } from "./mod.ts";
 import { rowsDefinition, rowsState, withTempDir } from "./_test_util.ts";
 
 /** Rows of 1 KiB written straight into the state machine's table (not through Raft). */
@@ -233,6 +233,71 @@ test("SqliteStateMachine.restoreStream() that fails or is given up keeps the old
     } finally {
       await sm.close();
       await source.close();
+    }
+  });
+});
+
+test("SqliteStorage deletes a replaced snapshot's chunks after the snapshot, a few per write", async () => {
+  await withTempDir(async (tmp) => {
+    const path = tmp.file("s.db");
+    const cs = {
+      voters: [1],
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    const chunkRows = async (): Promise<number> => {
+      const db = await openSqliteDatabase(path);
+      try {
+        return Number(
+          (db.prepare("SELECT count(*) AS n FROM raft_snapshot_chunk").get() as {
+            n: number;
+          }).n,
+        );
+      } finally {
+        db.close();
+      }
+    };
+    const s = await openSqliteStorage(path, { exclusive: false, snapshotChunkBytes: 256 * 1024 });
+    try {
+      await s.save({
+        hardState: { term: 1, vote: 1, commit: 3 },
+        entries: [1, 2, 3].map((index) => ({ index, term: 1, type: 0, data: new Uint8Array(0) })),
+        snapshot: undefined,
+        mustSync: true,
+      } as never);
+      let last = { length: 0, checksum: 0 };
+      const snapshotAt = async (index: number, fill: number): Promise<void> => {
+        const st = s.snapshotChunks.stage();
+        await st.write(new Uint8Array(16 << 20).fill(fill)); // 64 chunks
+        last = await st.finish();
+        s.createSnapshot(index, cs, new Uint8Array([index]), last);
+      };
+      await snapshotAt(1, 1);
+      assert.equal(await chunkRows(), 64);
+      await snapshotAt(2, 2);
+      // The snapshot's own write left the replaced chunks: none is deleted yet.
+      assert.equal(await chunkRows(), 128);
+      const seen = new Set<number>();
+      for (let i = 0; i < 1000 && (await chunkRows()) > 64; i++) {
+        seen.add(await chunkRows());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      assert.equal(await chunkRows(), 64);
+      // Deleted over several writes (8 chunks of 256 KiB each), not at once.
+      assert.ok(seen.size > 2, `counts seen: ${[...seen]}`);
+      const data = await collect(s.snapshotChunks.read(last));
+      assert.ok(data.every((c) => c.every((b) => b === 2)));
+      // A reopen deletes chunks a closed (or crashed) storage did not sweep.
+      await snapshotAt(3, 3);
+      s.close();
+      assert.equal(await chunkRows(), 128);
+      const again = await openSqliteStorage(path, { create: false });
+      again.close();
+      assert.equal(await chunkRows(), 64);
+    } finally {
+      s.close();
     }
   });
 });

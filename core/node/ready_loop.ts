@@ -445,14 +445,16 @@ export class ReadyLoop<R> {
     }
 
     const snap = rd.snapshot !== undefined && !isEmptySnap(rd.snapshot) ? rd.snapshot : undefined;
+    if (snap !== undefined) {
+      // A snapshot from the leader replaces the one this node is taking.
+      await this.#cancelStaging();
+      if (this.#c.closed()) return false;
+    }
     // Valid before durable: a state machine rebuilt from snapshots at each
     // start restores a received snapshot before it is saved, so that one it
     // cannot restore stops the node without being kept (a restart recovers
     // from the previous state). One that keeps its own state (appliedIndex)
     // restores it after, so that it is never ahead of the storage.
-    // A snapshot from the leader replaces the one this node is taking.
-    if (snap !== undefined) await this.#cancelStaging();
-    if (this.#c.closed()) return false;
     const restoreFirst = snap !== undefined && this.#c.sm.appliedIndex === undefined;
     if (restoreFirst) {
       await this.#c.applier.installSnapshot(snap);
@@ -579,11 +581,12 @@ export class ReadyLoop<R> {
     }
     const replicated = copyReplicatedState(this.#c.applier.replicated, this.#c.sessionLimits);
     const staging = { done: Promise.resolve(), cancelled: false };
+    this.#staging = staging;
     const chunks = this.#untilCancelled(taken, staging);
     staging.done = (async (): Promise<void> => {
       try {
         await createStoredSnapshot(chunked, index, confState, replicated, chunks);
-        if (staging.cancelled || this.#c.closed()) return;
+        if (this.#c.closed()) return;
         await this.#snapshotCreated(index);
       } catch (e) {
         if (!staging.cancelled && !this.#c.closed()) this.#c.fail(e);
@@ -591,7 +594,6 @@ export class ReadyLoop<R> {
         if (this.#staging === staging) this.#staging = undefined;
       }
     })();
-    this.#staging = staging;
   }
 
   /** The chunks of `data`, ending early (by throwing) once the staging is cancelled. */
