@@ -4,8 +4,8 @@
  * `raft_snapshot_chunk`, never as one huge row, with its length, CRC-32C
  * and chunk count in `raft_snapshot_data`.
  *
- * Data is staged first: each chunk is its own (unsynced) transaction, the
- * staging's end a synced one (state 1). Saving a snapshot that names the
+ * Data is staged first: each chunk is its own transaction, synced every
+ * `stageBytesPerSync` (4 MiB), the staging's end a synced one (state 1). Saving a snapshot that names the
  * staged data switches it to current (state 2) and deletes the replaced
  * snapshot's data record in the snapshot's own transaction, so a crash at
  * any point leaves the old snapshot with its data or the new one with its
@@ -47,6 +47,11 @@ export const stagedSnapshotsMax = 2;
  * hold the thread for seconds.
  */
 const sweepBytesPerWrite = 2 << 20;
+/**
+ * Bytes of staged chunks written unsynced, at most, before one is synced:
+ * a sync at the end of hundreds of MB would hold the thread for a second.
+ */
+const stageBytesPerSync = 4 << 20;
 
 /** The SQL that creates the chunk tables of one log when missing. */
 function tablesSql(t: LogTables): string {
@@ -267,6 +272,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
     const set: DataSet = { id, length: 0, checksum: 0, chunks: 0, state: Staging };
     this.#sets.set(id, set);
     const size = this.#chunkBytes;
+    const chunksPerSync = Math.max(1, Math.floor(stageBytesPerSync / size));
     let buf = new Uint8Array(0);
     let used = 0;
     let done = false;
@@ -279,7 +285,7 @@ export class SqliteSnapshotChunks implements SnapshotChunkStore {
         set.checksum = crc32c(bytes, set.checksum);
       }
       return this.#writer.write({
-        ...emptyPlan(action, finish),
+        ...emptyPlan(action, finish || (seq !== undefined && (seq + 1) % chunksPerSync === 0)),
         stage: {
           id,
           seq,
