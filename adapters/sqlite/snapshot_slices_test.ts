@@ -5,6 +5,8 @@ import { type Command, RaftNode, type StateMachine, type Transport } from "../..
 import { decodeSnapshotData } from "../../core/node/replicated.ts";
 import { MemoryNetwork } from "../memory/mod.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStateMachine } from "./mod.ts";
+import { queryOnce } from "./_database.ts";
+import { asRow } from "./_rows.ts";
 import { rowsDefinition, rowsState, withTempDir } from "./_test_util.ts";
 
 /** Rows of 1 KiB written straight into the state machine's table (not through Raft). */
@@ -250,11 +252,7 @@ test("SqliteStorage deletes a replaced snapshot's chunks after the snapshot, a f
     const chunkRows = async (): Promise<number> => {
       const db = await openSqliteDatabase(path);
       try {
-        return Number(
-          (db.prepare("SELECT count(*) AS n FROM raft_snapshot_chunk").get() as {
-            n: number;
-          }).n,
-        );
+        return Number(asRow(queryOnce(db, "SELECT count(*) AS n FROM raft_snapshot_chunk"))!["n"]);
       } finally {
         db.close();
       }
