@@ -40,6 +40,7 @@ import {
   type Ready,
   SnapshotStatus,
   type SoftState,
+  StateType,
 } from "./types.ts";
 import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from "./util.ts";
 
@@ -683,6 +684,40 @@ export class RawNode {
    */
   forgetLeader(): void {
     this.#raft.step(newMessage({ type: MessageType.MsgForgetLeader }));
+  }
+
+  /**
+   * Restarts the election clock, as if the leader had just been heard from,
+   * for a driver that stopped ticking an idle group (quiescence) and ticks
+   * it again. A leader also starts a fresh quorum check: every peer counts
+   * as inactive until heard from, and CheckQuorum runs a whole election
+   * timeout later. With `forgetLeader`, a follower also forgets its leader
+   * (whatever the read option), so that it grants (pre-)votes at once: for
+   * a driver that knows the leader is gone.
+   *
+   * @param forgetLeader Whether a follower forgets its leader.
+   *
+   * @example Usage
+   * ```ts
+   * import { MemoryStorage, newConfState, newSnapshot, RawNode } from "@raft-ts/raft";
+   * const storage = new MemoryStorage();
+   * storage.applySnapshot(newSnapshot({ index: 1, term: 1, confState: newConfState({ voters: [1, 2] }) }));
+   * const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage, applied: 1 });
+   * rn.resetElectionClock(true);
+   * if (rn.basicStatus().lead !== 0) throw new Error("unexpected");
+   * ```
+   */
+  resetElectionClock(forgetLeader = false): void {
+    const r = this.#raft;
+    r.electionElapsed = 0;
+    if (r.state === StateType.StateLeader) {
+      r.heartbeatElapsed = 0;
+      for (const [id, pr] of r.trk.progress) {
+        if (id !== r.id) pr.recentActive = false;
+      }
+    } else if (forgetLeader && r.state === StateType.StateFollower) {
+      r.lead = None;
+    }
   }
 
   /**

@@ -10,6 +10,7 @@
 import type { Logger } from "../logger.ts";
 import type { SnapshotStreams, Transport, TransportHandler } from "../node/seams.ts";
 import type { Scheduler } from "../node/scheduler.ts";
+import { hostGroupId } from "./host_wire.ts";
 import { NextTurn } from "./turn.ts";
 import type { Message, NodeId, SnapshotStatus } from "../types.ts";
 import type {
@@ -35,6 +36,16 @@ export interface GroupMuxStats {
   droppedUnknownGroup: number;
 }
 
+/** The host's side of the traffic: liveness, host-level messages, resting groups. */
+export interface HostTraffic {
+  /** A frame came from a peer host. */
+  heard(from: HostId): void;
+  /** A host-level message (group 0) came from a peer host. */
+  receive(from: HostId, message: Message): void;
+  /** A message of a group is about to be stepped. */
+  beforeStep(groupId: GroupId, message: Message): void;
+}
+
 /** Multiplexes the groups of one host over one {@linkcode HostTransport}. */
 export class GroupMux {
   readonly #hostId: HostId;
@@ -46,6 +57,8 @@ export class GroupMux {
   #outbox: GroupMessage[] = [];
   readonly #nextFlush: NextTurn;
   #closed = false;
+  /** Where host-level traffic goes; set once by the host. */
+  #traffic: HostTraffic | undefined = undefined;
   readonly #stats: GroupMuxStats = {
     sendBatches: 0,
     messagesSent: 0,
@@ -79,6 +92,35 @@ export class GroupMux {
         this.#handlers.get(groupId)?.snapshotStreams,
     };
     transport.start(handler);
+  }
+
+  /**
+   * Routes host-level traffic (group 0) and the groups' inbound messages
+   * through the host.
+   *
+   * @param traffic The host's side.
+   */
+  setTraffic(traffic: HostTraffic): void {
+    this.#traffic = traffic;
+  }
+
+  /**
+   * Sends a host-level message (group 0) with the groups' messages of this turn.
+   *
+   * @param message The message; its `to` is the peer host.
+   */
+  sendHost(message: Message): void {
+    this.#push(hostGroupId, [message]);
+  }
+
+  /**
+   * Steps a message into a group as if it had arrived.
+   *
+   * @param groupId The group.
+   * @param message The message.
+   */
+  deliver(groupId: GroupId, message: Message): void {
+    this.#handlers.get(groupId)?.step(message);
   }
 
   /** A copy of the counters. */
@@ -152,15 +194,23 @@ export class GroupMux {
     }
   }
 
-  #receive(_from: NodeId, batch: readonly GroupMessage[]): void {
+  #receive(from: NodeId, batch: readonly GroupMessage[]): void {
     if (this.#closed) return;
+    const traffic = this.#traffic;
+    traffic?.heard(from);
     for (const p of batch) {
+      if (p.groupId === hostGroupId && traffic !== undefined) {
+        if (p.message.to === this.#hostId) traffic.receive(from, p.message);
+        else this.#stats.droppedUnknownGroup++;
+        continue;
+      }
       const h = this.#handlers.get(p.groupId);
       if (h === undefined || p.message.to !== this.#hostId) {
         this.#stats.droppedUnknownGroup++;
         continue;
       }
       this.#stats.messagesReceived++;
+      traffic?.beforeStep(p.groupId, p.message);
       h.step(p.message);
     }
   }

@@ -14,8 +14,9 @@ import { checkNumberOption } from "../node/options.ts";
 import { type HostedNode, type RaftNode, startHostedNode } from "../node/raft_node.ts";
 import { globalScheduler, type Scheduler, type TimerHandle } from "../node/scheduler.ts";
 import { forwardStorage, type StorageUpdate } from "../node/seams.ts";
-import { StateType } from "../types.ts";
+import { type Message, StateType } from "../types.ts";
 import { GroupMux, type GroupMuxStats } from "./mux.ts";
+import { Quiescence, type QuiescenceStats } from "./quiesce.ts";
 import { SaveBatcher, type SaveBatchStats } from "./save_batcher.ts";
 import type { GroupId, HostId, HostStorage, HostTransport } from "./seams.ts";
 import { sharedHopScheduler } from "./turn.ts";
@@ -61,6 +62,16 @@ export interface RaftHostOptions<R = unknown> {
    * @default {{}}
    */
   groupDefaults?: Partial<Omit<GroupOptions<R>, "groupId" | "stateMachine" | "peers">>;
+  /**
+   * Whether idle groups rest (quiescence, docs/multi-raft.md): they stop
+   * ticking and heartbeating, and the host sends one host-level heartbeat
+   * per heartbeat interval to each peer host it shares a group with. The
+   * intervals are `groupDefaults`' (`heartbeatTick`, and `electionTick` as
+   * the liveness timeout). Off: every group ticks always and the host
+   * sends no host-level traffic.
+   * @default {true}
+   */
+  quiesce?: boolean;
 }
 
 /** A host's state, from {@linkcode RaftHost.status}. */
@@ -83,6 +94,10 @@ export interface RaftHostStatus {
   storage: SaveBatchStats;
   /** What went through the host transport, and the messages dropped for unknown groups. */
   transport: GroupMuxStats;
+  /** How many of its groups rest (quiescence). */
+  quiesced: number;
+  /** Host-level heartbeats, and groups going to rest and waking. */
+  quiescence: QuiescenceStats;
 }
 
 /**
@@ -101,7 +116,11 @@ export interface RaftHostStatus {
  *   a group this host does not run are dropped and counted;
  * - **one storage**: the saves the groups issue in one turn become one
  *   {@linkcode HostStorage.writeBatch} (one transaction, one sync), and
- *   each group's save settles once its batch is durable.
+ *   each group's save settles once its batch is durable;
+ * - **rest when idle** (quiescence, on by default): an idle group stops
+ *   ticking and heartbeating; one host-level heartbeat per peer host
+ *   tells the hosts apart that are live, and a resting group wakes for any
+ *   request or message, or when its leader's host falls silent.
  *
  * A group's members are hosts: the replica of a group on host `h` has Raft
  * ID `h` (so `addVoter(3)` adds a replica on host 3). Every host of a group
@@ -115,8 +134,8 @@ export interface RaftHostStatus {
  * Over the network, `WebSocketHostTransport` (`@raft-ts/raft/websocket`)
  * carries every group on one connection per peer host.
  *
- * Still to come (docs/multi-raft.md): coalesced heartbeats, quiescence,
- * and a sharded KV example.
+ * Still to come (docs/multi-raft.md): coalesced heartbeats and a sharded KV
+ * example.
  *
  * @typeParam R The result of applying one command, in every group.
  *
@@ -172,6 +191,8 @@ export class RaftHost<R = unknown> {
   readonly #defaults: Partial<Omit<GroupOptions<R>, "groupId" | "stateMachine" | "peers">>;
   readonly #mux: GroupMux;
   readonly #batcher: SaveBatcher;
+  /** Ticks the groups, lets idle ones rest, tracks the peer hosts' liveness. */
+  readonly #quiet: Quiescence;
   /** The running groups, in the order they were added (the order they are ticked in). */
   readonly #groups = new Map<GroupId, HostedNode<R>>();
   /** Groups being added or removed: no second call for them meanwhile. */
@@ -190,6 +211,18 @@ export class RaftHost<R = unknown> {
     this.#defaults = { ...options.groupDefaults };
     this.#batcher = new SaveBatcher(options.storage, this.#scheduler);
     this.#mux = new GroupMux(options.hostId, options.transport, this.#scheduler, this.#logger);
+    const mux = this.#mux;
+    this.#quiet = new Quiescence({
+      hostId: options.hostId,
+      groups: this.#groups as ReadonlyMap<GroupId, HostedNode<unknown>>,
+      enabled: options.quiesce ?? true,
+      heartbeatTick: this.#defaults.heartbeatTick ?? 1,
+      livenessTick: this.#defaults.electionTick ?? 10,
+      send: (m: Message): void => mux.sendHost(m),
+      deliver: (groupId: GroupId, m: Message): void => mux.deliver(groupId, m),
+      logger: this.#logger,
+    });
+    mux.setTraffic(this.#quiet);
   }
 
   /**
@@ -273,7 +306,7 @@ export class RaftHost<R = unknown> {
           transport: this.#mux.view(groupId),
           scheduler: this.#groupScheduler,
           tickMs: this.#tickMs,
-        });
+        }, (): void => this.#quiet.onRequest(groupId));
       } catch (e) {
         // It never ran (bad options, a state machine that failed to
         // recover): a group created for it leaves nothing behind.
@@ -285,6 +318,7 @@ export class RaftHost<R = unknown> {
         throw new NodeClosedError(this.#hostId);
       }
       this.#groups.set(groupId, hosted);
+      this.#quiet.groupsChanged();
       return hosted.node;
     } finally {
       this.#busy.delete(groupId);
@@ -333,6 +367,7 @@ export class RaftHost<R = unknown> {
     }
     this.#busy.add(groupId);
     this.#groups.delete(groupId);
+    this.#quiet.remove(groupId);
     try {
       await g.node.close();
       if (options.deleteData === true) await this.#storage.deleteGroup(groupId);
@@ -371,6 +406,8 @@ export class RaftHost<R = unknown> {
       ticks: this.#ticks,
       storage: this.#batcher.stats,
       transport: this.#mux.stats,
+      quiesced: this.#quiet.quiescedCount,
+      quiescence: this.#quiet.stats,
     };
   }
 
@@ -392,7 +429,7 @@ export class RaftHost<R = unknown> {
   #onTick(): void {
     if (this.closed) return;
     this.#ticks++;
-    for (const g of this.#groups.values()) g.tick();
+    this.#quiet.tick();
     this.#armTick();
   }
 

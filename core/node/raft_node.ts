@@ -52,6 +52,7 @@ import {
   type RequestOptions,
   resolveLimits,
 } from "./options.ts";
+import type { HostedNode } from "./hosted.ts";
 import { ReadyLoop } from "./ready_loop.ts";
 import { Requests, type Waiter } from "./requests.ts";
 import { globalScheduler, type Scheduler, type TimerHandle } from "./scheduler.ts";
@@ -72,15 +73,12 @@ import {
 /** A pause at least this long (ms) makes a leader answer the requests it held. */
 const pauseAnswerMs = 1000;
 
-/** A node started for a host: the node, and the tick its host calls instead of a timer. */
-export interface HostedNode<R> {
-  /** The node (its own timer never runs). */
-  readonly node: RaftNode<R>;
-  /** One Raft tick, as the node's own timer would give it; a no-op once it is closed. */
-  tick(): void;
-}
+export type { HostedNode };
 
-let openHosted: <R>(options: RaftNodeOptions<R>) => Promise<HostedNode<R>>;
+let openHosted: <R>(
+  options: RaftNodeOptions<R>,
+  onRequest: () => void,
+) => Promise<HostedNode<R>>;
 
 /**
  * Starts a node that owns no tick timer: its host ticks it, with every
@@ -90,10 +88,14 @@ let openHosted: <R>(options: RaftNodeOptions<R>) => Promise<HostedNode<R>>;
  *
  * @typeParam R The result of applying one command.
  * @param options The node's options (`tickMs` is the host's).
+ * @param onRequest Called as each request starts (proposal, read, membership change, transfer, campaign).
  * @returns The node and its tick.
  */
-export function startHostedNode<R>(options: RaftNodeOptions<R>): Promise<HostedNode<R>> {
-  return openHosted(options);
+export function startHostedNode<R>(
+  options: RaftNodeOptions<R>,
+  onRequest: () => void = (): void => {},
+): Promise<HostedNode<R>> {
+  return openHosted(options, onRequest);
 }
 
 /**
@@ -170,6 +172,8 @@ export class RaftNode<R = unknown> {
   readonly #requestTimeoutMs: number;
   /** Ticked by a host (`RaftHost`) instead of a tick timer of its own. */
   readonly #hosted: boolean;
+  /** Called as each request starts: a host wakes a resting group. */
+  #onRequest: () => void = (): void => {};
   /** The scheduler's clock at the last tick, to notice a pause. */
   #lastTickAtMs: number | undefined = undefined;
   /** The session table's clock as last seen, and the tick it was seen at. */
@@ -274,9 +278,24 @@ export class RaftNode<R = unknown> {
 
   /** Lets `startHostedNode` open a node without a timer and tick it. */
   static {
-    openHosted = async <R>(options: RaftNodeOptions<R>): Promise<HostedNode<R>> => {
-      const node = await RaftNode.#open(options, true);
-      return { node, tick: (): void => node.#onTick() };
+    openHosted = async <R>(o: RaftNodeOptions<R>, onRequest: () => void) => {
+      const node = await RaftNode.#open(o, true);
+      node.#onRequest = onRequest;
+      const r = node.#requests;
+      return {
+        node,
+        tick: (): void => node.#onTick(),
+        rawNode: node.#rn,
+        confState: (): ConfState => node.#applier.confState,
+        idle: (): boolean => r.proposalCount === 0 && r.readCount === 0 && !r.hasQueuedConfChanges,
+        wake: (forgetLeader: boolean): void => {
+          node.#lastTickAtMs = undefined; // a rest is no pause
+          node.#rn.resetElectionClock(forgetLeader);
+          if (node.#rn.basicStatus().raftState === StateType.StateLeader) {
+            node.#loop.recheckQuorum(node.#electionTick);
+          }
+        },
+      };
     };
   }
 
@@ -518,7 +537,7 @@ export class RaftNode<R = unknown> {
     const header = tag === undefined
       ? envelopeHeader(this.#id, this.#incarnation, seq)
       : sessionEnvelopeHeader(this.#id, this.#incarnation, seq, tag);
-    return this.#requests.start<R>(options, (w) => {
+    return this.#start<R>(options, (w) => {
       this.#requests.queueProposal(w, seq, wrap(header, data));
       this.#loop.kick();
     });
@@ -556,7 +575,7 @@ export class RaftNode<R = unknown> {
   read<T = undefined>(query?: () => T, options: RequestOptions = {}): Promise<T> {
     const refused = this.#refuse("reads", "read");
     if (refused !== undefined) return Promise.reject(refused);
-    return this.#requests.start<T>(options, (w) => {
+    return this.#start<T>(options, (w) => {
       this.#requests.queueRead(w as Waiter<unknown>, query);
       this.#loop.kick();
     });
@@ -703,7 +722,7 @@ export class RaftNode<R = unknown> {
     const invalid = this.#applier.checkChange(cc, intents) ??
       this.#checkReachable(changes, options);
     if (invalid !== undefined) return Promise.reject(invalid);
-    return this.#requests.start<ConfState>(options, (w) => {
+    return this.#start<ConfState>(options, (w) => {
       this.#requests.queueConfChange(w, seq, cc, intents);
       this.#loop.kick();
     });
@@ -730,7 +749,7 @@ export class RaftNode<R = unknown> {
       );
     }
     if (this.#rn.basicStatus().lead === to) return Promise.resolve();
-    return this.#requests.start<void>(options, (w) => {
+    return this.#start<void>(options, (w) => {
       this.#requests.addTransfer(w, to);
       this.#rn.transferLeader(to);
       this.#loop.kick();
@@ -751,7 +770,7 @@ export class RaftNode<R = unknown> {
     if (refused !== undefined) return Promise.reject(refused);
     const lead = this.#rn.basicStatus().lead;
     if (lead !== None) return Promise.resolve(lead);
-    return this.#requests.start<NodeId>(options, (w) => {
+    return this.#start<NodeId>(options, (w) => {
       this.#requests.addLeaderWaiter(w);
     });
   }
@@ -764,6 +783,7 @@ export class RaftNode<R = unknown> {
    */
   campaign(): void {
     if (this.#closed) throw new NodeClosedError(this.#id, this.#error);
+    this.#onRequest();
     this.#rn.campaign();
     this.#loop.kick();
   }
@@ -830,6 +850,12 @@ export class RaftNode<R = unknown> {
 
   // -------------------------------------------------------------------------
   // Requests
+
+  /** Starts a request (a host wakes a resting group first). */
+  #start<T>(options: RequestOptions, enqueue: (w: Waiter<T>) => void): Promise<T> {
+    this.#onRequest();
+    return this.#requests.start<T>(options, enqueue);
+  }
 
   /** The error that refuses a request now: the node is closed, or too many are pending. */
   #refuse(kind: "proposals" | "reads", what: string): Error | undefined {

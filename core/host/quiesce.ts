@@ -1,0 +1,329 @@
+/**
+ * Quiescence and host liveness (docs/multi-raft.md): the groups of a host
+ * that are idle stop ticking and heartbeating; the host sends one
+ * host-level heartbeat per heartbeat interval to each peer host it shares
+ * a group with, and a resting follower whose leader's host falls silent
+ * for an election timeout wakes and elects.
+ *
+ * @module
+ */
+
+import type { Logger } from "../logger.ts";
+import type { HostedNode } from "../node/hosted.ts";
+import { type Message, MessageType, newMessage, None, StateType } from "../types.ts";
+import { hostMessage, type HostNotices, type QuiesceNotice, readHostNotices } from "./host_wire.ts";
+import type { GroupId, HostId } from "./seams.ts";
+
+/** Counters of host liveness and quiescence. */
+export interface QuiescenceStats {
+  /** Host-level heartbeats sent (one per peer host per heartbeat interval, with any notices). */
+  hostHeartbeatsSent: number;
+  /** Host-level heartbeats received. */
+  hostHeartbeatsReceived: number;
+  /** Times a group of this host went to rest. */
+  quiesces: number;
+  /** Times a resting group of this host woke. */
+  wakes: number;
+  /** Wakes of resting followers whose leader's host fell silent. */
+  livenessWakes: number;
+}
+
+/** What {@linkcode Quiescence} works with. */
+export interface QuiescenceContext {
+  readonly hostId: HostId;
+  /** The running groups (the host's map: read, never changed here). */
+  readonly groups: ReadonlyMap<GroupId, HostedNode<unknown>>;
+  /** Whether idle groups rest; without it the host sends no host-level traffic. */
+  readonly enabled: boolean;
+  /** Host ticks between two host-level heartbeats. */
+  readonly heartbeatTick: number;
+  /** Host ticks of silence after which a peer host counts as down. */
+  readonly livenessTick: number;
+  /** Sends a host-level message (group 0). */
+  send(m: Message): void;
+  /** Steps a message into a group, as the transport would. */
+  deliver(groupId: GroupId, m: Message): void;
+  readonly logger: Logger;
+}
+
+/** Ticks a host's groups, lets idle ones rest, and tracks the peer hosts' liveness. */
+export class Quiescence {
+  readonly #c: QuiescenceContext;
+  /** The resting groups. */
+  readonly #quiet = new Set<GroupId>();
+  /** The tick each peer host was last heard from (any frame). */
+  readonly #heardAt = new Map<HostId, number>();
+  /** The hosts that share a group with this one; `undefined`: to be listed again. */
+  #peers: HostId[] | undefined = undefined;
+  #ticks = 0;
+  readonly #stats: QuiescenceStats = {
+    hostHeartbeatsSent: 0,
+    hostHeartbeatsReceived: 0,
+    quiesces: 0,
+    wakes: 0,
+    livenessWakes: 0,
+  };
+
+  /** @param context What it works with. */
+  constructor(context: QuiescenceContext) {
+    this.#c = context;
+  }
+
+  /** A copy of the counters. */
+  get stats(): QuiescenceStats {
+    return { ...this.#stats };
+  }
+
+  /** How many groups rest. */
+  get quiescedCount(): number {
+    return this.#quiet.size;
+  }
+
+  /**
+   * Whether a group rests.
+   *
+   * @param groupId The group.
+   * @returns `true` when it does.
+   */
+  isQuiesced(groupId: GroupId): boolean {
+    return this.#quiet.has(groupId);
+  }
+
+  /**
+   * Whether a peer host was heard from within the liveness timeout.
+   *
+   * @param host The peer host.
+   * @returns `true` when it was (this host itself is always live).
+   */
+  isLive(host: HostId): boolean {
+    if (host === this.#c.hostId) return true;
+    const at = this.#heardAt.get(host);
+    return at === undefined || this.#ticks - at < this.#c.livenessTick;
+  }
+
+  /** The groups changed: list the peer hosts again. */
+  groupsChanged(): void {
+    this.#peers = undefined;
+  }
+
+  /**
+   * Forgets a group the host no longer runs.
+   *
+   * @param groupId The group.
+   */
+  remove(groupId: GroupId): void {
+    this.#quiet.delete(groupId);
+    this.#peers = undefined;
+  }
+
+  /**
+   * One host tick: ticks every group that does not rest, wakes the
+   * resting followers whose leader's host fell silent, lets idle leaders
+   * rest, and sends the host-level heartbeats that are due.
+   */
+  tick(): void {
+    this.#ticks++;
+    for (const [groupId, g] of this.#c.groups) {
+      if (!this.#quiet.has(groupId)) g.tick();
+    }
+    if (!this.#c.enabled) return;
+    if (this.#peers === undefined || this.#ticks % this.#c.livenessTick === 0) this.#listPeers();
+    const peers = this.#peers!;
+    if (peers.some((p) => !this.isLive(p))) this.#wakeOrphans();
+    const notices = this.#quiesceIdleLeaders();
+    const due = this.#ticks % this.#c.heartbeatTick === 0;
+    for (const p of peers) {
+      const quiesce = notices.get(p);
+      if (!due && quiesce === undefined) continue;
+      this.#sendHost(p, { quiesce: quiesce ?? [], wake: [] });
+    }
+  }
+
+  /**
+   * A frame came from a peer host: it is live.
+   *
+   * @param from The peer host.
+   */
+  heard(from: HostId): void {
+    this.#heardAt.set(from, this.#ticks);
+  }
+
+  /**
+   * Takes a host-level message (group 0).
+   *
+   * @param from The sending host.
+   * @param m The message.
+   */
+  receive(from: HostId, m: Message): void {
+    const notices = readHostNotices(m);
+    if (typeof notices === "string") {
+      this.#c.logger.warning(
+        `host ${this.#c.hostId} dropped a host message from ${from}: ${notices}`,
+      );
+      return;
+    }
+    this.#stats.hostHeartbeatsReceived++;
+    if (!this.#c.enabled) return;
+    for (const n of notices.quiesce) this.#onQuiesceNotice(from, n);
+    for (const g of notices.wake) {
+      const h = this.#c.groups.get(g);
+      if (h !== undefined && h.rawNode.basicStatus().raftState === StateType.StateLeader) {
+        this.#wake(g, h, from);
+      }
+    }
+  }
+
+  /**
+   * Before a message of a group is stepped: a resting group wakes for
+   * anything but its leader's heartbeat (follower) or a heartbeat
+   * response (leader), which it steps without ticking again.
+   *
+   * @param groupId The group.
+   * @param m The message.
+   */
+  beforeStep(groupId: GroupId, m: Message): void {
+    if (!this.#quiet.has(groupId)) return;
+    const h = this.#c.groups.get(groupId);
+    if (h === undefined) return;
+    const st = h.rawNode.basicStatus();
+    if (m.type === MessageType.MsgHeartbeatResp) return;
+    if (m.type === MessageType.MsgHeartbeat && m.from === st.lead && m.term === st.term) return;
+    this.#wake(groupId, h, m.from);
+  }
+
+  /**
+   * A request starts on a group's node: a resting group wakes.
+   *
+   * @param groupId The group.
+   */
+  onRequest(groupId: GroupId): void {
+    const h = this.#c.groups.get(groupId);
+    if (h !== undefined) this.#wake(groupId, h, None);
+  }
+
+  /**
+   * Wakes a resting group. A follower whose leader's host is not live
+   * forgets its leader (it grants votes at once); one whose leader is live
+   * tells the leader to wake too, unless the leader woke it.
+   */
+  #wake(groupId: GroupId, h: HostedNode<unknown>, cause: HostId): void {
+    if (!this.#quiet.delete(groupId)) return;
+    this.#stats.wakes++;
+    const st = h.rawNode.basicStatus();
+    const follower = st.raftState !== StateType.StateLeader;
+    const forget = follower && st.lead !== None && !this.isLive(st.lead);
+    h.wake(forget);
+    if (follower && !forget && st.lead !== None && cause !== st.lead) {
+      this.#sendHost(st.lead, { quiesce: [], wake: [groupId] });
+    }
+  }
+
+  /** Wakes every resting follower whose leader's host is not live. */
+  #wakeOrphans(): void {
+    for (const groupId of [...this.#quiet]) {
+      const h = this.#c.groups.get(groupId)!;
+      const st = h.rawNode.basicStatus();
+      if (st.raftState === StateType.StateLeader || this.isLive(st.lead)) continue;
+      this.#stats.livenessWakes++;
+      this.#c.logger.info(
+        `host ${this.#c.hostId}: group ${groupId} wakes, its leader's host ${st.lead} is silent`,
+      );
+      this.#wake(groupId, h, None);
+    }
+  }
+
+  /**
+   * Lets every idle leader rest; returns the quiesce notices for each
+   * follower host.
+   */
+  #quiesceIdleLeaders(): Map<HostId, QuiesceNotice[]> {
+    const notices = new Map<HostId, QuiesceNotice[]>();
+    for (const [groupId, h] of this.#c.groups) {
+      if (this.#quiet.has(groupId) || !canQuiesceLeader(h)) continue;
+      const st = h.rawNode.basicStatus();
+      const notice = { groupId, term: st.term, commit: st.commit, lastIndex: st.commit };
+      h.rawNode.withProgress((id) => {
+        if (id === this.#c.hostId) return;
+        let list = notices.get(id);
+        if (list === undefined) notices.set(id, list = []);
+        list.push(notice);
+      });
+      this.#quiet.add(groupId);
+      this.#stats.quiesces++;
+    }
+    return notices;
+  }
+
+  /**
+   * A follower rests when it agrees with its leader's quiesce notice: same
+   * leader and term, its log reaching the leader's last index, no request
+   * waiting. It takes the leader's commit index first (as from a
+   * heartbeat). One that does not agree asks the leader to wake.
+   */
+  #onQuiesceNotice(from: HostId, n: QuiesceNotice): void {
+    const h = this.#c.groups.get(n.groupId);
+    if (h === undefined) return;
+    const rn = h.rawNode;
+    const st = rn.basicStatus();
+    const agree = st.raftState === StateType.StateFollower && st.lead === from &&
+      st.term === n.term && rn.lastIndex() >= n.lastIndex && st.commit <= n.commit && h.idle();
+    if (!agree) {
+      if (this.#quiet.has(n.groupId)) this.#wake(n.groupId, h, None);
+      else this.#sendHost(from, { quiesce: [], wake: [n.groupId] });
+      return;
+    }
+    if (st.commit < n.commit) {
+      this.#c.deliver(
+        n.groupId,
+        newMessage({
+          type: MessageType.MsgHeartbeat,
+          from,
+          to: this.#c.hostId,
+          term: n.term,
+          commit: n.commit,
+        }),
+      );
+    }
+    if (!this.#quiet.has(n.groupId)) {
+      this.#quiet.add(n.groupId);
+      this.#stats.quiesces++;
+    }
+  }
+
+  #sendHost(to: HostId, notices: HostNotices): void {
+    this.#stats.hostHeartbeatsSent++;
+    this.#c.send(hostMessage(this.#c.hostId, to, notices));
+  }
+
+  /** Lists the hosts that share a group with this one; a new one counts as heard now. */
+  #listPeers(): void {
+    const peers = new Set<HostId>();
+    for (const h of this.#c.groups.values()) {
+      const cs = h.confState();
+      for (const list of [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]) {
+        for (const id of list) if (id !== this.#c.hostId) peers.add(id);
+      }
+    }
+    for (const p of peers) if (!this.#heardAt.has(p)) this.#heardAt.set(p, this.#ticks);
+    this.#peers = [...peers].sort((a, b) => a - b);
+  }
+}
+
+/**
+ * Whether a group's leader may let it rest: nothing pending (no request,
+ * no transfer, no joint configuration, nothing to write or apply) and
+ * every member's log holding the leader's last index, which is committed.
+ */
+function canQuiesceLeader(h: HostedNode<unknown>): boolean {
+  const rn = h.rawNode;
+  const st = rn.basicStatus();
+  if (st.raftState !== StateType.StateLeader || st.leadTransferee !== None) return false;
+  const last = rn.lastIndex();
+  if (st.commit !== last || st.applied !== last) return false;
+  if (h.confState().votersOutgoing.length > 0 || !h.idle() || rn.hasReady()) return false;
+  let caughtUp = true;
+  rn.withProgress((_id, _t, pr) => {
+    if (pr.match !== last) caughtUp = false;
+  });
+  return caughtUp;
+}
