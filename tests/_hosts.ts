@@ -7,7 +7,7 @@
  */
 
 import { MemoryHostNetwork, VirtualScheduler } from "../adapters/memory/mod.ts";
-import type { Scheduler, TimerHandle } from "../core/node.ts";
+import type { RaftNodeOptions, Scheduler, TimerHandle } from "../core/node.ts";
 import { newRand } from "../core/rand.ts";
 import { StateType } from "../core/types.ts";
 import { MemoryHostStorage } from "../core/host/memory_host_storage.ts";
@@ -49,6 +49,14 @@ export function countingScheduler(
   };
 }
 
+/** What every host of a {@linkcode Hosts} starts with. */
+export interface HostsOptions {
+  /** The hosts' `quiesce` option. @default {true} */
+  quiesce?: boolean;
+  /** Group options besides `electionTick: 10` and a seeded `rand`. */
+  groupDefaults?: Partial<RaftNodeOptions<number>>;
+}
+
 export interface Site {
   host: RaftHost<number>;
   storage: MemoryHostStorage;
@@ -64,12 +72,11 @@ export class Hosts {
   readonly ids: HostId[];
   #runs = 0;
 
-  /** Whether idle groups rest (the host's `quiesce` option). */
-  readonly quiesce: boolean;
+  readonly options: HostsOptions;
 
-  constructor(ids: HostId[], quiesce = true) {
+  constructor(ids: HostId[], options: HostsOptions = {}) {
     this.ids = ids;
-    this.quiesce = quiesce;
+    this.options = options;
   }
 
   /** Starts host `id` on the storage it had (a restart) or a new one. */
@@ -81,8 +88,12 @@ export class Hosts {
       storage,
       scheduler,
       tickMs: 10,
-      quiesce: this.quiesce,
-      groupDefaults: { electionTick: 10, rand: newRand(1000 * ++this.#runs + id) },
+      quiesce: this.options.quiesce ?? true,
+      groupDefaults: {
+        electionTick: 10,
+        rand: newRand(1000 * ++this.#runs + id),
+        ...this.options.groupDefaults,
+      },
     });
     const site: Site = { host, storage, scheduler, logs: new Map() };
     this.sites.set(id, site);
@@ -136,15 +147,15 @@ export class Hosts {
  *
  * @param ids The hosts.
  * @param groupIds The groups.
- * @param quiesce The hosts' `quiesce` option.
+ * @param options The hosts' `quiesce` option and group defaults.
  * @returns The hosts.
  */
 export async function startHosts(
   ids: HostId[],
   groupIds: readonly GroupId[],
-  quiesce = true,
+  options: HostsOptions = {},
 ): Promise<Hosts> {
-  const h = new Hosts(ids, quiesce);
+  const h = new Hosts(ids, options);
   for (const id of h.ids) await h.startHost(id);
   for (const g of groupIds) {
     for (const id of h.ids) await h.addGroup(id, g, h.ids);

@@ -14,6 +14,9 @@ import { type Message, MessageType, newMessage, None, StateType } from "../types
 import { hostMessage, type HostNotices, type QuiesceNotice, readHostNotices } from "./host_wire.ts";
 import type { GroupId, HostId } from "./seams.ts";
 
+/** Ticks from noticing a silent leader host to campaigning in its stead. */
+const campaignDelayTicks = 2;
+
 /** Counters of host liveness and quiescence. */
 export interface QuiescenceStats {
   /** Host-level heartbeats sent (one per peer host per heartbeat interval, with any notices). */
@@ -56,6 +59,8 @@ export class Quiescence {
   /** The hosts that share a group with this one; `undefined`: to be listed again. */
   #peers: HostId[] | undefined = undefined;
   #ticks = 0;
+  /** Groups whose leader's host fell silent and where this host campaigns, at the tick given. */
+  readonly #campaignAt = new Map<GroupId, number>();
   readonly #stats: QuiescenceStats = {
     hostHeartbeatsSent: 0,
     hostHeartbeatsReceived: 0,
@@ -113,24 +118,30 @@ export class Quiescence {
    */
   remove(groupId: GroupId): void {
     this.#quiet.delete(groupId);
+    this.#campaignAt.delete(groupId);
     this.#peers = undefined;
   }
 
   /**
-   * One host tick: ticks every group that does not rest, wakes the
-   * resting followers whose leader's host fell silent, lets idle leaders
-   * rest, and sends the host-level heartbeats that are due.
+   * One host tick: wakes the resting followers whose leader's host fell
+   * silent, lets idle leaders rest, ticks every group that does not rest,
+   * and sends the host-level heartbeats that are due.
    */
   tick(): void {
     this.#ticks++;
-    for (const [groupId, g] of this.#c.groups) {
-      if (!this.#quiet.has(groupId)) g.tick();
+    if (!this.#c.enabled) {
+      for (const g of this.#c.groups.values()) g.tick();
+      return;
     }
-    if (!this.#c.enabled) return;
     if (this.#peers === undefined || this.#ticks % this.#c.livenessTick === 0) this.#listPeers();
     const peers = this.#peers!;
     if (peers.some((p) => !this.isLive(p))) this.#wakeOrphans();
+    if (this.#campaignAt.size > 0) this.#campaignDue();
+    // Before the tick: the Readies of the last one are handled by now.
     const notices = this.#quiesceIdleLeaders();
+    for (const [groupId, g] of this.#c.groups) {
+      if (!this.#quiet.has(groupId)) g.tick();
+    }
     const due = this.#ticks % this.#c.heartbeatTick === 0;
     for (const p of peers) {
       const quiesce = notices.get(p);
@@ -229,6 +240,32 @@ export class Quiescence {
         `host ${this.#c.hostId}: group ${groupId} wakes, its leader's host ${st.lead} is silent`,
       );
       this.#wake(groupId, h, None);
+      // One live voter campaigns two ticks from now (the others notice the
+      // silence too meanwhile), chosen by the group's ID so that the new
+      // leaders spread over the hosts; the others wait for their election
+      // timeout as usual.
+      const voters = h.confState().voters.filter((id) => this.isLive(id));
+      if (voters.length > 0 && voters[groupId % voters.length] === this.#c.hostId) {
+        this.#campaignAt.set(groupId, this.#ticks + campaignDelayTicks);
+      }
+    }
+  }
+
+  /** Campaigns in the groups whose turn came, unless they found a leader meanwhile. */
+  #campaignDue(): void {
+    for (const [groupId, at] of this.#campaignAt) {
+      if (at > this.#ticks) continue;
+      this.#campaignAt.delete(groupId);
+      const h = this.#c.groups.get(groupId);
+      const st = h?.rawNode.basicStatus();
+      if (h === undefined || st!.lead !== None || st!.raftState !== StateType.StateFollower) {
+        continue;
+      }
+      try {
+        h.node.campaign();
+      } catch {
+        // Closed meanwhile: nothing to elect here.
+      }
     }
   }
 
@@ -239,7 +276,7 @@ export class Quiescence {
   #quiesceIdleLeaders(): Map<HostId, QuiesceNotice[]> {
     const notices = new Map<HostId, QuiesceNotice[]>();
     for (const [groupId, h] of this.#c.groups) {
-      if (this.#quiet.has(groupId) || !canQuiesceLeader(h)) continue;
+      if (this.#quiet.has(groupId) || !canQuiesceLeader(h, this)) continue;
       const st = h.rawNode.basicStatus();
       const notice = { groupId, term: st.term, commit: st.commit, lastIndex: st.commit };
       h.rawNode.withProgress((id) => {
@@ -311,10 +348,14 @@ export class Quiescence {
 
 /**
  * Whether a group's leader may let it rest: nothing pending (no request,
- * no transfer, no joint configuration, nothing to write or apply) and
- * every member's log holding the leader's last index, which is committed.
+ * no transfer, no joint configuration, nothing to write or apply), its
+ * last index committed, and every member on a live host holding that index
+ * and heard from since the leader last woke (so a woken leader heartbeats
+ * at least once: a follower that lost track of it finds it again). A
+ * member on a host that is down is not waited for: back, it campaigns,
+ * which wakes the group.
  */
-function canQuiesceLeader(h: HostedNode<unknown>): boolean {
+function canQuiesceLeader(h: HostedNode<unknown>, liveness: Quiescence): boolean {
   const rn = h.rawNode;
   const st = rn.basicStatus();
   if (st.raftState !== StateType.StateLeader || st.leadTransferee !== None) return false;
@@ -322,8 +363,9 @@ function canQuiesceLeader(h: HostedNode<unknown>): boolean {
   if (st.commit !== last || st.applied !== last) return false;
   if (h.confState().votersOutgoing.length > 0 || !h.idle() || rn.hasReady()) return false;
   let caughtUp = true;
-  rn.withProgress((_id, _t, pr) => {
-    if (pr.match !== last) caughtUp = false;
+  rn.withProgress((id, _t, pr) => {
+    if (id === st.id) caughtUp &&= pr.match === last;
+    else if (liveness.isLive(id)) caughtUp &&= pr.match === last && pr.recentActive;
   });
   return caughtUp;
 }

@@ -16,7 +16,7 @@ const enc = new TextEncoder();
 const groupIds = Array.from({ length: 16 }, (_, i) => i + 1);
 
 function threeHosts(quiesce = true): Promise<Hosts> {
-  return startHosts([1, 2, 3], groupIds, quiesce);
+  return startHosts([1, 2, 3], groupIds, { quiesce });
 }
 
 async function withHosts(fn: (h: Hosts) => Promise<void>, quiesce = true): Promise<void> {

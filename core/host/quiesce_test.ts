@@ -1,0 +1,183 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type Hosts, type HostsOptions, startHosts } from "../../tests/_hosts.ts";
+import { ReadOnlyOption, StateType } from "../types.ts";
+import type { GroupId, HostId } from "./seams.ts";
+
+// Tick 10 ms, election timeout 10 ticks, heartbeat every tick; frames take
+// 1 ms. Times are virtual.
+
+const enc = new TextEncoder();
+const tickMs = 10;
+const electionTick = 10;
+
+function range(n: number): GroupId[] {
+  return Array.from({ length: n }, (_, i) => i + 1);
+}
+
+async function withIdleHosts(
+  groups: number,
+  options: HostsOptions,
+  fn: (h: Hosts, groupIds: GroupId[], leaders: Map<GroupId, HostId>) => Promise<void>,
+): Promise<void> {
+  const groupIds = range(groups);
+  const h = await startHosts([1, 2, 3], groupIds, options);
+  try {
+    const leaders = await h.allLed(groupIds);
+    if (options.quiesce !== false) {
+      await h.clock.until(() => h.ids.every((id) => h.site(id).host.status().quiesced === groups));
+    }
+    await fn(h, groupIds, leaders);
+  } finally {
+    await h.close();
+  }
+}
+
+/** Messages (of groups and hosts) the network carried in one virtual second. */
+async function messagesPerSecond(h: Hosts): Promise<number> {
+  const before = h.net.stats.messages;
+  await h.clock.advance(1000);
+  return h.net.stats.messages - before;
+}
+
+/** The host with the most leaders, and the groups it leads. */
+function busiestLeader(leaders: Map<GroupId, HostId>): { host: HostId; led: GroupId[] } {
+  const led = new Map<HostId, GroupId[]>();
+  for (const [g, l] of leaders) led.set(l, [...(led.get(l) ?? []), g]);
+  const [host, groups] = [...led].sort((a, b) => b[1].length - a[1].length)[0]!;
+  return { host, led: groups };
+}
+
+test("RaftHost lets idle groups rest: only host-level heartbeats go, as many for 64 groups as for 16", async () => {
+  const rates: number[] = [];
+  for (const groups of [16, 64]) {
+    await withIdleHosts(groups, {}, async (h) => {
+      const rate = await messagesPerSecond(h);
+      rates.push(rate);
+      for (const id of h.ids) {
+        const st = h.site(id).host.status();
+        assert.equal(st.quiesced, groups, `host ${id}`);
+        assert.ok(st.quiescence.hostHeartbeatsSent > 0);
+        assert.ok(st.quiescence.hostHeartbeatsReceived > 0);
+      }
+    });
+  }
+  // 3 hosts, each to its 2 peers, once per tick (heartbeatTick 1): 600 a second.
+  assert.deepEqual(rates, [600, 600]);
+});
+
+test("RaftHost with quiescence off keeps every group ticking and heartbeating", async () => {
+  await withIdleHosts(16, { quiesce: false }, async (h) => {
+    await h.clock.advance(500);
+    const rate = await messagesPerSecond(h);
+    // 16 leaders, each a heartbeat and its response per follower per tick.
+    assert.equal(rate, 16 * 2 * 2 * (1000 / tickMs));
+    for (const id of h.ids) {
+      const st = h.site(id).host.status();
+      assert.equal(st.quiesced, 0);
+      assert.equal(st.quiescence.hostHeartbeatsSent, 0);
+    }
+  });
+});
+
+test("RaftHost wakes a resting group for a proposal and a follower's read, then lets it rest again", async () => {
+  await withIdleHosts(16, {}, async (h, groupIds, leaders) => {
+    const g = groupIds[0]!;
+    const leader = h.site(leaders.get(g)!);
+    const proposed = leader.host.group(g).propose(enc.encode("x"));
+    assert.equal(leader.host.status().quiesced, 15, "the proposal woke its group at once");
+    assert.equal(await h.clock.run(proposed), 1);
+    const follower = h.site(h.ids.find((id) => id !== leaders.get(g))!);
+    const seen = await h.clock.run(
+      follower.host.group(g).read(() => follower.logs.get(g)!.slice()),
+    );
+    assert.deepEqual(seen, ["x"]);
+    assert.ok(leader.host.status().quiescence.wakes >= 1);
+    await h.clock.until(() => h.ids.every((id) => h.site(id).host.status().quiesced === 16));
+    // Nothing else moved: the other groups kept their leaders and terms.
+    for (const other of groupIds) assert.equal(h.leaderOf(other), leaders.get(other));
+  });
+});
+
+for (const fault of ["partition", "crash"] as const) {
+  test(`RaftHost: when the leader host of resting groups is lost (${fault}), each group elects within the bound`, async () => {
+    await withIdleHosts(16, {}, async (h, _groupIds, leaders) => {
+      const { host: lost, led } = busiestLeader(leaders);
+      const rest = h.ids.filter((id) => id !== lost);
+      const terms = new Map(led.map((g) => [g, h.site(lost).host.group(g).status().term]));
+      const t0 = h.clock.nowMs();
+      if (fault === "partition") h.net.partition([lost], rest);
+      else await h.clock.run(h.site(lost).host.close());
+      const elected = (g: GroupId): boolean => {
+        const lead = h.site(rest[0]!).host.group(g).status().leaderId;
+        return rest.includes(lead) && rest.every((id) => {
+          const st = h.site(id).host.group(g).status();
+          return st.leaderId === lead && st.term > terms.get(g)!;
+        }) && h.site(lead).host.group(g).status().raftState === StateType.StateLeader;
+      };
+      await h.clock.until(() => led.every(elected), 5_000);
+      const tookMs = h.clock.nowMs() - t0;
+      // Liveness timeout (electionTick ticks, plus one tick for the last
+      // heartbeat's age), the 2 ticks before the chosen replica campaigns,
+      // a PreVote and a vote round trip (4 × 1 ms and the turns between).
+      // (Were that replica lost too, the others' randomized election
+      // timeout, below 2 × electionTick ticks, would replace the 2 ticks.)
+      const boundMs = (electionTick + 1 + 2) * tickMs + 10;
+      assert.ok(tookMs <= boundMs, `took ${tookMs} ms, bound ${boundMs} ms`);
+      for (const id of rest) {
+        assert.ok(h.site(id).host.status().quiescence.livenessWakes >= led.length);
+      }
+      if (fault === "partition") h.net.heal();
+    });
+  });
+}
+
+test("RaftHost: a follower host cut off from resting groups does not depose their live leaders", async () => {
+  await withIdleHosts(16, {}, async (h, groupIds, leaders) => {
+    // The host leading the fewest groups is cut off; the groups it does not lead are watched.
+    const counts = h.ids.map((id) => [...leaders.values()].filter((l) => l === id).length);
+    const cut = h.ids[counts.indexOf(Math.min(...counts))]!;
+    const watched = groupIds.filter((g) => leaders.get(g) !== cut);
+    const terms = new Map(
+      watched.map((g) => [g, h.site(leaders.get(g)!).host.group(g).status().term]),
+    );
+    h.net.partition([cut], h.ids.filter((id) => id !== cut));
+    // Long enough for its replicas to wake, forget their leaders and campaign (PreVote) in vain.
+    await h.clock.advance(1000);
+    assert.ok(h.site(cut).host.status().quiescence.livenessWakes >= watched.length);
+    h.net.heal();
+    await h.clock.advance(1000);
+    for (const g of watched) {
+      assert.equal(h.leaderOf(g), leaders.get(g), `group ${g}`);
+      for (const id of h.ids) {
+        assert.equal(h.site(id).host.group(g).status().term, terms.get(g), `group ${g} on ${id}`);
+      }
+    }
+  });
+});
+
+test("RaftHost: a woken leader serves a lease read only once CheckQuorum confirmed it", async () => {
+  const leaseBased = { groupDefaults: { readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased } };
+  await withIdleHosts(4, leaseBased, async (h, groupIds, leaders) => {
+    // A leader that still has its quorum serves the read, one election timeout after it wakes.
+    const g = groupIds[0]!;
+    const leader = h.site(leaders.get(g)!);
+    const t0 = h.clock.nowMs();
+    await h.clock.run(leader.host.group(g).read());
+    // It waited for the CheckQuorum an election timeout after it woke (the first tick comes sooner).
+    const waitedMs = h.clock.nowMs() - t0;
+    assert.ok(waitedMs > (electionTick - 1) * tickMs, `after ${waitedMs} ms`);
+
+    // A leader cut off while resting never serves it.
+    await h.clock.until(() => leader.host.status().quiesced === 4);
+    const g2 = groupIds[1]!;
+    const cutOff = h.site(leaders.get(g2)!);
+    h.net.partition([cutOff.host.hostId], h.ids.filter((id) => id !== cutOff.host.hostId));
+    let ran = false;
+    const read = cutOff.host.group(g2).read(() => (ran = true), { timeoutMs: 2000 });
+    await assert.rejects(h.clock.run(read));
+    assert.equal(ran, false);
+    assert.notEqual(cutOff.host.group(g2).status().raftState, StateType.StateLeader);
+    h.net.heal();
+  });
+});
