@@ -3,12 +3,14 @@
  * they share, carried as pairs of the reserved group 0. Its `Message` is a
  * `MsgHeartbeat` from host to host (the host-level heartbeat); its
  * `context` holds the quiesce notices (a leader's last word before its
- * group rests) and wake notices (a follower asking a resting leader to
- * tick again).
+ * group rests), wake notices (a follower asking a resting leader to tick
+ * again), and the groups' coalesced heartbeats and heartbeat responses.
  *
  * Encoding of the context: a version byte (1), then the number of quiesce
- * notices and, for each, its group, term, commit and last index; then the
- * number of wake notices and their groups. All varints.
+ * notices and, for each, its group, term, commit and last index; the
+ * number of wake notices and their groups; the number of heartbeats and,
+ * for each, its group, term and commit; the number of heartbeat responses
+ * and, for each, its group and term. All varints. Nothing to say: no bytes.
  *
  * @module
  */
@@ -33,13 +35,33 @@ export interface QuiesceNotice {
   readonly lastIndex: number;
 }
 
+/** A group's heartbeat (`MsgHeartbeat` without context), folded into a host-level message. */
+export interface CoalescedHeartbeat {
+  readonly groupId: GroupId;
+  readonly term: number;
+  readonly commit: number;
+}
+
+/** A group's heartbeat response (`MsgHeartbeatResp` without context), folded likewise. */
+export interface CoalescedResponse {
+  readonly groupId: GroupId;
+  readonly term: number;
+}
+
 /** What a host-level message says besides "alive". */
 export interface HostNotices {
   /** Groups led by the sender that rest from now on. */
   readonly quiesce: readonly QuiesceNotice[];
   /** Groups whose replica on the receiver (their leader) should tick again. */
   readonly wake: readonly GroupId[];
+  /** Heartbeats of groups led by the sender, to their replicas on the receiver. */
+  readonly heartbeats: readonly CoalescedHeartbeat[];
+  /** Responses to the receiver's heartbeats. */
+  readonly responses: readonly CoalescedResponse[];
 }
+
+/** A host-level message that says nothing but "alive". */
+export const noNotices: HostNotices = { quiesce: [], wake: [], heartbeats: [], responses: [] };
 
 /**
  * A host-level heartbeat.
@@ -60,13 +82,23 @@ export function hostMessage(from: HostId, to: HostId, notices: HostNotices): Mes
   }
   pushVarint(out, notices.wake.length);
   for (const g of notices.wake) pushVarint(out, g);
+  pushVarint(out, notices.heartbeats.length);
+  for (const hb of notices.heartbeats) {
+    pushVarint(out, hb.groupId);
+    pushVarint(out, hb.term);
+    pushVarint(out, hb.commit);
+  }
+  pushVarint(out, notices.responses.length);
+  for (const r of notices.responses) {
+    pushVarint(out, r.groupId);
+    pushVarint(out, r.term);
+  }
+  const empty = out.length === 5;
   return newMessage({
     type: MessageType.MsgHeartbeat,
     from,
     to,
-    context: out.length === 3 && out[1] === 0 && out[2] === 0
-      ? new Uint8Array(0)
-      : new Uint8Array(out),
+    context: empty ? new Uint8Array(0) : new Uint8Array(out),
   });
 }
 
@@ -79,7 +111,7 @@ export function hostMessage(from: HostId, to: HostId, notices: HostNotices): Mes
 export function readHostNotices(m: Message): HostNotices | string {
   if (m.type !== MessageType.MsgHeartbeat) return `unknown host-level message type ${m.type}`;
   const b = m.context;
-  if (b.length === 0) return { quiesce: [], wake: [] };
+  if (b.length === 0) return noNotices;
   if (b[0] !== version) return `unknown host-level message version ${b[0]}`;
   const c: VarintCursor = { pos: 1 };
   const next = (): number => readSafeVarint(b, b.length, c);
@@ -99,6 +131,22 @@ export function readHostNotices(m: Message): HostNotices | string {
     if (g < 1) return "bad wake notice";
     wake.push(g);
   }
+  const nh = next();
+  if (nh < 0 || nh > noticesMax) return "bad heartbeat count";
+  const heartbeats: CoalescedHeartbeat[] = [];
+  for (let i = 0; i < nh; i++) {
+    const groupId = next(), term = next(), commit = next();
+    if (groupId < 1 || term < 0 || commit < 0) return "bad heartbeat";
+    heartbeats.push({ groupId, term, commit });
+  }
+  const nr = next();
+  if (nr < 0 || nr > noticesMax) return "bad heartbeat response count";
+  const responses: CoalescedResponse[] = [];
+  for (let i = 0; i < nr; i++) {
+    const groupId = next(), term = next();
+    if (groupId < 1 || term < 0) return "bad heartbeat response";
+    responses.push({ groupId, term });
+  }
   if (c.pos !== b.length) return "trailing bytes";
-  return { quiesce, wake };
+  return { quiesce, wake, heartbeats, responses };
 }

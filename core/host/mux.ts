@@ -10,6 +10,7 @@
 import type { Logger } from "../logger.ts";
 import type { SnapshotStreams, Transport, TransportHandler } from "../node/seams.ts";
 import type { Scheduler } from "../node/scheduler.ts";
+import { coalesceHeartbeats } from "./coalesce.ts";
 import { hostGroupId } from "./host_wire.ts";
 import { NextTurn } from "./turn.ts";
 import type { Message, NodeId, SnapshotStatus } from "../types.ts";
@@ -34,14 +35,22 @@ export interface GroupMuxStats {
   messagesReceived: number;
   /** Messages received for a group this host does not run (or not addressed to it), dropped. */
   droppedUnknownGroup: number;
+  /** Heartbeats and responses of the groups folded into host-level messages when sent. */
+  heartbeatsCoalesced: number;
+  /** Heartbeats and responses of the groups expanded from host-level messages received. */
+  heartbeatsExpanded: number;
 }
 
 /** The host's side of the traffic: liveness, host-level messages, resting groups. */
 export interface HostTraffic {
   /** A frame came from a peer host. */
   heard(from: HostId): void;
-  /** A host-level message (group 0) came from a peer host. */
-  receive(from: HostId, message: Message): void;
+  /**
+   * A host-level message (group 0) came from a peer host.
+   *
+   * @returns The groups' messages it carried (coalesced heartbeats), to deliver.
+   */
+  receive(from: HostId, message: Message): readonly GroupMessage[];
   /** A message of a group is about to be stepped. */
   beforeStep(groupId: GroupId, message: Message): void;
 }
@@ -64,7 +73,11 @@ export class GroupMux {
     messagesSent: 0,
     messagesReceived: 0,
     droppedUnknownGroup: 0,
+    heartbeatsCoalesced: 0,
+    heartbeatsExpanded: 0,
   };
+  /** Whether the groups' heartbeats leave folded into host-level messages. */
+  #coalesce = false;
 
   /**
    * Starts the host transport.
@@ -99,9 +112,12 @@ export class GroupMux {
    * through the host.
    *
    * @param traffic The host's side.
+   * @param coalesce Whether the groups' heartbeats and responses leave
+   *   folded into one host-level message per peer host and turn.
    */
-  setTraffic(traffic: HostTraffic): void {
+  setTraffic(traffic: HostTraffic, coalesce: boolean): void {
     this.#traffic = traffic;
+    this.#coalesce = coalesce;
   }
 
   /**
@@ -176,9 +192,14 @@ export class GroupMux {
 
   #flush(): void {
     this.#nextFlush.cancel();
-    const batch = this.#outbox;
+    let batch = this.#outbox;
     if (batch.length === 0 || this.#closed) return;
     this.#outbox = [];
+    if (this.#coalesce) {
+      const c = coalesceHeartbeats(this.#hostId, batch);
+      batch = c.batch;
+      this.#stats.heartbeatsCoalesced += c.folded;
+    }
     this.#stats.sendBatches++;
     this.#stats.messagesSent += batch.length;
     try {
@@ -199,19 +220,24 @@ export class GroupMux {
     const traffic = this.#traffic;
     traffic?.heard(from);
     for (const p of batch) {
-      if (p.groupId === hostGroupId && traffic !== undefined) {
-        if (p.message.to === this.#hostId) traffic.receive(from, p.message);
-        else this.#stats.droppedUnknownGroup++;
+      if (p.groupId === hostGroupId && traffic !== undefined && p.message.to === this.#hostId) {
+        const expanded = traffic.receive(from, p.message);
+        this.#stats.heartbeatsExpanded += expanded.length;
+        for (const e of expanded) this.#deliverInbound(e, traffic);
         continue;
       }
-      const h = this.#handlers.get(p.groupId);
-      if (h === undefined || p.message.to !== this.#hostId) {
-        this.#stats.droppedUnknownGroup++;
-        continue;
-      }
-      this.#stats.messagesReceived++;
-      traffic?.beforeStep(p.groupId, p.message);
-      h.step(p.message);
+      this.#deliverInbound(p, traffic);
     }
+  }
+
+  #deliverInbound(p: GroupMessage, traffic: HostTraffic | undefined): void {
+    const h = this.#handlers.get(p.groupId);
+    if (h === undefined || p.message.to !== this.#hostId) {
+      this.#stats.droppedUnknownGroup++;
+      return;
+    }
+    this.#stats.messagesReceived++;
+    traffic?.beforeStep(p.groupId, p.message);
+    h.step(p.message);
   }
 }

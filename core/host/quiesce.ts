@@ -11,8 +11,15 @@
 import type { Logger } from "../logger.ts";
 import type { HostedNode } from "../node/hosted.ts";
 import { type Message, MessageType, newMessage, None, StateType } from "../types.ts";
-import { hostMessage, type HostNotices, type QuiesceNotice, readHostNotices } from "./host_wire.ts";
-import type { GroupId, HostId } from "./seams.ts";
+import {
+  hostMessage,
+  type HostNotices,
+  noNotices,
+  type QuiesceNotice,
+  readHostNotices,
+} from "./host_wire.ts";
+import { expandHeartbeats } from "./coalesce.ts";
+import type { GroupId, GroupMessage, HostId } from "./seams.ts";
 
 /** Ticks from noticing a silent leader host to campaigning in its stead. */
 const campaignDelayTicks = 2;
@@ -146,7 +153,7 @@ export class Quiescence {
     for (const p of peers) {
       const quiesce = notices.get(p);
       if (!due && quiesce === undefined) continue;
-      this.#sendHost(p, { quiesce: quiesce ?? [], wake: [] });
+      this.#sendHost(p, { ...noNotices, quiesce: quiesce ?? [] });
     }
   }
 
@@ -164,17 +171,19 @@ export class Quiescence {
    *
    * @param from The sending host.
    * @param m The message.
+   * @returns The groups' heartbeats and responses it carried, to deliver.
    */
-  receive(from: HostId, m: Message): void {
+  receive(from: HostId, m: Message): readonly GroupMessage[] {
     const notices = readHostNotices(m);
     if (typeof notices === "string") {
       this.#c.logger.warning(
         `host ${this.#c.hostId} dropped a host message from ${from}: ${notices}`,
       );
-      return;
+      return [];
     }
     this.#stats.hostHeartbeatsReceived++;
-    if (!this.#c.enabled) return;
+    const expanded = expandHeartbeats(from, this.#c.hostId, notices);
+    if (!this.#c.enabled) return expanded;
     for (const n of notices.quiesce) this.#onQuiesceNotice(from, n);
     for (const g of notices.wake) {
       const h = this.#c.groups.get(g);
@@ -182,6 +191,7 @@ export class Quiescence {
         this.#wake(g, h, from);
       }
     }
+    return expanded;
   }
 
   /**
@@ -225,7 +235,7 @@ export class Quiescence {
     const forget = follower && st.lead !== None && !this.isLive(st.lead);
     h.wake(forget);
     if (follower && !forget && st.lead !== None && cause !== st.lead) {
-      this.#sendHost(st.lead, { quiesce: [], wake: [groupId] });
+      this.#sendHost(st.lead, { ...noNotices, wake: [groupId] });
     }
   }
 
@@ -306,7 +316,7 @@ export class Quiescence {
       st.term === n.term && rn.lastIndex() >= n.lastIndex && st.commit <= n.commit && h.idle();
     if (!agree) {
       if (this.#quiet.has(n.groupId)) this.#wake(n.groupId, h, None);
-      else this.#sendHost(from, { quiesce: [], wake: [n.groupId] });
+      else this.#sendHost(from, { ...noNotices, wake: [n.groupId] });
       return;
     }
     if (st.commit < n.commit) {

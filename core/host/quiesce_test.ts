@@ -76,6 +76,7 @@ test("RaftHost with quiescence off keeps every group ticking and heartbeating", 
       const st = h.site(id).host.status();
       assert.equal(st.quiesced, 0);
       assert.equal(st.quiescence.hostHeartbeatsSent, 0);
+      assert.equal(st.transport.heartbeatsCoalesced, 0);
     }
   });
 });
@@ -96,6 +97,24 @@ test("RaftHost wakes a resting group for a proposal and a follower's read, then 
     await h.clock.until(() => h.ids.every((id) => h.site(id).host.status().quiesced === 16));
     // Nothing else moved: the other groups kept their leaders and terms.
     for (const other of groupIds) assert.equal(h.leaderOf(other), leaders.get(other));
+  });
+});
+
+test("RaftHost folds the heartbeats of awake groups into one host-level message per peer host", async () => {
+  await withIdleHosts(16, {}, async (h, groupIds, leaders) => {
+    // Every group busy for a while: a write after another, for 300 ms.
+    const until = h.clock.nowMs() + 300;
+    const busy = async (g: GroupId): Promise<void> => {
+      const node = h.site(leaders.get(g)!).host.group(g);
+      for (let i = 0; h.clock.nowMs() < until; i++) await node.propose(enc.encode(`${i}`));
+    };
+    await h.clock.run(Promise.all(groupIds.map(busy)));
+    const leading = new Set(leaders.values());
+    for (const id of h.ids) {
+      const t = h.site(id).host.status().transport;
+      if (leading.has(id)) assert.ok(t.heartbeatsCoalesced > 0, `host ${id}`);
+      assert.ok(t.heartbeatsExpanded > 0, `host ${id}`);
+    }
   });
 });
 

@@ -67,8 +67,10 @@ export interface RaftHostOptions<R = unknown> {
    * ticking and heartbeating, and the host sends one host-level heartbeat
    * per heartbeat interval to each peer host it shares a group with. The
    * intervals are `groupDefaults`' (`heartbeatTick`, and `electionTick` as
-   * the liveness timeout). Off: every group ticks always and the host
-   * sends no host-level traffic.
+   * the liveness timeout). The heartbeats (and responses) the awake groups
+   * send to one peer host in one turn leave folded into one host-level
+   * message (coalesced heartbeats). Off: every group ticks always, sends
+   * its own heartbeats, and the host sends no host-level traffic.
    * @default {true}
    */
   quiesce?: boolean;
@@ -120,7 +122,8 @@ export interface RaftHostStatus {
  * - **rest when idle** (quiescence, on by default): an idle group stops
  *   ticking and heartbeating; one host-level heartbeat per peer host
  *   tells the hosts apart that are live, and a resting group wakes for any
- *   request or message, or when its leader's host falls silent.
+ *   request or message, or when its leader's host falls silent; the awake
+ *   groups' heartbeats to one peer host leave folded into one message.
  *
  * A group's members are hosts: the replica of a group on host `h` has Raft
  * ID `h` (so `addVoter(3)` adds a replica on host 3). Every host of a group
@@ -134,8 +137,7 @@ export interface RaftHostStatus {
  * Over the network, `WebSocketHostTransport` (`@raft-ts/raft/websocket`)
  * carries every group on one connection per peer host.
  *
- * Still to come (docs/multi-raft.md): coalesced heartbeats and a sharded KV
- * example.
+ * Still to come (docs/multi-raft.md): a sharded KV example.
  *
  * @typeParam R The result of applying one command, in every group.
  *
@@ -222,7 +224,8 @@ export class RaftHost<R = unknown> {
       deliver: (groupId: GroupId, m: Message): void => mux.deliver(groupId, m),
       logger: this.#logger,
     });
-    mux.setTraffic(this.#quiet);
+    // Without quiescence, no host-level traffic: heartbeats go as they are.
+    mux.setTraffic(this.#quiet, options.quiesce ?? true);
   }
 
   /**
