@@ -9,8 +9,10 @@
  * The host lives in `core/host/`: `raft_host.ts` (the class), `seams.ts`
  * (the host transport and host storage seams), `mux.ts` (each group's
  * transport as a view over the host's), `save_batcher.ts` (the storage
- * batches), `turn.ts` (the groups' shared hop to pending I/O) and
- * `memory_host_storage.ts`. This file re-exports its public
+ * batches), `turn.ts` (the groups' shared hop to pending I/O),
+ * `quiesce.ts` (idle groups at rest, the peer hosts' liveness),
+ * `host_wire.ts` (host-level messages, group 0), `coalesce.ts` (the groups'
+ * heartbeats folded into them) and `memory_host_storage.ts`. This file re-exports its public
  * names. docs/multi-raft.md says what exists and what is still to come.
  *
  * @module
@@ -32,5 +34,6 @@ export type {
   HostTransportHandler,
 } from "./host/seams.ts";
 export type { GroupMuxStats } from "./host/mux.ts";
+export type { QuiescenceStats } from "./host/quiesce.ts";
 export type { SaveBatchStats } from "./host/save_batcher.ts";
 export { MemoryHostStorage, type MemoryHostStorageStats } from "./host/memory_host_storage.ts";
