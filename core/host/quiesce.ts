@@ -63,6 +63,8 @@ export class Quiescence {
   readonly #quiet = new Set<GroupId>();
   /** The tick each peer host was last heard from (any frame). */
   readonly #heardAt = new Map<HostId, number>();
+  /** The peer hosts seen not live (until seen live again). */
+  readonly #down = new Set<HostId>();
   /** The hosts that share a group with this one; `undefined`: to be listed again. */
   #peers: HostId[] | undefined = undefined;
   #ticks = 0;
@@ -142,7 +144,7 @@ export class Quiescence {
     }
     if (this.#peers === undefined || this.#ticks % this.#c.livenessTick === 0) this.#listPeers();
     const peers = this.#peers!;
-    if (peers.some((p) => !this.isLive(p))) this.#wakeOrphans();
+    this.#watchLiveness(peers);
     if (this.#campaignAt.size > 0) this.#campaignDue();
     // Before the tick: the Readies of the last one are handled by now.
     const notices = this.#quiesceIdleLeaders();
@@ -236,6 +238,30 @@ export class Quiescence {
     h.wake(forget);
     if (follower && !forget && st.lead !== None && cause !== st.lead) {
       this.#sendHost(st.lead, { ...noNotices, wake: [groupId] });
+    }
+  }
+
+  /**
+   * Wakes the resting followers whose leader's host is not live, and, when
+   * a peer host is live again, the resting leaders of its groups: they
+   * heartbeat it, so that its replicas catch up (they were not waited for)
+   * and a replica that still believes it leads learns the newer term.
+   */
+  #watchLiveness(peers: readonly HostId[]): void {
+    let revived: HostId[] | undefined;
+    for (const p of peers) {
+      if (!this.isLive(p)) this.#down.add(p);
+      else if (this.#down.delete(p)) (revived ??= []).push(p);
+    }
+    if (this.#down.size > 0) this.#wakeOrphans();
+    if (revived === undefined) return;
+    for (const groupId of [...this.#quiet]) {
+      const h = this.#c.groups.get(groupId)!;
+      if (h.rawNode.basicStatus().raftState !== StateType.StateLeader) continue;
+      const cs = h.confState();
+      if (revived.some((p) => cs.voters.includes(p) || cs.learners.includes(p))) {
+        this.#wake(groupId, h, None);
+      }
     }
   }
 

@@ -146,7 +146,19 @@ for (const fault of ["partition", "crash"] as const) {
       for (const id of rest) {
         assert.ok(h.site(id).host.status().quiescence.livenessWakes >= led.length);
       }
-      if (fault === "partition") h.net.heal();
+      if (fault === "crash") return;
+      // Healed: the old leader's replicas learn the newer term and catch up
+      // (the new leaders rested without waiting for them; its host coming
+      // back wakes them). First, let everything rest on both sides.
+      await h.clock.advance(300);
+      h.net.heal();
+      const caughtUp = (g: GroupId): boolean => {
+        const lead = h.leaderOf(g);
+        if (lead === undefined) return false;
+        const last = h.site(lead).host.group(g).status().lastIndex;
+        return h.site(lost).host.group(g).status().lastIndex === last;
+      };
+      await h.clock.until(() => led.every(caughtUp), 2_000);
     });
   });
 }
