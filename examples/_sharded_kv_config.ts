@@ -76,6 +76,12 @@ export const shardedKvFlags = {
     env: "RAFT_ELECTION_TICK",
     help: "ticks before an election (default 10)",
   },
+  quiesce: {
+    type: "string",
+    value: "on|off",
+    env: "RAFT_QUIESCE",
+    help: "whether idle groups rest (no ticks, no heartbeats; default on)",
+  },
   "balance-ms": {
     type: "string",
     value: "MS",
@@ -133,6 +139,8 @@ export interface ShardedKvConfig {
   tickMs: number;
   /** Ticks before an election. */
   electionTick: number;
+  /** Whether idle groups rest (`RaftHostOptions.quiesce`). */
+  quiesce: boolean;
   /** The leader balancer's interval, in ms. */
   balanceMs: number;
   /** Entries between two snapshots of a group. */
@@ -194,6 +202,7 @@ export function parseShardedKvConfig(
     clusterId: get("cluster-id") ?? "sharded-kv",
     tickMs: positiveInt(get("tick-ms") ?? "100", "--tick-ms"),
     electionTick: positiveInt(get("election-tick") ?? "10", "--election-tick"),
+    quiesce: oneOf(get("quiesce") ?? "on", ["on", "off"], "--quiesce") === "on",
     balanceMs: positiveInt(get("balance-ms") ?? "1000", "--balance-ms"),
     snapshotEntries: positiveInt(get("snapshot-entries") ?? "10000", "--snapshot-entries"),
     log: oneOf(get("log") ?? "info", ["debug", "info", "warn", "quiet"], "--log"),

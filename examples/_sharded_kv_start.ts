@@ -137,6 +137,7 @@ async function start(
     storage: opened.storage,
     tickMs: config.tickMs,
     logger,
+    quiesce: config.quiesce,
     groupDefaults: {
       electionTick: config.electionTick,
       heartbeatTick: 1,

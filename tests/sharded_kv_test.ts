@@ -188,6 +188,11 @@ test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => 
     { RAFT_PEERS: peers, RAFT_PEER_URLS: urls, RAFT_SECRET: "0123456789abcdef" },
   );
   assert.equal(c.groups, 16);
+  assert.equal(c.quiesce, true);
+  assert.equal(
+    parseShardedKvConfig(["--id", "1", "--quiesce", "off"], {}).quiesce,
+    false,
+  );
   assert.equal(c.peers.size, 2);
   assert.deepEqual(c.peerListen, { hostname: "127.0.0.1", port: 9001 });
   const bad = (args: string[], env: Record<string, string>, re: RegExp): void => {
@@ -211,4 +216,5 @@ test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => 
     RAFT_PEER_URLS: urls,
   }, /secret/);
   bad(["--id", "1", "--bogus"], {}, /unknown flag '--bogus'/);
+  bad(["--id", "1", "--quiesce", "maybe"], {}, /--quiesce/);
 });
