@@ -23,6 +23,7 @@
 import { MemoryHostNetwork } from "../adapters/memory/mod.ts";
 import { RaftHost } from "../core/host.ts";
 import type { GroupId, GroupMessage, GroupSave, HostId } from "../core/host/seams.ts";
+import { hostGroupId } from "../core/host/host_wire.ts";
 import type { HostStorage, HostTransport, HostTransportHandler } from "../core/host/seams.ts";
 import {
   memoryNodeStorage,
@@ -391,6 +392,8 @@ export class HostWorld {
       send: (batch: readonly GroupMessage[]): void => {
         if (run.dead) return;
         for (const p of batch) {
+          // Host-level traffic (group 0: liveness, quiescence) belongs to no group.
+          if (p.groupId === hostGroupId) continue;
           const inv = this.group(p.groupId).inv;
           const ms = h.disk.get(p.groupId) ?? new MemoryStorage();
           this.guard(p.groupId, () => inv.observeSend(h.id, p.message, ms, ms));
