@@ -22,7 +22,8 @@
  * Flags: `--mode` (`both`), `--runtime` of the servers (`bun`), `--groups`
  * (64, load), `--idle-groups` (1000), `--concurrency` (100), `--total`
  * (puts per measured run, 20000; quick 4000), `--warmup` (2000; quick 500),
- * `--idle-seconds` (10; quick 5), `--json`.
+ * `--idle-seconds` (10; quick 5), `--server-flags "--cpu-prof ..."` (runtime
+ * flags for the servers, to profile them), `--json`.
  *
  * @module
  */
@@ -51,6 +52,8 @@ interface Args {
   warmup: number;
   idleSeconds: number;
   json: boolean;
+  /** Runtime flags for the servers (e.g. `--cpu-prof`). */
+  serverFlags: string[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -65,6 +68,7 @@ function parseArgs(argv: readonly string[]): Args {
     warmup: quick ? 500 : 2000,
     idleSeconds: quick ? 5 : 10,
     json: argv.includes("--json"),
+    serverFlags: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -106,6 +110,10 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case "--idle-seconds":
         a.idleSeconds = num();
+        break;
+      case "--server-flags":
+        a.serverFlags = (v ?? "").split(" ").filter((f) => f !== "");
+        i++;
         break;
     }
   }
@@ -179,7 +187,7 @@ function options(a: Args, server: string, serverArgs: string[]): KvHttpOptions {
     peerPort: true,
     tickMs: 100,
     dataParent: undefined,
-    serverFlags: [],
+    serverFlags: a.serverFlags,
     serverArgs,
     keySize: 8,
     valueSize: 256,
