@@ -19,7 +19,7 @@ import { GroupMux, type GroupMuxStats } from "./mux.ts";
 import { Quiescence, type QuiescenceStats } from "./quiesce.ts";
 import { SaveBatcher, type SaveBatchStats } from "./save_batcher.ts";
 import type { GroupId, HostId, HostStorage, HostTransport } from "./seams.ts";
-import { sharedHopScheduler } from "./turn.ts";
+import { groupScheduler } from "./turn.ts";
 
 /**
  * The options of one group, as `RaftNode`'s, less what the host gives
@@ -185,7 +185,7 @@ export interface RaftHostStatus {
 export class RaftHost<R = unknown> {
   readonly #hostId: HostId;
   readonly #scheduler: Scheduler;
-  /** The groups' scheduler: the host's, their hops to pending I/O in one turn shared. */
+  /** The groups' scheduler: the host's without hops to pending I/O (the batcher takes one for all). */
   readonly #groupScheduler: Scheduler;
   readonly #logger: Logger;
   readonly #tickMs: number;
@@ -206,7 +206,7 @@ export class RaftHost<R = unknown> {
   private constructor(options: RaftHostOptions<R>, tickMs: number) {
     this.#hostId = options.hostId;
     this.#scheduler = options.scheduler ?? globalScheduler;
-    this.#groupScheduler = sharedHopScheduler(this.#scheduler);
+    this.#groupScheduler = groupScheduler(this.#scheduler);
     this.#logger = options.logger ?? discardLogger;
     this.#tickMs = tickMs;
     this.#storage = options.storage;
