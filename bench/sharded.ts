@@ -173,6 +173,17 @@ async function waitForGroups(
   throw new Error(`groups not ready within ${timeoutMs} ms: ${last}`);
 }
 
+/** Waits until every group rests on every host. */
+async function waitForRest(c: KvCluster, groups: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const sts = await Promise.all(c.ids().map((id) => hostStatus(c.url(id))));
+    if (sts.every((s) => s.quiesced === groups)) return;
+    await sleep(500);
+  }
+  throw new Error(`groups not all resting within ${timeoutMs} ms`);
+}
+
 function options(a: Args, server: string, serverArgs: string[]): KvHttpOptions {
   return {
     runtime: a.runtime,
@@ -201,6 +212,8 @@ interface LoadFigures {
   meanMs: number;
   p99Ms: number;
   errors: number;
+  /** CPU of each server process while loaded (warm-up included), in % of one core. */
+  cpuPct?: number[];
   /** Storage batches (one fsync each) per second, summed over the hosts (W6 only). */
   batchesPerSec?: number;
 }
@@ -250,9 +263,13 @@ async function runLoad(a: Args, print: (s: string) => void): Promise<void> {
     const map = await leaders(sharded.url(1));
     const urlOf = (key: string): string => sharded.url(map.get(groupOfKey(key, a.groups))!);
     const before = await Promise.all(sharded.ids().map((id) => hostStatus(sharded.url(id))));
+    const cpu0 = sharded.ids().map((id) => processCpu(sharded.pid(id)) ?? 0);
     const t0 = performance.now();
     w6 = await measureLoad(a, urlOf, 0);
     const seconds = (performance.now() - t0) / 1000;
+    w6.cpuPct = sharded.ids().map((id, i) =>
+      Math.round((((processCpu(sharded.pid(id)) ?? 0) - cpu0[i]!) / seconds) * 100)
+    );
     const after = await Promise.all(sharded.ids().map((id) => hostStatus(sharded.url(id))));
     const batches = after.reduce(
       (n, s, i) => n + s.host.storage.batches - before[i]!.host.storage.batches,
@@ -266,7 +283,13 @@ async function runLoad(a: Args, print: (s: string) => void): Promise<void> {
   let w5: LoadFigures;
   try {
     const leader = await single.waitForLeader();
+    const cpu0 = single.ids().map((id) => processCpu(single.pid(id)) ?? 0);
+    const t0 = performance.now();
     w5 = await measureLoad(a, () => single.url(leader), 0);
+    const seconds = (performance.now() - t0) / 1000;
+    w5.cpuPct = single.ids().map((id, i) =>
+      Math.round((((processCpu(single.pid(id)) ?? 0) - cpu0[i]!) / seconds) * 100)
+    );
   } finally {
     await single.stop();
   }
@@ -275,10 +298,14 @@ async function runLoad(a: Args, print: (s: string) => void): Promise<void> {
     return;
   }
   print(
-    `W6 load ${a.runtime} 3 hosts × ${a.groups} groups c${a.concurrency}: ${w6.perSec} puts/s, mean ${w6.meanMs} ms, p99 ${w6.p99Ms} ms (${w6.errors} errors); storage batches (fsyncs) ${w6.batchesPerSec}/s over 3 hosts`,
+    `W6 load ${a.runtime} 3 hosts × ${a.groups} groups c${a.concurrency}: ${w6.perSec} puts/s, mean ${w6.meanMs} ms, p99 ${w6.p99Ms} ms (${w6.errors} errors); storage batches (fsyncs) ${w6.batchesPerSec}/s over 3 hosts; CPU ${
+      w6.cpuPct?.join(" / ")
+    } %`,
   );
   print(
-    `W5 kv-http ${a.runtime} 1 group c${a.concurrency}: ${w5.perSec} puts/s, mean ${w5.meanMs} ms, p99 ${w5.p99Ms} ms (${w5.errors} errors)`,
+    `W5 kv-http ${a.runtime} 1 group c${a.concurrency}: ${w5.perSec} puts/s, mean ${w5.meanMs} ms, p99 ${w5.p99Ms} ms (${w5.errors} errors); CPU ${
+      w5.cpuPct?.join(" / ")
+    } %`,
   );
   print(
     `W6 / W5: ${(w6.perSec / w5.perSec).toFixed(2)}× puts/s; p99 ${
@@ -304,9 +331,10 @@ async function measureIdle(a: Args, groups: number, quiesce: boolean): Promise<I
     ]),
   );
   try {
-    await waitForGroups(c, groups, false, 300_000);
-    // Let elections, balancing and quiescence settle.
-    await sleep(5000);
+    await waitForGroups(c, groups, true, 300_000);
+    // Let the last transfers and quiescence settle.
+    if (quiesce) await waitForRest(c, groups, 120_000);
+    await sleep(2000);
     const ids = c.ids();
     const s0 = await Promise.all(ids.map((id) => hostStatus(c.url(id))));
     const cpu0 = ids.map((id) => processCpu(c.pid(id)) ?? 0);

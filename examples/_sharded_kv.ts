@@ -181,7 +181,11 @@ export class LeaderBalancer {
           }`,
         );
       },
-    ).finally(() => this.#inFlight.delete(groupId));
+    ).finally(() => {
+      this.#inFlight.delete(groupId);
+      // The next group's turn now, not a whole interval later.
+      if (!this.#stopped) this.balanceOnce();
+    });
   }
 
   #arm(): void {
