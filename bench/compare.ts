@@ -36,7 +36,8 @@
  * `--no-coaty` (skip an anchor; its column stays empty), `--go-log FILE`
  * (reuse a captured run.sh log instead of running run.sh; the binary must
  * exist from an earlier run), `--runtimes deno,bun`, `--w5`,
- * `--with-etcd-server`, `--etcd-log FILE` (reuse a captured
+ * `--with-etcd-server`, `--w6` (W6 load, `bench/sharded.ts`, on Bun then
+ * Deno, each against W5 in the same script and the etcd row), `--etcd-log FILE` (reuse a captured
  * etcd-server-bench log), `--only W4,W5` (only rows whose name starts with
  * one of these; M1 is skipped unless listed). Env `ANCHORS_DIR` overrides
  * the anchors' location (default `../shared/anchors`).
@@ -99,6 +100,8 @@ interface CompareArgs {
   goLog: string | undefined;
   runtimes: string[];
   w5: boolean;
+  /** W6 load (many groups per process) against W5 and etcd. */
+  w6: boolean;
   etcdServer: boolean;
   etcdLog: string | undefined;
   only: string[] | undefined;
@@ -113,6 +116,7 @@ function parseCompareArgs(argv: readonly string[]): CompareArgs {
     goLog: undefined,
     runtimes: ["deno", "bun"],
     w5: false,
+    w6: false,
     etcdServer: false,
     etcdLog: undefined,
     only: undefined,
@@ -126,6 +130,7 @@ function parseCompareArgs(argv: readonly string[]): CompareArgs {
     else if (arg === "--go-log") a.goLog = argv[++i];
     else if (arg === "--runtimes") a.runtimes = (argv[++i] ?? "").split(",");
     else if (arg === "--w5") a.w5 = true;
+    else if (arg === "--w6") a.w6 = true;
     else if (arg === "--with-etcd-server") a.etcdServer = a.w5 = true;
     else if (arg === "--etcd-log") {
       a.etcdLog = argv[++i];
@@ -528,6 +533,65 @@ function runKvHttpBench(runtime: string, a: CompareArgs): Map<number, KvFigures>
   return out;
 }
 
+/** What bench/sharded.ts --mode load --json prints. */
+interface W6Figures {
+  w6: { perSec: number; meanMs: number; p99Ms: number; batchesPerSec?: number };
+  w5: { perSec: number; meanMs: number; p99Ms: number };
+}
+
+/** Runs bench/sharded.ts --mode load with servers on `runtime`. */
+function runShardedBench(runtime: string, a: CompareArgs): W6Figures {
+  const r = spawnSync(
+    bin("deno"),
+    [
+      "run",
+      "-A",
+      join(root, "bench", "sharded.ts"),
+      "--mode",
+      "load",
+      "--runtime",
+      runtime,
+      "--json",
+      ...(a.quick ? ["--quick"] : []),
+    ],
+    { cwd: root, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+  );
+  if (r.status !== 0) throw new Error(`bench/sharded.ts --runtime ${runtime} failed:\n${r.stderr}`);
+  const line = r.stdout.trim().split("\n").find((l) => l.startsWith("{"));
+  if (line === undefined) throw new Error(`bench/sharded.ts printed no figures:\n${r.stdout}`);
+  return JSON.parse(line) as W6Figures;
+}
+
+/** The W6 rows: against etcd's 3-member gRPC c100 row, and against W5 run next to it. */
+function w6Rows(
+  w6: Map<string, W6Figures>,
+  e: EtcdFigures | undefined,
+  d: string,
+  b: string,
+): string[] {
+  const fd = w6.get(d);
+  const fb = w6.get(b);
+  const rate6 = (f: W6Figures | undefined): string =>
+    f === undefined ? "-" : formatRate(f.w6.perSec);
+  const vsEtcd = (f: W6Figures | undefined): string =>
+    f === undefined || e === undefined ? "-" : `${(f.w6.perSec / e.perSec).toFixed(2)}×`;
+  const vsW5 = (f: W6Figures | undefined): string =>
+    f === undefined
+      ? "-"
+      : `${(f.w6.perSec / f.w5.perSec).toFixed(2)}× W5 (${
+        formatRate(f.w5.perSec)
+      }), p99 ${f.w6.p99Ms} / ${f.w5.p99Ms} ms, ${f.w6.batchesPerSec ?? "-"} fsyncs/s`;
+  return [
+    `| W6 load 3 hosts × 64 groups c100 | ${
+      e === undefined ? "(no etcd run)" : "etcd 3 members, 100 clients (gRPC)"
+    } | ${e === undefined ? "-" : formatRate(e.perSec)} | ${rate6(fd)} | ${rate6(fb)} | ${
+      vsEtcd(fd)
+    } | ${vsEtcd(fb)} | ≥ 1.5× W5, p99 ≤ W5's |`,
+    "",
+    `W6 against W5 in the same script: ${d} ${vsW5(fd)}; ${b} ${vsW5(fb)}.`,
+  ];
+}
+
 function selected(a: CompareArgs, name: string): boolean {
   return a.only === undefined || a.only.some((p) => name.startsWith(p));
 }
@@ -594,6 +658,16 @@ export async function compare(argv: readonly string[]): Promise<void> {
       for (const [c, x] of f) {
         log(`  [w5 ${rt}] c${c}: ${formatRate(x.perSec)} puts/s, p99 ${x.p99Ms} ms`);
       }
+    }
+  }
+
+  const w6 = new Map<string, W6Figures>();
+  if (a.w6) {
+    for (const rt of ["bun", "deno"]) {
+      log(`W6: bench/sharded.ts --mode load --runtime ${rt}${a.quick ? " --quick" : ""}`);
+      const f = runShardedBench(rt, a);
+      w6.set(rt, f);
+      log(`  [w6 ${rt}] ${formatRate(f.w6.perSec)} puts/s (W5 ${formatRate(f.w5.perSec)})`);
     }
   }
 
@@ -696,6 +770,7 @@ export async function compare(argv: readonly string[]): Promise<void> {
       );
     }
   }
+  if (w6.size > 0) out.push(...w6Rows(w6, etcd.get("3-member c10x100 leader"), d, b));
   if (kv.size > 0) {
     out.push(
       "",
