@@ -14,6 +14,8 @@ import type { PeerConnection, PeerUpgradeDecision, PeerUpgradeRequest } from "./
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 
+/** What a connection reports when a peer's message is above the size limit (closed with 1009). */
+const oversizedMessage = "message above the size limit (closed with code 1009)";
 /**
  * Which server implementation to use: `Deno.serve`, `Bun.serve`, or `ws`
  * on `node:http` (the one Node uses; it runs on Deno and Bun too).
@@ -374,7 +376,7 @@ function startBunServer(config: ServerConfig, hooks: ServerHooks): Promise<Runni
         },
         close(ws: BunServerWebSocketLike, code: number, reason: string): void {
           const conn = ws.data as PeerConnection;
-          if (code === 1009) conn.onError("message above the size limit");
+          if (code === 1009) conn.onError(oversizedMessage);
           conn.onClose(code, reason);
         },
       },
@@ -508,7 +510,12 @@ async function startWsServer(
           const bytes = toBytes(data);
           conn.onMessage(isBinary ? bytes : new TextDecoder().decode(bytes as Uint8Array));
         });
-        ws.on("error", (err: Error) => conn.onError(err.message));
+        ws.on("error", (err: Error) =>
+          conn.onError(
+            (err as { code?: unknown }).code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+              ? oversizedMessage
+              : err.message,
+          ));
         ws.on("close", (code: number, reason: Uint8Array) => {
           conn.onClose(code, new TextDecoder().decode(reason));
         });

@@ -448,8 +448,10 @@ export function forwardStorage(s: NodeStorage, replace: Partial<NodeStorage>): N
     firstIndex: () => s.firstIndex(),
     snapshot: () => s.snapshot(),
     save: (u) => s.save(u),
-    createSnapshot: (i, cs, data) => s.createSnapshot(i, cs, data),
+    createSnapshot: (i, cs, data, stored) =>
+      stored === undefined ? s.createSnapshot(i, cs, data) : s.createSnapshot(i, cs, data, stored),
     compact: (i) => s.compact(i),
+    ...(s.snapshotChunks !== undefined ? { snapshotChunks: s.snapshotChunks } : {}),
     ...replace,
   };
 }
