@@ -8,9 +8,24 @@
 import { readFileSync } from "node:fs";
 import { defaultSessionLimits } from "../mod.ts";
 import type { LeaderRouting } from "../adapters/hono/mod.ts";
-import { CliError, flagReader, type FlagTable, helpText, parseFlags } from "./_cli.ts";
+import {
+  CliError,
+  flagReader,
+  type FlagSpec,
+  type FlagTable,
+  helpText,
+  parseFlags,
+} from "./_cli.ts";
 
 const utf8 = new TextEncoder();
+
+/** The log level flag of both example servers. */
+export const logFlag = {
+  type: "string",
+  value: "LEVEL",
+  env: "RAFT_LOG",
+  help: "debug, info (default), warn or quiet",
+} as const satisfies FlagSpec;
 
 /** The flags of `kv_server.ts` and their environment variables (`--help` prints them). */
 export const kvServerFlags = {
@@ -144,12 +159,7 @@ export const kvServerFlags = {
     env: "RAFT_DEMO_RESTART_URL",
     help: "with --demo: what restarts stopped nodes (a Restart button; local_cluster.ts sets it)",
   },
-  log: {
-    type: "string",
-    value: "LEVEL",
-    env: "RAFT_LOG",
-    help: "debug, info (default), warn or quiet",
-  },
+  log: logFlag,
   help: { type: "boolean", help: "print this help and exit" },
 } as const satisfies FlagTable;
 

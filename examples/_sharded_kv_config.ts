@@ -9,6 +9,7 @@ import { flagReader, type FlagTable, helpText, parseFlags } from "./_cli.ts";
 import {
   checkSecret,
   configError,
+  logFlag,
   oneOf,
   parseHostPort,
   parseIdMap,
@@ -94,12 +95,7 @@ export const shardedKvFlags = {
     env: "RAFT_SNAPSHOT_ENTRIES",
     help: "take a group's snapshot every N entries (default 10000)",
   },
-  log: {
-    type: "string",
-    value: "LEVEL",
-    env: "RAFT_LOG",
-    help: "debug, info (default), warn or quiet",
-  },
+  log: logFlag,
   help: { type: "boolean", help: "print this table" },
 } as const satisfies FlagTable;
 

@@ -246,22 +246,27 @@ function groupOptions(groupId: number, sm: ListMachine, peers?: number[]) {
  */
 const hostsQuiesce = false;
 
-async function startHost(c: Cluster, i: number, port?: number): Promise<void> {
-  const id = hostIds[i]!;
-  const t = new WebSocketHostTransport(
-    testOptions(id, impl, { logger: c.logs[i]!, ...(port === undefined ? {} : { port }) }),
-  );
-  const url = (await t.listen()).url;
-  c.urls[i] = url;
+/** Starts host `i` on its transport (which learns every host's URL) and storage. */
+async function hostOn(c: Cluster, i: number): Promise<RaftHost<number>> {
+  const t = c.transports[i]!;
   for (const [j, u] of c.urls.entries()) t.addPeer(hostIds[j]!, encodePeerContext({ url: u }));
-  c.transports[i] = t;
-  const host = await RaftHost.start<number>({
-    hostId: id,
+  return await RaftHost.start<number>({
+    hostId: hostIds[i]!,
     transport: t,
     storage: c.storages[i]!,
     tickMs: 20,
     quiesce: hostsQuiesce,
   });
+}
+
+async function startHost(c: Cluster, i: number, port?: number): Promise<void> {
+  const id = hostIds[i]!;
+  const t = new WebSocketHostTransport(
+    testOptions(id, impl, { logger: c.logs[i]!, ...(port === undefined ? {} : { port }) }),
+  );
+  c.urls[i] = (await t.listen()).url;
+  c.transports[i] = t;
+  const host = await hostOn(c, i);
   const fresh = c.storages[i]!.groupIds().length === 0;
   c.machines[i] = new Map();
   for (const g of groupIds) {
@@ -300,17 +305,8 @@ async function withCluster(
       c.urls[i] = (await t.listen()).url;
       c.transports[i] = t;
     }
-    for (const [i, id] of hostIds.entries()) {
-      const t = c.transports[i]!;
-      for (const [j, u] of c.urls.entries()) t.addPeer(hostIds[j]!, encodePeerContext({ url: u }));
-      const host = await RaftHost.start<number>({
-        hostId: id,
-        transport: t,
-        storage: c.storages[i]!,
-        tickMs: 20,
-        quiesce: hostsQuiesce,
-      });
-      c.hosts[i] = host;
+    for (const i of hostIds.keys()) {
+      c.hosts[i] = await hostOn(c, i);
       c.machines[i] = new Map();
     }
     for (const [i, host] of c.hosts.entries()) {
