@@ -5,8 +5,11 @@
  * simulator's clients, `_clients.ts`, on the keys of that group), and the
  * faults of `_host_sim_faults.ts`. Each group's Raft invariants are
  * checked after every step; at the end every fault heals and a write to
- * every group must succeed within a bound, then each group's history is
- * checked for linearizability key by key (`kvModel`).
+ * every group must succeed within a bound; then, the clients stopped, the
+ * groups rest and the host leading most of them crashes: each group that
+ * rested on every replica must elect within the bound of quiescence;
+ * last, each group's history is checked for linearizability key by key
+ * (`kvModel`).
  *
  * Every random choice is drawn from the seed: a seed replays its run, which
  * the trace hash shows.
@@ -20,6 +23,7 @@ import { HostFaults } from "./_host_sim_faults.ts";
 import {
   type HostFaultKind,
   type HostSimProfile,
+  type HostSlot,
   type HostViolation,
   HostWorld,
 } from "./_host_sim_world.ts";
@@ -80,6 +84,14 @@ export interface HostSimResult {
     snapshotsSent: number;
     /** Per group whose leader host crashed: the time to a later term's leader, in ms. */
     reelectMs: number[];
+    /**
+     * Groups that rested on every replica when their leader host crashed,
+     * with nothing interfering, that elected within the bound of
+     * quiescence (a later one fails the run); their times in ms.
+     */
+    quiescedReelectMs: number[];
+    /** The bound of quiescence of this run, in ms (`quiescedReelectBoundMs`). */
+    quiescedBoundMs: number;
     /** From healing to a write acknowledged in every group, in ms. */
     livenessMs: number;
     messages: { frames: number; messages: number; delivered: number; dropped: number };
@@ -209,7 +221,11 @@ class HostSimulation {
         {
           clock: w.clock,
           members: () => w.group(g).members,
-          node: (id) => w.replica(id, g),
+          node: (id) => {
+            // A request wakes the replica: no bound of quiescence holds for the group.
+            this.faults.touched(g);
+            return w.replica(id, g);
+          },
           keepOp: () => true,
           probing: (what) => w.note(`group ${g} liveness probe: ${what}`),
         },
@@ -286,6 +302,33 @@ class HostSimulation {
     w.note(`liveness: a write committed in every group after ${this.#livenessMs} ms`);
   }
 
+  /**
+   * With every fault healed and the clients stopped, lets the groups rest,
+   * then crashes the running host that leads the most groups: each that
+   * rested on every replica must have a new leader within the bound of
+   * quiescence (`checkReelections`). The host restarts afterwards.
+   */
+  async #quiescedCrash(): Promise<void> {
+    const w = this.world;
+    const p = this.profile;
+    await this.#runWhile(() => true, 2 * p.electionTick * p.tickMs);
+    if (w.stop()) return;
+    let lead: HostSlot | undefined;
+    let most = 0;
+    for (const h of w.hosts.values()) {
+      const n = h.host?.status().leading.length ?? 0;
+      if (n > most) [lead, most] = [h, n];
+    }
+    if (lead === undefined) return;
+    const held = this.faults.crashLeaderHost(lead);
+    const waitMs = this.faults.quiescedBoundMs + p.electionTick * p.tickMs;
+    await this.#runWhile(() => this.faults.quiescedPending > 0, waitMs);
+    if (w.stop()) return;
+    w.note(`${held} groups resting at the crash of host ${lead.id} elected within the bound`);
+    void this.faults.restart(lead);
+    await this.#runWhile(() => true, 5 * p.electionTick * p.tickMs);
+  }
+
   async #drain(): Promise<void> {
     for (const c of this.clients.values()) c.stop();
     const bound = this.profile.opTimeoutMs + this.profile.requestTimeoutMs + 1000;
@@ -337,6 +380,7 @@ class HostSimulation {
       while (w.clock.fired < this.options.steps && !w.stop()) await this.#step();
       if (!w.stop()) await this.#liveness();
       if (!w.stop()) await this.#drain();
+      if (!w.stop()) await this.#quiescedCrash();
       if (!w.stop()) lin = this.#checkHistories();
     } catch (e) {
       w.simError ??= e;
@@ -388,6 +432,8 @@ class HostSimulation {
         lostBatches: w.lostBatches,
         snapshotsSent: w.snapshotsSent,
         reelectMs: this.faults.reelectMs.slice(),
+        quiescedReelectMs: this.faults.quiescedReelectMs.slice(),
+        quiescedBoundMs: this.faults.quiescedBoundMs,
         livenessMs: this.#livenessMs,
         messages: w.net.stats,
       },
@@ -430,7 +476,7 @@ export function formatHostSummary(r: HostSimResult): string {
     (s.virtualMs / 1000).toFixed(1)
   } s virtual, ${s.steps} steps, ops ${s.ops.completed}/${s.ops.started} (${s.ops.indeterminate} indeterminate), faults ${
     faults.join(" ") || "none"
-  }, moves ${s.membershipChanges}, elections ${s.elections}, restarts ${s.restarts}, lost batches ${s.lostBatches}, snapshots ${s.snapshotsSent}, liveness ${s.livenessMs} ms, lin ${r.linearizability}`;
+  }, moves ${s.membershipChanges}, elections ${s.elections}, restarts ${s.restarts}, lost batches ${s.lostBatches}, snapshots ${s.snapshotsSent}, liveness ${s.livenessMs} ms, quiesced re-elections ${s.quiescedReelectMs.length} (bound ${s.quiescedBoundMs} ms), lin ${r.linearizability}`;
 }
 
 /**

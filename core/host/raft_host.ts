@@ -352,6 +352,17 @@ export class RaftHost<R = unknown> {
   }
 
   /**
+   * Whether this host's replica of a group rests (quiescence): it is not
+   * ticked and sends no heartbeats until a request or message wakes it.
+   *
+   * @param groupId The group.
+   * @returns `true` when it rests; `false` when it is ticked or the host does not run it.
+   */
+  isQuiesced(groupId: GroupId): boolean {
+    return this.#quiet.isQuiesced(groupId);
+  }
+
+  /**
    * Stops this host's replica of a group (its pending requests fail with
    * `NodeClosedError`) and forgets it; messages for it are dropped from
    * then on. The group's membership is the application's to change first

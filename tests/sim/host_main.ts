@@ -12,7 +12,9 @@
  * restarts, the time to a write in every group after healing), on a
  * failure the group, the property and the last events, then the totals
  * (operations checked for linearizability, re-election times after a
- * leader host crashed). Exits with status 1 when any seed fails.
+ * leader host crashed, and how many re-elections of groups that rested on
+ * every replica were held to the bound of quiescence, with their times
+ * against the bound). Exits with status 1 when any seed fails.
  *
  * @module
  */
@@ -25,7 +27,7 @@ import {
   runHostSimulation,
 } from "../../testing/_host_sim.ts";
 import { hostFaultKinds } from "../../testing/_host_sim_world.ts";
-import { formatPercentiles } from "../../testing/_quantile.ts";
+import { formatPercentiles, quantile } from "../../testing/_quantile.ts";
 import { sweepHead } from "./_sweep.ts";
 
 /** What the host simulation runs: seeds `from..to`, parsed by `main.ts`. */
@@ -86,6 +88,7 @@ export async function hostMain(args: HostArgs): Promise<void> {
       `re-election after a leader host crashed: ${
         formatPercentiles(results.flatMap((r) => r.stats.reelectMs))
       }`,
+      formatQuiesced(results),
       `write in every group after healing: ${
         formatPercentiles(results.filter((r) => r.ok).map((r) => r.stats.livenessMs))
       }`,
@@ -94,4 +97,23 @@ export async function hostMain(args: HostArgs): Promise<void> {
     ].join("\n"),
   );
   if (failed.length > 0) process.exitCode = 1;
+}
+
+/** The totals of the re-elections held to the bound of quiescence. */
+function formatQuiesced(results: readonly HostSimResult[]): string {
+  const ms = results.flatMap((r) => r.stats.quiescedReelectMs);
+  const shares = results.flatMap((r) =>
+    r.stats.quiescedReelectMs.map((t) => 100 * t / r.stats.quiescedBoundMs)
+  );
+  const bounds = results.map((r) => r.stats.quiescedBoundMs);
+  const seeds = results.filter((r) => r.stats.quiescedReelectMs.length > 0).length;
+  const pct = (q: number): string => `${quantile(shares, q)?.toFixed(1) ?? "-"}%`;
+  return [
+    `quiesced re-elections held to the bound: ${ms.length} (in ${seeds} seeds): ${
+      formatPercentiles(ms)
+    }`,
+    `  of the bound: p50 ${pct(0.5)}, p99 ${pct(0.99)}, max ${pct(1)} (bounds ${
+      bounds.length > 0 ? `${Math.min(...bounds)} to ${Math.max(...bounds)} ms` : "none"
+    })`,
+  ].join("\n");
 }

@@ -2,8 +2,9 @@
  * The multi-group host simulation in the suite: fixed seeds of 3 and 5
  * hosts × 16 key-value groups under faults must pass every per-group
  * invariant, liveness after healing and per-key linearizability; a seed
- * replays its run; and a storage that acknowledges batches before they are
- * durable is caught.
+ * replays its run; groups that rested when their leader host crashed elect
+ * within the bound of quiescence; and a storage that acknowledges batches
+ * before they are durable is caught.
  */
 
 import { test } from "node:test";
@@ -56,6 +57,22 @@ test(
     assert.ok(sum((r) => r.stats.lostBatches) > 0, "no crash lost a batch");
     assert.ok(sum((r) => r.stats.ops.completed) > 500, "too few operations");
     assert.ok(runs.every((r) => r.stats.elections >= 16), "a group never elected");
+  },
+);
+
+test(
+  "runHostSimulation() holds groups that rested when their leader host crashed to the bound of quiescence",
+  { timeout },
+  async () => {
+    const r = await runHostSimulation({ seed: 5, steps: 3000, hosts: 3, groups: 16 });
+    assert.ok(r.ok, formatHostFailure(r));
+    const s = r.stats;
+    // The check applied: groups resting on every replica lost their leader host.
+    assert.ok(s.quiescedReelectMs.length >= 1, "no quiesced re-election was checked");
+    assert.ok(s.quiescedBoundMs > 0);
+    for (const ms of s.quiescedReelectMs) assert.ok(ms <= s.quiescedBoundMs, `${ms} ms`);
+    // Each of them is also one of the re-elections timed after a leader host crashed.
+    assert.ok(s.reelectMs.length >= s.quiescedReelectMs.length);
   },
 );
 
