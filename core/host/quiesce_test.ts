@@ -85,8 +85,12 @@ test("RaftHost wakes a resting group for a proposal and a follower's read, then 
   await withIdleHosts(16, {}, async (h, groupIds, leaders) => {
     const g = groupIds[0]!;
     const leader = h.site(leaders.get(g)!);
+    assert.equal(leader.host.isQuiesced(g), true);
     const proposed = leader.host.group(g).propose(enc.encode("x"));
     assert.equal(leader.host.status().quiesced, 15, "the proposal woke its group at once");
+    assert.equal(leader.host.isQuiesced(g), false);
+    assert.equal(leader.host.isQuiesced(groupIds[1]!), true);
+    assert.equal(leader.host.isQuiesced(9999), false, "a group the host does not run");
     assert.equal(await h.clock.run(proposed), 1);
     const follower = h.site(h.ids.find((id) => id !== leaders.get(g))!);
     const seen = await h.clock.run(
@@ -95,6 +99,7 @@ test("RaftHost wakes a resting group for a proposal and a follower's read, then 
     assert.deepEqual(seen, ["x"]);
     assert.ok(leader.host.status().quiescence.wakes >= 1);
     await h.clock.until(() => h.ids.every((id) => h.site(id).host.status().quiesced === 16));
+    assert.ok(h.ids.every((id) => h.site(id).host.isQuiesced(g)));
     // Nothing else moved: the other groups kept their leaders and terms.
     for (const other of groupIds) assert.equal(h.leaderOf(other), leaders.get(other));
   });
