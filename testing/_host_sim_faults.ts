@@ -51,10 +51,10 @@ interface QuiescedReelection {
 /**
  * The bound, in ms, on a new leader after the leader host of a group that
  * rests on every replica crashes (docs/multi-raft.md, "Quiescence: the
- * rules"): the last frame of the crashed host may arrive one message
- * delay after the crash; the liveness timeout (`electionTick` ticks, plus
- * one tick for the age of the last frame heard); 2 ticks before the
- * chosen voter campaigns; then a PreVote and a vote round trip, each of
+ * rules"): the last frame of the crashed host may reach the voter that
+ * campaigns one message delay after the crash; the liveness timeout
+ * (`electionTick` ticks from that frame); `heartbeatTick` + 2 ticks before
+ * that voter campaigns; then a PreVote and a vote round trip, each of
  * whose two messages may wait for one storage batch (durable before send)
  * and takes at most the longest message delay (`delayMs` + `jitterMs`,
  * a duplicate's one more ms included).
@@ -66,7 +66,7 @@ export function quiescedReelectBoundMs(p: HostSimProfile): number {
   const delayMaxMs = p.delayMs + p.jitterMs;
   const diskMaxMs = p.diskLatencyMs + p.diskJitterMs;
   const hopMs = delayMaxMs + diskMaxMs;
-  return delayMaxMs + (p.electionTick + 1 + 2) * p.tickMs + 2 * 2 * hopMs;
+  return delayMaxMs + (p.electionTick + p.heartbeatTick + 2) * p.tickMs + 2 * 2 * hopMs;
 }
 
 /** Draws and applies the faults of one run. */

@@ -21,8 +21,17 @@ import {
 import { expandHeartbeats } from "./coalesce.ts";
 import type { GroupId, GroupMessage, HostId } from "./seams.ts";
 
-/** Ticks from noticing a silent leader host to campaigning in its stead. */
-const campaignDelayTicks = 2;
+/**
+ * Ticks from noticing a silent leader host to campaigning in its stead,
+ * beyond the host-level heartbeat interval. Another voter's last frame
+ * from that host may be up to one heartbeat interval fresher than this
+ * host's (a crash can cut the last heartbeat off from some peers), so it
+ * notices the silence up to `heartbeatTick` ticks later, plus one tick for
+ * the phase of its tick timer; one more tick lets the network's jitter
+ * pass. Campaigning earlier, the (Pre)Vote finds that voter still in its
+ * leader's lease, and the group waits a whole randomized election timeout.
+ */
+const campaignMarginTicks = 2;
 
 /** Counters of host liveness and quiescence. */
 export interface QuiescenceStats {
@@ -276,13 +285,13 @@ export class Quiescence {
         `host ${this.#c.hostId}: group ${groupId} wakes, its leader's host ${st.lead} is silent`,
       );
       this.#wake(groupId, h, None);
-      // One live voter campaigns two ticks from now (the others notice the
-      // silence too meanwhile), chosen by the group's ID so that the new
-      // leaders spread over the hosts; the others wait for their election
-      // timeout as usual.
+      // One live voter campaigns heartbeatTick + 2 ticks from now (the
+      // others notice the silence too meanwhile), chosen by the group's ID
+      // so that the new leaders spread over the hosts; the others wait for
+      // their election timeout as usual.
       const voters = h.confState().voters.filter((id) => this.isLive(id));
       if (voters.length > 0 && voters[groupId % voters.length] === this.#c.hostId) {
-        this.#campaignAt.set(groupId, this.#ticks + campaignDelayTicks);
+        this.#campaignAt.set(groupId, this.#ticks + this.#c.heartbeatTick + campaignMarginTicks);
       }
     }
   }
