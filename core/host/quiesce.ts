@@ -77,6 +77,11 @@ export class Quiescence {
   /** The hosts that share a group with this one; `undefined`: to be listed again. */
   #peers: HostId[] | undefined = undefined;
   #ticks = 0;
+  /**
+   * Resting followers whose leader's host fell silent and that do not
+   * campaign: they wake at the tick given, unless a message wakes them first.
+   */
+  readonly #wakeAt = new Map<GroupId, number>();
   /** Groups whose leader's host fell silent and where this host campaigns, at the tick given. */
   readonly #campaignAt = new Map<GroupId, number>();
   readonly #stats: QuiescenceStats = {
@@ -137,6 +142,7 @@ export class Quiescence {
   remove(groupId: GroupId): void {
     this.#quiet.delete(groupId);
     this.#campaignAt.delete(groupId);
+    this.#wakeAt.delete(groupId);
     this.#peers = undefined;
   }
 
@@ -154,6 +160,7 @@ export class Quiescence {
     if (this.#peers === undefined || this.#ticks % this.#c.livenessTick === 0) this.#listPeers();
     const peers = this.#peers!;
     this.#watchLiveness(peers);
+    if (this.#wakeAt.size > 0) this.#wakeDue();
     if (this.#campaignAt.size > 0) this.#campaignDue();
     // Before the tick: the Readies of the last one are handled by now.
     const notices = this.#quiesceIdleLeaders();
@@ -240,6 +247,7 @@ export class Quiescence {
    */
   #wake(groupId: GroupId, h: HostedNode<unknown>, cause: HostId): void {
     if (!this.#quiet.delete(groupId)) return;
+    this.#wakeAt.delete(groupId);
     this.#stats.wakes++;
     const st = h.rawNode.basicStatus();
     const follower = st.raftState !== StateType.StateLeader;
@@ -280,19 +288,38 @@ export class Quiescence {
       const h = this.#c.groups.get(groupId)!;
       const st = h.rawNode.basicStatus();
       if (st.raftState === StateType.StateLeader || this.isLive(st.lead)) continue;
+      if (this.#wakeAt.has(groupId)) continue;
       this.#stats.livenessWakes++;
       this.#c.logger.info(
         `host ${this.#c.hostId}: group ${groupId} wakes, its leader's host ${st.lead} is silent`,
       );
-      this.#wake(groupId, h, None);
       // One live voter campaigns heartbeatTick + 2 ticks from now (the
       // others notice the silence too meanwhile), chosen by the group's ID
-      // so that the new leaders spread over the hosts; the others wait for
-      // their election timeout as usual.
+      // so that the new leaders spread over the hosts.
+      const delay = this.#c.heartbeatTick + campaignMarginTicks;
       const voters = h.confState().voters.filter((id) => this.isLive(id));
       if (voters.length > 0 && voters[groupId % voters.length] === this.#c.hostId) {
-        this.#campaignAt.set(groupId, this.#ticks + this.#c.heartbeatTick + campaignMarginTicks);
+        this.#wake(groupId, h, None);
+        this.#campaignAt.set(groupId, this.#ticks + delay);
+        continue;
       }
+      // The others rest on: that voter's (Pre)Vote wakes them, and they
+      // forget the silent leader and grant it. Woken now, their own election
+      // timeout could fire before it arrives and split the vote. Should no
+      // (Pre)Vote come, they wake one tick after that voter was to campaign,
+      // and elect on their election timeout.
+      this.#wakeAt.set(groupId, this.#ticks + delay + 1);
+    }
+  }
+
+  /** Wakes the resting followers whose turn came while their leader's host stays silent. */
+  #wakeDue(): void {
+    for (const [groupId, at] of this.#wakeAt) {
+      if (at > this.#ticks) continue;
+      this.#wakeAt.delete(groupId);
+      const h = this.#c.groups.get(groupId);
+      if (h === undefined || !this.#quiet.has(groupId)) continue;
+      if (!this.isLive(h.rawNode.basicStatus().lead)) this.#wake(groupId, h, None);
     }
   }
 

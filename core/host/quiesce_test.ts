@@ -141,11 +141,12 @@ for (const fault of ["partition", "crash"] as const) {
       };
       await h.clock.until(() => led.every(elected), 5_000);
       const tookMs = h.clock.nowMs() - t0;
-      // Liveness timeout (electionTick ticks, plus one tick for the last
-      // heartbeat's age), the 2 ticks before the chosen replica campaigns,
-      // a PreVote and a vote round trip (4 × 1 ms and the turns between).
-      // (Were that replica lost too, the others' randomized election
-      // timeout, below 2 × electionTick ticks, would replace the 2 ticks.)
+      // Liveness timeout (electionTick ticks from the last frame heard),
+      // the heartbeatTick (1) + 2 ticks before the chosen replica
+      // campaigns, a PreVote and a vote round trip (4 × 1 ms and the turns
+      // between). (Were that replica lost too, the others would wake one
+      // tick later and elect on their randomized election timeout, below
+      // 2 × electionTick ticks.)
       const boundMs = (electionTick + 1 + 2) * tickMs + 10;
       assert.ok(tookMs <= boundMs, `took ${tookMs} ms, bound ${boundMs} ms`);
       for (const id of rest) {
