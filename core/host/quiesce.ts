@@ -43,7 +43,11 @@ export interface QuiescenceStats {
   quiesces: number;
   /** Times a resting group of this host woke. */
   wakes: number;
-  /** Wakes of resting followers whose leader's host fell silent. */
+  /**
+   * Resting followers that found their leader's host silent (the one
+   * chosen to campaign wakes then; the others at its (Pre)Vote, or a few
+   * ticks later).
+   */
   livenessWakes: number;
 }
 
@@ -291,7 +295,7 @@ export class Quiescence {
       if (this.#wakeAt.has(groupId)) continue;
       this.#stats.livenessWakes++;
       this.#c.logger.info(
-        `host ${this.#c.hostId}: group ${groupId} wakes, its leader's host ${st.lead} is silent`,
+        `host ${this.#c.hostId}: group ${groupId} lost its leader, host ${st.lead} is silent`,
       );
       // One live voter campaigns heartbeatTick + 2 ticks from now (the
       // others notice the silence too meanwhile), chosen by the group's ID
