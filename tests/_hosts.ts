@@ -13,7 +13,7 @@ import { StateType } from "../core/types.ts";
 import { MemoryHostStorage } from "../core/host/memory_host_storage.ts";
 import { RaftHost } from "../core/host/raft_host.ts";
 import { logMachine } from "./_util.ts";
-import type { GroupId, HostId } from "../core/host/seams.ts";
+import type { GroupId, HostId, HostTransport } from "../core/host/seams.ts";
 
 /** A scheduler that counts its live timers (set, not yet fired or cleared). */
 export function countingScheduler(
@@ -55,6 +55,8 @@ export interface HostsOptions {
   quiesce?: boolean;
   /** Group options besides `electionTick: 10` and a seeded `rand`. */
   groupDefaults?: Partial<RaftNodeOptions<number>>;
+  /** Wraps each host's transport (to watch what it sends). */
+  wrapTransport?: (id: HostId, t: HostTransport) => HostTransport;
 }
 
 export interface Site {
@@ -82,9 +84,11 @@ export class Hosts {
   /** Starts host `id` on the storage it had (a restart) or a new one. */
   async startHost(id: HostId, storage = new MemoryHostStorage()): Promise<Site> {
     const scheduler = countingScheduler(this.clock);
+    const inner = this.net.connect(id);
+    const wrap = this.options.wrapTransport;
     const host = await RaftHost.start<number>({
       hostId: id,
-      transport: this.net.connect(id),
+      transport: wrap === undefined ? inner : wrap(id, inner),
       storage,
       scheduler,
       tickMs: 10,

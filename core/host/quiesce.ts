@@ -354,12 +354,20 @@ export class Quiescence {
     for (const [groupId, h] of this.#c.groups) {
       if (this.#quiet.has(groupId) || !canQuiesceLeader(h, this)) continue;
       const st = h.rawNode.basicStatus();
-      const notice = { groupId, term: st.term, commit: st.commit, lastIndex: st.commit };
-      h.rawNode.withProgress((id) => {
+      h.rawNode.withProgress((id, _type, pr) => {
         if (id === this.#c.hostId) return;
         let list = notices.get(id);
         if (list === undefined) notices.set(id, list = []);
-        list.push(notice);
+        // As a heartbeat's: the commit a follower may take is at most what
+        // it acknowledged in this term (its match), never the leader's alone:
+        // a replica whose log holds other entries at those indexes (one that
+        // was down, say) must not commit them.
+        list.push({
+          groupId,
+          term: st.term,
+          commit: Math.min(pr.match, st.commit),
+          lastIndex: st.commit,
+        });
       });
       this.#quiet.add(groupId);
       this.#stats.quiesces++;
@@ -369,8 +377,9 @@ export class Quiescence {
 
   /**
    * A follower rests when it agrees with its leader's quiesce notice: same
-   * leader and term, its log reaching the leader's last index, no request
-   * waiting. It takes the leader's commit index first (as from a
+   * leader and term, its log confirmed by the leader up to the leader's last
+   * index (the notice's commit, at most this replica's match, reaches it),
+   * no request waiting. It takes the notice's commit first (as from a
    * heartbeat). One that does not agree asks the leader to wake.
    */
   #onQuiesceNotice(from: HostId, n: QuiesceNotice): void {
@@ -378,8 +387,11 @@ export class Quiescence {
     if (h === undefined) return;
     const rn = h.rawNode;
     const st = rn.basicStatus();
+    // The leader confirmed this replica's log up to its last index (the
+    // notice's commit is at most the replica's match): only then may it rest.
     const agree = st.raftState === StateType.StateFollower && st.lead === from &&
-      st.term === n.term && rn.lastIndex() >= n.lastIndex && st.commit <= n.commit && h.idle();
+      st.term === n.term && n.commit >= n.lastIndex && rn.lastIndex() >= n.lastIndex &&
+      st.commit <= n.commit && h.idle();
     if (!agree) {
       if (this.#quiet.has(n.groupId)) this.#wake(n.groupId, h, None);
       else this.#sendHost(from, { ...noNotices, wake: [n.groupId] });

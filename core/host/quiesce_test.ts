@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { type Hosts, type HostsOptions, startHosts } from "../../tests/_hosts.ts";
 import { ReadOnlyOption, StateType } from "../types.ts";
 import type { GroupId, HostId } from "./seams.ts";
+import { hostGroupId, readHostNotices } from "./host_wire.ts";
 
 // Tick 10 ms, election timeout 10 ticks, heartbeat every tick; frames take
 // 1 ms. Times are virtual.
@@ -217,4 +218,73 @@ test("RaftHost: a woken leader serves a lease read only once CheckQuorum confirm
     assert.notEqual(cutOff.host.group(g2).status().raftState, StateType.StateLeader);
     h.net.heal();
   });
+});
+
+test("RaftHost: a resting leader's notice gives each follower at most the commit it acknowledged, so a lagging replica cannot commit entries it does not share", async () => {
+  // Every quiesce notice sent, with the log of the host it was sent to at that moment.
+  const seen: {
+    to: HostId;
+    groupId: GroupId;
+    commit: number;
+    lastIndex: number;
+    theirs: number;
+  }[] = [];
+  let hosts: Hosts | undefined;
+
+  const h = await startHosts([1, 2, 3], [1], {
+    wrapTransport: (_id, t) => ({
+      start: (handler) => t.start(handler),
+      close: () => t.close(),
+      send: (batch) => {
+        for (const p of batch) {
+          if (p.groupId !== hostGroupId) continue;
+          const n = readHostNotices(p.message);
+          if (typeof n === "string") continue;
+          for (const q of n.quiesce) {
+            const to = hosts?.sites.get(p.message.to);
+            const theirs = to === undefined || to.host.closed || !to.host.hasGroup(q.groupId)
+              ? 0
+              : to.host.group(q.groupId).status().lastIndex;
+            seen.push({
+              to: p.message.to,
+              groupId: q.groupId,
+              commit: q.commit,
+              lastIndex: q.lastIndex,
+              theirs,
+            });
+          }
+        }
+        t.send(batch);
+      },
+    }),
+  });
+  hosts = h;
+  try {
+    const leader = (await h.allLed([1])).get(1)!;
+    const lagging = h.ids.find((id) => id !== leader)!;
+    const other = h.ids.find((id) => id !== leader && id !== lagging)!;
+    // The lagging host is cut off while the group writes and then rests.
+    h.net.partition([lagging], [leader, other]);
+    for (let i = 0; i < 5; i++) {
+      await h.clock.run(h.site(leader).host.group(1).propose(enc.encode(`w${i}`)));
+    }
+    await h.clock.until(() => h.site(leader).host.isQuiesced(1), 5_000);
+    // The notices leave at the end of that turn.
+    await h.clock.advance(tickMs);
+    const toLagging = seen.filter((s) => s.to === lagging);
+    assert.ok(toLagging.length > 0, "the resting leader sent the cut-off host a notice");
+    for (const s of seen) {
+      assert.ok(
+        s.commit <= s.theirs,
+        `notice to host ${s.to}: commit ${s.commit} beyond its log (last index ${s.theirs})`,
+      );
+    }
+    assert.ok(toLagging.every((s) => s.commit < s.lastIndex), "the lagging host may not rest");
+    // Healed, the lagging host catches up and the group rests again.
+    h.net.heal();
+    await h.clock.until(() => h.site(lagging).host.group(1).status().applied >= 6, 5_000);
+    await h.clock.until(() => h.ids.every((id) => h.site(id).host.isQuiesced(1)), 5_000);
+  } finally {
+    await h.close();
+  }
 });
