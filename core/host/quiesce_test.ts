@@ -229,8 +229,8 @@ test("RaftHost: a resting leader's notice gives each follower at most the commit
     lastIndex: number;
     theirs: number;
   }[] = [];
-  let hosts: Hosts | undefined;
-
+  /** The hosts, once started (the transports are wrapped before). */
+  const ref: { hosts?: Hosts } = {};
   const h = await startHosts([1, 2, 3], [1], {
     wrapTransport: (_id, t) => ({
       start: (handler) => t.start(handler),
@@ -241,7 +241,7 @@ test("RaftHost: a resting leader's notice gives each follower at most the commit
           const n = readHostNotices(p.message);
           if (typeof n === "string") continue;
           for (const q of n.quiesce) {
-            const to = hosts?.sites.get(p.message.to);
+            const to = ref.hosts?.sites.get(p.message.to);
             const theirs = to === undefined || to.host.closed || !to.host.hasGroup(q.groupId)
               ? 0
               : to.host.group(q.groupId).status().lastIndex;
@@ -258,7 +258,7 @@ test("RaftHost: a resting leader's notice gives each follower at most the commit
       },
     }),
   });
-  hosts = h;
+  ref.hosts = h;
   try {
     const leader = (await h.allLed([1])).get(1)!;
     const lagging = h.ids.find((id) => id !== leader)!;

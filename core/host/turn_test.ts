@@ -1,7 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { VirtualScheduler } from "../../adapters/memory/mod.ts";
-import type { Scheduler } from "../node.ts";
 import { groupScheduler } from "./turn.ts";
 
 test("groupScheduler passes timers and the clock through, and has no hop to pending I/O", async () => {
