@@ -22,7 +22,8 @@
  * Flags: `--mode` (`both`), `--runtime` of the servers (`bun`), `--groups`
  * (64, load), `--idle-groups` (1000), `--concurrency` (100), `--total`
  * (puts per measured run, 20000; quick 4000), `--warmup` (2000; quick 500),
- * `--idle-seconds` (10; quick 5), `--server-flags "--cpu-prof ..."` (runtime
+ * `--idle-seconds` (10; quick 5), `--settle-seconds` (30; quick 5: from every
+ * group resting to the idle window), `--server-flags "--cpu-prof ..."` (runtime
  * flags for the servers, to profile them), `--json`.
  *
  * @module
@@ -51,6 +52,8 @@ interface Args {
   total: number;
   warmup: number;
   idleSeconds: number;
+  /** Seconds between every group resting and the idle window. */
+  settleSeconds: number;
   json: boolean;
   /** Runtime flags for the servers (e.g. `--cpu-prof`). */
   serverFlags: string[];
@@ -67,6 +70,7 @@ function parseArgs(argv: readonly string[]): Args {
     total: quick ? 4000 : 20000,
     warmup: quick ? 500 : 2000,
     idleSeconds: quick ? 5 : 10,
+    settleSeconds: quick ? 5 : 30,
     json: argv.includes("--json"),
     serverFlags: [],
   };
@@ -110,6 +114,9 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case "--idle-seconds":
         a.idleSeconds = num();
+        break;
+      case "--settle-seconds":
+        a.settleSeconds = num();
         break;
       case "--server-flags":
         a.serverFlags = (v ?? "").split(" ").filter((f) => f !== "");
@@ -334,7 +341,9 @@ async function measureIdle(a: Args, groups: number, quiesce: boolean): Promise<I
     await waitForGroups(c, groups, true, 300_000);
     // Let the last transfers and quiescence settle.
     if (quiesce) await waitForRest(c, groups, 120_000);
-    await sleep(2000);
+    // The tail of the start (the last transfers, WAL checkpoints, the
+    // garbage of creating the groups) is not idle cost: wait it out.
+    await sleep(a.settleSeconds * 1000);
     const ids = c.ids();
     const s0 = await Promise.all(ids.map((id) => hostStatus(c.url(id))));
     const cpu0 = ids.map((id) => processCpu(c.pid(id)) ?? 0);
