@@ -31,8 +31,8 @@ import { openKvState } from "./_kv_sqlite_store.ts";
 // ---------------------------------------------------------------------------
 // Startup failures, in one line
 
-/** The one-line failure of a server that cannot listen. */
-function listenError(e: unknown, address: string, flag: string): CliError {
+/** The one-line failure of a server that cannot listen (both example servers). */
+export function listenError(e: unknown, address: string, flag: string): CliError {
   const code = (e as { code?: unknown }).code;
   const why = code === "EADDRINUSE"
     ? "the port is in use by another process; stop it or pick another port"
@@ -46,8 +46,8 @@ function listenError(e: unknown, address: string, flag: string): CliError {
   return new CliError(1, `Cannot listen on ${address} (${flag}): ${why}`, { cause: e });
 }
 
-/** Creates the data directory (0700) and checks that it is writable. */
-function prepareDataDir(dir: string): void {
+/** Creates the data directory (0700) and checks that it is writable (both example servers). */
+export function prepareDataDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
@@ -130,9 +130,10 @@ export function fatalErrorLine(id: number, error: Error, where: string): string 
 // ---------------------------------------------------------------------------
 // Running the server
 
-function serverLogger(id: number, level: KvServerConfig["log"]): Logger {
+/** A server's console logger at `--log`'s level, each line starting with `prefix`. */
+export function serverLogger(prefix: string, level: KvServerConfig["log"]): Logger {
   if (level === "quiet") return discardLogger;
-  return consoleLogger(level === "warn" ? "warning" : level, { prefix: `[node ${id}]` });
+  return consoleLogger(level === "warn" ? "warning" : level, { prefix });
 }
 
 function toWsUrl(apiUrl: string, path: string): string {
@@ -142,12 +143,13 @@ function toWsUrl(apiUrl: string, path: string): string {
   return u.toString().replace(/\/$/, path === "/" ? "/" : "");
 }
 
-function formatHost(h: string): string {
+/** A host name as it goes before `:port` (IPv6 in brackets). */
+export function formatHost(h: string): string {
   return h.includes(":") ? `[${h}]` : h;
 }
 
 /** The API URL of a listening address: a wildcard address is reached as `localhost`. */
-function listenUrl(hostname: string, port: number): string {
+export function listenUrl(hostname: string, port: number): string {
   const h = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : formatHost(hostname);
   return `http://${h}:${port}`;
 }
@@ -193,7 +195,7 @@ export async function startKvServer(
   config: KvServerConfig,
   hooks: KvServerHooks = {},
 ): Promise<KvServer> {
-  const logger = serverLogger(config.id, config.log);
+  const logger = serverLogger(`[node ${config.id}]`, config.log);
   const runtime = await runtimeServer({}, { denoServe: config.denoServe });
   const cleanups: (() => unknown)[] = [];
   const undo = async (): Promise<void> => {

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { accessSync, constants as fsConstants, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   type GroupId,
@@ -16,15 +15,13 @@ import {
   MemoryHostStorage,
   RaftHost,
 } from "../mod.ts";
-import { consoleLogger } from "../adapters/console/logger.ts";
 import { MemberDirectory } from "../adapters/hono/mod.ts";
 import { openSqliteHostStorage } from "../adapters/sqlite/mod.ts";
 import { WebSocketHostTransport } from "../adapters/websocket/mod.ts";
-import { discardLogger } from "../core/logger.ts";
 import { CliError } from "./_cli.ts";
-import { fsReason } from "./_kv_config.ts";
 import { type KvResult, KvStore } from "./_kv_store.ts";
 import { runtimeServer, type ServedHttp } from "./_serve.ts";
+import { formatHost, listenError, listenUrl, prepareDataDir, serverLogger } from "./_kv_start.ts";
 import type { ShardedKvConfig } from "./_sharded_kv_config.ts";
 import { createShardedKvApp, LeaderBalancer } from "./_sharded_kv.ts";
 
@@ -50,11 +47,6 @@ export interface ShardedKvHooks {
   onFatal?: (line: string) => void;
 }
 
-function hostLogger(id: number, level: ShardedKvConfig["log"]): Logger {
-  if (level === "quiet") return discardLogger;
-  return consoleLogger(level === "warn" ? "warning" : level, { prefix: `[host ${id}]` });
-}
-
 async function openHostStorage(
   config: ShardedKvConfig,
   logger: Logger,
@@ -63,12 +55,7 @@ async function openHostStorage(
     return { storage: new MemoryHostStorage(), where: "in memory", close: () => {} };
   }
   const where = join(config.dataDir, `host-${config.id}.db`);
-  try {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    accessSync(config.dataDir, fsConstants.W_OK | fsConstants.X_OK);
-  } catch (e) {
-    throw new CliError(1, `Cannot use --data-dir '${config.dataDir}': ${fsReason(e)}`);
-  }
+  prepareDataDir(config.dataDir);
   try {
     const storage = await openSqliteHostStorage(where, { logger });
     return { storage, where, close: () => storage.close() };
@@ -92,7 +79,7 @@ export async function startShardedKvHost(
   config: ShardedKvConfig,
   hooks: ShardedKvHooks = {},
 ): Promise<ShardedKvHost> {
-  const logger = hostLogger(config.id, config.log);
+  const logger = serverLogger(`[host ${config.id}]`, config.log);
   const cleanups: (() => unknown)[] = [];
   try {
     return await start(config, hooks, logger, cleanups);
@@ -124,10 +111,8 @@ async function start(
   cleanups.push(() => transport.close());
   const peerUrl = config.peerListen !== undefined
     ? (await transport.listen().catch((e) => {
-      throw new CliError(
-        1,
-        `Cannot listen on --peer-listen: ${e instanceof Error ? e.message : e}`,
-      );
+      const { hostname, port } = config.peerListen!;
+      throw listenError(e, `${formatHost(hostname)}:${port}`, "--peer-listen");
     })).url
     : undefined;
 
@@ -181,10 +166,10 @@ async function start(
       undefined,
     )
   ).catch((e) => {
-    throw new CliError(1, `Cannot listen on --listen: ${e instanceof Error ? e.message : e}`);
+    throw listenError(e, `${formatHost(config.hostname)}:${config.port}`, "--listen");
   });
   cleanups.push(() => http.stop());
-  const url = config.peers.get(config.id) ?? `http://${config.hostname}:${http.port}`;
+  const url = config.peers.get(config.id) ?? listenUrl(config.hostname, http.port);
   if (!directory.get(config.id)) directory.set(config.id, { apiUrl: url });
   const app = createShardedKvApp(host, stores, { directory, selfUrl: url, logger });
   serving.fetch = (req, env) => app.fetch(req, env);
