@@ -35,6 +35,11 @@ export interface GroupMuxStats {
   messagesReceived: number;
   /** Messages received for a group this host does not run (or not addressed to it), dropped. */
   droppedUnknownGroup: number;
+  /**
+   * Messages whose sender is not the host whose frame carried them,
+   * dropped: a peer host speaks only for its own replicas.
+   */
+  droppedWrongSender: number;
   /** Heartbeats and responses of the groups folded into host-level messages when sent. */
   heartbeatsCoalesced: number;
   /** Heartbeats and responses of the groups expanded from host-level messages received. */
@@ -73,6 +78,7 @@ export class GroupMux {
     messagesSent: 0,
     messagesReceived: 0,
     droppedUnknownGroup: 0,
+    droppedWrongSender: 0,
     heartbeatsCoalesced: 0,
     heartbeatsExpanded: 0,
   };
@@ -223,14 +229,18 @@ export class GroupMux {
       if (p.groupId === hostGroupId && traffic !== undefined && p.message.to === this.#hostId) {
         const expanded = traffic.receive(from, p.message);
         this.#stats.heartbeatsExpanded += expanded.length;
-        for (const e of expanded) this.#deliverInbound(e, traffic);
+        for (const e of expanded) this.#deliverInbound(from, e, traffic);
         continue;
       }
-      this.#deliverInbound(p, traffic);
+      this.#deliverInbound(from, p, traffic);
     }
   }
 
-  #deliverInbound(p: GroupMessage, traffic: HostTraffic | undefined): void {
+  #deliverInbound(from: NodeId, p: GroupMessage, traffic: HostTraffic | undefined): void {
+    if (p.message.from !== from) {
+      this.#stats.droppedWrongSender++;
+      return;
+    }
     const h = this.#handlers.get(p.groupId);
     if (h === undefined || p.message.to !== this.#hostId) {
       this.#stats.droppedUnknownGroup++;

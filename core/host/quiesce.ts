@@ -228,6 +228,8 @@ export class Quiescence {
     if (!this.#quiet.has(groupId)) return;
     const h = this.#c.groups.get(groupId);
     if (h === undefined) return;
+    // A removed member's messages are dropped unread: they wake nothing.
+    if (h.wasRemoved(m.from)) return;
     const st = h.rawNode.basicStatus();
     if (m.type === MessageType.MsgHeartbeatResp) return;
     if (m.type === MessageType.MsgHeartbeat && m.from === st.lead && m.term === st.term) return;
@@ -270,10 +272,16 @@ export class Quiescence {
    */
   #watchLiveness(peers: readonly HostId[]): void {
     let revived: HostId[] | undefined;
+    let silenced: HostId[] | undefined;
     for (const p of peers) {
-      if (!this.isLive(p)) this.#down.add(p);
-      else if (this.#down.delete(p)) (revived ??= []).push(p);
+      if (this.isLive(p)) {
+        if (this.#down.delete(p)) (revived ??= []).push(p);
+      } else if (!this.#down.has(p)) {
+        this.#down.add(p);
+        (silenced ??= []).push(p);
+      }
     }
+    if (silenced !== undefined) this.#orphanAwakeFollowers(silenced);
     if (this.#down.size > 0) this.#wakeOrphans();
     if (revived === undefined) return;
     for (const groupId of [...this.#quiet]) {
@@ -286,6 +294,46 @@ export class Quiescence {
     }
   }
 
+  /**
+   * The awake followers of a leader on a host that just fell silent: they
+   * forget that leader and restart their election clock, as the resting
+   * ones do when they wake, and the chosen voter campaigns at the same
+   * tick. Without this, a follower woken between the leader host's crash
+   * and the notice of its silence (by a stray (Pre)Vote, say) would keep
+   * its leader's lease, refuse the chosen voter's (Pre)Vote, and, were it
+   * the chosen voter, not campaign: the group would wait a whole
+   * randomized election timeout.
+   */
+  #orphanAwakeFollowers(silenced: readonly HostId[]): void {
+    for (const [groupId, h] of this.#c.groups) {
+      if (this.#quiet.has(groupId)) continue;
+      const st = h.rawNode.basicStatus();
+      if (st.raftState !== StateType.StateFollower || !silenced.includes(st.lead)) continue;
+      this.#stats.livenessWakes++;
+      this.#logLostLeader(groupId, st.lead);
+      h.wake(true);
+      if (this.#campaigns(groupId, h)) {
+        this.#campaignAt.set(groupId, this.#ticks + this.#c.heartbeatTick + campaignMarginTicks);
+      }
+    }
+  }
+
+  #logLostLeader(groupId: GroupId, lead: HostId): void {
+    this.#c.logger.info(
+      `host ${this.#c.hostId}: group ${groupId} lost its leader, host ${lead} is silent`,
+    );
+  }
+
+  /**
+   * Whether this host is the live voter of a group chosen to campaign
+   * when its leader's host falls silent: chosen by the group's ID, so that
+   * the new leaders spread over the hosts.
+   */
+  #campaigns(groupId: GroupId, h: HostedNode<unknown>): boolean {
+    const voters = h.confState().voters.filter((id) => this.isLive(id));
+    return voters.length > 0 && voters[groupId % voters.length] === this.#c.hostId;
+  }
+
   /** Wakes every resting follower whose leader's host is not live. */
   #wakeOrphans(): void {
     for (const groupId of [...this.#quiet]) {
@@ -294,15 +342,11 @@ export class Quiescence {
       if (st.raftState === StateType.StateLeader || this.isLive(st.lead)) continue;
       if (this.#wakeAt.has(groupId)) continue;
       this.#stats.livenessWakes++;
-      this.#c.logger.info(
-        `host ${this.#c.hostId}: group ${groupId} lost its leader, host ${st.lead} is silent`,
-      );
-      // One live voter campaigns heartbeatTick + 2 ticks from now (the
-      // others notice the silence too meanwhile), chosen by the group's ID
-      // so that the new leaders spread over the hosts.
+      this.#logLostLeader(groupId, st.lead);
+      // The chosen voter campaigns heartbeatTick + 2 ticks from now (the
+      // others notice the silence too meanwhile).
       const delay = this.#c.heartbeatTick + campaignMarginTicks;
-      const voters = h.confState().voters.filter((id) => this.isLive(id));
-      if (voters.length > 0 && voters[groupId % voters.length] === this.#c.hostId) {
+      if (this.#campaigns(groupId, h)) {
         this.#wake(groupId, h, None);
         this.#campaignAt.set(groupId, this.#ticks + delay);
         continue;

@@ -6,7 +6,7 @@
  */
 
 import type { RawNode } from "../raw_node.ts";
-import type { ConfState } from "../types.ts";
+import type { ConfState, NodeId } from "../types.ts";
 import type { RaftNode } from "./raft_node.ts";
 
 /** A node started for a host: the node, the tick its host calls instead of a timer, and what lets it rest. */
@@ -19,6 +19,8 @@ export interface HostedNode<R> {
   readonly rawNode: RawNode;
   /** The membership as applied. */
   confState(): ConfState;
+  /** Whether `id` was removed from the group (its messages are dropped unread). */
+  wasRemoved(id: NodeId): boolean;
   /** Whether no request waits on this node (proposal, read, membership change, transfer). */
   idle(): boolean;
   /**

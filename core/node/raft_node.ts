@@ -287,6 +287,7 @@ export class RaftNode<R = unknown> {
         tick: (): void => node.#onTick(),
         rawNode: node.#rn,
         confState: (): ConfState => node.#applier.confState,
+        wasRemoved: (id: NodeId): boolean => node.#applier.replicated.removed.has(id),
         idle: (): boolean => r.proposalCount === 0 && r.readCount === 0 && !r.hasQueuedConfChanges,
         wake: (forgetLeader: boolean): void => {
           node.#lastTickAtMs = undefined; // a rest is no pause

@@ -100,6 +100,8 @@ export class ReadyLoop<R> {
   #raftState: StateType = StateType.StateFollower;
   /** The tick at which a dropped peer message was last logged. */
   #refusedLoggedAt = -1;
+  /** Removed members whose dropped messages were logged. */
+  readonly #removedLogged = new Set<NodeId>();
   /** Reads are not handed to Raft before this tick (a lease-based leader re-checks its quorum). */
   #readsHeldUntil = 0;
   /** The tick at which this node last heard from the leader it knows (or led). */
@@ -181,6 +183,17 @@ export class ReadyLoop<R> {
           `${this.#c.id} dropped a ${
             messageTypeNames[m.type] ?? m.type
           } from ${m.from}: ${refused}`,
+        );
+      }
+      return;
+    }
+    if (this.#c.applier.replicated.removed.has(m.from)) {
+      // A member removed while it was down (or cut off) never learns of it
+      // and campaigns on: nothing it says matters to the group any more.
+      if (!this.#removedLogged.has(m.from)) {
+        this.#removedLogged.add(m.from);
+        this.#c.logger.info(
+          `${this.#c.id} drops the messages of ${m.from}: it was removed from the group`,
         );
       }
       return;

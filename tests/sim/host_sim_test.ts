@@ -68,9 +68,13 @@ test(
     // from one follower host; campaigning 2 ticks after noticing, the chosen
     // voter's PreVote found the other still in its leader's lease. Seed 314
     // (no PreVote): the other voters, woken at once, timed out just after
-    // the chosen voter campaigned and split the vote.
-    for (const [seed, steps] of [[5, 3000], [188, 6000], [314, 6000]] as const) {
-      const r = await runHostSimulation({ seed, steps, hosts: 3, groups: 16 });
+    // the chosen voter campaigned and split the vote. Seed 21567395 (5
+    // hosts): a removed replica's vote woke the chosen voter before its
+    // leader's silence was noticed, and awake, it never campaigned early
+    // (core/host/quiesce_test.ts replays that case on its own).
+    const seeds = [[5, 3000, 3], [188, 6000, 3], [314, 6000, 3], [21567395, 6000, 5]] as const;
+    for (const [seed, steps, hosts] of seeds) {
+      const r = await runHostSimulation({ seed, steps, hosts, groups: 16 });
       assert.ok(r.ok, formatHostFailure(r));
       const s = r.stats;
       // The check applied: groups resting on every replica lost their leader host.
