@@ -68,6 +68,8 @@ export interface BalancedHost {
   group(groupId: GroupId): {
     status(): RaftNodeStatus;
     transferLeadership(to: HostId): Promise<void>;
+    /** Subscribes to the group's leader and membership changes (the balancer looks again soon after one). */
+    on?(event: "leader" | "membership", fn: () => void): () => void;
   };
 }
 
@@ -78,6 +80,13 @@ export interface LeaderBalancerOptions {
    * @default {1000}
    */
   intervalMs?: number;
+  /**
+   * The longest interval, in ms: while a look moves nothing and no group
+   * of the host changed leader or membership, the interval doubles up to
+   * it; a change brings it back to `intervalMs`.
+   * @default {16 × intervalMs}
+   */
+  maxIntervalMs?: number;
   /**
    * Transfers in flight at most.
    * @default {4}
@@ -96,11 +105,20 @@ export interface LeaderBalancerOptions {
  * (replicating, its match at the commit index). A preferred host that is
  * down keeps no leadership from anyone; when it is back and caught up, its
  * groups come back to it. Every host runs one; each moves only groups it
- * leads.
+ * leads. While a look moves nothing and no group of the host changes
+ * leader or membership, the looks space out (up to `maxIntervalMs`), so a
+ * balanced host at rest spends next to nothing on them.
  */
 export class LeaderBalancer {
   readonly #host: BalancedHost;
   readonly #intervalMs: number;
+  readonly #maxIntervalMs: number;
+  /** The interval of the next look: doubles while nothing changes. */
+  #delayMs: number;
+  /** A group changed leader or membership since the last look. */
+  #changed = false;
+  /** The groups subscribed to, with their unsubscribe functions. */
+  readonly #watched = new Map<GroupId, () => void>();
   readonly #maxTransfers: number;
   readonly #scheduler: Scheduler;
   readonly #logger: Logger;
@@ -119,6 +137,11 @@ export class LeaderBalancer {
   constructor(host: BalancedHost, options: LeaderBalancerOptions = {}) {
     this.#host = host;
     this.#intervalMs = options.intervalMs ?? 1000;
+    this.#maxIntervalMs = Math.max(
+      this.#intervalMs,
+      options.maxIntervalMs ?? 16 * this.#intervalMs,
+    );
+    this.#delayMs = this.#intervalMs;
     this.#maxTransfers = options.maxTransfers ?? 4;
     this.#scheduler = options.scheduler ?? globalScheduler;
     this.#logger = options.logger ?? discardLogger;
@@ -129,6 +152,13 @@ export class LeaderBalancer {
   stop(): void {
     this.#stopped = true;
     this.#scheduler.clearTimeout(this.#timer);
+    for (const off of this.#watched.values()) off();
+    this.#watched.clear();
+  }
+
+  /** The interval before the next look, in ms (it grows while nothing changes). */
+  get intervalMs(): number {
+    return this.#delayMs;
   }
 
   /**
@@ -138,7 +168,9 @@ export class LeaderBalancer {
    */
   balanceOnce(): number {
     let started = 0;
-    for (const groupId of this.#host.groupIds) {
+    const groupIds = this.#host.groupIds;
+    this.#watch(groupIds);
+    for (const groupId of groupIds) {
       if (this.#inFlight.size >= this.#maxTransfers) break;
       if (this.#inFlight.has(groupId)) continue;
       const to = this.#target(groupId);
@@ -191,9 +223,53 @@ export class LeaderBalancer {
   #arm(): void {
     if (this.#stopped) return;
     this.#timer = this.#scheduler.setTimeout(() => {
-      this.balanceOnce();
+      const changed = this.#changed;
+      this.#changed = false;
+      const started = this.balanceOnce();
+      this.#delayMs = started > 0 || changed
+        ? this.#intervalMs
+        : Math.min(2 * this.#delayMs, this.#maxIntervalMs);
       this.#arm();
-    }, this.#intervalMs);
+    }, this.#delayMs);
+  }
+
+  /** Subscribes to the changes of groups new to the host; forgets the groups it no longer runs. */
+  #watch(groupIds: readonly GroupId[]): void {
+    if (this.#stopped) return;
+    for (const groupId of groupIds) {
+      if (this.#watched.has(groupId)) continue;
+      let node;
+      try {
+        node = this.#host.group(groupId);
+      } catch {
+        continue;
+      }
+      if (node.on === undefined) continue;
+      const onChange = (): void => this.#onChange();
+      const offLeader = node.on("leader", onChange);
+      const offMembership = node.on("membership", onChange);
+      this.#watched.set(groupId, () => {
+        offLeader();
+        offMembership();
+      });
+    }
+    if (this.#watched.size > groupIds.length) {
+      const running = new Set(groupIds);
+      for (const [groupId, off] of this.#watched) {
+        if (running.has(groupId)) continue;
+        off();
+        this.#watched.delete(groupId);
+      }
+    }
+  }
+
+  /** A group changed leader or membership: look again within `intervalMs`. */
+  #onChange(): void {
+    this.#changed = true;
+    if (this.#stopped || this.#delayMs === this.#intervalMs) return;
+    this.#delayMs = this.#intervalMs;
+    this.#scheduler.clearTimeout(this.#timer);
+    this.#arm();
   }
 }
 

@@ -180,6 +180,37 @@ test("a preferred host that is partitioned away leads nothing; healed, it takes 
   }
 });
 
+test("the leader balancer looks less often while nothing changes, and again soon after a change", async () => {
+  const clock = new VirtualScheduler();
+  const net = new MemoryHostNetwork({ scheduler: clock, delayMs: 1 });
+  const sites = await startSites(clock, net);
+  try {
+    await clock.run(new Promise<void>((r) => clock.setTimeout(r, 2000)));
+    const site = sites[0]!;
+    // Balanced: every look moves nothing, so the interval grows to its bound (16 × 100 ms).
+    await clock.run(new Promise<void>((r) => clock.setTimeout(r, 5000)));
+    assert.equal(site.balancer.intervalMs, 1600);
+    let looks = 0;
+    const status = site.host.group(1).status.bind(site.host.group(1));
+    site.host.group(1).status = () => {
+      looks++;
+      return status();
+    };
+    await clock.run(new Promise<void>((r) => clock.setTimeout(r, 3200)));
+    assert.ok(looks >= 1 && looks <= 3, `${looks} looks in 3.2 s`);
+    // A group of host 1 changes leader: the interval is back at once, and balancing follows.
+    const moved = site.host.status().leading[0]!;
+    await clock.run(site.host.group(moved).transferLeadership(2));
+    assert.equal(site.balancer.intervalMs, 100);
+    await clock.run(new Promise<void>((r) => clock.setTimeout(r, 1000)));
+    assert.equal(site.host.group(moved).status().leaderId, 1, "the group came back to host 1");
+  } finally {
+    for (const s of sites) s.balancer.stop();
+    await clock.run(Promise.all(sites.map((s) => s.host.close())));
+    net.close();
+  }
+});
+
 test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => {
   const peers = "1=http://127.0.0.1:8001,2=http://127.0.0.1:8002";
   const urls = "1=ws://127.0.0.1:9001,2=ws://127.0.0.1:9002";
