@@ -115,16 +115,7 @@ export interface RaftHostStatusJson {
 /** The summary of a host's groups, as `GET /raft/status` answers it. */
 function hostStatusJson(host: RaftHostLike): RaftHostStatusJson {
   const st = host.status();
-  const leadersPerHost: Record<string, number> = {};
-  for (const id of st.groupIds) {
-    let leader: NodeId;
-    try {
-      leader = host.group(id).status().leaderId;
-    } catch {
-      continue;
-    }
-    if (leader !== 0) leadersPerHost[leader] = (leadersPerHost[leader] ?? 0) + 1;
-  }
+  const leadersPerHost: Record<string, number> = { ...st.leadersPerHost };
   const quiesced = (st as { quiesced?: unknown }).quiesced;
   return {
     hostId: st.hostId,

@@ -88,6 +88,8 @@ export interface RaftHostStatus {
   leading: GroupId[];
   /** How many of its groups know no leader. */
   withoutLeader: number;
+  /** How many of its groups each host leads, as this host knows their leaders (hosts leading none left out). */
+  leadersPerHost: Record<HostId, number>;
   /** How many of its groups stopped after a fatal error (they stay listed until removed). */
   failed: number;
   /** Ticks given to the groups so far (one timer per host: each tick ticks every group). */
@@ -401,14 +403,18 @@ export class RaftHost<R = unknown> {
     const leading: GroupId[] = [];
     let withoutLeader = 0;
     let failed = 0;
+    const leadersPerHost: Record<HostId, number> = {};
     for (const [groupId, g] of this.#groups) {
       if (g.node.error !== undefined) {
         failed++;
         continue;
       }
-      const st = g.node.status();
-      if (st.raftState === StateType.StateLeader) leading.push(groupId);
-      else if (st.leaderId === 0) withoutLeader++;
+      // The Raft state alone (a group's whole status copies its membership and progress).
+      const st = g.rawNode.basicStatus();
+      const lead = g.node.closed ? 0 : st.lead;
+      if (lead === 0) withoutLeader++;
+      else leadersPerHost[lead] = (leadersPerHost[lead] ?? 0) + 1;
+      if (lead === this.#hostId && st.raftState === StateType.StateLeader) leading.push(groupId);
     }
     return {
       hostId: this.#hostId,
@@ -416,6 +422,7 @@ export class RaftHost<R = unknown> {
       groupIds: [...this.#groups.keys()].sort((a, b) => a - b),
       leading: leading.sort((a, b) => a - b),
       withoutLeader,
+      leadersPerHost,
       failed,
       ticks: this.#ticks,
       storage: this.#batcher.stats,
