@@ -204,7 +204,12 @@ const cases: Case[] = [
     name: "a storage that acknowledges writes before they are durable (end to end)",
     hooks: ackBeforeDurable,
     disabled: ["durable-before-send"],
-    expected: endToEnd,
+    // Lost acknowledged entries may also stall the group for good: on seed
+    // 4 the leader committed through 497 on its followers'
+    // acknowledgements, crashes left them holding only 482 and 480, and the
+    // leader, whose record of what each holds never goes down, found no
+    // quorum for anything after.
+    expected: [...endToEnd, "liveness"],
   },
   {
     name: "a restart that loses the vote",
