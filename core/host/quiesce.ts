@@ -74,6 +74,8 @@ export class Quiescence {
   readonly #c: QuiescenceContext;
   /** The resting groups. */
   readonly #quiet = new Set<GroupId>();
+  /** The groups that do not rest: the only ones a tick visits. */
+  readonly #awake = new Set<GroupId>();
   /** The tick each peer host was last heard from (any frame). */
   readonly #heardAt = new Map<HostId, number>();
   /** The peer hosts seen not live (until seen live again). */
@@ -133,8 +135,18 @@ export class Quiescence {
     return at === undefined || this.#ticks - at < this.#c.livenessTick;
   }
 
-  /** The groups changed: list the peer hosts again. */
-  groupsChanged(): void {
+  /**
+   * A group was added: it starts awake, and the peer hosts are listed again.
+   *
+   * @param groupId The group.
+   */
+  added(groupId: GroupId): void {
+    if (!this.#quiet.has(groupId)) this.#awake.add(groupId);
+    this.#peers = undefined;
+  }
+
+  /** A group's membership changed: the peer hosts are listed again. */
+  membershipChanged(): void {
     this.#peers = undefined;
   }
 
@@ -145,6 +157,7 @@ export class Quiescence {
    */
   remove(groupId: GroupId): void {
     this.#quiet.delete(groupId);
+    this.#awake.delete(groupId);
     this.#campaignAt.delete(groupId);
     this.#wakeAt.delete(groupId);
     this.#peers = undefined;
@@ -161,16 +174,14 @@ export class Quiescence {
       for (const g of this.#c.groups.values()) g.tick();
       return;
     }
-    if (this.#peers === undefined || this.#ticks % this.#c.livenessTick === 0) this.#listPeers();
+    if (this.#peers === undefined) this.#listPeers();
     const peers = this.#peers!;
     this.#watchLiveness(peers);
     if (this.#wakeAt.size > 0) this.#wakeDue();
     if (this.#campaignAt.size > 0) this.#campaignDue();
     // Before the tick: the Readies of the last one are handled by now.
     const notices = this.#quiesceIdleLeaders();
-    for (const [groupId, g] of this.#c.groups) {
-      if (!this.#quiet.has(groupId)) g.tick();
-    }
+    for (const groupId of this.#awake) this.#c.groups.get(groupId)?.tick();
     const due = this.#ticks % this.#c.heartbeatTick === 0;
     for (const p of peers) {
       const quiesce = notices.get(p);
@@ -253,6 +264,7 @@ export class Quiescence {
    */
   #wake(groupId: GroupId, h: HostedNode<unknown>, cause: HostId): void {
     if (!this.#quiet.delete(groupId)) return;
+    this.#awake.add(groupId);
     this.#wakeAt.delete(groupId);
     this.#stats.wakes++;
     const st = h.rawNode.basicStatus();
@@ -281,8 +293,10 @@ export class Quiescence {
         (silenced ??= []).push(p);
       }
     }
-    if (silenced !== undefined) this.#orphanAwakeFollowers(silenced);
-    if (this.#down.size > 0) this.#wakeOrphans();
+    if (silenced !== undefined) {
+      this.#orphanAwakeFollowers(silenced);
+      this.#wakeOrphans();
+    }
     if (revived === undefined) return;
     for (const groupId of [...this.#quiet]) {
       const h = this.#c.groups.get(groupId)!;
@@ -305,8 +319,9 @@ export class Quiescence {
    * randomized election timeout.
    */
   #orphanAwakeFollowers(silenced: readonly HostId[]): void {
-    for (const [groupId, h] of this.#c.groups) {
-      if (this.#quiet.has(groupId)) continue;
+    for (const groupId of this.#awake) {
+      const h = this.#c.groups.get(groupId);
+      if (h === undefined) continue;
       const st = h.rawNode.basicStatus();
       if (st.raftState !== StateType.StateFollower || !silenced.includes(st.lead)) continue;
       this.#stats.livenessWakes++;
@@ -395,8 +410,9 @@ export class Quiescence {
    */
   #quiesceIdleLeaders(): Map<HostId, QuiesceNotice[]> {
     const notices = new Map<HostId, QuiesceNotice[]>();
-    for (const [groupId, h] of this.#c.groups) {
-      if (this.#quiet.has(groupId) || !canQuiesceLeader(h, this)) continue;
+    for (const groupId of this.#awake) {
+      const h = this.#c.groups.get(groupId);
+      if (h === undefined || !canQuiesceLeader(h, this)) continue;
       const st = h.rawNode.basicStatus();
       h.rawNode.withProgress((id, _type, pr) => {
         if (id === this.#c.hostId) return;
@@ -413,7 +429,7 @@ export class Quiescence {
           lastIndex: st.commit,
         });
       });
-      this.#quiet.add(groupId);
+      this.#rest(groupId);
       this.#stats.quiesces++;
     }
     return notices;
@@ -454,9 +470,14 @@ export class Quiescence {
       );
     }
     if (!this.#quiet.has(n.groupId)) {
-      this.#quiet.add(n.groupId);
+      this.#rest(n.groupId);
       this.#stats.quiesces++;
     }
+  }
+
+  #rest(groupId: GroupId): void {
+    this.#quiet.add(groupId);
+    this.#awake.delete(groupId);
   }
 
   #sendHost(to: HostId, notices: HostNotices): void {

@@ -459,3 +459,33 @@ test("RaftHost: a group drops every message of a member it removed", async () =>
     await h.close();
   }
 });
+
+test("RaftHost: a host added to a resting group gets the host-level heartbeats, and its replica rests too", async () => {
+  const h = await startHosts([1, 2, 3, 4], []);
+  try {
+    for (const id of [1, 2, 3]) await h.addGroup(id, 1, [1, 2, 3]);
+    await h.clock.until(() =>
+      [1, 2, 3].some((id) => h.site(id).host.group(1).status().raftState === StateType.StateLeader)
+    );
+    const lead = [1, 2, 3].find((id) =>
+      h.site(id).host.group(1).status().raftState === StateType.StateLeader
+    )!;
+    await h.clock.until(() => [1, 2, 3].every((id) => h.site(id).host.status().quiesced === 1));
+    // Host 4 shares no group yet: nobody sends it host-level heartbeats.
+    const before = h.site(4).host.status().quiescence.hostHeartbeatsReceived;
+    await h.clock.advance(200);
+    assert.equal(h.site(4).host.status().quiescence.hostHeartbeatsReceived, before);
+    await h.clock.run(h.site(lead).host.group(1).addVoter(4));
+    await h.addGroup(4, 1, undefined);
+    await h.clock.until(
+      () => [1, 2, 3, 4].every((id) => h.site(id).host.status().quiesced === 1),
+      5_000,
+    );
+    const received = h.site(4).host.status().quiescence.hostHeartbeatsReceived;
+    await h.clock.advance(200);
+    assert.ok(h.site(4).host.status().quiescence.hostHeartbeatsReceived > received);
+    assert.equal(h.site(4).host.group(1).status().leaderId, lead);
+  } finally {
+    await h.close();
+  }
+});

@@ -323,7 +323,8 @@ export class RaftHost<R = unknown> {
         throw new NodeClosedError(this.#hostId);
       }
       this.#groups.set(groupId, hosted);
-      this.#quiet.groupsChanged();
+      this.#quiet.added(groupId);
+      hosted.node.on("membership", (): void => this.#quiet.membershipChanged());
       return hosted.node;
     } finally {
       this.#busy.delete(groupId);

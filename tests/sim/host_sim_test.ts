@@ -39,9 +39,11 @@ test(
   { timeout },
   async () => {
     const runs: HostSimResult[] = [];
-    // Seed 214: a replica added by a move crashes before its first durable write and restarts
-    // empty (it must join, never bootstrap a second history).
-    for (const [seed, hosts] of [[1, 3], [4, 5], [214, 5]] as const) {
+    // Seed 214 found a replica added by a move that crashed before its first durable write and
+    // restarted empty (it must join, never bootstrap a second history); the runs changed since,
+    // and it still crashes a host just after a replica moved to it. Seed 16 moves replicas and
+    // loses a batch in a crash.
+    for (const [seed, hosts] of [[1, 3], [16, 5], [214, 5]] as const) {
       const r = await runHostSimulation({ seed, steps: 6000, hosts, groups: 16 });
       assert.ok(r.ok, formatHostFailure(r));
       assert.equal(r.linearizability, "ok");
