@@ -9,7 +9,7 @@ import { discardLogger } from "../../core/logger.ts";
 import type { NodeStorage } from "../../core/node.ts";
 import type { GroupId, GroupSave, HostStorage } from "../../core/host/seams.ts";
 import { queryAll, type SqliteDatabaseLike } from "./_database.ts";
-import { SqliteStorageError, toStorageError } from "./_errors.ts";
+import { earlierWriteFailed, SqliteStorageError, toStorageError } from "./_errors.ts";
 import {
   createLogTables,
   type FileKind,
@@ -27,6 +27,7 @@ import {
 } from "./_storage.ts";
 import { groupTables } from "./_tables.ts";
 import { preallocateWal, WriteTransactions } from "./_writer.ts";
+import { type Pin, type TablesWrite, WriterThread } from "./_writer_thread.ts";
 
 /**
  * The schema version of a host storage file, kept in its `user_version`.
@@ -57,18 +58,21 @@ const hostFileKind: FileKind = {
 };
 
 /**
- * Options of {@linkcode SqliteHostStorage}: those of `SqliteStorage`
- * except where writes run (always on the calling thread). The cache
- * bounds apply to each group.
+ * Options of {@linkcode SqliteHostStorage}: those of `SqliteStorage`. The
+ * cache bounds apply to each group. `writer: "worker"` runs every write of
+ * the file (each batch, and each group storage's own writes) on one thread
+ * with its own connection, in one queue; `writesInFlightMax` bounds that
+ * queue, for all groups together. Open such a storage with
+ * {@linkcode openSqliteHostStorage}, which waits for the thread.
  *
  * @example Usage
  * ```ts
  * import type { SqliteHostStorageOptions } from "@raft-ts/raft/sqlite";
- * const options: SqliteHostStorageOptions = { path: "host-1.db", cacheEntriesMax: 256 };
- * if (options.cacheEntriesMax !== 256) throw new Error("unexpected");
+ * const options: SqliteHostStorageOptions = { path: "host-1.db", writer: "worker" };
+ * if (options.writer !== "worker") throw new Error("unexpected");
  * ```
  */
-export type SqliteHostStorageOptions = Omit<SqliteStorageOptions, "writer" | "writesInFlightMax">;
+export type SqliteHostStorageOptions = SqliteStorageOptions;
 
 /**
  * Counters of a {@linkcode SqliteHostStorage}.
@@ -94,6 +98,9 @@ export interface SqliteHostStorageStats {
   /** Of those, the ones committed with `synchronous=FULL`: one sync of the WAL each. */
   syncs: number;
 }
+
+/** The host's writes in one batch request to the writer thread. */
+const batchAction = "write a batch to raft host storage";
 
 /**
  * The durable storage of every group of a host (`RaftHost`) in one
@@ -171,19 +178,28 @@ export class SqliteHostStorage implements HostStorage {
   readonly #path: string;
   readonly #options: SqliteHostStorageOptions;
   readonly #tx: WriteTransactions;
+  /** The writer thread, when `writer` is `"worker"`: every write of the file goes to it. */
+  readonly #thread: WriterThread | undefined;
   /** The groups opened so far. */
   readonly #groups = new Map<GroupId, SqliteStorage>();
+  /** Groups whose deletion waits for the writes in flight; they cannot be opened meanwhile. */
+  readonly #deleting = new Set<GroupId>();
   readonly #stats = { batches: 0, saves: 0 };
   #closed = false;
+  /** Settles once `close()` is done, with a writer thread. */
+  #closing: Promise<void> | undefined;
 
   /**
    * Opens the host storage on a connection: checks that the database is a
    * raft-ts host storage of this schema version (or creates the schema in
    * an empty one) and switches it to WAL mode with `synchronous=FULL`.
-   * Each group's records are read and checked when it is opened.
+   * Each group's records are read and checked when it is opened. With
+   * `writer: "worker"`, starts the writer thread (see
+   * {@linkcode openSqliteHostStorage}, which waits for it).
    *
    * @param db The connection; the storage owns it from now on.
-   * @param options The file's name for messages, cache bounds (per group), locking.
+   * @param options The file's name for messages, cache bounds (per group),
+   *   locking, where writes run.
    * @throws {SqliteStorageError} When the database cannot be used; the
    *   connection is closed.
    * @throws {RangeError} When an option is out of range.
@@ -193,21 +209,25 @@ export class SqliteHostStorage implements HostStorage {
     this.#path = options.path ?? "(sqlite)";
     this.#options = { ...options, path: this.#path };
     try {
-      const limits = storageLimits(options);
+      const limits = storageLimits(options, "SqliteHostStorage");
+      const exclusive = options.exclusive ?? true;
       const mode = openLogFile(
         db,
         this.#path,
         options.create ?? true,
-        options.exclusive ?? true,
+        // With a writer thread, the thread's lock file keeps other processes out.
+        exclusive && !limits.worker,
         hostFileKind,
       );
       this.#tx = new WriteTransactions(db, this.#path);
-      const failed = mode === "wal" ? preallocateWal(db, limits.walBytes) : undefined;
-      if (failed !== undefined) {
-        (options.logger ?? discardLogger).warning(
-          `raft host storage '${this.#path}': cannot grow the WAL file: ${failed}`,
-        );
+      if (limits.worker) {
+        // Reads and group creations may briefly wait for the thread's commit.
+        db.exec("PRAGMA busy_timeout=5000");
+        this.#thread = this.#startThread(exclusive, limits);
+        return;
       }
+      const failed = mode === "wal" ? preallocateWal(db, limits.walBytes) : undefined;
+      if (failed !== undefined) this.#warnWal(failed);
     } catch (e) {
       try {
         db.close();
@@ -219,6 +239,25 @@ export class SqliteHostStorage implements HostStorage {
     }
   }
 
+  #startThread(
+    exclusive: boolean,
+    limits: { walBytes: number; writesInFlightMax: number },
+  ): WriterThread {
+    const thread = new WriterThread(this, this.#path, {
+      exclusive,
+      walPreallocateBytes: limits.walBytes,
+      requestsMax: limits.writesInFlightMax,
+    });
+    thread.onWarning = (message): void => this.#warnWal(message);
+    return thread;
+  }
+
+  #warnWal(message: string): void {
+    (this.#options.logger ?? discardLogger).warning(
+      `raft host storage '${this.#path}': cannot grow the WAL file: ${message}`,
+    );
+  }
+
   /** The database file's path (or the name given for it). */
   get path(): string {
     return this.#path;
@@ -226,7 +265,13 @@ export class SqliteHostStorage implements HostStorage {
 
   /** A copy of the counters. */
   get stats(): SqliteHostStorageStats {
-    return { ...this.#stats, ...this.#tx.stats };
+    const own = this.#tx.stats;
+    const thread = this.#thread?.stats ?? { transactions: 0, syncs: 0 };
+    return {
+      ...this.#stats,
+      transactions: own.transactions + thread.transactions,
+      syncs: own.syncs + thread.syncs,
+    };
   }
 
   /**
@@ -251,28 +296,40 @@ export class SqliteHostStorage implements HostStorage {
    * none for it; the first call reads and checks every record of the
    * group, later calls return the same storage.
    *
+   * With a writer thread, the group's writes go to it, and its tables are
+   * created on this thread's connection: no write in flight touches them
+   * or the group list (deletions wait for the queue to drain), so the
+   * creation only waits, in SQLite's lock, for a commit in flight.
+   *
    * @param groupId The group, a positive safe integer.
    * @returns The group's storage; the host storage closes it.
-   * @throws {RangeError} When `groupId` is not a positive safe integer.
+   * @throws {RangeError} When `groupId` is not a positive safe integer, or
+   *   the group is being deleted.
    * @throws {SqliteStorageError} When a record of the group is missing or
-   *   corrupt (with `groupId` set), or the storage is closed.
+   *   corrupt (with `groupId` set), a write failed, or the storage is closed.
    */
   openGroup(groupId: GroupId): NodeStorage & SqliteStorage {
     checkGroupId("open", groupId);
     this.#checkOpen(`open group ${groupId} of`);
     const opened = this.#groups.get(groupId);
     if (opened !== undefined) return opened;
+    if (this.#deleting.has(groupId)) {
+      throw new RangeError(`Cannot open group ${groupId}: it is being deleted`);
+    }
     const tables = groupTables(groupId);
     const label = `${this.#path}[group ${groupId}]`;
     let storage: SqliteStorage;
     try {
       if (!this.groupIds().includes(groupId)) {
-        this.#tx.run(true, `create group ${groupId} in raft host storage`, () => {
+        const action = `create group ${groupId} in raft host storage`;
+        const failure = this.#thread?.failure;
+        if (failure !== undefined) throw earlierWriteFailed(this.#path, action, failure);
+        this.#tx.run(true, action, () => {
           createLogTables(this.#db, tables);
           this.#db.exec(`INSERT INTO ${groupsTable} (group_id) VALUES (${groupId})`);
         });
       }
-      storage = openGroupStorage(this.#db, { tables, tx: this.#tx }, {
+      storage = openGroupStorage(this.#db, { tables, tx: this.#tx, thread: this.#thread }, {
         ...this.#options,
         path: label,
       });
@@ -291,21 +348,31 @@ export class SqliteHostStorage implements HostStorage {
   /**
    * Writes the saves of many groups in one transaction, synced unless
    * every save allows otherwise (`mustSync: false`, no entries, no
-   * snapshot); returns once it is durable. Every save is checked and
-   * encoded before anything is written: when one fails, nothing is.
+   * snapshot). Every save is checked and encoded before anything is
+   * written: when one fails, nothing is.
+   *
+   * Inline, returns once the batch is durable. With a writer thread, the
+   * groups' read sides show the batch at once (entries not yet durable
+   * stay in each group's memory), and the returned Promise resolves once
+   * the thread committed and synced the whole batch (and every write
+   * before it).
    *
    * @param batch The saves, at most one per group, each of an opened group.
+   * @returns Nothing (inline), or a Promise of the batch's durability
+   *   (writer thread), rejected with `SqliteStorageError` `"write_failed"`
+   *   when the write fails.
    * @throws {RangeError} When a save names a group that was never opened,
    *   or two saves name the same group.
    * @throws {RaftInvariantError} When a save leaves a gap or commits past
    *   its last entry (nothing is written).
    * @throws {SqliteStorageError} When the write fails (`"write_failed"`:
-   *   reopen the storage), an earlier one failed, or the storage is closed.
+   *   reopen the storage), an earlier one failed, too many writes are in
+   *   flight (`"busy"`), or the storage is closed.
    */
-  writeBatch(batch: readonly GroupSave[]): void {
+  writeBatch(batch: readonly GroupSave[]): void | Promise<void> {
     this.#checkOpen("write a batch to");
     const seen = new Set<GroupId>();
-    const planned: PlannedSave[] = [];
+    const planned: { groupId: GroupId; storage: SqliteStorage; save: PlannedSave }[] = [];
     for (const s of batch) {
       const storage = this.#groups.get(s.groupId);
       if (storage === undefined) {
@@ -315,33 +382,64 @@ export class SqliteHostStorage implements HostStorage {
         throw new RangeError(`Cannot write group ${s.groupId}: it has two saves in one batch`);
       }
       seen.add(s.groupId);
-      const p = planGroupSave(storage, s.update);
-      if (p !== undefined) planned.push(p);
+      const save = planGroupSave(storage, s.update);
+      if (save !== undefined) planned.push({ groupId: s.groupId, storage, save });
     }
-    if (planned.length === 0) return;
-    const sync = planned.some((p) => p.sync);
-    this.#tx.run(sync, "write a batch to raft host storage", () => {
-      for (const p of planned) p.apply();
-    });
+    const thread = this.#thread;
+    if (planned.length === 0) return thread?.flush();
+    const sync = planned.some((p) => p.save.sync);
+    if (thread === undefined) {
+      this.#tx.run(sync, batchAction, () => {
+        for (const p of planned) p.save.apply();
+      });
+    }
     this.#stats.batches++;
     this.#stats.saves += planned.length;
-    for (const p of planned) p.done();
+    for (const p of planned) p.save.done();
+    if (thread === undefined) return;
+    const writes: TablesWrite[] = [];
+    const pins: Pin[] = [];
+    for (const p of planned) {
+      writes.push({ tables: groupTables(p.groupId), plan: p.save.plan });
+      const row = p.save.plan.row;
+      if (row !== undefined) pins.push({ key: p.storage, from: row.first });
+    }
+    return thread.writeBatch(batchAction, sync, writes, pins);
   }
 
   /**
    * Deletes a group's tables and its entry in the group list, in one
-   * synced transaction; its storage, if opened, is closed.
+   * synced transaction; its storage, if opened, is closed. With a writer
+   * thread, the deletion waits until every write sent before it is
+   * durable, then runs on this thread's connection (the thread then has
+   * nothing in flight on the group's tables); the group cannot be opened
+   * meanwhile.
    *
    * @param groupId The group.
+   * @returns Nothing (inline), or a Promise that settles once the group is deleted.
    * @throws {RangeError} When `groupId` is not a positive safe integer.
-   * @throws {SqliteStorageError} When the write fails or the storage is closed.
+   * @throws {SqliteStorageError} When the write fails (or, with a writer
+   *   thread, an earlier one failed) or the storage is closed.
    */
-  deleteGroup(groupId: GroupId): void {
+  deleteGroup(groupId: GroupId): void | Promise<void> {
     checkGroupId("delete", groupId);
     this.#checkOpen(`delete group ${groupId} of`);
     const opened = this.#groups.get(groupId);
     this.#groups.delete(groupId);
     opened?.close();
+    const thread = this.#thread;
+    if (thread === undefined) {
+      this.#dropGroup(groupId);
+      return;
+    }
+    this.#deleting.add(groupId);
+    return thread.flush().then(() => {
+      this.#checkOpen(`delete group ${groupId} of`);
+      this.#dropGroup(groupId);
+    }).finally(() => this.#deleting.delete(groupId));
+  }
+
+  #dropGroup(groupId: GroupId): void {
     const t = groupTables(groupId);
     this.#tx.run(true, `delete group ${groupId} of raft host storage`, () => {
       for (const table of [t.meta, t.log, t.snapshotData, t.snapshotChunk]) {
@@ -352,21 +450,44 @@ export class SqliteHostStorage implements HostStorage {
   }
 
   /**
+   * Waits until every write made so far (batches and the groups' own
+   * writes) is durable.
+   *
+   * @returns A Promise that resolves then; inline, at once.
+   * @throws {SqliteStorageError} (as a rejection) When a write failed, or
+   *   the writer thread stopped.
+   */
+  flush(): Promise<void> {
+    if (this.#thread !== undefined) return this.#thread.flush();
+    if (this.#tx.failure !== undefined) return Promise.reject(this.#tx.failure);
+    return Promise.resolve();
+  }
+
+  /**
    * Closes every group's storage and the connection. Further calls throw
    * `SqliteStorageError` with code `"closed"`; closing twice does nothing.
+   * With a writer thread, the writes in flight finish first.
    *
+   * @returns Nothing (inline), or a Promise that settles once the writer
+   *   thread and both connections are closed.
    * @throws {SqliteStorageError} When the connection fails to close.
    */
-  close(): void {
-    if (this.#closed) return;
+  close(): void | Promise<void> {
+    if (this.#closed) return this.#closing;
     this.#closed = true;
-    try {
-      for (const g of this.#groups.values()) g.close();
-      this.#groups.clear();
-      this.#db.close();
-    } catch (e) {
-      throw toStorageError(e, this.#path, "close raft host storage");
-    }
+    const closeAll = (): void => {
+      try {
+        for (const g of this.#groups.values()) g.close();
+        this.#groups.clear();
+        this.#db.close();
+      } catch (e) {
+        throw toStorageError(e, this.#path, "close raft host storage");
+      }
+    };
+    const thread = this.#thread;
+    if (thread === undefined) return closeAll();
+    this.#closing = thread.close().finally(closeAll);
+    return this.#closing;
   }
 
   #checkOpen(action: string): void {

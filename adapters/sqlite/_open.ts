@@ -131,7 +131,9 @@ function checkExists(what: string, path: string, create: boolean | undefined): v
  * it, with the runtime's SQLite driver; see {@linkcode SqliteHostStorage}.
  *
  * @param path The database file, one per host.
- * @param options Whether to create the file, cache bounds (per group), locking.
+ * @param options Whether to create the file, cache bounds (per group),
+ *   locking, where writes run (`writer: "worker"`: on a thread of their
+ *   own; this waits until that thread has opened the file).
  * @returns The storage; `close()` it when done.
  * @throws {SqliteStorageError} When the file is missing and `create` is
  *   false (`"not_found"`), or cannot be used as a raft-ts host storage.
@@ -171,5 +173,18 @@ export async function openSqliteHostStorage(
   options: Omit<SqliteHostStorageOptions, "path"> = {},
 ): Promise<SqliteHostStorage> {
   checkExists("raft host storage", path, options.create);
-  return new SqliteHostStorage(await openSqliteDatabase(path), { ...options, path });
+  const storage = new SqliteHostStorage(await openSqliteDatabase(path), { ...options, path });
+  if (options.writer !== "worker") return storage;
+  try {
+    // The writer thread opened its connection (and took the lock) or failed to.
+    await storage.flush();
+  } catch (e) {
+    try {
+      await storage.close();
+    } catch {
+      // The open error is the one to report.
+    }
+    throw e;
+  }
+  return storage;
 }

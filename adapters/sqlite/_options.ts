@@ -110,53 +110,57 @@ export interface StorageLimits {
   snapshotChunkBytes: number;
 }
 
-function checkLimit(name: string, v: number): void {
-  checkNumberOption("create SqliteStorage", name, v, "nonNegativeInteger");
+function checkLimit(what: string, name: string, v: number): void {
+  checkNumberOption(`create ${what}`, name, v, "nonNegativeInteger");
 }
 
 /**
  * The options' limits, with their defaults.
  *
  * @param options The options.
+ * @param what The storage class, for messages.
  * @returns The limits.
  * @throws {RangeError} When an option is out of range.
  */
-export function storageLimits(options: SqliteStorageOptions): StorageLimits {
+export function storageLimits(
+  options: SqliteStorageOptions,
+  what = "SqliteStorage",
+): StorageLimits {
   const cacheEntriesMax = options.cacheEntriesMax ?? 4096;
   const cacheBytesMax = options.cacheBytesMax ?? 8 * 1024 * 1024;
   const walBytes = options.walPreallocateBytes ?? 4 * 1024 * 1024;
   const writesInFlightMax = options.writesInFlightMax ?? 64;
   const worker = options.writer === "worker";
   const snapshotChunkBytes = options.snapshotChunkBytes ?? 1 << 20;
-  checkLimit("cacheEntriesMax", cacheEntriesMax);
-  checkLimit("snapshotChunkBytes", snapshotChunkBytes);
+  checkLimit(what, "cacheEntriesMax", cacheEntriesMax);
+  checkLimit(what, "snapshotChunkBytes", snapshotChunkBytes);
   if (snapshotChunkBytes < 1 || snapshotChunkBytes > 1 << 28) {
     throw new RangeError(
-      `Cannot create SqliteStorage as 'snapshotChunkBytes' must be between 1 and ${
+      `Cannot create ${what} as 'snapshotChunkBytes' must be between 1 and ${
         1 << 28
       }: current value ${snapshotChunkBytes}`,
     );
   }
-  checkLimit("cacheBytesMax", cacheBytesMax);
-  checkLimit("walPreallocateBytes", walBytes);
-  checkLimit("writesInFlightMax", writesInFlightMax);
+  checkLimit(what, "cacheBytesMax", cacheBytesMax);
+  checkLimit(what, "walPreallocateBytes", walBytes);
+  checkLimit(what, "writesInFlightMax", writesInFlightMax);
   if (options.writer !== undefined && options.writer !== "inline" && !worker) {
     throw new RangeError(
-      `Cannot create SqliteStorage as 'writer' must be "inline" or "worker": current value ${
+      `Cannot create ${what} as 'writer' must be "inline" or "worker": current value ${
         String(options.writer)
       }`,
     );
   }
   if (worker && (options.path === undefined || options.path === ":memory:")) {
     throw new RangeError(
-      `Cannot create SqliteStorage as 'writer' is "worker" and 'path' names no file: current value ${
+      `Cannot create ${what} as 'writer' is "worker" and 'path' names no file: current value ${
         String(options.path)
       }`,
     );
   }
   if (worker && writesInFlightMax === 0) {
     throw new RangeError(
-      "Cannot create SqliteStorage as 'writesInFlightMax' must be at least 1: current value 0",
+      `Cannot create ${what} as 'writesInFlightMax' must be at least 1: current value 0`,
     );
   }
   return {

@@ -55,23 +55,38 @@ const keptRowsMax = 4;
 
 /**
  * Where a group's storage lives in a host's file: its tables, and the
- * transactions of the connection every group of the host shares. Such a
- * storage does not own the connection and never writes on a thread.
+ * transactions of the connection every group of the host shares, or the
+ * host's writer thread. Such a storage owns neither the connection nor
+ * the thread.
  */
 export interface GroupBinding {
   /** The group's tables. */
   readonly tables: LogTables;
   /** The host connection's transactions. */
   readonly tx: WriteTransactions;
+  /**
+   * The host's writer thread, when writes run there: every write of the
+   * group goes to it, in the one queue of the host's writes.
+   */
+  readonly thread?: WriterThread | undefined;
 }
 
-/** A save checked and encoded, not written yet: `apply` it in a transaction, then `done()`. */
+/**
+ * A save checked and encoded, not written yet: `apply` it in a
+ * transaction (or send `plan` to the writer thread), then `done()`.
+ */
 export interface PlannedSave {
-  /** Writes the plan inside the caller's transaction. */
+  /** The changes. */
+  readonly plan: WritePlan;
+  /** Writes the plan inside the caller's transaction (inline writes only). */
   apply(): void;
   /** Whether the plan must be synced. */
   readonly sync: boolean;
-  /** Shows the write in the read side, once its transaction committed. */
+  /**
+   * Shows the write in the read side: once its transaction committed, or,
+   * with a writer thread, before it is sent (its entries stay pinned in
+   * memory until it settles).
+   */
   done(): void;
 }
 
@@ -260,6 +275,8 @@ export class SqliteStorage implements NodeStorage {
   #keptRows: DecodedRow[] = [];
   /** Set when the storage is one group's in a host's file. */
   readonly #group: GroupBinding | undefined;
+  /** With a host's writer thread: the group's tables and pin key, sent with each write. */
+  #log: { tables: LogTables; key: object } | undefined;
 
   static {
     planSaveOf = (s, update) => s.#planSave(update);
@@ -301,17 +318,25 @@ export class SqliteStorage implements NodeStorage {
     this.#snapshotChunkBytes = limits.snapshotChunkBytes;
     this.#cache = new TailCache(cacheEntriesMax, cacheBytesMax, 1);
     const exclusive = options.exclusive ?? true;
+    const hostThread = this.#group?.thread;
     try {
-      this.#open(options.create ?? true, exclusive && !worker, worker ? 0 : walBytes, worker);
-      if (worker) {
+      const threaded = worker || hostThread !== undefined;
+      this.#open(options.create ?? true, exclusive && !worker, worker ? 0 : walBytes, threaded);
+      if (hostThread !== undefined) {
+        this.#log = { tables: this.#group!.tables, key: this };
+        hostThread.watch(this, (): void => {
+          this.#cache.pinFrom = hostThread.pinFrom(this);
+        });
+        this.#thread = hostThread;
+      } else if (worker) {
         const thread = new WriterThread(this, this.#path, {
           exclusive,
           walPreallocateBytes: walBytes,
           requestsMax: writesInFlightMax,
         });
-        thread.onSettled = (): void => {
-          this.#cache.pinFrom = thread.pinFrom();
-        };
+        thread.watch(this, (): void => {
+          this.#cache.pinFrom = thread.pinFrom(this);
+        });
         thread.onWarning = (message): void => {
           this.#logger.warning(
             `raft storage '${this.#path}': cannot grow the WAL file: ${message}`,
@@ -357,7 +382,7 @@ export class SqliteStorage implements NodeStorage {
         write: (plan: WritePlan): void | Promise<void> =>
           this.#writer !== undefined
             ? this.#writer.write(plan)
-            : this.#thread!.write(plan, Infinity, true),
+            : this.#thread!.write(plan, Infinity, true, this.#log),
         flush: (): Promise<void> => this.flush(),
       },
       chunks,
@@ -590,8 +615,13 @@ export class SqliteStorage implements NodeStorage {
     const a = saveArgs(update);
     const p = this.#plan(a.action, a.hardState, a.entries, a.snap, a.sync, a.stored);
     if (p === undefined) return undefined;
-    const writer = this.#writer!;
-    return { apply: () => writer.apply(p.plan), sync: p.plan.sync, done: p.show };
+    const writer = this.#writer;
+    return {
+      plan: p.plan,
+      apply: () => writer!.apply(p.plan),
+      sync: p.plan.sync,
+      done: p.show,
+    };
   }
 
   /**
@@ -663,7 +693,7 @@ export class SqliteStorage implements NodeStorage {
     // until the thread's connection has them.
     this.#writer?.write(p.plan);
     p.show();
-    return this.#thread?.write(p.plan, p.plan.row?.first ?? Infinity, true);
+    return this.#thread?.write(p.plan, p.plan.row?.first ?? Infinity, true, this.#log);
   }
 
   /**
@@ -868,7 +898,7 @@ export class SqliteStorage implements NodeStorage {
   /** Runs a plan that writes no entries: inline, or sent to the thread without waiting. */
   #write(plan: WritePlan): void {
     if (this.#writer !== undefined) this.#writer.write(plan);
-    else this.#thread!.write(plan, Infinity, false);
+    else this.#thread!.write(plan, Infinity, false, this.#log);
   }
 
   /**
@@ -886,7 +916,9 @@ export class SqliteStorage implements NodeStorage {
     this.#cache.reset(this.#last + 1);
     this.#keptRows = [];
     const thread = this.#thread;
-    if (thread === undefined) {
+    if (thread === undefined || this.#group !== undefined) {
+      // A group's writes in flight finish on the host's thread, which the host closes.
+      thread?.unwatch(this);
       this.#closeDatabase("close raft storage");
       return;
     }

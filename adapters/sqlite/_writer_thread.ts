@@ -10,14 +10,38 @@
 
 import type { Index } from "../../core/types.ts";
 import { earlierWriteFailed, SqliteStorageError, type SqliteStorageErrorCode } from "./_errors.ts";
-import type { WritePlan } from "./_writer.ts";
+import type { LogTables } from "./_tables.ts";
+import type { TransactionStats, WritePlan } from "./_writer.ts";
 import { writerWorkerUrl } from "./_writer_worker.ts";
 
 /** What the storage sends its writer thread. */
 export type WriterRequest =
   | { type: "open"; path: string; exclusive: boolean; walPreallocateBytes: number }
-  | { type: "write"; plan: WritePlan }
+  | { type: "write"; plan: WritePlan; tables: LogTables | undefined }
+  | { type: "batch"; action: string; sync: boolean; writes: TablesWrite[] }
   | { type: "close" };
+
+/**
+ * One log's plan within a batch: all of a batch's plans go in one
+ * transaction on the thread, synced when the batch is.
+ */
+export interface TablesWrite {
+  /** The log's tables. */
+  tables: LogTables;
+  /** Its changes. */
+  plan: WritePlan;
+}
+
+/**
+ * A log whose entries from `from` on a pending write writes: its read
+ * side must keep them in memory until that write settles.
+ */
+export interface Pin {
+  /** The log's storage (the key its `watch` listener is under). */
+  key: object;
+  /** The first log index written. */
+  from: Index;
+}
 
 /**
  * The writer thread's answer to one request, in the order of the requests;
@@ -60,8 +84,10 @@ interface Waiter {
 
 interface PendingRequest {
   kind: "open" | "write" | "close";
-  /** The first log index it writes (entries from there on must stay in memory); `Infinity` for none. */
-  pin: Index;
+  /** For a write: whether its transaction is synced. */
+  sync: boolean;
+  /** The logs whose entries it writes (entries from `from` on must stay in memory). */
+  pins: readonly Pin[];
   /** Who waits for it to settle. */
   waiters: Waiter[];
 }
@@ -108,16 +134,18 @@ export function writerThreadOf(storage: object): WriterThread | undefined {
   return threads.get(storage);
 }
 
-/** Whole buffers among a plan's records, which can move to the thread without a copy. */
-function transferables(plan: WritePlan): ArrayBuffer[] {
+/** Whole buffers among plans' records, which can move to the thread without a copy. */
+function transferables(plans: readonly WritePlan[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
-  const records = [plan.logStart, plan.snapshot, plan.row?.record, plan.hardState];
-  for (const b of [...records, plan.stage?.bytes]) {
-    if (
-      b !== undefined && b.byteOffset === 0 && b.buffer instanceof ArrayBuffer &&
-      b.byteLength === b.buffer.byteLength && !out.includes(b.buffer)
-    ) {
-      out.push(b.buffer);
+  for (const plan of plans) {
+    const records = [plan.logStart, plan.snapshot, plan.row?.record, plan.hardState];
+    for (const b of [...records, plan.stage?.bytes]) {
+      if (
+        b !== undefined && b.byteOffset === 0 && b.buffer instanceof ArrayBuffer &&
+        b.byteLength === b.buffer.byteLength && !out.includes(b.buffer)
+      ) {
+        out.push(b.buffer);
+      }
     }
   }
   return out;
@@ -131,10 +159,18 @@ export class WriterThread {
   #pending: PendingRequest[] = [];
   /** Most writes in flight. */
   readonly requestsMax: number;
+  /** The write transactions the thread committed. */
+  readonly stats: TransactionStats = { transactions: 0, syncs: 0 };
   /** Set when a write or the thread failed: every later write fails with it. */
   failure: SqliteStorageError | undefined;
-  /** Called after a request settled (the pinned range may have shrunk). */
-  onSettled: () => void = () => {};
+  /**
+   * Per log (keyed by its storage): called after a request that pinned
+   * its entries settled (its pinned range may have shrunk), and when the
+   * thread failed.
+   */
+  readonly #listeners = new Map<object, () => void>();
+  /** The key of the pins of writes sent without one: the storage that started the thread. */
+  readonly #owner: object;
   /** Called with a warning the thread reported. */
   onWarning: (message: string) => void = () => {};
   #stopped = false;
@@ -154,6 +190,7 @@ export class WriterThread {
     options: { exclusive: boolean; walPreallocateBytes: number; requestsMax: number },
   ) {
     this.#path = path;
+    this.#owner = owner;
     this.requestsMax = options.requestsMax;
     this.#handle = this.#spawn();
     threads.set(owner, this);
@@ -164,8 +201,8 @@ export class WriterThread {
         exclusive: options.exclusive,
         walPreallocateBytes: options.walPreallocateBytes,
       },
-      "open",
-      Infinity,
+      undefined,
+      [],
       [],
     );
   }
@@ -232,15 +269,39 @@ export class WriterThread {
   }
 
   /**
-   * The first log index a pending write writes: entries from there on are
-   * not readable through another connection yet.
+   * The first index of a log that a pending write writes: its entries from
+   * there on are not readable through another connection yet.
    *
-   * @returns The index, or `Infinity` when none is pending.
+   * @param key The log's storage (the thread's owner when left out).
+   * @returns The index, or `Infinity` when no pending write writes its entries.
    */
-  pinFrom(): Index {
+  pinFrom(key: object = this.#owner): Index {
     let pin = Infinity;
-    for (const p of this.#pending) if (p.pin < pin) pin = p.pin;
+    for (const p of this.#pending) {
+      for (const q of p.pins) if (q.key === key && q.from < pin) pin = q.from;
+    }
     return pin;
+  }
+
+  /**
+   * Calls `fn` after each request that pinned entries of the log keyed
+   * `key` settled, and once when the thread fails; replaces an earlier
+   * listener of that key.
+   *
+   * @param key The log's storage.
+   * @param fn The listener (it reads `pinFrom(key)`).
+   */
+  watch(key: object, fn: () => void): void {
+    this.#listeners.set(key, fn);
+  }
+
+  /**
+   * Stops calling a log's listener.
+   *
+   * @param key The log's storage.
+   */
+  unwatch(key: object): void {
+    this.#listeners.delete(key);
   }
 
   /**
@@ -277,12 +338,43 @@ export class WriterThread {
    * @param plan The plan; its whole buffers are transferred, so the caller must not keep them.
    * @param pin The first log index it writes, or `Infinity`.
    * @param wait Whether to return a Promise of its outcome.
+   * @param log For one log of a file that holds many: its tables, and its
+   *   storage (the key of its pin); by default the owner's log.
    * @returns A Promise that settles once it committed (synced when `plan.sync`), or `undefined`.
    */
-  write(plan: WritePlan, pin: Index, wait: boolean): Promise<void> | undefined {
+  write(
+    plan: WritePlan,
+    pin: Index,
+    wait: boolean,
+    log?: { tables: LogTables; key: object },
+  ): Promise<void> | undefined {
     const p = wait ? this.#waitFor() : undefined;
-    this.#send({ type: "write", plan }, "write", pin, transferables(plan), p?.waiter);
+    const pins = pin === Infinity ? [] : [{ key: log?.key ?? this.#owner, from: pin }];
+    const req: WriterRequest = { type: "write", plan, tables: log?.tables };
+    this.#send(req, plan.sync, pins, transferables([plan]), p?.waiter);
     return p?.promise;
+  }
+
+  /**
+   * Sends the plans of many logs of the file, written in one transaction
+   * (after `checkWritable`): all of them or none.
+   *
+   * @param action What is being done, after "Cannot ".
+   * @param sync Whether the transaction is synced.
+   * @param writes Each log's tables and plan (whose whole buffers are transferred).
+   * @param pins The logs whose entries it writes, and from where.
+   * @returns A Promise that settles once it committed (synced when `sync`).
+   */
+  writeBatch(
+    action: string,
+    sync: boolean,
+    writes: TablesWrite[],
+    pins: readonly Pin[],
+  ): Promise<void> {
+    const p = this.#waitFor();
+    const buffers = transferables(writes.map((w) => w.plan));
+    this.#send({ type: "batch", action, sync, writes }, sync, pins, buffers, p.waiter);
+    return p.promise;
   }
 
   /**
@@ -313,7 +405,7 @@ export class WriterThread {
       return Promise.resolve();
     }
     const p = this.#waitFor();
-    this.#send({ type: "close" }, "close", Infinity, [], p.waiter);
+    this.#send({ type: "close" }, undefined, [], [], p.waiter);
     return p.promise.finally(() => this.#stop());
   }
 
@@ -349,12 +441,14 @@ export class WriterThread {
 
   #send(
     req: WriterRequest,
-    kind: PendingRequest["kind"],
-    pin: Index,
+    sync: boolean | undefined,
+    pins: readonly Pin[],
     transfer: ArrayBuffer[],
     waiter?: Waiter,
   ): void {
-    this.#pending.push({ kind, pin, waiters: waiter !== undefined ? [waiter] : [] });
+    const kind = sync === undefined ? (req.type === "open" ? "open" : "close") : "write";
+    const waiters = waiter !== undefined ? [waiter] : [];
+    this.#pending.push({ kind, sync: sync ?? false, pins, waiters });
     this.#post(req, transfer);
   }
 
@@ -369,8 +463,12 @@ export class WriterThread {
     if (head === undefined) return;
     if (r.type === "done") {
       if (r.warning !== undefined) this.onWarning(r.warning);
+      if (head.kind === "write") {
+        this.stats.transactions++;
+        if (head.sync) this.stats.syncs++;
+      }
       for (const w of head.waiters) w.resolve();
-      this.onSettled();
+      for (const q of head.pins) this.#listeners.get(q.key)?.();
       return;
     }
     const cause = new SqliteStorageError(r.code, this.#path, r.message, {
@@ -409,6 +507,6 @@ export class WriterThread {
     const all = head !== undefined ? [head, ...this.#pending] : this.#pending;
     this.#pending = [];
     for (const p of all) for (const w of p.waiters) w.reject(failure);
-    this.onSettled();
+    for (const fn of [...this.#listeners.values()]) fn();
   }
 }

@@ -19,7 +19,8 @@
 import { openDatabase, type SqliteDatabaseLike } from "./_database.ts";
 import { SqliteStorageError, toStorageError } from "./_errors.ts";
 import { holdLockFile } from "./_lock_file.ts";
-import { preallocateWal, SqliteWriter, type WritePlan } from "./_writer.ts";
+import { fileTables, type LogTables } from "./_tables.ts";
+import { preallocateWal, SqliteWriter, type WritePlan, WriteTransactions } from "./_writer.ts";
 import type { WriterReply, WriterRequest } from "./_writer_thread.ts";
 
 /** This module's URL, by which the writer thread is started (and knows itself). */
@@ -76,7 +77,13 @@ function writerPort(): Port | undefined {
 
 let db: SqliteDatabaseLike | undefined;
 let lock: SqliteDatabaseLike | undefined;
-let writer: SqliteWriter | undefined;
+/** The connection's transactions, which every log's writer shares. */
+let tx: WriteTransactions | undefined;
+/**
+ * A writer per log of the file, by its log table: one for a node's file,
+ * one per group written so far for a host's (bounded by the file's groups).
+ */
+const writers = new Map<string, SqliteWriter>();
 /** Requests that arrived while the connection was opening. */
 let waiting: WriterRequest[] | undefined = [];
 
@@ -108,7 +115,7 @@ async function open(path: string, exclusive: boolean, walBytes: number): Promise
     db.exec("PRAGMA synchronous=FULL");
     db.exec("PRAGMA cell_size_check=ON");
     db.exec("PRAGMA journal_size_limit=67108864");
-    writer = new SqliteWriter(db, path);
+    tx = new WriteTransactions(db, path);
     const warning = preallocateWal(db, walBytes);
     return { type: "done", warning };
   } catch (e) {
@@ -116,9 +123,33 @@ async function open(path: string, exclusive: boolean, walBytes: number): Promise
   }
 }
 
+/** The writer of a log's tables on the open connection. */
+function writerOf(path: string, tables: LogTables = fileTables): SqliteWriter {
+  let w = writers.get(tables.log);
+  if (w === undefined) {
+    w = new SqliteWriter(db!, path, tables, tx);
+    writers.set(tables.log, w);
+  }
+  return w;
+}
+
+/** Runs a write or a batch on the open connection. */
+function runWrite(req: WriterRequest & { type: "write" | "batch" }, path: string): void {
+  if (req.type === "write") {
+    writerOf(path, req.tables).write(req.plan as WritePlan);
+    return;
+  }
+  // The writers are prepared before the transaction opens.
+  const planned = req.writes.map((w) => ({ writer: writerOf(path, w.tables), plan: w.plan }));
+  tx!.run(req.sync, req.action, () => {
+    for (const p of planned) p.writer.apply(p.plan as WritePlan);
+  });
+}
+
 function closeAll(): void {
-  writer?.close();
-  writer = undefined;
+  for (const w of writers.values()) w.close();
+  writers.clear();
+  tx = undefined;
   const conns = [db, lock];
   db = undefined;
   lock = undefined;
@@ -127,22 +158,24 @@ function closeAll(): void {
 
 function handle(io: Port, req: WriterRequest, path: string): void {
   switch (req.type) {
-    case "write": {
-      if (writer === undefined) {
+    case "write":
+    case "batch": {
+      const action = req.type === "write" ? req.plan.action : req.action;
+      if (tx === undefined) {
         io.post({
           type: "failed",
           code: "closed",
-          message: `Cannot ${req.plan.action} '${path}': the writer's connection is not open`,
+          message: `Cannot ${action} '${path}': the writer's connection is not open`,
           index: undefined,
           cause: undefined,
         });
         return;
       }
       try {
-        writer.write(req.plan as WritePlan);
+        runWrite(req, path);
         io.post({ type: "done", warning: undefined });
       } catch (e) {
-        io.post(failed(e, path, req.plan.action));
+        io.post(failed(e, path, action));
       }
       return;
     }
