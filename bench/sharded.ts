@@ -24,7 +24,9 @@
  * (puts per measured run, 20000; quick 4000), `--warmup` (2000; quick 500),
  * `--idle-seconds` (10; quick 5), `--settle-seconds` (30; quick 5: from every
  * group resting to the idle window), `--server-flags "--cpu-prof ..."` (runtime
- * flags for the servers, to profile them), `--json`.
+ * flags for the servers, to profile them), `--server-args "--sqlite-writer worker"`
+ * (flags added to every `sharded_kv.ts` server's command line; the W5
+ * servers run as they are), `--json`.
  *
  * @module
  */
@@ -57,6 +59,8 @@ interface Args {
   json: boolean;
   /** Runtime flags for the servers (e.g. `--cpu-prof`). */
   serverFlags: string[];
+  /** Flags added to every `sharded_kv.ts` server's command line. */
+  shardedArgs: string[];
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -73,6 +77,7 @@ function parseArgs(argv: readonly string[]): Args {
     settleSeconds: quick ? 5 : 30,
     json: argv.includes("--json"),
     serverFlags: [],
+    shardedArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -120,6 +125,10 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case "--server-flags":
         a.serverFlags = (v ?? "").split(" ").filter((f) => f !== "");
+        i++;
+        break;
+      case "--server-args":
+        a.shardedArgs = (v ?? "").split(" ").filter((f) => f !== "");
         i++;
         break;
     }
@@ -262,7 +271,13 @@ async function measureLoad(
 
 async function runLoad(a: Args, print: (s: string) => void): Promise<void> {
   const sharded = await KvCluster.start(
-    options(a, "examples/sharded_kv.ts", ["--groups", String(a.groups), "--balance-ms", "200"]),
+    options(a, "examples/sharded_kv.ts", [
+      "--groups",
+      String(a.groups),
+      "--balance-ms",
+      "200",
+      ...a.shardedArgs,
+    ]),
   );
   let w6: LoadFigures;
   try {
@@ -301,11 +316,23 @@ async function runLoad(a: Args, print: (s: string) => void): Promise<void> {
     await single.stop();
   }
   if (a.json) {
-    print(JSON.stringify({ workload: "W6 load", runtime: a.runtime, groups: a.groups, w6, w5 }));
+    const serverArgs = a.shardedArgs;
+    print(
+      JSON.stringify({
+        workload: "W6 load",
+        runtime: a.runtime,
+        groups: a.groups,
+        serverArgs,
+        w6,
+        w5,
+      }),
+    );
     return;
   }
   print(
-    `W6 load ${a.runtime} 3 hosts × ${a.groups} groups c${a.concurrency}: ${w6.perSec} puts/s, mean ${w6.meanMs} ms, p99 ${w6.p99Ms} ms (${w6.errors} errors); storage batches (fsyncs) ${w6.batchesPerSec}/s over 3 hosts; CPU ${
+    `W6 load ${a.runtime} 3 hosts × ${a.groups} groups c${a.concurrency}${
+      a.shardedArgs.length > 0 ? ` (${a.shardedArgs.join(" ")})` : ""
+    }: ${w6.perSec} puts/s, mean ${w6.meanMs} ms, p99 ${w6.p99Ms} ms (${w6.errors} errors); storage batches (fsyncs) ${w6.batchesPerSec}/s over 3 hosts; CPU ${
       w6.cpuPct?.join(" / ")
     } %`,
   );
@@ -335,6 +362,7 @@ async function measureIdle(a: Args, groups: number, quiesce: boolean): Promise<I
       String(groups),
       "--quiesce",
       quiesce ? "on" : "off",
+      ...a.shardedArgs,
     ]),
   );
   try {

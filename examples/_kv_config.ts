@@ -27,6 +27,29 @@ export const logFlag = {
   help: "debug, info (default), warn or quiet",
 } as const satisfies FlagSpec;
 
+/** Where SQLite writes, a flag of both example servers. */
+export const sqliteWriterFlag = {
+  type: "string",
+  value: "inline|worker",
+  env: "RAFT_SQLITE_WRITER",
+  help: "where SQLite writes: on the event loop (default inline) or on a thread of its own",
+} as const satisfies FlagSpec;
+
+/**
+ * Reads `--sqlite-writer`.
+ *
+ * @param text The flag's value, if given.
+ * @param fallback The value when it is not.
+ * @returns The writer.
+ * @throws {CliError} With exit status 2 when it is neither.
+ */
+export function sqliteWriterOf(
+  text: string | undefined,
+  fallback: "inline" | "worker",
+): "inline" | "worker" {
+  return oneOf(text ?? fallback, ["inline", "worker"], "--sqlite-writer");
+}
+
 /** The flags of `kv_server.ts` and their environment variables (`--help` prints them). */
 export const kvServerFlags = {
   id: { type: "string", value: "N", env: "RAFT_ID", help: "this node's ID (required)" },
@@ -73,12 +96,7 @@ export const kvServerFlags = {
     help:
       "where the keys live: memory (default; rebuilt from the snapshot and the log at start) or tables of node-<id>.db (a restart applies nothing again; state larger than memory); one kind per cluster",
   },
-  "sqlite-writer": {
-    type: "string",
-    value: "inline|worker",
-    env: "RAFT_SQLITE_WRITER",
-    help: "where SQLite writes: on the event loop (default inline) or on a thread of its own",
-  },
+  "sqlite-writer": sqliteWriterFlag,
   "deno-serve": {
     type: "boolean",
     env: "RAFT_DENO_SERVE",
@@ -433,11 +451,7 @@ export function parseKvServerConfig(
   const log = oneOf(get("log") ?? "info", ["debug", "info", "warn", "quiet"], "--log");
   const dataDir = get("data-dir") ?? "./data";
   if (dataDir === "") throw configError("Cannot use --data-dir: it is empty");
-  const sqliteWriter = oneOf(
-    get("sqlite-writer") ?? "inline",
-    ["inline", "worker"],
-    "--sqlite-writer",
-  );
+  const sqliteWriter = sqliteWriterOf(get("sqlite-writer"), "inline");
   const state = oneOf(get("state") ?? "memory", ["sqlite", "memory"], "--state");
   if (state === "sqlite" && dataDir === ":memory:") {
     throw configError(

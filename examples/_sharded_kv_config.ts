@@ -15,6 +15,8 @@ import {
   parseIdMap,
   positiveInt,
   secretOf,
+  sqliteWriterFlag,
+  sqliteWriterOf,
 } from "./_kv_config.ts";
 
 /** The flags of `sharded_kv.ts`. */
@@ -57,6 +59,7 @@ export const shardedKvFlags = {
     help:
       "where host-<id>.db lives (every group in one file; default ./data; :memory: keeps nothing)",
   },
+  "sqlite-writer": sqliteWriterFlag,
   "secret-file": {
     type: "string",
     value: "FILE",
@@ -127,6 +130,8 @@ export interface ShardedKvConfig {
   groups: number;
   /** Where the database lives, or `":memory:"`. */
   dataDir: string;
+  /** Where SQLite writes: on the event loop, or on the host storage's writer thread. */
+  sqliteWriter: "inline" | "worker";
   /** The cluster secret (a single host may have none). */
   secret: string | undefined;
   /** The cluster's name. */
@@ -194,6 +199,7 @@ export function parseShardedKvConfig(
     peerUrls,
     groups,
     dataDir,
+    sqliteWriter: sqliteWriterOf(get("sqlite-writer"), "inline"),
     secret,
     clusterId: get("cluster-id") ?? "sharded-kv",
     tickMs: positiveInt(get("tick-ms") ?? "100", "--tick-ms"),

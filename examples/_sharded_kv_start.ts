@@ -50,14 +50,14 @@ export interface ShardedKvHooks {
 async function openHostStorage(
   config: ShardedKvConfig,
   logger: Logger,
-): Promise<{ storage: HostStorage; where: string; close(): void }> {
+): Promise<{ storage: HostStorage; where: string; close(): void | Promise<void> }> {
   if (config.dataDir === ":memory:") {
     return { storage: new MemoryHostStorage(), where: "in memory", close: () => {} };
   }
   const where = join(config.dataDir, `host-${config.id}.db`);
   prepareDataDir(config.dataDir);
   try {
-    const storage = await openSqliteHostStorage(where, { logger });
+    const storage = await openSqliteHostStorage(where, { logger, writer: config.sqliteWriter });
     return { storage, where, close: () => storage.close() };
   } catch (e) {
     throw new CliError(1, `Cannot open '${where}': ${e instanceof Error ? e.message : e}`, {
@@ -194,7 +194,7 @@ async function start(
         balancer.stop();
         await host.close();
         await http.stop();
-        opened.close();
+        await opened.close();
       })(),
   };
 }
