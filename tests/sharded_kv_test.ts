@@ -220,6 +220,11 @@ test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => 
   );
   assert.equal(c.groups, 16);
   assert.equal(c.quiesce, true);
+  assert.equal(c.sqliteWriter, "inline");
+  assert.equal(
+    parseShardedKvConfig(["--id", "1", "--sqlite-writer", "worker"], {}).sqliteWriter,
+    "worker",
+  );
   assert.equal(
     parseShardedKvConfig(["--id", "1", "--quiesce", "off"], {}).quiesce,
     false,
@@ -248,4 +253,5 @@ test("sharded_kv's flags: defaults, and one-line errors naming the flag", () => 
   }, /secret/);
   bad(["--id", "1", "--bogus"], {}, /unknown flag '--bogus'/);
   bad(["--id", "1", "--quiesce", "maybe"], {}, /--quiesce/);
+  bad(["--id", "1", "--sqlite-writer", "thread"], {}, /--sqlite-writer/);
 });

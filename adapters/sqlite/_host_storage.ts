@@ -122,6 +122,20 @@ const batchAction = "write a batch to raft host storage";
  * refused with a {@linkcode SqliteStorageError} whose `groupId` names the
  * group. Its own `save` writes one group in one transaction.
  *
+ * Where writes run (`writer`): `"inline"` (the default) writes each
+ * batch on the calling thread and returns once it is durable, blocking
+ * the event loop during the sync. `"worker"` runs every write of the file
+ * on one thread with a connection of its own (open it with
+ * {@linkcode openSqliteHostStorage}): a batch is checked and planned here,
+ * shown at once in the groups' read sides (entries not yet durable stay
+ * in each group's memory until the write carrying them is), and sent as
+ * one transaction and one sync; `writeBatch` returns a Promise that
+ * resolves once it is durable. Each group storage's own writes
+ * (`createSnapshot`, `compact`, snapshot data) join the same queue, in
+ * order. A write that fails there, or a thread that stops, fails every
+ * pending and later write of every group with a `SqliteStorageError`
+ * `"write_failed"`; `close()` then returns a Promise.
+ *
  * The file is marked with its own `application_id` and schema version
  * ({@linkcode sqliteHostSchemaVersion}): `SqliteStorage` refuses it, and it
  * refuses a single-group file, each with code `"foreign"`.
@@ -170,6 +184,32 @@ const batchAction = "write a batch to raft host storage";
  * if (storage.groupIds().join() !== "1,2") throw new Error("unexpected");
  * if (storage.openGroup(2).lastIndex() < 2) throw new Error("not written");
  * storage.close();
+ * rmSync(dir, { recursive: true });
+ * ```
+ *
+ * @example Batches synced on a writer thread
+ * ```ts
+ * import { openSqliteHostStorage } from "@raft-ts/raft/sqlite";
+ * import { newEntry } from "@raft-ts/raft";
+ * import { mkdtempSync, rmSync } from "node:fs";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const dir = mkdtempSync(join(tmpdir(), "raft-"));
+ * const storage = await openSqliteHostStorage(join(dir, "host-1.db"), { writer: "worker" });
+ * storage.openGroup(1);
+ * storage.openGroup(2);
+ * const update = {
+ *   hardState: { term: 1, vote: 1, commit: 1 },
+ *   entries: [newEntry({ index: 1, term: 1 })],
+ *   snapshot: undefined,
+ *   mustSync: true,
+ * };
+ * const durable = storage.writeBatch([{ groupId: 1, update }, { groupId: 2, update }]);
+ * // Shown at once; durable once the Promise resolves (one transaction, one sync).
+ * if (storage.openGroup(2).lastIndex() !== 1) throw new Error("not shown");
+ * await durable;
+ * await storage.close();
  * rmSync(dir, { recursive: true });
  * ```
  */

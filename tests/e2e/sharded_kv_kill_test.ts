@@ -70,6 +70,9 @@ class Hosts {
       "50",
       "--balance-ms",
       "200",
+      // Both writer modes: host 1 writes inline, the others on a writer thread.
+      "--sqlite-writer",
+      id === 1 ? "inline" : "worker",
       "--log",
       "warn",
     ], {
