@@ -100,9 +100,17 @@ export async function openSqliteStorage(
   checkExists("raft storage", path, options.create);
   const db = await openSqliteDatabase(path);
   const storage = new SqliteStorage(db, { ...options, path });
-  if (options.writer !== "worker") return storage;
+  return options.writer === "worker" ? await threadOpened(storage) : storage;
+}
+
+/**
+ * Waits until a storage's writer thread opened its connection (and took
+ * the lock); closes the storage when it failed to.
+ */
+async function threadOpened<S extends { flush(): Promise<void>; close(): void | Promise<void> }>(
+  storage: S,
+): Promise<S> {
   try {
-    // The writer thread opened its connection (and took the lock) or failed to.
     await storage.flush();
   } catch (e) {
     try {
@@ -174,17 +182,5 @@ export async function openSqliteHostStorage(
 ): Promise<SqliteHostStorage> {
   checkExists("raft host storage", path, options.create);
   const storage = new SqliteHostStorage(await openSqliteDatabase(path), { ...options, path });
-  if (options.writer !== "worker") return storage;
-  try {
-    // The writer thread opened its connection (and took the lock) or failed to.
-    await storage.flush();
-  } catch (e) {
-    try {
-      await storage.close();
-    } catch {
-      // The open error is the one to report.
-    }
-    throw e;
-  }
-  return storage;
+  return options.writer === "worker" ? await threadOpened(storage) : storage;
 }

@@ -5,12 +5,14 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SqliteDatabaseLike, SqliteStatementLike, SqliteValue } from "./_database.ts";
+import { SqliteStorageError } from "./_errors.ts";
 import { openSqliteDatabase } from "./_open.ts";
 import type { SqliteStateMachineDefinition } from "./_state_machine.ts";
 import type { Command } from "../../core/node.ts";
@@ -257,6 +259,38 @@ export interface KilledChild {
   signal: string | null;
   /** Its stderr, and any line of its stdout other than `open` and `ack <n>`. */
   stderr: string;
+}
+
+/**
+ * A check for `assert.throws`/`rejects`: a `SqliteStorageError` of a code,
+ * its message matching `re` when given.
+ *
+ * @param c The code.
+ * @param re The message's pattern.
+ * @returns The check.
+ */
+export function storageErrorCode(c: string, re?: RegExp): (e: unknown) => boolean {
+  return (e: unknown): boolean => {
+    assert.ok(e instanceof SqliteStorageError, String(e));
+    assert.equal(e.code, c, e.message);
+    if (re !== undefined) assert.match(e.message, re);
+    return true;
+  };
+}
+
+/**
+ * Asserts that a crash writer ended by the kill, having reported no errors.
+ *
+ * @param r How it ended.
+ * @param label The run, for messages.
+ */
+export function assertKilled(r: KilledChild, label: string): void {
+  assert.equal(
+    r.signal,
+    "SIGKILL",
+    `${label}: the writer was not killed: exit ${r.code}\n${r.stderr}`,
+  );
+  assert.equal(r.stderr, "", `${label}: the writer reported errors`);
 }
 
 /**

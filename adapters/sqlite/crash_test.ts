@@ -6,7 +6,7 @@ import { newRand, randomIntN } from "../../core/rand.ts";
 import { MemoryStorage } from "../../core/storage.ts";
 import { applyOp, crashWritesInFlight, digest, nextOp } from "./_crash_model.ts";
 import { openSqliteStorage } from "./mod.ts";
-import { type KillPlan, runUntilKilled, tempDir } from "./_test_util.ts";
+import { assertKilled, type KillPlan, runUntilKilled, tempDir } from "./_test_util.ts";
 
 const writer = fileURLToPath(new URL("./_crash_writer.ts", import.meta.url));
 
@@ -43,12 +43,7 @@ for (const { mode, kills, seed: masterSeed, label: who } of cases) {
           const label = `run ${run} (seed ${seed}, plan ${
             JSON.stringify(plan)
           }, ${r.lastAck} acks)`;
-          assert.equal(
-            r.signal,
-            "SIGKILL",
-            `${label}: the writer was not killed: exit ${r.code}\n${r.stderr}`,
-          );
-          assert.equal(r.stderr, "", `${label}: the writer reported errors`);
+          assertKilled(r, label);
           if (!r.opened) killedBeforeOpen++;
           acked += r.lastAck;
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Entry, newEntry } from "../../core/types.ts";
 import { openSqliteDatabase, openSqliteStorage, SqliteStorageError } from "./mod.ts";
-import { withTempDir } from "./_test_util.ts";
+import { storageErrorCode as code, withTempDir } from "./_test_util.ts";
 import { writerThreadOf } from "./_writer_thread.ts";
 
 const enc = new TextEncoder();
@@ -16,15 +16,6 @@ function ents(from: number, to: number, term = 1): Entry[] {
 
 function indexTerms(es: readonly Entry[]): string {
   return es.map((e) => `${e.index}/${e.term}`).join(" ");
-}
-
-function code(c: string, re?: RegExp) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof SqliteStorageError, String(e));
-    assert.equal(e.code, c, e.message);
-    if (re !== undefined) assert.match(e.message, re);
-    return true;
-  };
 }
 
 test("SqliteStorage with a writer thread serves a write before it is durable, beyond its cache bounds", async () => {
