@@ -536,7 +536,6 @@ for (const writer of writers) {
       // The model: the same steps on a MemoryHostStorage.
       const model = new MemoryHostStorage();
       for (const g of crashGroupIds) model.openGroup(g);
-      let created = false;
       let acked = 0;
       let inFlightLanded = 0;
       try {
@@ -551,10 +550,10 @@ for (const writer of writers) {
           assertKilled(r, label);
           acked += r.lastAck;
 
-          // The file opens, every group passes its checks...
-          const host = await openSqliteHostStorage(path, { create: !created });
+          // The file (created by the first run, killed after it opened it)
+          // opens, every group passes its checks...
+          const host = await openSqliteHostStorage(path, { create: run === 0 });
           try {
-            created = true;
             const got = hostDigest(host);
             // ...and holds the state after the last acknowledged step,
             const rand = newRand(seed);
