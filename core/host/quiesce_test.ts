@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type Hosts, type HostsOptions, startHosts } from "../../tests/_hosts.ts";
 import { MessageType, newMessage, ReadOnlyOption, StateType } from "../types.ts";
-import type { GroupId, HostId } from "./seams.ts";
+import type { GroupId, HostId, HostTransport } from "./seams.ts";
 import { hostGroupId, readHostNotices } from "./host_wire.ts";
 
 // Tick 10 ms, election timeout 10 ticks, heartbeat every tick; frames take
@@ -124,6 +124,51 @@ test("RaftHost folds the heartbeats of awake groups into one host-level message 
   });
 });
 
+/**
+ * Waits until each of `led` has a leader among `rest` in a later term
+ * than `terms` gives, agreed by all of `rest`, and checks that it took no
+ * longer than the bound of quiescence from `t0`: the liveness timeout
+ * (electionTick ticks from the last frame heard), the heartbeatTick (1) +
+ * 2 ticks before the chosen replica campaigns, a PreVote and a vote round
+ * trip (4 × 1 ms and the turns between). (Were that replica lost too, the
+ * others would wake one tick later and elect on their randomized election
+ * timeout, below 2 × electionTick ticks.)
+ */
+async function electedWithinBound(
+  h: Hosts,
+  led: readonly GroupId[],
+  rest: readonly HostId[],
+  terms: ReadonlyMap<GroupId, number>,
+  t0: number,
+): Promise<void> {
+  const elected = (g: GroupId): boolean => {
+    const lead = h.site(rest[0]!).host.group(g).status().leaderId;
+    return rest.includes(lead) && rest.every((id) => {
+      const st = h.site(id).host.group(g).status();
+      return st.leaderId === lead && st.term > terms.get(g)!;
+    }) && h.site(lead).host.group(g).status().raftState === StateType.StateLeader;
+  };
+  await h.clock.until(() => led.every(elected), 5_000);
+  const tookMs = h.clock.nowMs() - t0;
+  const boundMs = (electionTick + 1 + 2) * tickMs + 10;
+  assert.ok(tookMs <= boundMs, `took ${tookMs} ms, bound ${boundMs} ms`);
+}
+
+/** Connects host `id` to the network as a bare transport that ignores what it receives. */
+function bareHost(h: Hosts, id: HostId): HostTransport {
+  const t = h.net.connect(id);
+  t.start({ hostId: id, receive: () => {}, reportUnreachable: () => {}, reportSnapshot: () => {} });
+  return t;
+}
+
+/** Group 1's leader, once one is elected, moved off host 4 if it is there. */
+async function leaderBesides4(h: Hosts): Promise<HostId> {
+  const lead = (await h.allLed([1])).get(1)!;
+  if (lead !== 4) return lead;
+  await h.clock.run(h.site(4).host.group(1).transferLeadership(1));
+  return (await h.allLed([1])).get(1)!;
+}
+
 for (const fault of ["partition", "crash"] as const) {
   test(`RaftHost: when the leader host of resting groups is lost (${fault}), each group elects within the bound`, async () => {
     await withIdleHosts(16, {}, async (h, _groupIds, leaders) => {
@@ -133,23 +178,7 @@ for (const fault of ["partition", "crash"] as const) {
       const t0 = h.clock.nowMs();
       if (fault === "partition") h.net.partition([lost], rest);
       else await h.clock.run(h.site(lost).host.close());
-      const elected = (g: GroupId): boolean => {
-        const lead = h.site(rest[0]!).host.group(g).status().leaderId;
-        return rest.includes(lead) && rest.every((id) => {
-          const st = h.site(id).host.group(g).status();
-          return st.leaderId === lead && st.term > terms.get(g)!;
-        }) && h.site(lead).host.group(g).status().raftState === StateType.StateLeader;
-      };
-      await h.clock.until(() => led.every(elected), 5_000);
-      const tookMs = h.clock.nowMs() - t0;
-      // Liveness timeout (electionTick ticks from the last frame heard),
-      // the heartbeatTick (1) + 2 ticks before the chosen replica
-      // campaigns, a PreVote and a vote round trip (4 × 1 ms and the turns
-      // between). (Were that replica lost too, the others would wake one
-      // tick later and elect on their randomized election timeout, below
-      // 2 × electionTick ticks.)
-      const boundMs = (electionTick + 1 + 2) * tickMs + 10;
-      assert.ok(tookMs <= boundMs, `took ${tookMs} ms, bound ${boundMs} ms`);
+      await electedWithinBound(h, led, rest, terms, t0);
       for (const id of rest) {
         assert.ok(h.site(id).host.status().quiescence.livenessWakes >= led.length);
       }
@@ -181,13 +210,7 @@ test("RaftHost: a follower woken after its leader host crashed, before the silen
     const { host: lost, led } = busiestLeader(leaders);
     const rest = h.ids.filter((id) => id !== lost);
     const terms = new Map(led.map((g) => [g, h.site(lost).host.group(g).status().term]));
-    const stray = h.net.connect(9);
-    stray.start({
-      hostId: 9,
-      receive: () => {},
-      reportUnreachable: () => {},
-      reportSnapshot: () => {},
-    });
+    const stray = bareHost(h, 9);
     const t0 = h.clock.nowMs();
     await h.clock.run(h.site(lost).host.close());
     await h.clock.advance(20);
@@ -213,18 +236,7 @@ test("RaftHost: a follower woken after its leader host crashed, before the silen
         `the votes woke host ${id}'s replicas`,
       );
     });
-    const elected = (g: GroupId): boolean => {
-      const lead = h.site(rest[0]!).host.group(g).status().leaderId;
-      return rest.includes(lead) && rest.every((id) => {
-        const st = h.site(id).host.group(g).status();
-        return st.leaderId === lead && st.term > terms.get(g)!;
-      }) && h.site(lead).host.group(g).status().raftState === StateType.StateLeader;
-    };
-    await h.clock.until(() => led.every(elected), 5_000);
-    const tookMs = h.clock.nowMs() - t0;
-    // The bound of the test above.
-    const boundMs = (electionTick + 1 + 2) * tickMs + 10;
-    assert.ok(tookMs <= boundMs, `took ${tookMs} ms, bound ${boundMs} ms`);
+    await electedWithinBound(h, led, rest, terms, t0);
     stray.close();
   });
 });
@@ -367,11 +379,7 @@ for (const preVote of [true, false]) {
       }),
     });
     try {
-      let lead = (await h.allLed([1])).get(1)!;
-      if (lead === 4) {
-        await h.clock.run(h.site(4).host.group(1).transferLeadership(1));
-        lead = (await h.allLed([1])).get(1)!;
-      }
+      const lead = await leaderBesides4(h);
       const members = [1, 2, 3];
       // Host 4 goes down; its replica is removed meanwhile and never learns it.
       const old = h.site(4);
@@ -404,13 +412,7 @@ test("RaftHost drops a message whose sender is not the host that sent it", async
     const lead = leaders.get(1)!;
     const victim = h.ids.find((id) => id !== lead)!;
     const term = h.site(victim).host.group(1).status().term;
-    const stray = h.net.connect(9);
-    stray.start({
-      hostId: 9,
-      receive: () => {},
-      reportUnreachable: () => {},
-      reportSnapshot: () => {},
-    });
+    const stray = bareHost(h, 9);
     // Host 9 speaks for the leader: a vote at a higher term, sent as if from it.
     stray.send([{
       groupId: 1,
@@ -428,24 +430,14 @@ test("RaftHost drops a message whose sender is not the host that sent it", async
 test("RaftHost: a group drops every message of a member it removed", async () => {
   const h = await startHosts([1, 2, 3, 4], [1], { quiesce: false });
   try {
-    let lead = (await h.allLed([1])).get(1)!;
-    if (lead === 4) {
-      await h.clock.run(h.site(4).host.group(1).transferLeadership(1));
-      lead = (await h.allLed([1])).get(1)!;
-    }
+    const lead = await leaderBesides4(h);
     await h.clock.run(h.site(4).host.close());
     await h.clock.run(h.site(lead).host.group(1).removeNode(4));
     await h.clock.advance(100);
     const follower = [1, 2, 3].find((id) => id !== lead)!;
     const term = h.site(follower).host.group(1).status().term;
     // Whoever speaks as host 4 now: a MsgTimeoutNow would make a follower campaign at once.
-    const ghost = h.net.connect(4);
-    ghost.start({
-      hostId: 4,
-      receive: () => {},
-      reportUnreachable: () => {},
-      reportSnapshot: () => {},
-    });
+    const ghost = bareHost(h, 4);
     ghost.send([{
       groupId: 1,
       message: newMessage({ type: MessageType.MsgTimeoutNow, from: 4, to: follower, term }),
